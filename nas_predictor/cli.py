@@ -1,0 +1,168 @@
+"""Command line: nas-predictor train | evaluate | predict | list."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from pathlib import Path
+from typing import Sequence
+
+from nas_predictor.errors import NasPredictorError
+
+
+def _add_common(parser: argparse.ArgumentParser) -> None:
+    parser.add_argument("--data-dir", default=None, help="benchmark data folder (default: $NAS_PREDICTOR_DATA or ../shared/data)")
+    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"], help="where to run the model")
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from nas_predictor.config import load_config
+    from nas_predictor.train import run_experiment
+
+    cfg = load_config(args.config, args.set or [])
+    if args.device != "cpu":
+        cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update={"device": args.device})})
+    out = Path(args.out) if args.out else Path("runs") / f"{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    results = run_experiment(cfg, out, args.data_dir, progress=not args.quiet)
+    results.pop("predictor")
+    summary = {k: results[k] for k in ("kendall_tau", "kendall_tau_unseen", "mape", "num_archs", "train_seconds", "checkpoint")}
+    print(json.dumps(summary, indent=2))
+    return 0
+
+
+def _cmd_evaluate(args: argparse.Namespace) -> int:
+    from nas_predictor.evaluate import evaluate_on_benchmark
+    from nas_predictor.predictor import load_predictor
+
+    start = time.perf_counter()
+    predictor = load_predictor(args.checkpoint, args.device)
+    result = evaluate_on_benchmark(predictor, args.data_dir, args.target, args.batch_size)
+    result["load_seconds"] = time.perf_counter() - start - result["seconds"]
+    result["predictor"] = str(args.checkpoint)
+    if args.json:
+        print(json.dumps(result))
+    else:
+        print(f"predictor     {args.checkpoint}")
+        print(f"target        {result['target']} ({result['num_archs']} architectures)")
+        print(f"Kendall tau   {result['kendall_tau']:.4f}")
+        print(f"MAPE          {100 * result['mape']:.2f} %")
+        print(f"Acc(1/5/10%)  {100 * result['acc_1pct']:.1f} / {100 * result['acc_5pct']:.1f} / {100 * result['acc_10pct']:.1f} %")
+        print(f"time          {result['seconds']:.2f} s to score all ({result['archs_per_second']:.0f} archs/s)")
+        print(f"top predicted {result['best_predicted_arch']} (true {result['best_predicted_arch_true_accuracy']:.2f})")
+    return 0
+
+
+def _cmd_predict(args: argparse.Namespace) -> int:
+    from nas_predictor.predictor import load_predictor
+
+    predictor = load_predictor(args.checkpoint, args.device)
+    archs = list(args.arch or [])
+    if args.archs_file:
+        archs += [line.strip() for line in Path(args.archs_file).read_text().splitlines() if line.strip()]
+    if not archs:
+        raise NasPredictorError("give at least one --arch ARCH (or --archs-file FILE)")
+    preds = predictor.predict(archs)
+    if args.json:
+        print(json.dumps([{"arch": a, "prediction": float(p)} for a, p in zip(archs, preds)]))
+    else:
+        for arch, pred in zip(archs, preds):
+            print(f"{pred:10.4f}  {arch}")
+    return 0
+
+
+def _cmd_distill(args: argparse.Namespace) -> int:
+    from nas_predictor.distill import distill
+    from nas_predictor.evaluate import evaluate_on_benchmark
+    from nas_predictor.model import ModelConfig
+    from nas_predictor.predictor import atomic_write_json, load_predictor
+    from nas_predictor.spaces import get_space
+
+    teacher = load_predictor(args.teacher, args.device)
+    space = get_space(teacher.space)
+    graphs = [space.to_graph(a) for a in space]  # every architecture: no labels are used
+    student_cfg = ModelConfig.model_validate(
+        {**teacher.meta["model"], "hidden": args.hidden, "num_blocks": args.blocks}
+    )
+    student, report = distill(teacher, graphs, student_cfg, args.epochs, args.batch_size, args.lr, seed=args.seed,
+                              progress=not args.quiet)
+    out = Path(args.out)
+    student.save(out / "predictor.pt")
+    report["student"] = evaluate_on_benchmark(student, args.data_dir)
+    report["teacher"] = evaluate_on_benchmark(teacher, args.data_dir)
+    atomic_write_json(report, out / "results.json")
+    print(json.dumps({"student_tau": report["student"]["kendall_tau"], "teacher_tau": report["teacher"]["kendall_tau"],
+                      "student_seconds": report["student"]["seconds"], "checkpoint": str(out / "predictor.pt")}, indent=2))
+    return 0
+
+
+def _cmd_list(args: argparse.Namespace) -> int:
+    from nas_predictor.predictor import list_pretrained, pretrained_info
+
+    for name in list_pretrained():
+        info = pretrained_info(name)
+        print(f"{name:24s} {info.get('description', '')}")
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="nas-predictor", description=__doc__)
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    train = sub.add_parser("train", help="train a predictor from a YAML config")
+    train.add_argument("config", help="YAML experiment config (see configs/)")
+    train.add_argument("--set", action="append", metavar="KEY=VALUE", help="override a config key, e.g. train.epochs=10")
+    train.add_argument("--out", default=None, help="output folder (default runs/NAME-TIMESTAMP)")
+    train.add_argument("--quiet", action="store_true", help="no progress bars")
+    _add_common(train)
+    train.set_defaults(func=_cmd_train)
+
+    ev = sub.add_parser("evaluate", help="score every benchmark architecture and report Kendall tau etc.")
+    ev.add_argument("checkpoint", metavar="CHECKPOINT_OR_NAME")
+    ev.add_argument("--json", action="store_true", help="print one JSON object")
+    ev.add_argument("--target", default=None, help="table column to compare with (default: the training config's eval target)")
+    ev.add_argument("--batch-size", type=int, default=1024)
+    _add_common(ev)
+    ev.set_defaults(func=_cmd_evaluate)
+
+    pr = sub.add_parser("predict", help="predict for given architectures")
+    pr.add_argument("checkpoint", metavar="CHECKPOINT_OR_NAME")
+    pr.add_argument("--arch", action="append", help="architecture string (repeatable)")
+    pr.add_argument("--archs-file", default=None, help="file with one architecture per line")
+    pr.add_argument("--json", action="store_true")
+    pr.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
+    pr.set_defaults(func=_cmd_predict)
+
+    di = sub.add_parser("distill", help="distill a predictor into a compact one on every architecture of its space")
+    di.add_argument("teacher", metavar="CHECKPOINT_OR_NAME")
+    di.add_argument("--out", required=True, help="output folder for predictor.pt and results.json")
+    di.add_argument("--hidden", type=int, default=128)
+    di.add_argument("--blocks", type=int, default=3)
+    di.add_argument("--epochs", type=int, default=30)
+    di.add_argument("--batch-size", type=int, default=256)
+    di.add_argument("--lr", type=float, default=2e-3)
+    di.add_argument("--seed", type=int, default=0)
+    di.add_argument("--quiet", action="store_true")
+    _add_common(di)
+    di.set_defaults(func=_cmd_distill)
+
+    ls = sub.add_parser("list", help="list shipped pretrained predictors")
+    ls.set_defaults(func=_cmd_list)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    try:
+        return args.func(args)
+    except NasPredictorError as err:
+        print(f"nas-predictor: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("nas-predictor: interrupted; results written so far are kept", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

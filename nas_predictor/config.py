@@ -1,0 +1,131 @@
+"""Experiment configuration: YAML validated into typed objects; a bad key or value is an error naming it."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Literal, Sequence
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
+
+from nas_predictor.encoding import PE_VARIANTS
+from nas_predictor.errors import ConfigError
+from nas_predictor.model import ModelConfig
+
+
+class _Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class DataConfig(_Strict):
+    benchmark: Literal["nb201"] = "nb201"
+    train_target: str = "c10valid_valid_200ep"
+    eval_target: str = "c10_test_200ep"
+    # Accuracy tables are in percent; the model is trained on fractions as in the reference.
+    label_scale: float = Field(0.01, gt=0)
+    split: Literal["paper", "random"] = "paper"
+    n_train: int = Field(781, ge=1)
+    n_valid: int = Field(200, ge=1)
+    split_seed: int = 0
+
+
+class EncodingConfig(_Strict):
+    num_freqs: int = Field(32, ge=1, le=64)
+    variant: str = "nerf"
+
+    @model_validator(mode="after")
+    def _known_variant(self) -> "EncodingConfig":
+        if self.variant not in PE_VARIANTS:
+            raise ValueError(f"variant must be one of {PE_VARIANTS}, got {self.variant!r}")
+        return self
+
+
+class TrainConfig(_Strict):
+    epochs: int = Field(100, ge=1)
+    batch_size: int = Field(32, ge=2)
+    lr: float = Field(1e-3, gt=0)
+    warmup_fraction: float = Field(0.1, ge=0, lt=1)
+    lambda_sr: float = Field(0.1, ge=0)
+    lambda_ac: float = Field(0.5, ge=0)
+    # "permutation": the reference's SR loss (one random pairing per batch); "all_pairs": every pair.
+    sr_mode: Literal["permutation", "all_pairs"] = "permutation"
+    # > 0 switches Adam to AdamW (decoupled decay); the reference uses plain Adam without decay.
+    weight_decay: float = Field(0.0, ge=0)
+    seed: int = 0
+    device: Literal["auto", "cpu", "cuda"] = "auto"
+    eval_batch_size: int = Field(1024, ge=1)
+    # Train this many members with seeds seed, seed+1, ... and average them (1 = a single model).
+    ensemble: int = Field(1, ge=1)
+    threads: int = Field(0, ge=0)  # 0 = leave torch's default
+    # Every N epochs record tau on every 5th test cell (time-to-tau curves in benchmarks); 0 = off.
+    curve_every: int = Field(0, ge=0)
+
+
+class ExperimentConfig(_Strict):
+    name: str = "experiment"
+    space: str = "nasbench201"
+    data: DataConfig = DataConfig()
+    encoding: EncodingConfig = EncodingConfig()
+    model: ModelConfig = ModelConfig()
+    train: TrainConfig = TrainConfig()
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "ExperimentConfig":
+        if self.model.input_dim != 4 * self.encoding.num_freqs:
+            raise ValueError(
+                f"model.input_dim ({self.model.input_dim}) must equal 4 * encoding.num_freqs "
+                f"({4 * self.encoding.num_freqs}) for cell tokens"
+            )
+        return self
+
+
+def _format_validation_error(err: ValidationError, source: str) -> str:
+    lines = []
+    for item in err.errors():
+        key = ".".join(str(p) for p in item["loc"]) or "(top level)"
+        if item["type"] == "extra_forbidden":
+            lines.append(f"unknown config key {key!r}")
+        else:
+            lines.append(f"config key {key!r}: {item['msg']} (got {item.get('input')!r})")
+    return f"{source}: " + "; ".join(lines)
+
+
+def _apply_override(tree: dict, assignment: str) -> None:
+    if "=" not in assignment:
+        raise ConfigError(f"--set expects key=value, got {assignment!r}")
+    key, raw = assignment.split("=", 1)
+    parts = key.strip().split(".")
+    node = tree
+    for part in parts[:-1]:
+        child = node.setdefault(part, {})
+        if not isinstance(child, dict):
+            raise ConfigError(f"--set {key}: {part!r} is not a section")
+        node = child
+    node[parts[-1]] = yaml.safe_load(raw)
+
+
+def validate_config(tree: dict[str, Any], source: str = "config") -> ExperimentConfig:
+    try:
+        return ExperimentConfig.model_validate(tree)
+    except ValidationError as err:
+        raise ConfigError(_format_validation_error(err, source)) from None
+
+
+def load_config(path: str | Path | None, overrides: Sequence[str] = ()) -> ExperimentConfig:
+    """Read a YAML config (or start from defaults when path is None) and apply key=value overrides."""
+    tree: dict[str, Any] = {}
+    source = "defaults"
+    if path is not None:
+        source = str(path)
+        try:
+            loaded = yaml.safe_load(Path(path).read_text())
+        except FileNotFoundError:
+            raise ConfigError(f"config file {source!r} not found") from None
+        except yaml.YAMLError as err:
+            raise ConfigError(f"{source}: not valid YAML ({err})") from None
+        if loaded is not None and not isinstance(loaded, dict):
+            raise ConfigError(f"{source}: top level must be a mapping, got {type(loaded).__name__}")
+        tree = loaded or {}
+    for assignment in overrides:
+        _apply_override(tree, assignment)
+    return validate_config(tree, source)

@@ -1,0 +1,54 @@
+"""Training losses of NAR-Former V2 (spec section 3)."""
+
+from __future__ import annotations
+
+import torch
+
+
+def relative_squared_error(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """mean((pred / target - 1)^2): what the reference calls "MSE"; it matches MAPE-style metrics."""
+    return ((pred / target - 1.0) ** 2).mean()
+
+
+def sequence_ranking_loss(pred: torch.Tensor, target: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """SR loss: L1 between predicted and true differences against a random re-ordering of the batch."""
+    perm = torch.randperm(pred.shape[0], generator=generator, device="cpu").to(pred.device)
+    return ((pred - pred[perm]) - (target - target[perm])).abs().mean()
+
+
+def all_pairs_ranking_loss(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """SR loss over every pair in the batch instead of one random pairing (B^2 cheap differences)."""
+    diff = (pred[:, None] - pred[None, :]) - (target[:, None] - target[None, :])
+    n = pred.shape[0]
+    return diff.abs().sum() / max(1, n * (n - 1))
+
+
+def architecture_consistency_loss(pred_orig: torch.Tensor, pred_aug: torch.Tensor) -> torch.Tensor:
+    """AC loss: L1 between predictions for a cell and for an isomorphic relabelling of it."""
+    return (pred_aug - pred_orig).abs().mean()
+
+
+def accuracy_loss(
+    pred: torch.Tensor,
+    target: torch.Tensor,
+    lambda_sr: float,
+    lambda_ac: float,
+    generator: torch.Generator | None = None,
+    sr_mode: str = "permutation",
+) -> tuple[torch.Tensor, dict[str, float]]:
+    """Total accuracy loss. With lambda_ac > 0 the batch is [originals; augmented copies] (2B items)."""
+    loss = relative_squared_error(pred, target)
+    parts = {"rse": float(loss.detach())}
+    if lambda_sr > 0:
+        if sr_mode == "all_pairs":
+            sr = all_pairs_ranking_loss(pred, target)
+        else:
+            sr = sequence_ranking_loss(pred, target, generator)
+        loss = loss + lambda_sr * sr
+        parts["sr"] = float(sr.detach())
+    if lambda_ac > 0:
+        half = pred.shape[0] // 2
+        ac = architecture_consistency_loss(pred[:half], pred[half:])
+        loss = loss + lambda_ac * ac
+        parts["ac"] = float(ac.detach())
+    return loss, parts

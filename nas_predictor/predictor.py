@@ -1,0 +1,213 @@
+"""Predictor = tokenizer + one or more NAR-Former V2 models (an ensemble averages them) + save/load."""
+
+from __future__ import annotations
+
+import hashlib
+import io
+import json
+import os
+import tempfile
+from pathlib import Path
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+
+from nas_predictor.encoding import CellTokenizer, GraphBatch
+from nas_predictor.errors import CheckpointError, ConfigError
+from nas_predictor.graph import ArchGraph
+from nas_predictor.model import ModelConfig, NARFormerV2
+
+CHECKPOINT_FORMAT = "nas-predictor/checkpoint"
+CHECKPOINT_VERSION = 1
+PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
+
+
+def resolve_device(device: str) -> torch.device:
+    if device == "auto":
+        return torch.device("cuda" if torch.cuda.is_available() else "cpu")
+    if device == "cuda" and not torch.cuda.is_available():
+        raise ConfigError("device 'cuda' was requested but torch sees no CUDA GPU (use --device cpu)")
+    return torch.device(device)
+
+
+class Predictor:
+    """Predicts a target (e.g. CIFAR-10 accuracy in percent) for ArchGraphs or arch strings."""
+
+    def __init__(self, meta: dict[str, Any], models: Sequence[NARFormerV2], device: str = "cpu") -> None:
+        if not models:
+            raise ValueError("a Predictor needs at least one model")
+        self.meta = meta
+        self.tokenizer = CellTokenizer(**meta["encoding"])
+        self.device = resolve_device(device)
+        self.models = [m.to(self.device).eval() for m in models]
+
+    # -- prediction -------------------------------------------------------------------------------
+    @property
+    def space(self) -> str:
+        return self.meta["space"]
+
+    @property
+    def label_scale(self) -> float:
+        return float(self.meta.get("label_scale", 1.0))
+
+    def to(self, device: str) -> "Predictor":
+        self.device = resolve_device(device)
+        self.models = [m.to(self.device) for m in self.models]
+        return self
+
+    @torch.inference_mode()
+    def predict_batch(self, batch: GraphBatch) -> np.ndarray:
+        """Raw model outputs (fractions for accuracy), ensemble mean, for an encoded batch."""
+        batch = batch.to(self.device)
+        out = torch.stack([m(batch) for m in self.models]).mean(dim=0)
+        return out.float().cpu().numpy()
+
+    def predict_graphs(self, graphs: Sequence[ArchGraph], batch_size: int = 1024) -> np.ndarray:
+        """Predictions in label units (e.g. accuracy in percent)."""
+        outs = [
+            self.predict_batch(self.tokenizer.encode(graphs[i : i + batch_size]))
+            for i in range(0, len(graphs), batch_size)
+        ]
+        return np.concatenate(outs) / self.label_scale if outs else np.zeros(0)
+
+    def predict(self, archs: Sequence[str] | Sequence[ArchGraph], batch_size: int = 1024) -> np.ndarray:
+        """Predict for arch strings of this predictor's search space, or for ArchGraphs."""
+        graphs = [a if isinstance(a, ArchGraph) else self._space().to_graph(a) for a in archs]
+        return self.predict_graphs(graphs, batch_size)
+
+    def _space(self) -> Any:
+        from nas_predictor.spaces import get_space  # entry-point lookup, so no import of search_spaces
+
+        return get_space(self.space)
+
+    # -- persistence ------------------------------------------------------------------------------
+    def save(self, path: str | Path, half: bool = False) -> Path:
+        """Write weights + JSON config atomically (temp file in the same folder, then rename)."""
+        path = Path(path)
+        members = []
+        for model in self.models:
+            state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
+            if half:
+                state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
+            members.append(state)
+        payload = {
+            "format": CHECKPOINT_FORMAT,
+            "version": CHECKPOINT_VERSION,
+            "config": json.dumps(self.meta, sort_keys=True),
+            "members": members,
+        }
+        atomic_torch_save(payload, path)
+        return path
+
+    @classmethod
+    def load(cls, path: str | Path, device: str = "cpu") -> "Predictor":
+        path = Path(path)
+        if not path.is_file():
+            raise CheckpointError(f"checkpoint {str(path)!r} does not exist")
+        try:
+            payload = torch.load(path, map_location="cpu", weights_only=True)
+        except Exception as err:  # torch raises many types for truncated/corrupt/unsafe files
+            raise CheckpointError(
+                f"cannot read checkpoint {str(path)!r}: it is truncated, corrupt, or not a nas-predictor "
+                f"checkpoint ({type(err).__name__}: {str(err).splitlines()[0][:200]})"
+            ) from None
+        return cls.from_payload(payload, str(path), device)
+
+    @classmethod
+    def from_payload(cls, payload: Any, source: str, device: str = "cpu") -> "Predictor":
+        if not isinstance(payload, dict) or payload.get("format") != CHECKPOINT_FORMAT:
+            raise CheckpointError(f"{source} is not a nas-predictor checkpoint (missing format tag)")
+        if payload.get("version") != CHECKPOINT_VERSION:
+            raise CheckpointError(f"{source}: unsupported checkpoint version {payload.get('version')!r}")
+        try:
+            meta = json.loads(payload["config"])
+            model_cfg = ModelConfig.model_validate(meta["model"])
+        except Exception as err:
+            raise CheckpointError(f"{source}: bad embedded config ({err})") from None
+        models = []
+        for i, state in enumerate(payload.get("members") or []):
+            model = NARFormerV2(model_cfg)
+            try:
+                model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+            except Exception as err:
+                raise CheckpointError(f"{source}: member {i} does not match its config ({err})") from None
+            models.append(model)
+        if not models:
+            raise CheckpointError(f"{source}: checkpoint holds no model weights")
+        return cls(meta, models, device)
+
+
+def atomic_write_bytes(data: bytes, path: Path) -> None:
+    path.parent.mkdir(parents=True, exist_ok=True)
+    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(tmp, path)
+    except BaseException:
+        Path(tmp).unlink(missing_ok=True)
+        raise
+
+
+def atomic_torch_save(obj: Any, path: Path) -> None:
+    buffer = io.BytesIO()
+    torch.save(obj, buffer)
+    atomic_write_bytes(buffer.getvalue(), path)
+
+
+def atomic_write_json(obj: Any, path: Path) -> None:
+    atomic_write_bytes((json.dumps(obj, indent=2, sort_keys=True) + "\n").encode(), path)
+
+
+# -- pretrained registry ----------------------------------------------------------------------------
+def _manifest() -> dict[str, Any]:
+    path = PRETRAINED_DIR / "manifest.json"
+    return json.loads(path.read_text()) if path.is_file() else {}
+
+
+def list_pretrained() -> list[str]:
+    """Names accepted by :func:`load_pretrained` and by the CLI in place of a checkpoint path."""
+    return sorted(_manifest())
+
+
+def pretrained_info(name: str) -> dict[str, Any]:
+    manifest = _manifest()
+    if name not in manifest:
+        raise CheckpointError(f"no pretrained predictor {name!r}; available: {', '.join(sorted(manifest)) or 'none'}")
+    return manifest[name]
+
+
+def sha256_file(path: Path) -> str:
+    digest = hashlib.sha256()
+    with open(path, "rb") as handle:
+        for chunk in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(chunk)
+    return digest.hexdigest()
+
+
+def load_pretrained(name: str, device: str = "cpu") -> Predictor:
+    """Load a shipped predictor after checking its sha256 against the manifest."""
+    info = pretrained_info(name)
+    path = PRETRAINED_DIR / info["file"]
+    if not path.is_file():
+        raise CheckpointError(f"pretrained file {path} listed in the manifest is missing")
+    actual = sha256_file(path)
+    if actual != info["sha256"]:
+        raise CheckpointError(f"pretrained file {path} is damaged: sha256 {actual} != manifest {info['sha256']}")
+    return Predictor.load(path, device)
+
+
+def load_predictor(name_or_path: str | Path, device: str = "cpu") -> Predictor:
+    """A checkpoint path, or the name of a shipped predictor."""
+    if str(name_or_path) in _manifest():
+        return load_pretrained(str(name_or_path), device)
+    path = Path(name_or_path)
+    if not path.exists():
+        raise CheckpointError(
+            f"{str(name_or_path)!r} is neither a checkpoint file nor a pretrained name "
+            f"({', '.join(list_pretrained()) or 'none shipped'})"
+        )
+    return Predictor.load(path, device)

@@ -1,0 +1,47 @@
+"""Shared fixtures. The benchmark data lives beside the checkout (../shared/data) and is never copied."""
+
+from __future__ import annotations
+
+import os
+
+import numpy as np
+import pytest
+import torch
+
+from nas_predictor.data.paths import resolve_data_dir
+from nas_predictor.errors import DataError
+from nas_predictor.model import ModelConfig
+
+
+def _in_ci() -> bool:
+    return os.environ.get("CI", "").lower() in ("1", "true", "yes")
+
+
+@pytest.fixture(scope="session")
+def data_dir():
+    """The shared data folder. Missing data skips locally but FAILS under CI=true."""
+    try:
+        return resolve_data_dir()
+    except DataError as err:
+        if _in_ci():
+            pytest.fail(f"shared benchmark data is required in CI: {err}")
+        pytest.skip(f"shared benchmark data not available: {err}")
+
+
+@pytest.fixture(scope="session")
+def nb201_table(data_dir):
+    from nas_predictor.data import load_nb201_table
+
+    return load_nb201_table(data_dir)
+
+
+@pytest.fixture
+def small_model_config() -> ModelConfig:
+    """A small accuracy model so tests stay fast; same code paths as the paper-size one."""
+    return ModelConfig(task="accuracy", input_dim=128, hidden=64, num_blocks=2, groups=8)
+
+
+@pytest.fixture(autouse=True)
+def _seed_everything():
+    torch.manual_seed(0)
+    np.random.seed(0)

@@ -1,0 +1,68 @@
+from pathlib import Path
+
+import pytest
+
+from nas_predictor.config import load_config
+from nas_predictor.errors import ConfigError
+
+CONFIGS = sorted((Path(__file__).resolve().parents[2] / "configs").glob("*.yaml"))
+
+
+@pytest.mark.parametrize("path", CONFIGS, ids=[p.name for p in CONFIGS])
+def test_shipped_configs_validate(path):
+    cfg = load_config(path)
+    assert cfg.model.task == "accuracy"
+
+
+def test_shipped_configs_exist():
+    names = {p.name for p in CONFIGS}
+    assert {"nb201_accuracy_781.yaml", "nb201_accuracy_1563.yaml"} <= names
+
+
+def test_paper_training_set_sizes():
+    root = CONFIGS[0].parent
+    assert load_config(root / "nb201_accuracy_781.yaml").data.n_train == 781
+    assert load_config(root / "nb201_accuracy_1563.yaml").data.n_train == 1563
+
+
+def test_unknown_key_is_named(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("train:\n  epochs: 3\n  learning_rate: 0.1\n")
+    with pytest.raises(ConfigError, match="unknown config key 'train.learning_rate'"):
+        load_config(path)
+
+
+def test_bad_value_is_named(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("train:\n  epochs: -1\n")
+    with pytest.raises(ConfigError, match="'train.epochs'.*-1"):
+        load_config(path)
+
+
+def test_overrides_are_applied_and_validated():
+    cfg = load_config(None, ["train.epochs=7", "model.hidden=64", "encoding.variant=trans"])
+    assert (cfg.train.epochs, cfg.model.hidden, cfg.encoding.variant) == (7, 64, "trans")
+    with pytest.raises(ConfigError, match="unknown config key 'train.epoch'"):
+        load_config(None, ["train.epoch=7"])
+    with pytest.raises(ConfigError, match="key=value"):
+        load_config(None, ["train.epochs"])
+    with pytest.raises(ConfigError, match="variant must be one of"):
+        load_config(None, ["encoding.variant=fourier"])
+
+
+def test_input_dim_must_match_encoding():
+    with pytest.raises(ConfigError, match="input_dim"):
+        load_config(None, ["encoding.num_freqs=16"])
+
+
+def test_missing_and_invalid_files(tmp_path):
+    with pytest.raises(ConfigError, match="not found"):
+        load_config(tmp_path / "missing.yaml")
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("train: [1, 2\n")
+    with pytest.raises(ConfigError, match="not valid YAML"):
+        load_config(bad)
+    listy = tmp_path / "list.yaml"
+    listy.write_text("- 1\n- 2\n")
+    with pytest.raises(ConfigError, match="mapping"):
+        load_config(listy)

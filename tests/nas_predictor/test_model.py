@@ -1,0 +1,92 @@
+import numpy as np
+import pytest
+import torch
+
+from nas_predictor.encoding import CellTokenizer, GraphBatch
+from nas_predictor.graph import ArchGraph
+from nas_predictor.model import GroupLinear, ModelConfig, NARFormerV2, count_parameters
+
+VOCAB = ("input", "conv1x1", "conv3x3", "maxpool", "output")
+
+
+def random_cell(rng: np.random.Generator, n: int) -> ArchGraph:
+    edges = [(i, j) for i in range(n) for j in range(i + 1, n) if j == i + 1 or rng.random() < 0.4]
+    ops = ["input", *(VOCAB[k] for k in rng.integers(1, 4, n - 2)), "output"]
+    return ArchGraph(ops=ops, edges=edges)
+
+
+def test_parameter_counts_equal_the_reference():
+    assert count_parameters(NARFormerV2(ModelConfig())) == 8_582_535
+    latency = ModelConfig(task="latency", input_dim=152, num_blocks=2)
+    assert count_parameters(NARFormerV2(latency)) == 2_310_921
+
+
+def test_output_shape_and_positivity(small_model_config):
+    model = NARFormerV2(small_model_config).eval()
+    rng = np.random.default_rng(0)
+    batch = CellTokenizer(VOCAB).encode([random_cell(rng, n) for n in (3, 5, 7, 7)])
+    out = model(batch)
+    assert out.shape == (4,)
+    assert torch.all(out > 0)
+
+
+def test_padded_batch_equals_one_by_one(small_model_config):
+    model = NARFormerV2(small_model_config).eval()
+    rng = np.random.default_rng(1)
+    tok = CellTokenizer(VOCAB)
+    cells = [random_cell(rng, n) for n in (2, 3, 4, 5, 6, 7, 7, 3)]
+    with torch.no_grad():
+        batched = model(tok.encode(cells))
+        single = torch.cat([model(tok.encode([c])) for c in cells])
+    torch.testing.assert_close(batched, single, rtol=1e-5, atol=1e-6)
+
+
+def test_paper_size_padded_batch_equals_one_by_one():
+    model = NARFormerV2(ModelConfig()).eval()
+    rng = np.random.default_rng(2)
+    tok = CellTokenizer(VOCAB)
+    cells = [random_cell(rng, n) for n in (4, 7, 5)]
+    with torch.no_grad():
+        batched = model(tok.encode(cells))
+        single = torch.cat([model(tok.encode([c])) for c in cells])
+    torch.testing.assert_close(batched, single, rtol=1e-5, atol=1e-6)
+
+
+def test_latency_model_is_invariant_to_node_order():
+    cfg = ModelConfig(task="latency", input_dim=24, hidden=64, num_blocks=2, static_dim=8)
+    model = NARFormerV2(cfg).eval()
+    gen = torch.Generator().manual_seed(0)
+    n = 9
+    tokens = torch.randn(1, n, 24, generator=gen)
+    adj = (torch.rand(n, n, generator=gen) < 0.3).float().triu(1)
+    adj = (adj + adj.T)[None]
+    static = torch.randn(1, 8, generator=gen)
+    mask = torch.ones(1, n, dtype=torch.bool)
+    perm = torch.randperm(n, generator=gen)
+    with torch.no_grad():
+        a = model(GraphBatch(tokens, adj, mask, static))
+        b = model(GraphBatch(tokens[:, perm], adj[:, perm][:, :, perm], mask, static))
+    torch.testing.assert_close(a, b, rtol=1e-5, atol=1e-6)
+
+
+def test_latency_model_requires_static_features():
+    model = NARFormerV2(ModelConfig(task="latency", input_dim=16, hidden=64, num_blocks=1, static_dim=8))
+    batch = GraphBatch(torch.zeros(1, 2, 16), torch.zeros(1, 2, 2), torch.ones(1, 2, dtype=torch.bool))
+    with pytest.raises(ValueError, match="static"):
+        model(batch)
+
+
+def test_group_linear_equals_block_diagonal_matmul():
+    layer = GroupLinear(16, 32, groups=4)
+    torch.nn.init.normal_(layer.bias)
+    x = torch.randn(5, 16)
+    grouped = x.reshape(5, 4, 4).transpose(0, 1)
+    out = layer(grouped)
+    for g in range(4):
+        ref = layer.norm(x[:, 4 * g : 4 * g + 4] @ layer.weight[g] + layer.bias[g])
+        torch.testing.assert_close(out[g], ref)
+
+
+def test_ffn_branch_starts_almost_switched_off():
+    model = NARFormerV2(ModelConfig(hidden=64, num_blocks=1, groups=8))
+    assert torch.allclose(model.blocks[0].layer_scale, torch.full((64,), 1e-4))

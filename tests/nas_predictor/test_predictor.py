@@ -1,0 +1,124 @@
+import hashlib
+import json
+import pickle
+
+import numpy as np
+import pytest
+import torch
+
+from nas_predictor import list_pretrained, load_predictor, load_pretrained
+from nas_predictor.errors import CheckpointError
+from nas_predictor.model import NARFormerV2
+from nas_predictor.predictor import Predictor, sha256_file
+from search_spaces import NASBench201
+
+ARCHS = [
+    "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|",
+    "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|",
+    "|skip_connect~0|+|nor_conv_1x1~0|nor_conv_3x3~1|+|avg_pool_3x3~0|none~1|nor_conv_3x3~2|",
+]
+
+
+@pytest.fixture
+def predictor(small_model_config):
+    meta = {
+        "space": "nasbench201",
+        "task": "accuracy",
+        "label_scale": 0.01,
+        "encoding": {"op_vocab": list(NASBench201.op_vocab), "num_freqs": 32, "variant": "nerf"},
+        "model": small_model_config.model_dump(),
+    }
+    return Predictor(meta, [NARFormerV2(small_model_config), NARFormerV2(small_model_config)])
+
+
+def test_predict_arch_strings_and_graphs_agree(predictor):
+    space = NASBench201()
+    by_string = predictor.predict(ARCHS)
+    by_graph = predictor.predict([space.to_graph(a) for a in ARCHS])
+    np.testing.assert_array_equal(by_string, by_graph)
+    assert by_string.shape == (3,) and np.all(by_string > 0)
+
+
+def test_ensemble_is_the_mean_of_members(predictor):
+    batch = predictor.tokenizer.encode([NASBench201().to_graph(a) for a in ARCHS])
+    with torch.no_grad():
+        members = [m(batch).numpy() for m in predictor.models]
+    np.testing.assert_allclose(predictor.predict_batch(batch), np.mean(members, axis=0), rtol=1e-6)
+
+
+def test_save_load_gives_identical_predictions(predictor, tmp_path):
+    path = predictor.save(tmp_path / "p.pt")
+    loaded = Predictor.load(path)
+    np.testing.assert_array_equal(loaded.predict(ARCHS), predictor.predict(ARCHS))
+    assert loaded.meta == predictor.meta
+    assert not list(tmp_path.glob("*.tmp")), "atomic save must not leave temp files"
+
+
+def test_half_precision_checkpoint_is_close(predictor, tmp_path):
+    full = predictor.save(tmp_path / "full.pt")
+    half = predictor.save(tmp_path / "half.pt", half=True)
+    assert half.stat().st_size < 0.6 * full.stat().st_size
+    np.testing.assert_allclose(Predictor.load(half).predict(ARCHS), predictor.predict(ARCHS), rtol=2e-3)
+
+
+def test_truncated_checkpoint_is_a_clear_error(predictor, tmp_path):
+    path = predictor.save(tmp_path / "p.pt")
+    data = path.read_bytes()
+    path.write_bytes(data[: len(data) // 2])
+    with pytest.raises(CheckpointError, match="truncated, corrupt"):
+        Predictor.load(path)
+
+
+def test_missing_and_foreign_files(tmp_path):
+    with pytest.raises(CheckpointError, match="does not exist"):
+        Predictor.load(tmp_path / "none.pt")
+    other = tmp_path / "other.pt"
+    torch.save({"weights": torch.zeros(3)}, other)
+    with pytest.raises(CheckpointError, match="not a nas-predictor checkpoint"):
+        Predictor.load(other)
+    with pytest.raises(CheckpointError, match="neither a checkpoint file nor a pretrained name"):
+        load_predictor("no-such-predictor")
+
+
+class _Evil:
+    def __reduce__(self):
+        return (exec, ("open('PWNED', 'w').write('x')",))
+
+
+def test_pickled_code_is_never_executed(tmp_path, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    path = tmp_path / "evil.pt"
+    torch.save({"format": "nas-predictor/checkpoint", "version": 1, "config": "{}", "members": [_Evil()]}, path)
+    with pytest.raises(CheckpointError):
+        Predictor.load(path)
+    assert not (tmp_path / "PWNED").exists()
+
+
+def test_config_mismatch_is_reported(predictor, tmp_path):
+    path = predictor.save(tmp_path / "p.pt")
+    payload = torch.load(path, weights_only=True)
+    meta = json.loads(payload["config"])
+    meta["model"]["hidden"] = 128
+    payload["config"] = json.dumps(meta)
+    torch.save(payload, path)
+    with pytest.raises(CheckpointError, match="does not match its config"):
+        Predictor.load(path)
+
+
+def test_pretrained_registry_lists_and_verifies():
+    names = list_pretrained()
+    assert "nb201-accuracy" in names
+    predictor = load_pretrained("nb201-accuracy")
+    preds = predictor.predict(ARCHS)
+    # the all-'none' cell cannot learn anything: every sane predictor ranks it last
+    assert preds[1] < preds[0] and preds[1] < preds[2]
+    with pytest.raises(CheckpointError, match="no pretrained predictor 'nope'"):
+        load_pretrained("nope")
+
+
+def test_manifest_sha256_matches_the_shipped_files():
+    from nas_predictor.predictor import PRETRAINED_DIR
+
+    manifest = json.loads((PRETRAINED_DIR / "manifest.json").read_text())
+    for name, info in manifest.items():
+        assert sha256_file(PRETRAINED_DIR / info["file"]) == info["sha256"], name

@@ -1,0 +1,85 @@
+import numpy as np
+import pytest
+import torch
+
+from nas_predictor.config import load_config
+from nas_predictor.encoding import CellTokenizer
+from nas_predictor.errors import DataError
+from nas_predictor.metrics import kendall_tau
+from nas_predictor.train import PreparedData, encode_cells, linear_warmup_decay, run_experiment, train_member
+from search_spaces import NASBench201
+
+
+def test_schedule_peaks_at_ten_percent_and_ends_at_zero():
+    f = linear_warmup_decay(1000, 0.1)
+    values = [f(s) for s in range(1001)]
+    assert values[0] == 0.0
+    assert int(np.argmax(values)) == 100 and values[100] == 1.0
+    assert values[50] == pytest.approx(0.5)
+    assert values[550] == pytest.approx(0.5)
+    assert values[1000] == 0.0
+    assert all(a <= b for a, b in zip(values[:100], values[1:101]))
+    assert all(a >= b for a, b in zip(values[100:], values[101:]))
+
+
+def _fake_prepared(nb201_table, n_train, n_valid):
+    space = NASBench201()
+    archs = nb201_table.arch_strs[: n_train + n_valid + 50]
+    graphs = [space.to_graph(a) for a in archs]
+    idx = np.arange(len(archs))
+    labels = nb201_table.column("c10valid_valid_200ep")[: len(archs)]
+    return PreparedData(archs, graphs, idx[:n_train], idx[n_train : n_train + n_valid], idx, labels, labels, space.op_vocab)
+
+
+def _tiny_config(**train):
+    overrides = ["model.hidden=64", "model.num_blocks=2", "train.threads=0", "data.n_train=32", "data.n_valid=16"]
+    return load_config(None, overrides + [f"train.{k}={v}" for k, v in train.items()])
+
+
+def test_tiny_run_overfits_32_cells(nb201_table):
+    data = _fake_prepared(nb201_table, 32, 16)
+    cfg = _tiny_config(epochs=150, batch_size=16, lr=2e-3, lambda_ac=0.0, lambda_sr=0.0)
+    tok = CellTokenizer(data.space_vocab)
+    train = encode_cells(tok, data.graphs[:32], data.train_labels[:32] * 0.01, "train")
+    # validate on the training cells themselves: this test is about fitting, not generalising
+    member = train_member(cfg, train, train, seed=0, device=torch.device("cpu"), progress=False)
+    pred = member.model(train.batch).detach().numpy()
+    truth = train.labels.numpy()
+    assert kendall_tau(truth, pred) > 0.85
+    assert np.mean(np.abs(pred - truth) / truth) < 0.03
+    assert member.history[-1]["loss"] < 0.1 * member.history[0]["loss"]
+
+
+def test_training_is_deterministic_with_a_seed(nb201_table):
+    data = _fake_prepared(nb201_table, 32, 16)
+    cfg = _tiny_config(epochs=2, batch_size=8)
+    a = run_experiment(cfg, prepared=data, progress=False)
+    b = run_experiment(cfg, prepared=data, progress=False)
+    assert a["kendall_tau"] == b["kendall_tau"]
+    for ma, mb in zip(a["predictor"].models, b["predictor"].models):
+        for (ka, va), (kb, vb) in zip(ma.state_dict().items(), mb.state_dict().items()):
+            assert torch.equal(va, vb), ka
+
+
+def test_run_writes_checkpoint_and_results(nb201_table, tmp_path):
+    import json
+
+    from nas_predictor.predictor import Predictor
+
+    data = _fake_prepared(nb201_table, 32, 16)
+    cfg = _tiny_config(epochs=2, batch_size=16, ensemble=2)
+    result = run_experiment(cfg, out_dir=tmp_path, prepared=data, progress=False)
+    saved = json.loads((tmp_path / "results.json").read_text())
+    assert saved["num_archs"] == len(data.test_idx) and len(saved["members"]) == 2
+    assert [m["seed"] for m in saved["members"]] == [0, 1]
+    loaded = Predictor.load(tmp_path / "predictor.pt")
+    assert len(loaded.models) == 2
+    np.testing.assert_array_equal(loaded.predict(data.archs[:5]), result["predictor"].predict(data.archs[:5]))
+
+
+def test_nan_label_is_a_clear_error(nb201_table):
+    data = _fake_prepared(nb201_table, 32, 16)
+    data.train_labels = data.train_labels.copy()
+    data.train_labels[3] = np.nan
+    with pytest.raises(DataError, match="NaN.*position 3"):
+        run_experiment(_tiny_config(epochs=1), prepared=data, progress=False)

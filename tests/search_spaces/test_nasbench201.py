@@ -1,0 +1,74 @@
+import numpy as np
+import pytest
+
+from nas_predictor.errors import ArchError
+from search_spaces.nasbench201 import NUM_ARCHS, NASBench201, code_to_ops, format_arch, ops_to_code, parse_arch
+
+ARCH1 = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
+
+
+@pytest.fixture(scope="module")
+def space():
+    return NASBench201()
+
+
+def test_string_tuple_round_trip():
+    ops = parse_arch(ARCH1)
+    assert ops == ("nor_conv_3x3", "nor_conv_3x3", "avg_pool_3x3", "skip_connect", "nor_conv_3x3", "skip_connect")
+    assert format_arch(ops) == ARCH1
+    assert code_to_ops(ops_to_code(ops)) == ops
+
+
+def test_official_index_order_matches_the_benchmark_table(space, nb201_table):
+    assert len(space) == NUM_ARCHS == len(nb201_table)
+    assert list(space) == nb201_table.arch_strs
+    assert space.index_of(ARCH1) == 1
+
+
+def test_index_round_trip(space):
+    for i in (0, 1, 777, NUM_ARCHS - 1):
+        assert space.index_of(space.arch_from_index(i)) == i
+    with pytest.raises(ArchError, match="out of range"):
+        space.arch_from_index(NUM_ARCHS)
+
+
+@pytest.mark.parametrize(
+    "bad, message",
+    [
+        ("", "malformed"),
+        ("|nor_conv_3x3~0|+|nor_conv_3x3~0|", "malformed"),
+        (ARCH1.replace("avg_pool_3x3", "max_pool_3x3"), "unknown op 'max_pool_3x3' on edge 2"),
+        (ARCH1.replace("~1|+", "~0|+"), "malformed"),
+        (42, "must be a string"),
+    ],
+)
+def test_malformed_arch_strings_have_clear_errors(space, bad, message):
+    with pytest.raises(ArchError, match=message):
+        space.to_graph(bad)
+
+
+def test_graph_is_the_8_node_op_on_node_cell(space):
+    g = space.to_graph(ARCH1)
+    assert g.ops == ("input", *parse_arch(ARCH1), "output")
+    adj = np.array(g.adjacency())
+    assert tuple((adj + adj.T).sum(axis=1)) == (3, 3, 2, 2, 2, 2, 3, 3)
+
+
+def test_sample_mutate_neighbours(space):
+    rng = np.random.default_rng(0)
+    archs = [space.sample(rng) for _ in range(200)]
+    assert all(parse_arch(a) for a in archs)
+    assert len(set(archs)) > 150
+    for arch in archs[:20]:
+        child = space.mutate(arch, rng)
+        diff = sum(a != b for a, b in zip(parse_arch(arch), parse_arch(child)))
+        assert diff == 1
+    nbrs = space.neighbours(ARCH1)
+    assert len(nbrs) == len(set(nbrs)) == 24 and ARCH1 not in nbrs
+    assert all(sum(a != b for a, b in zip(parse_arch(ARCH1), parse_arch(n))) == 1 for n in nbrs)
+
+
+def test_sampling_is_reproducible_with_a_seed(space):
+    a = [space.sample(np.random.default_rng(7)) for _ in range(3)]
+    b = [space.sample(np.random.default_rng(7)) for _ in range(3)]
+    assert a == b

@@ -1,0 +1,60 @@
+import json
+
+import pytest
+
+from nas_predictor.cli import main
+
+ARCH = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|"
+TINY = ["--set", "model.hidden=64", "--set", "model.num_blocks=2", "--set", "train.epochs=1",
+        "--set", "data.n_train=32", "--set", "data.n_valid=16", "--set", "train.batch_size=16"]
+
+
+@pytest.fixture(scope="module")
+def tiny_checkpoint(tmp_path_factory, data_dir):
+    out = tmp_path_factory.mktemp("run")
+    config = tmp_path_factory.mktemp("cfg") / "tiny.yaml"
+    config.write_text("name: tiny\n")
+    assert main(["train", str(config), "--out", str(out), "--quiet", "--data-dir", str(data_dir), *TINY]) == 0
+    return out / "predictor.pt"
+
+
+def test_train_writes_a_checkpoint(tiny_checkpoint):
+    assert tiny_checkpoint.is_file()
+    assert (tiny_checkpoint.parent / "results.json").is_file()
+
+
+def test_evaluate_json_reports_tau_over_all_cells(tiny_checkpoint, data_dir, capsys):
+    assert main(["evaluate", str(tiny_checkpoint), "--json", "--data-dir", str(data_dir)]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["num_archs"] == 15625
+    assert -1 <= result["kendall_tau"] <= 1 and result["seconds"] > 0
+
+
+def test_predict_prints_one_line_per_arch(tiny_checkpoint, capsys):
+    assert main(["predict", str(tiny_checkpoint), "--arch", ARCH, "--arch", ARCH, "--json"]) == 0
+    out = json.loads(capsys.readouterr().out)
+    assert len(out) == 2 and out[0]["arch"] == ARCH and out[0]["prediction"] == out[1]["prediction"]
+
+
+def test_bad_arch_string_exits_2_with_a_message(tiny_checkpoint, capsys):
+    assert main(["predict", str(tiny_checkpoint), "--arch", "|conv~0|"]) == 2
+    assert "malformed NAS-Bench-201 arch string" in capsys.readouterr().err
+
+
+def test_unknown_config_key_exits_2_naming_it(tmp_path, capsys):
+    config = tmp_path / "bad.yaml"
+    config.write_text("train:\n  epocs: 3\n")
+    assert main(["train", str(config), "--out", str(tmp_path / "o")]) == 2
+    assert "unknown config key 'train.epocs'" in capsys.readouterr().err
+
+
+def test_truncated_checkpoint_exits_2(tiny_checkpoint, tmp_path, capsys):
+    broken = tmp_path / "broken.pt"
+    broken.write_bytes(tiny_checkpoint.read_bytes()[:1000])
+    assert main(["predict", str(broken), "--arch", ARCH]) == 2
+    assert "truncated" in capsys.readouterr().err
+
+
+def test_list_shows_pretrained(capsys):
+    assert main(["list"]) == 0
+    assert "nb201-accuracy" in capsys.readouterr().out
