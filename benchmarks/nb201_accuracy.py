@@ -21,6 +21,14 @@ from nas_predictor.config import load_config  # noqa: E402
 from nas_predictor.train import prepare_data, run_experiment  # noqa: E402
 
 
+def time_to_tau(history: list[dict], tau: float) -> float | None:
+    """Training seconds until the curve tau (every 5th cell, eval target) first reached ``tau``."""
+    for entry in history:
+        if entry.get("curve_tau", -1.0) >= tau:
+            return entry["train_seconds"]
+    return None
+
+
 def summarize(runs: list[dict]) -> dict:
     taus = [r["kendall_tau"] for r in runs]
     secs = [r["train_seconds"] for r in runs]
@@ -41,6 +49,7 @@ def main() -> None:
     parser.add_argument("--out", default=None, help="results JSON (default benchmarks/results/<config name>.json)")
     parser.add_argument("--save-dir", default=None, help="keep each seed's checkpoint here")
     parser.add_argument("--data-dir", default=None)
+    parser.add_argument("--paper-tau", type=float, default=None, help="report training time until this tau")
     args = parser.parse_args()
 
     base = load_config(args.config, args.set)
@@ -61,6 +70,9 @@ def main() -> None:
         result = run_experiment(cfg, save_dir, args.data_dir, progress=False, prepared=data)
         result.pop("predictor")
         result.pop("config")
+        if args.paper_tau is not None:
+            result["paper_tau"] = args.paper_tau
+            result["seconds_to_paper_tau"] = time_to_tau(result["history"][0], args.paper_tau)
         runs.append({"seed": seed, "started": started, **result})
         results["summary"] = summarize(runs)
         save_results(out, results)

@@ -28,7 +28,7 @@ def main() -> None:
     parser.add_argument("--predictor", action="append", required=True, help="checkpoint path or pretrained name")
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--threads", type=int, default=0, help="torch threads (0 = default)")
-    parser.add_argument("--batch-size", type=int, default=1024)
+    parser.add_argument("--batch-size", type=int, default=None, help="default: the predictor's (128 on CPU)")
     parser.add_argument("--out", default=str(RESULTS / "nb201_predict_speed.json"))
     parser.add_argument("--data-dir", default=None)
     args = parser.parse_args()

@@ -38,7 +38,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
 
     start = time.perf_counter()
     predictor = load_predictor(args.checkpoint, args.device)
-    result = evaluate_on_benchmark(predictor, args.data_dir, args.target, args.batch_size)
+    result = evaluate_on_benchmark(predictor, args.data_dir, args.target, args.batch_size, args.table)
     result["load_seconds"] = time.perf_counter() - start - result["seconds"]
     result["predictor"] = str(args.checkpoint)
     if args.json:
@@ -81,12 +81,18 @@ def _cmd_distill(args: argparse.Namespace) -> int:
 
     teacher = load_predictor(args.teacher, args.device)
     space = get_space(teacher.space)
-    graphs = [space.to_graph(a) for a in space]  # every architecture: no labels are used
+    archs = list(space)  # every architecture: no labels are used
+    if args.max_archs and args.max_archs < len(archs):
+        import numpy as np
+
+        pick = np.random.default_rng(args.seed).choice(len(archs), args.max_archs, replace=False)
+        archs = [archs[i] for i in sorted(pick)]
+    graphs = [space.to_graph(a) for a in archs]
     student_cfg = ModelConfig.model_validate(
         {**teacher.meta["model"], "hidden": args.hidden, "num_blocks": args.blocks}
     )
-    student, report = distill(teacher, graphs, student_cfg, args.epochs, args.batch_size, args.lr, seed=args.seed,
-                              progress=not args.quiet)
+    student, report = distill(teacher, graphs, student_cfg, args.epochs, args.batch_size, args.lr, args.lambda_sr,
+                              seed=args.seed, progress=not args.quiet)
     out = Path(args.out)
     student.save(out / "predictor.pt")
     report["student"] = evaluate_on_benchmark(student, args.data_dir)
@@ -122,7 +128,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("checkpoint", metavar="CHECKPOINT_OR_NAME")
     ev.add_argument("--json", action="store_true", help="print one JSON object")
     ev.add_argument("--target", default=None, help="table column to compare with (default: the training config's eval target)")
-    ev.add_argument("--batch-size", type=int, default=1024)
+    ev.add_argument("--batch-size", type=int, default=None, help="cells per forward pass (default: 128 on CPU, 4096 on CUDA)")
+    ev.add_argument("--table", default=None, help="official NAS-Bench-201 .pth file to take labels from")
     _add_common(ev)
     ev.set_defaults(func=_cmd_evaluate)
 
@@ -142,7 +149,9 @@ def build_parser() -> argparse.ArgumentParser:
     di.add_argument("--epochs", type=int, default=30)
     di.add_argument("--batch-size", type=int, default=256)
     di.add_argument("--lr", type=float, default=2e-3)
+    di.add_argument("--lambda-sr", type=float, default=30.0, help="weight of the all-pairs ranking loss")
     di.add_argument("--seed", type=int, default=0)
+    di.add_argument("--max-archs", type=int, default=0, help="distill on a random subset of this size (0 = all)")
     di.add_argument("--quiet", action="store_true")
     _add_common(di)
     di.set_defaults(func=_cmd_distill)

@@ -19,6 +19,8 @@ class _Strict(BaseModel):
 
 class DataConfig(_Strict):
     benchmark: Literal["nb201"] = "nb201"
+    # An official NAS-Bench-201 .pth file to read labels from instead of the shared CSV (optional).
+    table_file: str | None = None
     train_target: str = "c10valid_valid_200ep"
     eval_target: str = "c10_test_200ep"
     # Accuracy tables are in percent; the model is trained on fractions as in the reference.
@@ -53,10 +55,12 @@ class TrainConfig(_Strict):
     weight_decay: float = Field(0.0, ge=0)
     seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
-    eval_batch_size: int = Field(1024, ge=1)
+    eval_batch_size: int = Field(128, ge=1)
     # Train this many members with seeds seed, seed+1, ... and average them (1 = a single model).
     ensemble: int = Field(1, ge=1)
     threads: int = Field(0, ge=0)  # 0 = leave torch's default
+    # Set the output bias so the untrained model predicts the mean training label (not in the reference).
+    init_output_bias: bool = False
     # Every N epochs record tau on every 5th test cell (time-to-tau curves in benchmarks); 0 = off.
     curve_every: int = Field(0, ge=0)
 

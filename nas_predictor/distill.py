@@ -10,12 +10,11 @@ import math
 import time
 from typing import Sequence
 
-import numpy as np
 import torch
 from tqdm.auto import tqdm
 
 from nas_predictor.graph import ArchGraph
-from nas_predictor.losses import relative_squared_error, sequence_ranking_loss
+from nas_predictor.losses import all_pairs_ranking_loss, relative_squared_error
 from nas_predictor.model import ModelConfig, NARFormerV2
 from nas_predictor.predictor import Predictor
 from nas_predictor.train import linear_warmup_decay
@@ -28,20 +27,20 @@ def distill(
     epochs: int = 30,
     batch_size: int = 256,
     lr: float = 2e-3,
-    lambda_sr: float = 1.0,
+    lambda_sr: float = 30.0,
     seed: int = 0,
     progress: bool = True,
 ) -> tuple[Predictor, dict]:
     """Train a student on the teacher's outputs for ``graphs``; returns the student and a report."""
     start = time.perf_counter()
     batch = teacher.tokenizer.encode(list(graphs))
-    targets = torch.from_numpy(
-        np.concatenate([teacher.predict_batch(batch.select(slice(i, i + 2048))) for i in range(0, len(batch), 2048)])
-    ).float()
+    # Model units (e.g. fractions), the scale the student's relative loss is defined on.
+    targets = torch.from_numpy(teacher.predict_graphs(graphs) * teacher.label_scale).float()
     teacher_seconds = time.perf_counter() - start
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     student = NARFormerV2(student_cfg)
+    student.init_output(float(targets.mean()))
     optim = torch.optim.Adam(student.parameters(), lr=lr)
     steps = math.ceil(len(batch) / batch_size) * epochs
     sched = torch.optim.lr_scheduler.LambdaLR(optim, linear_warmup_decay(steps, 0.1))
@@ -52,7 +51,7 @@ def distill(
             idx = perm[i : i + batch_size]
             pred = student(batch.select(idx))
             # The ranking term matters most: a search only needs the teacher's ordering.
-            loss = relative_squared_error(pred, targets[idx]) + lambda_sr * sequence_ranking_loss(pred, targets[idx], gen)
+            loss = relative_squared_error(pred, targets[idx]) + lambda_sr * all_pairs_ranking_loss(pred, targets[idx])
             optim.zero_grad(set_to_none=True)
             loss.backward()
             optim.step()

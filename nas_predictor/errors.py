@@ -23,3 +23,7 @@ class CheckpointError(NasPredictorError, ValueError):
 
 class ArchError(NasPredictorError, ValueError):
     """An architecture description (e.g. an arch string) is malformed."""
+
+
+class TrainingError(NasPredictorError, RuntimeError):
+    """Training diverged (non-finite loss)."""

@@ -141,6 +141,18 @@ class NARFormerV2(nn.Module):
                 if isinstance(linear, nn.Linear):
                     _thomas_init(linear)
 
+    @torch.no_grad()
+    def init_output(self, target_mean: float) -> None:
+        """Start predictions near the mean training label: set the last bias so softplus(-b) = mean.
+
+        With the reference init the first predictions are several times the labels, and many early
+        steps go into pulling the output level down instead of learning the ranking.
+        """
+        if not target_mean > 0:
+            raise ValueError(f"target mean must be positive, got {target_mean}")
+        last = self.head[-1]
+        last.bias.fill_(-math.log(math.expm1(target_mean)))
+
     def forward(self, batch: GraphBatch) -> torch.Tensor:
         """Predictions, shape (B,), strictly positive (softplus(-z))."""
         x, adj, mask = batch.tokens, batch.adj, batch.mask

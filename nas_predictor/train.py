@@ -15,9 +15,9 @@ from tqdm.auto import tqdm
 
 from nas_predictor.augment import isomorphic_relabel
 from nas_predictor.config import ExperimentConfig
-from nas_predictor.data import load_nb201_table, paper_split, random_split
+from nas_predictor.data import load_table, paper_split, random_split
 from nas_predictor.encoding import CellTokenizer, GraphBatch
-from nas_predictor.errors import DataError
+from nas_predictor.errors import DataError, TrainingError
 from nas_predictor.graph import ArchGraph
 from nas_predictor.losses import accuracy_loss
 from nas_predictor.metrics import kendall_tau, summarize
@@ -87,7 +87,7 @@ class PreparedData:
 
 def prepare_data(cfg: ExperimentConfig, data_dir: str | None = None) -> PreparedData:
     space = get_space(cfg.space)
-    table = load_nb201_table(data_dir)
+    table = load_table(cfg.data.table_file, data_dir)
     train_labels = table.column(cfg.data.train_target)
     eval_labels = table.column(cfg.data.eval_target)
     n = len(table)
@@ -133,7 +133,10 @@ def train_member(
     tc = cfg.train
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
-    model = NARFormerV2(cfg.model).to(device)
+    model = NARFormerV2(cfg.model)
+    if tc.init_output_bias:
+        model.init_output(float(train.labels.mean()))
+    model = model.to(device)
     if tc.weight_decay > 0:
         optim = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
     else:
@@ -162,6 +165,11 @@ def train_member(
                 target = torch.cat([target, target])
             pred = model(batch.to(device))
             loss, _ = accuracy_loss(pred, target, tc.lambda_sr, tc.lambda_ac if use_ac else 0.0, gen, tc.sr_mode)
+            if not torch.isfinite(loss):
+                raise TrainingError(
+                    f"loss became {float(loss)} in epoch {epoch} (seed {seed}); lower train.lr "
+                    f"(now {tc.lr}) or check the labels"
+                )
             optim.zero_grad(set_to_none=True)
             loss.backward()
             optim.step()

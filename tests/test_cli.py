@@ -58,3 +58,27 @@ def test_truncated_checkpoint_exits_2(tiny_checkpoint, tmp_path, capsys):
 def test_list_shows_pretrained(capsys):
     assert main(["list"]) == 0
     assert "nb201-accuracy" in capsys.readouterr().out
+
+
+def test_distill_writes_a_compact_predictor(tiny_checkpoint, tmp_path, data_dir, capsys):
+    out = tmp_path / "compact"
+    args = ["distill", str(tiny_checkpoint), "--out", str(out), "--hidden", "32", "--blocks", "1",
+            "--epochs", "1", "--max-archs", "300", "--quiet", "--data-dir", str(data_dir)]
+    assert main(args) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert (out / "predictor.pt").is_file() and (out / "results.json").is_file()
+    assert -1 <= summary["student_tau"] <= 1
+    assert main(["predict", str(out / "predictor.pt"), "--arch", ARCH]) == 0
+
+
+def test_evaluate_on_an_official_pth_file(tiny_checkpoint, tmp_path, capsys):
+    from tests.nas_predictor.data.nb201_synthetic import write_tiny_nb201_pth
+
+    archs = [ARCH, "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|",
+             "|nor_conv_1x1~0|+|nor_conv_1x1~0|nor_conv_1x1~1|+|skip_connect~0|skip_connect~1|skip_connect~2|"]
+    pth = tmp_path / "NAS-Bench-201-tiny.pth"
+    write_tiny_nb201_pth(pth, archs, [[90.0], [10.0], [85.0]], [[91.0], [10.0], [86.0]], seeds=[[777]] * 3,
+                         params_mb=[1.0, 0.1, 0.5])
+    assert main(["evaluate", str(tiny_checkpoint), "--table", str(pth), "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    assert result["num_archs"] == 3 and result["target"] == "c10_test_200ep"

@@ -1,6 +1,4 @@
-import hashlib
 import json
-import pickle
 
 import numpy as np
 import pytest

@@ -83,3 +83,11 @@ def test_nan_label_is_a_clear_error(nb201_table):
     data.train_labels[3] = np.nan
     with pytest.raises(DataError, match="NaN.*position 3"):
         run_experiment(_tiny_config(epochs=1), prepared=data, progress=False)
+
+
+def test_divergence_is_reported_not_hidden(nb201_table):
+    from nas_predictor.errors import TrainingError
+
+    data = _fake_prepared(nb201_table, 32, 16)
+    with pytest.raises(TrainingError, match=r"loss became (nan|inf|-inf) in epoch .*train.lr"):
+        run_experiment(_tiny_config(epochs=3, lr=1e30, warmup_fraction=0.0), prepared=data, progress=False)
