@@ -16,13 +16,19 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
+from nas_predictor.calibration import fit_linear_calibration  # noqa: E402
+from nas_predictor.config import validate_config  # noqa: E402
 from nas_predictor.evaluate import evaluate_on_benchmark  # noqa: E402
+from nas_predictor.train import prepare_data  # noqa: E402
 from nas_predictor.predictor import PRETRAINED_DIR, Predictor, atomic_write_json, sha256_file  # noqa: E402
 
 
-def validation_tau(checkpoint: Path) -> float:
+def validation_tau(checkpoint: Path) -> float | None:
+    """Best validation tau of a training run (None for checkpoints that were not trained on labels,
+    e.g. distilled students)."""
     results = json.loads(checkpoint.with_name("results.json").read_text())
-    return max(m["best_valid_tau"] for m in results["members"])
+    members = results.get("members")
+    return max(m["best_valid_tau"] for m in members) if members else None
 
 
 def main() -> None:
@@ -33,8 +39,15 @@ def main() -> None:
     parser.add_argument("--data-dir", default=None)
     args = parser.parse_args()
 
-    best = max(args.checkpoints, key=validation_tau)
+    best = args.checkpoints[0] if len(args.checkpoints) == 1 else max(args.checkpoints, key=validation_tau)
     predictor = Predictor.load(best)
+    if "calibration" not in predictor.meta:
+        # Fit on the run's own training cells and labels (never test labels); rankings are unchanged.
+        data = prepare_data(validate_config(predictor.meta["experiment"], str(best)), args.data_dir)
+        train_graphs = [data.graphs[i] for i in data.train_idx]
+        predictor.meta["calibration"] = fit_linear_calibration(
+            predictor.predict_graphs_raw(train_graphs), data.train_labels[data.train_idx]
+        )
     full = evaluate_on_benchmark(predictor, args.data_dir)
     with tempfile.TemporaryDirectory() as tmp:
         half_path = predictor.save(Path(tmp) / "half.pt", half=True)

@@ -1,4 +1,4 @@
-"""Command line: nas-predictor train | evaluate | predict | list."""
+"""Command line: nas-predictor train | evaluate | predict | distill | list."""
 
 from __future__ import annotations
 
@@ -14,7 +14,8 @@ from nas_predictor.errors import NasPredictorError
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--data-dir", default=None, help="benchmark data folder (default: $NAS_PREDICTOR_DATA or ../shared/data)")
-    parser.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"], help="where to run the model")
+    parser.add_argument("--device", default=None, choices=["cpu", "cuda", "auto"],
+                        help="where to run the model (default: auto = CUDA when torch sees a GPU)")
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
@@ -22,7 +23,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
     from nas_predictor.train import run_experiment
 
     cfg = load_config(args.config, args.set or [])
-    if args.device != "cpu":
+    if args.device is not None:
         cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update={"device": args.device})})
     out = Path(args.out) if args.out else Path("runs") / f"{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}"
     results = run_experiment(cfg, out, args.data_dir, progress=not args.quiet)
@@ -37,7 +38,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     from nas_predictor.predictor import load_predictor
 
     start = time.perf_counter()
-    predictor = load_predictor(args.checkpoint, args.device)
+    predictor = load_predictor(args.checkpoint, args.device or "auto")
     result = evaluate_on_benchmark(predictor, args.data_dir, args.target, args.batch_size, args.table)
     result["load_seconds"] = time.perf_counter() - start - result["seconds"]
     result["predictor"] = str(args.checkpoint)
@@ -79,7 +80,7 @@ def _cmd_distill(args: argparse.Namespace) -> int:
     from nas_predictor.predictor import atomic_write_json, load_predictor
     from nas_predictor.spaces import get_space
 
-    teacher = load_predictor(args.teacher, args.device)
+    teacher = load_predictor(args.teacher, args.device or "auto")
     space = get_space(teacher.space)
     archs = list(space)  # every architecture: no labels are used
     if args.max_archs and args.max_archs < len(archs):
@@ -138,7 +139,7 @@ def build_parser() -> argparse.ArgumentParser:
     pr.add_argument("--arch", action="append", help="architecture string (repeatable)")
     pr.add_argument("--archs-file", default=None, help="file with one architecture per line")
     pr.add_argument("--json", action="store_true")
-    pr.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
+    pr.add_argument("--device", default="auto", choices=["cpu", "cuda", "auto"])
     pr.set_defaults(func=_cmd_predict)
 
     di = sub.add_parser("distill", help="distill a predictor into a compact one on every architecture of its space")

@@ -61,6 +61,8 @@ class TrainConfig(_Strict):
     threads: int = Field(0, ge=0)  # 0 = leave torch's default
     # Set the output bias so the untrained model predicts the mean training label (not in the reference).
     init_output_bias: bool = False
+    # Fit a positive linear map from predictions to training labels after training (keeps rankings).
+    calibrate: bool = False
     # Every N epochs record tau on every 5th test cell (time-to-tau curves in benchmarks); 0 = off.
     curve_every: int = Field(0, ge=0)
 

@@ -35,18 +35,21 @@ def distill(
     start = time.perf_counter()
     batch = teacher.tokenizer.encode(list(graphs))
     # Model units (e.g. fractions), the scale the student's relative loss is defined on.
-    targets = torch.from_numpy(teacher.predict_graphs(graphs) * teacher.label_scale).float()
+    targets = torch.from_numpy(teacher.predict_graphs_raw(graphs) * teacher.label_scale).float()
     teacher_seconds = time.perf_counter() - start
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
+    device = teacher.device  # the student trains where the teacher runs (CPU or CUDA)
     student = NARFormerV2(student_cfg)
     student.init_output(float(targets.mean()))
+    student.to(device)
+    batch, targets = batch.to(device), targets.to(device)
     optim = torch.optim.Adam(student.parameters(), lr=lr)
     steps = math.ceil(len(batch) / batch_size) * epochs
     sched = torch.optim.lr_scheduler.LambdaLR(optim, linear_warmup_decay(steps, 0.1))
     for _ in tqdm(range(epochs), desc="distill", disable=not progress, leave=False):
         student.train()
-        perm = torch.randperm(len(batch), generator=gen)
+        perm = torch.randperm(len(batch), generator=gen).to(device)
         for i in range(0, len(batch), batch_size):
             idx = perm[i : i + batch_size]
             pred = student(batch.select(idx))
@@ -65,4 +68,4 @@ def distill(
                          "seed": seed, "num_graphs": len(graphs)},
     }
     report = {"teacher_seconds": teacher_seconds, "seconds": time.perf_counter() - start}
-    return Predictor(meta, [student]), report
+    return Predictor(meta, [student], device=str(device)), report

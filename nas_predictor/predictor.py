@@ -13,6 +13,7 @@ from typing import Any, Sequence
 import numpy as np
 import torch
 
+from nas_predictor.calibration import apply_calibration
 from nas_predictor.encoding import CellTokenizer, GraphBatch
 from nas_predictor.errors import CheckpointError, ConfigError
 from nas_predictor.graph import ArchGraph
@@ -67,7 +68,11 @@ class Predictor:
         return out.float().cpu().numpy()
 
     def predict_graphs(self, graphs: Sequence[ArchGraph], batch_size: int | None = None) -> np.ndarray:
-        """Predictions in label units (e.g. accuracy in percent)."""
+        """Predictions in label units (e.g. accuracy in percent), calibrated when the predictor has one."""
+        return apply_calibration(self.predict_graphs_raw(graphs, batch_size), self.meta.get("calibration"))
+
+    def predict_graphs_raw(self, graphs: Sequence[ArchGraph], batch_size: int | None = None) -> np.ndarray:
+        """Model outputs divided by the label scale, before calibration."""
         batch_size = batch_size or DEFAULT_BATCH_SIZE.get(self.device.type, 1024)
         outs = [
             self.predict_batch(self.tokenizer.encode(graphs[i : i + batch_size]))
@@ -145,6 +150,10 @@ class Predictor:
 def atomic_write_bytes(data: bytes, path: Path) -> None:
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    # mkstemp creates 0600 files; give the result the permissions a plain open() would (umask).
+    umask = os.umask(0)
+    os.umask(umask)
+    os.chmod(tmp, 0o666 & ~umask)
     try:
         with os.fdopen(fd, "wb") as handle:
             handle.write(data)

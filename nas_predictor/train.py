@@ -14,6 +14,7 @@ import torch
 from tqdm.auto import tqdm
 
 from nas_predictor.augment import isomorphic_relabel
+from nas_predictor.calibration import fit_linear_calibration
 from nas_predictor.config import ExperimentConfig
 from nas_predictor.data import load_table, paper_split, random_split
 from nas_predictor.encoding import CellTokenizer, GraphBatch
@@ -167,7 +168,7 @@ def train_member(
             loss, _ = accuracy_loss(pred, target, tc.lambda_sr, tc.lambda_ac if use_ac else 0.0, gen, tc.sr_mode)
             if not torch.isfinite(loss):
                 raise TrainingError(
-                    f"loss became {float(loss)} in epoch {epoch} (seed {seed}); lower train.lr "
+                    f"loss became {float(loss.detach())} in epoch {epoch} (seed {seed}); lower train.lr "
                     f"(now {tc.lr}) or check the labels"
                 )
             optim.zero_grad(set_to_none=True)
@@ -244,6 +245,11 @@ def run_experiment(
         "experiment": cfg.model_dump(),
     }
     predictor = Predictor(meta, [m.model for m in members], device=str(device))
+    if cfg.train.calibrate:
+        train_graphs = [data.graphs[i] for i in data.train_idx]
+        predictor.meta["calibration"] = fit_linear_calibration(
+            predictor.predict_graphs_raw(train_graphs), data.train_labels[data.train_idx]
+        )
     t1 = time.perf_counter()
     test_graphs = [data.graphs[i] for i in data.test_idx]
     pred = predictor.predict_graphs(test_graphs, cfg.train.eval_batch_size)

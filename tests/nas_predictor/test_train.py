@@ -38,7 +38,8 @@ def _tiny_config(**train):
 
 def test_tiny_run_overfits_32_cells(nb201_table):
     data = _fake_prepared(nb201_table, 32, 16)
-    cfg = _tiny_config(epochs=150, batch_size=16, lr=2e-3, lambda_ac=0.0, lambda_sr=0.0)
+    cfg = _tiny_config(epochs=200, batch_size=16, lr=2e-3, lambda_ac=0.0, lambda_sr=3.0, sr_mode="all_pairs",
+                       init_output_bias="true")
     tok = CellTokenizer(data.space_vocab)
     train = encode_cells(tok, data.graphs[:32], data.train_labels[:32] * 0.01, "train")
     # validate on the training cells themselves: this test is about fitting, not generalising
