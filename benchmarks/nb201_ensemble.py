@@ -27,11 +27,15 @@ def main() -> None:
     parser.add_argument("--name", required=True)
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--save", default=None, help="also write the ensemble checkpoint here")
+    parser.add_argument("--average-equivalent", action=argparse.BooleanOptionalAction, default=None,
+                        help="score cells as the mean over equivalent cells (default: as the first checkpoint)")
     args = parser.parse_args()
 
     loaded = [Predictor.load(p) for p in args.checkpoints]
     meta = dict(loaded[0].meta, name=args.name, ensemble_of=[str(p) for p in args.checkpoints])
     ensemble = Predictor(meta, [m for p in loaded for m in p.models])
+    if args.average_equivalent is not None:
+        ensemble.meta["average_equivalent"] = args.average_equivalent
     result = evaluate_on_benchmark(ensemble, args.data_dir)
     train_seconds = []
     for path in args.checkpoints:
@@ -48,7 +52,7 @@ def main() -> None:
     save_results(RESULTS / f"{args.name}.json", out)
     if args.save:
         ensemble.save(args.save)
-    print(f"{args.name}: tau {result['kendall_tau']:.4f} from {len(loaded)} members "
+    print(f"{args.name}: tau {result['kendall_tau']:.4f} (plain {result['kendall_tau_plain']:.4f}) from {len(loaded)} members "
           f"(members {', '.join(f'{t:.4f}' for t in out['member_kendall_tau'] if t is not None)})")
 
 

@@ -56,8 +56,11 @@ class TrainConfig(_Strict):
     seed: int = 0
     device: Literal["auto", "cpu", "cuda"] = "auto"
     eval_batch_size: int = Field(128, ge=1)
-    # Train this many members with seeds seed, seed+1, ... and average them (1 = a single model).
+    # Train this many members with seeds seed, seed+1000, seed+2000, ... and average them (1 = one model).
     ensemble: int = Field(1, ge=1)
+    # Train up to this many members at once, each in its own process with threads/workers torch threads
+    # (CPU only; on CUDA members train one after another).
+    workers: int = Field(1, ge=1)
     threads: int = Field(0, ge=0)  # 0 = leave torch's default
     # Set the output bias so the untrained model predicts the mean training label (not in the reference).
     init_output_bias: bool = False
@@ -67,6 +70,12 @@ class TrainConfig(_Strict):
     curve_every: int = Field(0, ge=0)
 
 
+class PredictConfig(_Strict):
+    # Score an arch string as the mean prediction over the cells of its search space that compute the
+    # same function (NAS-Bench-201: dead ops, none edges, identity skips). Stored in the checkpoint.
+    average_equivalent: bool = False
+
+
 class ExperimentConfig(_Strict):
     name: str = "experiment"
     space: str = "nasbench201"
@@ -74,6 +83,7 @@ class ExperimentConfig(_Strict):
     encoding: EncodingConfig = EncodingConfig()
     model: ModelConfig = ModelConfig()
     train: TrainConfig = TrainConfig()
+    predict: PredictConfig = PredictConfig()
 
     @model_validator(mode="after")
     def _consistent(self) -> "ExperimentConfig":

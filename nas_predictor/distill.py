@@ -10,6 +10,7 @@ import math
 import time
 from typing import Sequence
 
+import numpy as np
 import torch
 from tqdm.auto import tqdm
 
@@ -30,12 +31,20 @@ def distill(
     lambda_sr: float = 30.0,
     seed: int = 0,
     progress: bool = True,
+    teacher_outputs: np.ndarray | None = None,
 ) -> tuple[Predictor, dict]:
-    """Train a student on the teacher's outputs for ``graphs``; returns the student and a report."""
+    """Train a student on the teacher's outputs for ``graphs``; returns the student and a report.
+
+    ``teacher_outputs`` (uncalibrated, label units, one per graph) replaces the teacher's own plain
+    outputs, e.g. its outputs averaged over equivalent cells, so the student learns that invariance.
+    """
     start = time.perf_counter()
     batch = teacher.tokenizer.encode(list(graphs))
+    outputs = teacher.predict_graphs_raw(graphs) if teacher_outputs is None else np.asarray(teacher_outputs)
+    if outputs.shape != (len(graphs),) or not np.all(np.isfinite(outputs)):
+        raise ValueError(f"teacher_outputs must be {len(graphs)} finite numbers, got shape {outputs.shape}")
     # Model units (e.g. fractions), the scale the student's relative loss is defined on.
-    targets = torch.from_numpy(teacher.predict_graphs_raw(graphs) * teacher.label_scale).float()
+    targets = torch.from_numpy(outputs * teacher.label_scale).float()
     teacher_seconds = time.perf_counter() - start
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)

@@ -15,6 +15,7 @@ import torch
 
 from nas_predictor.calibration import apply_calibration
 from nas_predictor.encoding import CellTokenizer, GraphBatch
+from nas_predictor.equivalence import class_mean
 from nas_predictor.errors import CheckpointError, ConfigError
 from nas_predictor.graph import ArchGraph
 from nas_predictor.model import ModelConfig, NARFormerV2
@@ -80,26 +81,51 @@ class Predictor:
         ]
         return np.concatenate(outs) / self.label_scale if outs else np.zeros(0)
 
-    def predict(self, archs: Sequence[str] | Sequence[ArchGraph], batch_size: int | None = None) -> np.ndarray:
-        """Predict for arch strings of this predictor's search space, or for ArchGraphs."""
+    @property
+    def average_equivalent(self) -> bool:
+        """Whether arch strings are scored as the mean over their space's equivalence class."""
+        return bool(self.meta.get("average_equivalent", False))
+
+    def predict(
+        self, archs: Sequence[str] | Sequence[ArchGraph], batch_size: int | None = None,
+        average_equivalent: bool | None = None,
+    ) -> np.ndarray:
+        """Predict for arch strings of this predictor's search space, or for ArchGraphs.
+
+        With ``average_equivalent`` (default: the predictor's own setting) each arch string gets the mean
+        prediction over the architectures of its space that compute the same function; ArchGraphs are
+        always scored as given.
+        """
+        average = self.average_equivalent if average_equivalent is None else average_equivalent
+        if average and archs and all(isinstance(a, str) for a in archs):
+            space = self._space()
+            return class_mean(space, list(archs), lambda todo: self.predict(todo, batch_size, False))
         graphs = [a if isinstance(a, ArchGraph) else self._space().to_graph(a) for a in archs]
         return self.predict_graphs(graphs, batch_size)
 
     def _space(self) -> Any:
-        from nas_predictor.spaces import get_space  # entry-point lookup, so no import of search_spaces
+        from nas_predictor.spaces import (
+            get_space,  # entry-point lookup, so no import of search_spaces
+        )
 
         return get_space(self.space)
 
     # -- persistence ------------------------------------------------------------------------------
-    def save(self, path: str | Path, half: bool = False) -> Path:
-        """Write weights + JSON config atomically (temp file in the same folder, then rename)."""
+    def save(self, path: str | Path, half: bool = False, weights: str | None = None) -> Path:
+        """Write weights + JSON config atomically (temp file in the same folder, then rename).
+
+        ``weights``: "float32" (default), "float16" (same as ``half=True``) or "int8" (matrices stored
+        as int8 with one float16 scale per last-dimension vector, about a quarter of float32; restored to
+        float32 on load, so only storage shrinks).
+        """
+        weights = weights or ("float16" if half else "float32")
+        if weights not in STORAGE_DTYPES:
+            raise ValueError(f"weights must be one of {STORAGE_DTYPES}, got {weights!r}")
         path = Path(path)
         members = []
         for model in self.models:
             state = {k: v.detach().cpu() for k, v in model.state_dict().items()}
-            if half:
-                state = {k: v.half() if v.is_floating_point() else v for k, v in state.items()}
-            members.append(state)
+            members.append({k: _pack(v, weights) for k, v in state.items()})
         payload = {
             "format": CHECKPOINT_FORMAT,
             "version": CHECKPOINT_VERSION,
@@ -138,13 +164,39 @@ class Predictor:
         for i, state in enumerate(payload.get("members") or []):
             model = NARFormerV2(model_cfg)
             try:
-                model.load_state_dict({k: v.float() if v.is_floating_point() else v for k, v in state.items()})
+                model.load_state_dict({k: _unpack(v) for k, v in state.items()})
             except Exception as err:
                 raise CheckpointError(f"{source}: member {i} does not match its config ({err})") from None
             models.append(model)
         if not models:
             raise CheckpointError(f"{source}: checkpoint holds no model weights")
         return cls(meta, models, device)
+
+
+STORAGE_DTYPES = ("float32", "float16", "int8")
+
+
+def _pack(tensor: torch.Tensor, weights: str) -> Any:
+    if not tensor.is_floating_point() or weights == "float32":
+        return tensor
+    if weights == "float16" or tensor.dim() < 2 or tensor.numel() < 4096:  # biases, gates: keep fp16
+        return tensor.half()
+    # One scale per vector along the last dimension (a Linear's row, a grouped weight's group row).
+    rows = tensor.reshape(-1, tensor.shape[-1]).float()
+    scale = rows.abs().amax(dim=1).clamp_min(1e-12) / 127.0
+    quantized = torch.round(rows / scale[:, None]).clamp(-127, 127).to(torch.int8)
+    return {"int8": quantized.reshape(tensor.shape), "scale": scale.half()}
+
+
+def _unpack(value: Any) -> torch.Tensor:
+    if isinstance(value, dict):  # int8 rows with per-row scales
+        try:
+            q, scale = value["int8"], value["scale"]
+            rows = q.reshape(-1, q.shape[-1]).float() * scale.float()[:, None]
+            return rows.reshape(q.shape)
+        except (KeyError, RuntimeError, AttributeError) as err:
+            raise CheckpointError(f"malformed int8 weight entry ({err})") from None
+    return value.float() if value.is_floating_point() else value
 
 
 def atomic_write_bytes(data: bytes, path: Path) -> None:

@@ -18,6 +18,7 @@ from nas_predictor.calibration import fit_linear_calibration
 from nas_predictor.config import ExperimentConfig
 from nas_predictor.data import load_table, paper_split, random_split
 from nas_predictor.encoding import CellTokenizer, GraphBatch
+from nas_predictor.equivalence import class_mean
 from nas_predictor.errors import DataError, TrainingError
 from nas_predictor.graph import ArchGraph
 from nas_predictor.losses import accuracy_loss
@@ -111,6 +112,22 @@ class MemberResult:
     history: list[dict[str, float]] = field(default_factory=list)
     seconds: float = 0.0
     monitor_seconds: float = 0.0
+    # (epoch, training seconds so far, predictions on the probe cells) every train.curve_every epochs
+    snapshots: list[tuple[int, float, np.ndarray]] = field(default_factory=list)
+    # seconds between the request to train this member and its first step (worker start-up)
+    start_delay: float = 0.0
+
+
+@dataclass
+class CurveProbe:
+    """Predictions on fixed cells during training, for time-to-tau curves. Picklable, so members
+    trained in worker processes can carry it."""
+
+    batch: GraphBatch
+    batch_size: int
+
+    def __call__(self, model: NARFormerV2, device: torch.device) -> np.ndarray:
+        return _predict(model, self.batch, device, self.batch_size)
 
 
 def _predict(model: NARFormerV2, batch: GraphBatch, device: torch.device, batch_size: int) -> np.ndarray:
@@ -124,12 +141,12 @@ def _predict(model: NARFormerV2, batch: GraphBatch, device: torch.device, batch_
 
 def train_member(
     cfg: ExperimentConfig, train: CellData, valid: CellData, seed: int, device: torch.device, progress: bool = True,
-    desc: str = "train", monitor: Callable[[NARFormerV2], dict[str, float]] | None = None,
+    desc: str = "train", probe: CurveProbe | None = None, on_epoch: Callable[[int], None] | None = None,
 ) -> MemberResult:
     """Train one model; keep the epoch with the best Kendall tau on the validation cells' own labels.
 
-    ``monitor`` (optional, every ``train.curve_every`` epochs) records extra numbers, e.g. tau on held-out
-    cells for a time-to-tau curve; its own run time is excluded from the training time.
+    ``probe`` (optional, every ``train.curve_every`` epochs) snapshots predictions on held-out cells for
+    a time-to-tau curve; its own run time is excluded from the training time.
     """
     tc = cfg.train
     torch.manual_seed(seed)
@@ -150,6 +167,7 @@ def train_member(
     valid_np = valid.labels.numpy()
     best_tau, best_epoch, best_state = -math.inf, -1, None
     history: list[dict[str, float]] = []
+    snapshots: list[tuple[int, float, np.ndarray]] = []
     start = time.perf_counter()
     monitor_seconds = 0.0
     bar = tqdm(range(tc.epochs), desc=desc, disable=not progress, leave=False, dynamic_ncols=True)
@@ -180,12 +198,15 @@ def train_member(
         if math.isnan(val_tau):
             val_tau = -1.0
         entry = {"epoch": epoch, "loss": total / len(train), "valid_tau": val_tau}
-        if monitor is not None and tc.curve_every and (epoch + 1) % tc.curve_every == 0:
+        if probe is not None and tc.curve_every and (epoch + 1) % tc.curve_every == 0:
             m0 = time.perf_counter()
-            entry.update(monitor(model))
+            snapshot = probe(model, device)
             monitor_seconds += time.perf_counter() - m0
             entry["train_seconds"] = time.perf_counter() - start - monitor_seconds
+            snapshots.append((epoch, entry["train_seconds"], snapshot))
         history.append(entry)
+        if on_epoch is not None:
+            on_epoch(epoch)
         if val_tau > best_tau:
             best_tau, best_epoch = val_tau, epoch
             best_state = copy.deepcopy(model.state_dict())
@@ -194,8 +215,162 @@ def train_member(
         model.load_state_dict(best_state)
     model.eval()
     return MemberResult(
-        model, best_epoch, best_tau, history, time.perf_counter() - start - monitor_seconds, monitor_seconds
+        model, best_epoch, best_tau, history, time.perf_counter() - start - monitor_seconds, monitor_seconds,
+        snapshots,
     )
+
+
+# Member m of an ensemble trained with train.seed = s uses seed s + MEMBER_SEED_STRIDE * m, so runs with
+# neighbouring seeds (a benchmark's seeds 0..4) never share a member.
+MEMBER_SEED_STRIDE = 1000
+
+
+_PROGRESS: Any = None  # a worker process's queue for per-epoch progress, set by the pool initializer
+
+
+def _init_worker(progress_queue: Any) -> None:
+    global _PROGRESS
+    _PROGRESS = progress_queue
+
+
+def _train_member_worker(
+    cfg_json: str, train: CellData, valid: CellData, seed: int, device: str, threads: int,
+    probe: CurveProbe | None,
+) -> dict[str, Any]:
+    """Entry point of a worker process: train one member with its own thread budget."""
+    started_at = time.time()
+    torch.set_num_threads(threads)
+    cfg = ExperimentConfig.model_validate_json(cfg_json)
+    on_epoch = (lambda epoch: _PROGRESS.put(epoch)) if _PROGRESS is not None else None
+    result = train_member(cfg, train, valid, seed, torch.device(device), progress=False, probe=probe,
+                          on_epoch=on_epoch)
+    state = {k: v.detach().cpu().clone() for k, v in result.model.state_dict().items()}
+    return {"state": state, "best_epoch": result.best_epoch, "best_valid_tau": result.best_valid_tau,
+            "history": result.history, "seconds": result.seconds, "monitor_seconds": result.monitor_seconds,
+            "snapshots": result.snapshots, "started_at": started_at}
+
+
+def train_members(
+    cfg: ExperimentConfig, train: CellData, valid: CellData, device: torch.device, progress: bool = True,
+    probe: CurveProbe | None = None,
+) -> list[MemberResult]:
+    """Train the ensemble's members: one after another, or ``train.workers`` at a time in worker
+    processes (CPU only). On 2 cores, two single-thread members train in about the time one member
+    takes with two threads, because small matmuls do not scale across threads."""
+    tc = cfg.train
+    seeds = [tc.seed + MEMBER_SEED_STRIDE * m for m in range(tc.ensemble)]
+    workers = min(tc.workers, tc.ensemble)
+    if workers <= 1 or device.type != "cpu":
+        return [
+            train_member(cfg, train, valid, s, device, progress,
+                         f"{cfg.name} member {m + 1}/{tc.ensemble}" if tc.ensemble > 1 else cfg.name, probe)
+            for m, s in enumerate(seeds)
+        ]
+    import queue as queue_module
+    from concurrent.futures import FIRST_COMPLETED, ProcessPoolExecutor, wait
+
+    import torch.multiprocessing as mp
+
+    threads = max(1, (tc.threads or torch.get_num_threads()) // workers)
+    results: dict[int, MemberResult] = {}
+    ctx = mp.get_context("spawn")
+    progress_queue = ctx.Queue()
+    bar = tqdm(total=len(seeds) * tc.epochs, desc=f"{cfg.name}: {len(seeds)} members, {workers} at a time",
+               unit="epoch", disable=not progress, leave=False, dynamic_ncols=True)
+    submitted_at = time.time()
+    with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
+                             initargs=(progress_queue,)) as pool:
+        futures = {pool.submit(_train_member_worker, cfg.model_dump_json(), train, valid, s, "cpu", threads, probe): m
+                   for m, s in enumerate(seeds)}
+        pending = set(futures)
+        while pending:
+            done, pending = wait(pending, timeout=1.0, return_when=FIRST_COMPLETED)
+            try:
+                while True:
+                    progress_queue.get_nowait()
+                    bar.update()
+            except queue_module.Empty:
+                pass
+            for future in done:
+                if future.exception() is not None:
+                    # Stop the other members at once instead of letting them run to the end; the
+                    # worker's error (e.g. a TrainingError naming the seed) is re-raised with its message.
+                    for process in list(getattr(pool, "_processes", {}).values()):
+                        process.terminate()
+                    raise future.exception()
+                out = future.result()
+                model = NARFormerV2(cfg.model)
+                model.load_state_dict(out.pop("state"))
+                delay = out.pop("started_at") - submitted_at  # process start-up and imports
+                results[futures[future]] = MemberResult(model.eval(), **out, start_delay=delay)
+    bar.close()
+    return [results[m] for m in range(len(seeds))]
+
+
+def _parallel(cfg: ExperimentConfig, members: list[MemberResult]) -> bool:
+    return min(cfg.train.workers, len(members)) > 1 and resolve_device(cfg.train.device).type == "cpu"
+
+
+def _monitor_wall_seconds(cfg: ExperimentConfig, members: list[MemberResult]) -> float:
+    """Wall time the curve snapshots added: summed for sequential members, the largest for parallel ones."""
+    costs = [m.monitor_seconds for m in members]
+    return max(costs) if _parallel(cfg, members) else sum(costs)
+
+
+def ensemble_curve(
+    cfg: ExperimentConfig, data: PreparedData, members: list[MemberResult], prep_seconds: float
+) -> list[dict[str, float]]:
+    """Tau of the ensemble (mean of the members' snapshots) against the eval target at each snapshot.
+
+    ``train_seconds`` is the wall time to train every member that far: data preparation plus the
+    members' times, summed when they train one after another, the slowest when they train in parallel.
+    """
+    if not members or not members[0].snapshots:
+        return []
+    truth = data.eval_labels[data.test_idx]
+    test_archs = [data.archs[i] for i in data.test_idx]
+    space = get_space(cfg.space) if cfg.predict.average_equivalent else None
+    curve = []
+    for k in range(min(len(m.snapshots) for m in members)):
+        epoch = members[0].snapshots[k][0]
+        times = [m.start_delay + m.snapshots[k][1] for m in members]
+        pred = np.mean([m.snapshots[k][2] for m in members], axis=0)
+        entry = {"epoch": epoch, "train_seconds": prep_seconds + (max(times) if _parallel(cfg, members) else sum(times)),
+                 "kendall_tau_plain": kendall_tau(truth, pred)}
+        if space is not None:
+            pred = class_mean(space, test_archs, None, known=dict(zip(test_archs, pred)), partial=True)
+        entry["kendall_tau"] = kendall_tau(truth, pred)
+        curve.append(entry)
+    return curve
+
+
+def evaluate_prepared(predictor: Predictor, data: PreparedData, cfg: ExperimentConfig) -> dict[str, Any]:
+    """Metrics on the test cells (all of NB201) against the evaluation target, from one prediction pass.
+
+    ``kendall_tau`` follows ``predict.average_equivalent``; ``kendall_tau_plain`` scores each cell alone.
+    """
+    t1 = time.perf_counter()
+    test_archs = [data.archs[i] for i in data.test_idx]
+    plain = predictor.predict_graphs([data.graphs[i] for i in data.test_idx], cfg.train.eval_batch_size)
+    pred = plain
+    if cfg.predict.average_equivalent:
+        pred = class_mean(
+            get_space(cfg.space), test_archs,
+            lambda todo: predictor.predict(todo, cfg.train.eval_batch_size, average_equivalent=False),
+            known=dict(zip(test_archs, plain)),
+        )
+    predict_seconds = time.perf_counter() - t1
+    truth = data.eval_labels[data.test_idx]
+    unseen = ~np.isin(data.test_idx, np.concatenate([data.train_idx, data.valid_idx]))
+    return {
+        "num_archs": int(len(data.test_idx)),
+        **summarize(truth, pred),
+        "average_equivalent": cfg.predict.average_equivalent,
+        "kendall_tau_plain": kendall_tau(truth, plain),
+        "kendall_tau_unseen": kendall_tau(truth[unseen], pred[unseen]),
+        "kendall_tau_train_target": kendall_tau(data.train_labels[data.test_idx], pred),
+        "predict_seconds": predict_seconds,
+    }
 
 
 def run_experiment(
@@ -218,22 +393,14 @@ def run_experiment(
         tokenizer, [data.graphs[i] for i in data.valid_idx], data.train_labels[data.valid_idx] * scale,
         f"{cfg.data.train_target} (validation)",
     )
-    monitor = None
+    probe = None
     if cfg.train.curve_every:
-        # Time-to-tau curve on every 5th cell of the test set (cheap, and unbiased enough to read a trend).
-        curve_idx = data.test_idx[::5]
-        curve_batch = tokenizer.encode([data.graphs[i] for i in curve_idx])
-        curve_truth = data.eval_labels[curve_idx]
-
-        def monitor(model: NARFormerV2) -> dict[str, float]:
-            return {"curve_tau": kendall_tau(curve_truth, _predict(model, curve_batch, device, cfg.train.eval_batch_size))}
-
-    members = []
-    for m in range(cfg.train.ensemble):
-        desc = f"{cfg.name} member {m + 1}/{cfg.train.ensemble}" if cfg.train.ensemble > 1 else cfg.name
-        members.append(train_member(cfg, train, valid, cfg.train.seed + m, device, progress, desc, monitor))
+        # Time-to-tau curve on all test cells (the averaged tau needs every member of a class).
+        probe = CurveProbe(tokenizer.encode([data.graphs[i] for i in data.test_idx]), cfg.train.eval_batch_size)
+    prep_seconds = time.perf_counter() - t0
+    members = train_members(cfg, train, valid, device, progress, probe)
     # Wall time of data preparation + training, without the optional curve monitoring.
-    train_seconds = time.perf_counter() - t0 - sum(m.monitor_seconds for m in members)
+    train_seconds = time.perf_counter() - t0 - _monitor_wall_seconds(cfg, members)
     meta = {
         "name": cfg.name,
         "space": cfg.space,
@@ -243,6 +410,7 @@ def run_experiment(
         "encoding": tokenizer.config(),
         "model": cfg.model.model_dump(),
         "experiment": cfg.model_dump(),
+        "average_equivalent": cfg.predict.average_equivalent,
     }
     predictor = Predictor(meta, [m.model for m in members], device=str(device))
     if cfg.train.calibrate:
@@ -250,29 +418,20 @@ def run_experiment(
         predictor.meta["calibration"] = fit_linear_calibration(
             predictor.predict_graphs_raw(train_graphs), data.train_labels[data.train_idx]
         )
-    t1 = time.perf_counter()
-    test_graphs = [data.graphs[i] for i in data.test_idx]
-    pred = predictor.predict_graphs(test_graphs, cfg.train.eval_batch_size)
-    predict_seconds = time.perf_counter() - t1
-    truth = data.eval_labels[data.test_idx]
-    unseen = ~np.isin(data.test_idx, np.concatenate([data.train_idx, data.valid_idx]))
     results: dict[str, Any] = {
         "name": cfg.name,
         "config": cfg.model_dump(),
-        "num_archs": int(len(data.test_idx)),
-        **summarize(truth, pred),
-        "kendall_tau_unseen": kendall_tau(truth[unseen], pred[unseen]),
-        "kendall_tau_train_target": kendall_tau(data.train_labels[data.test_idx], pred),
+        **evaluate_prepared(predictor, data, cfg),
         "members": [
-            {"seed": cfg.train.seed + i, "best_epoch": m.best_epoch, "best_valid_tau": m.best_valid_tau,
+            {"seed": cfg.train.seed + MEMBER_SEED_STRIDE * i, "best_epoch": m.best_epoch, "best_valid_tau": m.best_valid_tau,
              "train_seconds": m.seconds}
             for i, m in enumerate(members)
         ],
         "train_seconds": train_seconds,
-        "predict_seconds": predict_seconds,
         "device": str(device),
         "torch_threads": torch.get_num_threads(),
         "history": [m.history for m in members],
+        "curve": ensemble_curve(cfg, data, members, prep_seconds),
     }
     if out_dir is not None:
         out = Path(out_dir)

@@ -33,6 +33,14 @@ class SearchSpace(abc.ABC):
     def neighbours(self, arch: str) -> list[str]:
         """Every architecture one mutation away from ``arch``."""
 
+    def equivalence_key(self, arch: str) -> str:
+        """Architectures that compute the same function share a key (default: none are known equal)."""
+        return arch
+
+    def equivalent_archs(self, arch: str) -> list[str]:
+        """Every architecture of the space with ``arch``'s equivalence key, ``arch`` included."""
+        return [arch]
+
     def __len__(self) -> int:  # pragma: no cover - finite spaces override
         raise TypeError(f"{self.name} is not enumerable")
 

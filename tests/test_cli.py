@@ -28,12 +28,25 @@ def test_evaluate_json_reports_tau_over_all_cells(tiny_checkpoint, data_dir, cap
     result = json.loads(capsys.readouterr().out)
     assert result["num_archs"] == 15625
     assert -1 <= result["kendall_tau"] <= 1 and result["seconds"] > 0
+    assert -1 <= result["kendall_tau_plain"] <= 1 and result["average_equivalent"] is False
 
 
 def test_predict_prints_one_line_per_arch(tiny_checkpoint, capsys):
     assert main(["predict", str(tiny_checkpoint), "--arch", ARCH, "--arch", ARCH, "--json"]) == 0
     out = json.loads(capsys.readouterr().out)
     assert len(out) == 2 and out[0]["arch"] == ARCH and out[0]["prediction"] == out[1]["prediction"]
+
+
+def test_predict_can_switch_equivalence_averaging_off(tmp_path, capsys):
+    zero = "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|"
+    dead_conv = "|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|none~2|"  # also computes zero
+    assert main(["predict", "nb201-accuracy", "--arch", zero, "--arch", dead_conv, "--json"]) == 0
+    averaged = [r["prediction"] for r in json.loads(capsys.readouterr().out)]
+    assert averaged[0] == averaged[1]
+    assert main(["predict", "nb201-accuracy", "--arch", zero, "--arch", dead_conv, "--json",
+                 "--no-equivalence-average"]) == 0
+    plain = [r["prediction"] for r in json.loads(capsys.readouterr().out)]
+    assert plain[0] != plain[1]
 
 
 def test_bad_arch_string_exits_2_with_a_message(tiny_checkpoint, capsys):

@@ -1,7 +1,7 @@
 """Benchmark tables (accuracy, latency), where to find them, and their splits."""
 
-from nas_predictor.data.paths import resolve_data_dir
 from nas_predictor.data.nb201 import NB201Table, load_nb201_table, load_table
+from nas_predictor.data.paths import resolve_data_dir
 from nas_predictor.data.splits import Split, paper_split, random_split
 
 __all__ = ["NB201Table", "Split", "load_nb201_table", "load_table", "paper_split", "random_split", "resolve_data_dir"]

@@ -66,3 +66,12 @@ def test_missing_and_invalid_files(tmp_path):
     listy.write_text("- 1\n- 2\n")
     with pytest.raises(ConfigError, match="mapping"):
         load_config(listy)
+
+
+def test_predict_section_is_validated():
+    assert load_config(None).predict.average_equivalent is False
+    assert load_config(None, ["predict.average_equivalent=true"]).predict.average_equivalent is True
+    with pytest.raises(ConfigError, match="predict.average_equivalent"):
+        load_config(None, ["predict.average_equivalent=sometimes"])
+    with pytest.raises(ConfigError, match="unknown config key 'predict.average'"):
+        load_config(None, ["predict.average=true"])

@@ -52,6 +52,24 @@ def test_save_load_gives_identical_predictions(predictor, tmp_path):
     assert not list(tmp_path.glob("*.tmp")), "atomic save must not leave temp files"
 
 
+def test_int8_checkpoint_is_a_quarter_and_close(predictor, tmp_path):
+    full = predictor.save(tmp_path / "full.pt")
+    small = predictor.save(tmp_path / "int8.pt", weights="int8")
+    assert small.stat().st_size < 0.4 * full.stat().st_size
+    np.testing.assert_allclose(Predictor.load(small).predict(ARCHS), predictor.predict(ARCHS), rtol=2e-2)
+    with pytest.raises(ValueError, match="weights must be one of"):
+        predictor.save(tmp_path / "x.pt", weights="int4")
+
+
+def test_malformed_int8_entry_is_a_checkpoint_error(predictor, tmp_path):
+    payload = torch.load(predictor.save(tmp_path / "int8.pt", weights="int8"), weights_only=True)
+    name = next(k for k, v in payload["members"][0].items() if isinstance(v, dict))
+    del payload["members"][0][name]["scale"]
+    torch.save(payload, tmp_path / "bad.pt")
+    with pytest.raises(CheckpointError, match="member 0 .*malformed int8"):
+        Predictor.load(tmp_path / "bad.pt")
+
+
 def test_half_precision_checkpoint_is_close(predictor, tmp_path):
     full = predictor.save(tmp_path / "full.pt")
     half = predictor.save(tmp_path / "half.pt", half=True)
@@ -120,3 +138,28 @@ def test_manifest_sha256_matches_the_shipped_files():
     manifest = json.loads((PRETRAINED_DIR / "manifest.json").read_text())
     for name, info in manifest.items():
         assert sha256_file(PRETRAINED_DIR / info["file"]) == info["sha256"], name
+
+
+def test_average_equivalent_scores_a_class_as_its_mean(predictor):
+    space = NASBench201()
+    zero_cell = ARCHS[1]
+    members = space.equivalent_archs(zero_cell)
+    assert len(members) > 100
+    plain = predictor.predict(members, average_equivalent=False)
+    assert plain.std() > 0, "an untrained model still tells the members apart"
+    averaged = predictor.predict([zero_cell, members[5], ARCHS[0]], average_equivalent=True)
+    np.testing.assert_allclose(averaged[:2], plain.mean(), rtol=1e-6)
+    # a cell alone in its class is scored as itself
+    np.testing.assert_allclose(averaged[2], predictor.predict([ARCHS[0]], average_equivalent=False)[0], rtol=1e-6)
+
+
+def test_average_equivalent_defaults_to_the_checkpoint_setting(predictor, tmp_path):
+    assert not predictor.average_equivalent
+    plain = predictor.predict(ARCHS)
+    predictor.meta["average_equivalent"] = True
+    loaded = Predictor.load(predictor.save(tmp_path / "p.pt"))
+    assert loaded.average_equivalent
+    averaged = loaded.predict(ARCHS)
+    assert averaged[1] != plain[1] and averaged[0] == pytest.approx(plain[0], rel=1e-6)
+    graphs = loaded.predict([NASBench201().to_graph(a) for a in ARCHS])  # graphs are scored as given
+    np.testing.assert_allclose(graphs, plain, rtol=1e-6)

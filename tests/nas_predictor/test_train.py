@@ -72,7 +72,7 @@ def test_run_writes_checkpoint_and_results(nb201_table, tmp_path):
     result = run_experiment(cfg, out_dir=tmp_path, prepared=data, progress=False)
     saved = json.loads((tmp_path / "results.json").read_text())
     assert saved["num_archs"] == len(data.test_idx) and len(saved["members"]) == 2
-    assert [m["seed"] for m in saved["members"]] == [0, 1]
+    assert [m["seed"] for m in saved["members"]] == [0, 1000]
     loaded = Predictor.load(tmp_path / "predictor.pt")
     assert len(loaded.models) == 2
     np.testing.assert_array_equal(loaded.predict(data.archs[:5]), result["predictor"].predict(data.archs[:5]))
@@ -92,3 +92,35 @@ def test_divergence_is_reported_not_hidden(nb201_table):
     data = _fake_prepared(nb201_table, 32, 16)
     with pytest.raises(TrainingError, match=r"loss became (nan|inf|-inf) in epoch .*train.lr"):
         run_experiment(_tiny_config(epochs=3, lr=1e30, warmup_fraction=0.0), prepared=data, progress=False)
+    # the same error, with its message, when the member trained in a worker process
+    with pytest.raises(TrainingError, match=r"loss became (nan|inf|-inf) in epoch .*seed (0|1000)\)"):
+        run_experiment(_tiny_config(epochs=3, lr=1e30, warmup_fraction=0.0, ensemble=2, workers=2, threads=2),
+                       prepared=data, progress=False)
+
+
+def test_equivalence_averaging_is_reported_beside_the_plain_tau(nb201_table, tmp_path):
+    from nas_predictor.predictor import Predictor
+
+    data = _fake_prepared(nb201_table, 32, 16)
+    overrides = ["model.hidden=64", "model.num_blocks=2", "data.n_train=32", "data.n_valid=16", "train.epochs=1",
+                 "train.batch_size=16", "train.curve_every=1", "predict.average_equivalent=true"]
+    result = run_experiment(load_config(None, overrides), out_dir=tmp_path, prepared=data, progress=False)
+    assert result["average_equivalent"] is True
+    assert result["kendall_tau"] != result["kendall_tau_plain"]
+    # the time-to-tau curve records the same averaged metric, and the plain one
+    assert len(result["curve"]) == 1 and result["curve"][0]["epoch"] == 0
+    assert result["curve"][0]["kendall_tau"] != result["curve"][0]["kendall_tau_plain"]
+    loaded = Predictor.load(tmp_path / "predictor.pt")
+    assert loaded.average_equivalent, "the setting travels with the checkpoint"
+
+
+def test_parallel_members_match_sequential_ones(nb201_table):
+    """Members trained in worker processes are the same models as members trained one by one."""
+    data = _fake_prepared(nb201_table, 32, 16)
+    base = ["model.hidden=64", "model.num_blocks=2", "data.n_train=32", "data.n_valid=16", "train.epochs=2",
+            "train.batch_size=16", "train.ensemble=2", "train.threads=2", "train.curve_every=1"]
+    seq = run_experiment(load_config(None, base), prepared=data, progress=False)
+    par = run_experiment(load_config(None, [*base, "train.workers=2"]), prepared=data, progress=False)
+    assert [m["seed"] for m in par["members"]] == [0, 1000]
+    np.testing.assert_allclose(par["predictor"].predict(data.archs), seq["predictor"].predict(data.archs), rtol=2e-4)
+    assert len(par["curve"]) == 2 and par["curve"][1]["train_seconds"] > par["curve"][0]["train_seconds"]

@@ -1,0 +1,45 @@
+"""The SearchSpace contract, run against every space registered through the entry point."""
+
+import numpy as np
+import pytest
+
+from nas_predictor.graph import ArchGraph
+from nas_predictor.spaces import available_spaces, get_space
+
+SPACES = available_spaces()
+
+
+def test_at_least_one_space_is_registered():
+    assert "nasbench201" in SPACES
+
+
+@pytest.fixture(params=SPACES)
+def space(request):
+    return get_space(request.param)
+
+
+def test_samples_become_valid_graphs_with_known_ops(space):
+    rng = np.random.default_rng(0)
+    for _ in range(20):
+        graph = space.to_graph(space.sample(rng))
+        assert isinstance(graph, ArchGraph)
+        assert set(graph.ops) <= set(space.op_vocab)
+
+
+def test_mutation_changes_the_arch_and_is_a_neighbour(space):
+    rng = np.random.default_rng(1)
+    arch = space.sample(rng)
+    neighbours = space.neighbours(arch)
+    assert arch not in neighbours and len(set(neighbours)) == len(neighbours)
+    for _ in range(10):
+        child = space.mutate(arch, rng)
+        assert child != arch and child in neighbours
+
+
+def test_equivalent_archs_share_the_key_and_include_the_arch(space):
+    rng = np.random.default_rng(2)
+    for _ in range(20):
+        arch = space.sample(rng)
+        members = space.equivalent_archs(arch)
+        assert arch in members
+        assert {space.equivalence_key(m) for m in members} == {space.equivalence_key(arch)}
