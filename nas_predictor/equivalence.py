@@ -4,7 +4,7 @@ A search space may know that several of its architectures are the same network (
 ops, ``none`` edges, identity skips; see ``SearchSpace.equivalence_key``). Their benchmark labels then
 differ only by training noise, so the best estimate for each is the mean prediction over its class.
 On NAS-Bench-201 this makes the predictor exactly invariant to such rewrites and raised Kendall tau by
-0.005-0.015 for the same trained weights (benchmarks/results/nb201_accuracy_*.json).
+0.003-0.015 for the same trained weights (benchmarks/results/nb201_accuracy_*.json).
 """
 
 from __future__ import annotations

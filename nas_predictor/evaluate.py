@@ -8,7 +8,6 @@ from typing import Any
 import numpy as np
 
 from nas_predictor.data import load_table
-from nas_predictor.equivalence import class_mean
 from nas_predictor.metrics import kendall_tau, summarize
 from nas_predictor.predictor import Predictor
 from nas_predictor.spaces import get_space
@@ -32,13 +31,7 @@ def evaluate_on_benchmark(
     space = get_space(predictor.space)
     start = time.perf_counter()
     graphs = [space.to_graph(a) for a in table.arch_strs]
-    plain = predictor.predict_graphs(graphs, batch_size)
-    pred = plain
-    if average:
-        pred = class_mean(
-            space, table.arch_strs, lambda todo: predictor.predict(todo, batch_size, average_equivalent=False),
-            known=dict(zip(table.arch_strs, plain)),
-        )
+    pred, plain = predictor.predict_with_plain(table.arch_strs, graphs, batch_size, average)
     seconds = time.perf_counter() - start
     return {
         "target": target,

@@ -103,6 +103,24 @@ class Predictor:
         graphs = [a if isinstance(a, ArchGraph) else self._space().to_graph(a) for a in archs]
         return self.predict_graphs(graphs, batch_size)
 
+    def predict_with_plain(
+        self, archs: Sequence[str], graphs: Sequence[ArchGraph] | None = None, batch_size: int | None = None,
+        average_equivalent: bool | None = None,
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """(predictions as ``predict`` makes them, each cell scored alone) from one pass over ``archs``.
+
+        ``graphs`` (the archs' graphs, if already built) saves rebuilding them.
+        """
+        average = self.average_equivalent if average_equivalent is None else average_equivalent
+        if graphs is None:
+            graphs = [self._space().to_graph(a) for a in archs]
+        plain = self.predict_graphs(graphs, batch_size)
+        if not average:
+            return plain, plain
+        averaged = class_mean(self._space(), list(archs), lambda todo: self.predict(todo, batch_size, False),
+                              known=dict(zip(archs, plain)))
+        return averaged, plain
+
     def _space(self) -> Any:
         from nas_predictor.spaces import (
             get_space,  # entry-point lookup, so no import of search_spaces

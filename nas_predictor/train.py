@@ -351,14 +351,9 @@ def evaluate_prepared(predictor: Predictor, data: PreparedData, cfg: ExperimentC
     """
     t1 = time.perf_counter()
     test_archs = [data.archs[i] for i in data.test_idx]
-    plain = predictor.predict_graphs([data.graphs[i] for i in data.test_idx], cfg.train.eval_batch_size)
-    pred = plain
-    if cfg.predict.average_equivalent:
-        pred = class_mean(
-            get_space(cfg.space), test_archs,
-            lambda todo: predictor.predict(todo, cfg.train.eval_batch_size, average_equivalent=False),
-            known=dict(zip(test_archs, plain)),
-        )
+    pred, plain = predictor.predict_with_plain(
+        test_archs, [data.graphs[i] for i in data.test_idx], cfg.train.eval_batch_size, cfg.predict.average_equivalent
+    )
     predict_seconds = time.perf_counter() - t1
     truth = data.eval_labels[data.test_idx]
     unseen = ~np.isin(data.test_idx, np.concatenate([data.train_idx, data.valid_idx]))
