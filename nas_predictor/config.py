@@ -66,6 +66,15 @@ class TrainConfig(_Strict):
     init_output_bias: bool = False
     # Fit a positive linear map from predictions to training labels after training (keeps rankings).
     calibrate: bool = False
+    # Each step, feed every training cell as a random member of its equivalence class (cells of the
+    # space that compute the same function, SearchSpace.equivalent_archs), with the cell's own label.
+    # Teaches the invariance that predict.average_equivalent imposes at inference; no extra compute.
+    equivalence_augment: bool = False
+    # Model selection: keep the latest epoch whose validation tau is within this much of the best one
+    # (0 = the best epoch). Late epochs of the annealed schedule differ on 200 validation cells by
+    # less than tau's sampling noise there; the tolerance keeps such ties from picking an earlier,
+    # less trained model.
+    select_tolerance: float = Field(0.0, ge=0, lt=1)
     # Every N epochs record tau on every 5th test cell (time-to-tau curves in benchmarks); 0 = off.
     curve_every: int = Field(0, ge=0)
 
@@ -91,6 +100,11 @@ class ExperimentConfig(_Strict):
             raise ValueError(
                 f"model.input_dim ({self.model.input_dim}) must equal 4 * encoding.num_freqs "
                 f"({4 * self.encoding.num_freqs}) for cell tokens"
+            )
+        if self.train.equivalence_augment and self.train.lambda_ac > 0:
+            raise ValueError(
+                "train.equivalence_augment and train.lambda_ac > 0 cannot be combined: the AC loss pairs each "
+                "cell with a relabelled copy of itself, not of its drawn class member; set one of them off"
             )
         return self
 

@@ -47,9 +47,49 @@ class CellData:
     batch: GraphBatch
     labels: torch.Tensor
     aug: GraphBatch | None = None
+    variants: "ClassVariants | None" = None
 
     def __len__(self) -> int:
         return len(self.labels)
+
+
+@dataclass
+class ClassVariants:
+    """For each training cell, the encoded members of its equivalence class (the cell included).
+
+    Member j of cell i is ``pool`` row ``member_ids[offsets[i] + j]``, for j < ``counts[i]``; flat
+    arrays, so a batch draws its variants in one vectorised step.
+    """
+
+    pool: GraphBatch
+    member_ids: torch.Tensor
+    offsets: torch.Tensor
+    counts: torch.Tensor
+
+    def draw(self, idx: torch.Tensor, generator: torch.Generator) -> GraphBatch:
+        """One uniformly random class member for each cell in ``idx``."""
+        pick = (torch.rand(len(idx), generator=generator) * self.counts[idx]).long()
+        return self.pool.select(self.member_ids[self.offsets[idx] + pick])
+
+
+def class_variants(
+    tokenizer: CellTokenizer, space: Any, archs: list[str], graphs: list[ArchGraph], cells: np.ndarray
+) -> ClassVariants:
+    """Variants of ``cells`` (indices into ``archs``/``graphs``, one arch per space cell) for
+    ``train.equivalence_augment``; the pool holds each distinct member once."""
+    position = {a: i for i, a in enumerate(archs)}
+    pool_rows: dict[int, int] = {}
+    member_ids: list[int] = []
+    offsets: list[int] = []
+    counts: list[int] = []
+    for cell in cells:
+        members = [position.get(m) for m in space.equivalent_archs(archs[cell])]
+        members = [m for m in members if m is not None] or [int(cell)]
+        offsets.append(len(member_ids))
+        counts.append(len(members))
+        member_ids.extend(pool_rows.setdefault(m, len(pool_rows)) for m in members)
+    pool = tokenizer.encode([graphs[m] for m in pool_rows])
+    return ClassVariants(pool, torch.tensor(member_ids), torch.tensor(offsets), torch.tensor(counts))
 
 
 def check_labels(labels: np.ndarray, name: str) -> np.ndarray:
@@ -163,9 +203,11 @@ def train_member(
     total_steps = steps_per_epoch * tc.epochs
     sched = torch.optim.lr_scheduler.LambdaLR(optim, linear_warmup_decay(total_steps, tc.warmup_fraction))
     use_ac = tc.lambda_ac > 0 and train.aug is not None
+    use_variants = tc.equivalence_augment and train.variants is not None
     labels = train.labels.to(device)
     valid_np = valid.labels.numpy()
     best_tau, best_epoch, best_state = -math.inf, -1, None
+    top_tau = -math.inf
     history: list[dict[str, float]] = []
     snapshots: list[tuple[int, float, np.ndarray]] = []
     start = time.perf_counter()
@@ -177,7 +219,7 @@ def train_member(
         total = 0.0
         for i in range(0, len(train), tc.batch_size):
             idx = perm[i : i + tc.batch_size]
-            batch = train.batch.select(idx)
+            batch = train.variants.draw(idx, gen) if use_variants else train.batch.select(idx)
             target = labels[idx.to(device)]
             if use_ac:
                 batch = GraphBatch.concat([batch, train.aug.select(idx)])
@@ -207,10 +249,14 @@ def train_member(
         history.append(entry)
         if on_epoch is not None:
             on_epoch(epoch)
-        if val_tau > best_tau:
+        # Keep the latest epoch within train.select_tolerance of the best validation tau so far: an
+        # epoch that becomes the best is kept at once, so at the end this is the latest epoch within
+        # the tolerance of the overall best (0 = the best epoch itself, the first of any ties).
+        top_tau = max(top_tau, val_tau)
+        if val_tau > best_tau if tc.select_tolerance == 0 else val_tau >= top_tau - tc.select_tolerance:
             best_tau, best_epoch = val_tau, epoch
             best_state = copy.deepcopy(model.state_dict())
-        bar.set_postfix(loss=f"{total / len(train):.4f}", val_tau=f"{val_tau:.3f}", best=f"{best_tau:.3f}")
+        bar.set_postfix(loss=f"{total / len(train):.4f}", val_tau=f"{val_tau:.3f}", best=f"{top_tau:.3f}")
     if best_state is not None:
         model.load_state_dict(best_state)
     model.eval()
@@ -384,6 +430,8 @@ def run_experiment(
         tokenizer, [data.graphs[i] for i in data.train_idx], data.train_labels[data.train_idx] * scale,
         f"{cfg.data.train_target} (train)", with_aug=cfg.train.lambda_ac > 0,
     )
+    if cfg.train.equivalence_augment:
+        train.variants = class_variants(tokenizer, get_space(cfg.space), data.archs, data.graphs, data.train_idx)
     valid = encode_cells(
         tokenizer, [data.graphs[i] for i in data.valid_idx], data.train_labels[data.valid_idx] * scale,
         f"{cfg.data.train_target} (validation)",

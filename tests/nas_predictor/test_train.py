@@ -124,3 +124,61 @@ def test_parallel_members_match_sequential_ones(nb201_table):
     assert [m["seed"] for m in par["members"]] == [0, 1000]
     np.testing.assert_allclose(par["predictor"].predict(data.archs), seq["predictor"].predict(data.archs), rtol=2e-4)
     assert len(par["curve"]) == 2 and par["curve"][1]["train_seconds"] > par["curve"][0]["train_seconds"]
+
+
+def test_class_variants_draw_only_members_of_each_cells_class(nb201_table):
+    from nas_predictor.train import class_variants
+
+    space = NASBench201()
+    archs = list(nb201_table.arch_strs)
+    graphs = [space.to_graph(a) for a in archs]
+    cells = np.array([0, 1, 2, 7, 100])
+    tok = CellTokenizer(space.op_vocab)
+    variants = class_variants(tok, space, archs, graphs, cells)
+    classes = [space.equivalent_archs(archs[c]) for c in cells]
+    assert variants.counts.tolist() == [len(members) for members in classes]
+
+    def fingerprint(batch, row):
+        return batch.tokens[row].numpy().tobytes()
+
+    allowed = [{fingerprint(tok.encode([space.to_graph(m)]), 0) for m in members} for members in classes]
+    own = [fingerprint(tok.encode([graphs[c]]), 0) for c in cells]
+    gen = torch.Generator().manual_seed(0)
+    drawn_per_cell: list[set[bytes]] = [set() for _ in cells]
+    for _ in range(200):
+        drawn = variants.draw(torch.arange(len(cells)), gen)
+        for i in range(len(cells)):
+            assert fingerprint(drawn, i) in allowed[i], f"cell {cells[i]}: drew a graph outside its class"
+            drawn_per_cell[i].add(fingerprint(drawn, i))
+    for i, members in enumerate(classes):
+        # uniform draws over the class: small classes are covered completely, the cell itself included
+        if len(members) <= 20:
+            assert drawn_per_cell[i] == allowed[i] and own[i] in drawn_per_cell[i]
+        else:
+            assert len(drawn_per_cell[i]) > 20
+
+
+def test_equivalence_augment_trains_and_rejects_ac(nb201_table):
+    data = _fake_prepared(nb201_table, 32, 16)
+    result = run_experiment(_tiny_config(epochs=2, batch_size=16, lambda_ac=0.0, equivalence_augment="true"),
+                            prepared=data, progress=False)
+    assert np.isfinite(result["kendall_tau"]) and result["members"][0]["best_epoch"] >= 0
+    with pytest.raises(Exception, match="equivalence_augment.*lambda_ac"):
+        _tiny_config(lambda_ac=0.5, equivalence_augment="true")
+
+
+def test_select_tolerance_keeps_the_latest_epoch_near_the_best(nb201_table):
+    data = _fake_prepared(nb201_table, 32, 16)
+    tok = CellTokenizer(data.space_vocab)
+    train = encode_cells(tok, data.graphs[:32], data.train_labels[:32] * 0.01, "train")
+    valid = encode_cells(tok, data.graphs[32:48], data.train_labels[32:48] * 0.01, "valid")
+    kwargs = dict(epochs=12, batch_size=16, lr=2e-3, lambda_ac=0.0, lambda_sr=3.0, sr_mode="all_pairs")
+    strict = train_member(_tiny_config(**kwargs), train, valid, seed=0, device=torch.device("cpu"), progress=False)
+    taus = np.array([h["valid_tau"] for h in strict.history])
+    assert strict.best_epoch == int(np.argmax(taus))  # first of any ties
+    for tol in (0.05, 0.3, 0.99):
+        loose = train_member(_tiny_config(**kwargs, select_tolerance=tol), train, valid, seed=0,
+                             device=torch.device("cpu"), progress=False)
+        expected = int(np.flatnonzero(taus >= taus.max() - tol)[-1])
+        assert loose.best_epoch == expected and loose.best_valid_tau == taus[expected]
+    assert loose.best_epoch == len(taus) - 1
