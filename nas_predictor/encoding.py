@@ -103,6 +103,19 @@ def _pad_spec(t: torch.Tensor, n: int, dims: int) -> list[int]:
     return spec
 
 
+def padded_adjacency(graphs: Sequence[ArchGraph], n: int) -> tuple[np.ndarray, np.ndarray]:
+    """Symmetric 0/1 adjacency (B, n, n) and node mask (B, n) of graphs padded to n nodes."""
+    adj = np.zeros((len(graphs), n, n), dtype=np.float32)
+    mask = np.zeros((len(graphs), n), dtype=bool)
+    for i, g in enumerate(graphs):
+        mask[i, : g.num_nodes] = True
+        if g.edges:
+            src, dst = np.asarray(g.edges).T
+            adj[i, src, dst] = 1.0
+            adj[i, dst, src] = 1.0
+    return adj, mask
+
+
 class CellTokenizer:
     """NAS-Bench cell tokens: token_i = [f_PE(op_code_i), f_PE(i)] (2 x 2L dims), A = adj + adj^T."""
 
@@ -141,15 +154,9 @@ class CellTokenizer:
         b = len(graphs)
         n = max(g.num_nodes for g in graphs)
         codes = np.zeros((b, n), dtype=np.int64)
-        mask = np.zeros((b, n), dtype=bool)
-        adj = np.zeros((b, n, n), dtype=np.float32)
         for i, g in enumerate(graphs):
             codes[i, : g.num_nodes] = self.op_codes(g)
-            mask[i, : g.num_nodes] = True
-            if g.edges:
-                src, dst = np.asarray(g.edges).T
-                adj[i, src, dst] = 1.0
-                adj[i, dst, src] = 1.0
+        adj, mask = padded_adjacency(graphs, n)
         mask_t = torch.from_numpy(mask)
         tokens = torch.cat(
             [self._op_table[torch.from_numpy(codes)], self._positions(n).expand(b, n, -1)], dim=-1

@@ -27,3 +27,7 @@ class ArchError(NasPredictorError, ValueError):
 
 class TrainingError(NasPredictorError, RuntimeError):
     """Training diverged (non-finite loss)."""
+
+
+class OnnxError(NasPredictorError, ValueError):
+    """A file is not a readable ONNX model (corrupt, truncated, or another format)."""

@@ -110,6 +110,24 @@ class ArchGraph:
         )
 
 
+    def to_dict(self) -> dict[str, Any]:
+        """Plain JSON-able form (lists and numbers), for caches; ``from_dict`` reverses it."""
+        return {"ops": list(self.ops), "edges": [list(e) for e in self.edges],
+                "attrs": None if self.attrs is None else [dict(a) for a in self.attrs],
+                "shapes": None if self.shapes is None else [list(s) for s in self.shapes],
+                "scalars": dict(self.scalars)}
+
+    @classmethod
+    def from_dict(cls, data: Mapping[str, Any]) -> "ArchGraph":
+        try:
+            return cls(ops=tuple(data["ops"]), edges=tuple(tuple(e) for e in data["edges"]),
+                       attrs=None if data.get("attrs") is None else tuple(data["attrs"]),
+                       shapes=None if data.get("shapes") is None else tuple(tuple(s) for s in data["shapes"]),
+                       scalars=data.get("scalars") or {})
+        except (KeyError, TypeError, ValueError) as err:
+            raise GraphError(f"not a serialised ArchGraph ({type(err).__name__}: {err})") from None
+
+
 def _check_finite(value: Any, where: str) -> None:
     values = value if isinstance(value, (list, tuple)) else (value,)
     for v in values:

@@ -19,6 +19,7 @@ from nas_predictor.equivalence import class_mean
 from nas_predictor.errors import CheckpointError, ConfigError
 from nas_predictor.graph import ArchGraph
 from nas_predictor.model import ModelConfig, NARFormerV2
+from nas_predictor.network_encoding import NetworkTokenizer
 
 CHECKPOINT_FORMAT = "nas-predictor/checkpoint"
 CHECKPOINT_VERSION = 1
@@ -26,6 +27,14 @@ PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
 # Cells per forward pass. On CPU small chunks keep the 4x-wide FFN activations in cache and were
 # faster than large ones (128: ~8 s, 1024: ~12 s, 2048: ~15 s for all NB201 cells on 2 cores).
 DEFAULT_BATCH_SIZE = {"cpu": 128, "cuda": 4096}
+
+
+def tokenizer_from_config(config: dict[str, Any]) -> CellTokenizer | NetworkTokenizer:
+    """The tokenizer a checkpoint was trained with: cell tokens, or whole-network (ONNX) tokens."""
+    config = dict(config)
+    if config.pop("kind", "cell") == "network":
+        return NetworkTokenizer(**config)
+    return CellTokenizer(**config)
 
 
 def resolve_device(device: str) -> torch.device:
@@ -43,7 +52,7 @@ class Predictor:
         if not models:
             raise ValueError("a Predictor needs at least one model")
         self.meta = meta
-        self.tokenizer = CellTokenizer(**meta["encoding"])
+        self.tokenizer = tokenizer_from_config(meta["encoding"])
         self.device = resolve_device(device)
         self.models = [m.to(self.device).eval() for m in models]
 

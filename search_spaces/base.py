@@ -3,11 +3,15 @@
 from __future__ import annotations
 
 import abc
-from typing import Iterator
+from collections import OrderedDict
+from typing import TYPE_CHECKING, Iterator
 
 import numpy as np
 
 from nas_predictor.graph import ArchGraph
+
+if TYPE_CHECKING:
+    import torch
 
 
 class SearchSpace(abc.ABC):
@@ -32,6 +36,39 @@ class SearchSpace(abc.ABC):
     @abc.abstractmethod
     def neighbours(self, arch: str) -> list[str]:
         """Every architecture one mutation away from ``arch``."""
+
+    def canonical(self, arch: str) -> str:
+        """The canonical string of ``arch`` (raises ArchError when malformed); default: as given."""
+        return arch
+
+    # -- whole networks (latency prediction) -------------------------------------------------------
+    #: exported graphs kept in memory per space (exports take 0.05-1 s; searches revisit archs)
+    NETWORK_CACHE_SIZE = 256
+
+    def build_network(self, arch: str) -> "torch.nn.Module":
+        """The PyTorch network of ``arch``; spaces that describe whole networks override this."""
+        raise NotImplementedError(f"search space {self.name!r} cannot build whole networks")
+
+    def network_input_shape(self, arch: str, batch: int = 1) -> tuple[int, ...]:
+        raise NotImplementedError(f"search space {self.name!r} cannot build whole networks")
+
+    def network_graph(self, arch: str) -> ArchGraph:
+        """The whole network of ``arch`` as an ArchGraph: its weight-free ONNX export at batch 1,
+        read by nas_predictor.onnx (the ops that run: unfused BN, residual adds, ...)."""
+        from nas_predictor.onnx import onnx_to_graph
+        from search_spaces.onnx_export import export_onnx
+
+        key = self.canonical(arch)
+        cache = self.__dict__.setdefault("_network_graphs", OrderedDict())
+        graph = cache.get(key)
+        if graph is None:
+            graph = onnx_to_graph(export_onnx(self.build_network(key), self.network_input_shape(key)))
+            cache[key] = graph
+            if len(cache) > self.NETWORK_CACHE_SIZE:
+                cache.popitem(last=False)
+        else:
+            cache.move_to_end(key)
+        return graph
 
     def equivalence_key(self, arch: str) -> str:
         """Architectures that compute the same function share a key (default: none are known equal)."""

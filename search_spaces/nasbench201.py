@@ -22,13 +22,16 @@ import re
 from functools import cached_property
 from importlib import resources
 from pathlib import Path
-from typing import Iterator, Sequence
+from typing import TYPE_CHECKING, Iterator, Sequence
 
 import numpy as np
 
 from nas_predictor.errors import ArchError
 from nas_predictor.graph import ArchGraph
 from search_spaces.base import SearchSpace
+
+if TYPE_CHECKING:
+    import torch
 
 OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
 NUM_EDGES = 6
@@ -181,6 +184,18 @@ class NASBench201(SearchSpace):
 
     def to_graph(self, arch: str) -> ArchGraph:
         return self.ops_to_graph(parse_arch(arch))
+
+    def canonical(self, arch: str) -> str:
+        return format_arch(parse_arch(arch))
+
+    def build_network(self, arch: str) -> "torch.nn.Module":
+        """The CIFAR-10 macro network (C=16, N=5) behind HELP's and nn-Meter's latencies."""
+        from search_spaces.nb201_network import build_nb201_network  # torch only when networks are built
+
+        return build_nb201_network(arch)
+
+    def network_input_shape(self, arch: str, batch: int = 1) -> tuple[int, int, int, int]:
+        return (batch, 3, 32, 32)
 
     @staticmethod
     def ops_to_graph(ops: Sequence[str]) -> ArchGraph:

@@ -46,7 +46,6 @@ import contextlib
 import math
 import os
 import pickle
-import re
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -57,6 +56,7 @@ import torch
 from tqdm.auto import tqdm
 
 from nas_predictor.data.nb201 import NB201Table
+from nas_predictor.data.safe_load import numpy_scalar_globals, refusal_detail
 from nas_predictor.errors import DataError
 
 INSTALL_HINT = "pip install nas-bench-201 (or the extra: pip install 'nas-predictor[nb201]')"
@@ -78,38 +78,6 @@ FULL_EPOCHS = 200
 _PROGRESS_MIN_BYTES = 64 * 2**20
 
 _REQUIRED_KEYS = ("meta_archs", "arch2infos", "evaluated_indexes")
-
-
-def _numpy_scalar_globals() -> list[Any]:
-    """Globals needed to unpickle numeric numpy scalars, under both numpy 1.x and 2.x names."""
-    try:
-        from numpy._core import multiarray  # numpy >= 2
-    except ImportError:  # pragma: no cover - numpy 1.x
-        from numpy.core import multiarray
-    scalar = multiarray.scalar
-    dtype_classes = {type(np.dtype(code)) for code in "?bBhHiIlLqQefdg"}
-    return [
-        # Files written by numpy 1.x (the official ones) and 2.x name the function differently.
-        (scalar, "numpy.core.multiarray.scalar"),
-        (scalar, "numpy._core.multiarray.scalar"),
-        np.dtype,
-        # These build data and run no user code. Object dtypes are not listed, so their state
-        # cannot be set, and a scalar of one could only wrap an object the restricted unpickler
-        # had already accepted.
-        *dtype_classes,
-    ]
-
-
-def _refusal_detail(message: str) -> str:
-    """The unpickler's own reason, without torch's advice to retry with weights_only=False."""
-    body = message.split("Check the documentation of torch.load", 1)[0].strip()
-    if "WeightsUnpickler error:" in body:
-        body = body.rsplit("WeightsUnpickler error:", 1)[1]
-    else:
-        body = body.rsplit("\n\n", 1)[-1]
-    body = body.split(" Please use `torch.serialization", 1)[0]
-    body = re.sub(r"\s+", " ", body).strip()
-    return body[:300] or "unknown reason"
 
 
 @contextlib.contextmanager
@@ -161,7 +129,7 @@ def _load_plain_dict(path: Path, progress: bool) -> dict:
         with path.open("rb") as handle:
             size = os.fstat(handle.fileno()).st_size
             show = progress and size >= _PROGRESS_MIN_BYTES
-            allow_numpy_scalars = torch.serialization.safe_globals(_numpy_scalar_globals())
+            allow_numpy_scalars = torch.serialization.safe_globals(numpy_scalar_globals())
             with _read_progress(handle, size, show), allow_numpy_scalars:
                 blob = torch.load(handle, map_location="cpu", weights_only=True)
     except pickle.UnpicklingError as exc:
@@ -169,7 +137,7 @@ def _load_plain_dict(path: Path, progress: bool) -> dict:
         # (truncation surfaces as EOFError/RuntimeError instead).
         raise DataError(
             f"{path}: refusing to load: the file contains Python objects that safe loading "
-            f"(torch.load weights_only=True) does not allow ({_refusal_detail(str(exc))}). "
+            f"(torch.load weights_only=True) does not allow ({refusal_detail(str(exc))}). "
             "Unpickling them could execute arbitrary code, so there is no fallback; the official "
             "NAS-Bench-201 v1_0/v1_1 files contain plain data only"
         ) from None

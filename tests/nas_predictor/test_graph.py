@@ -55,3 +55,18 @@ def test_permuted_relabels_ops_and_edges():
     assert set(p.edges) == {(0, 2), (0, 1), (2, 3), (1, 3)}
     with pytest.raises(GraphError, match="not a permutation"):
         g.permuted([0, 0, 1, 2])
+
+
+def test_dict_round_trip_and_bad_input():
+    import json
+
+    import pytest
+
+    from nas_predictor.errors import GraphError
+    from nas_predictor.graph import ArchGraph
+
+    g = ArchGraph(ops=("Input", "Conv"), edges=((0, 1),), attrs=({}, {"kernel": [3, 3], "bias": 0}),
+                  shapes=((1, 3, 8, 8), (1, 4, 8, 8)), scalars={"flops": 10.0})
+    assert ArchGraph.from_dict(json.loads(json.dumps(g.to_dict()))) == g
+    with pytest.raises(GraphError, match="not a serialised ArchGraph"):
+        ArchGraph.from_dict({"ops": ["a"]})

@@ -43,3 +43,16 @@ def test_equivalent_archs_share_the_key_and_include_the_arch(space):
         members = space.equivalent_archs(arch)
         assert arch in members
         assert {space.equivalence_key(m) for m in members} == {space.equivalence_key(arch)}
+
+
+NETWORK_SPACES = ["nasbench201", "fbnet", "ofa_mbv3"]
+
+
+@pytest.mark.parametrize("name", NETWORK_SPACES)
+def test_network_graphs_are_onnx_graphs_with_costs(name):
+    space = get_space(name)
+    arch = space.sample(np.random.default_rng(3))
+    graph = space.network_graph(arch)
+    assert graph.ops[0] == "Input" and "Conv" in graph.ops and graph.ops.count("Gemm") == 1
+    assert graph.scalars["batch_size"] == 1 and graph.scalars["flops"] > 1e6 and graph.scalars["params"] > 1e4
+    assert space.network_graph(space.canonical(arch)) is graph, "exports are cached by canonical string"

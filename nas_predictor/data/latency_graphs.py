@@ -1,0 +1,123 @@
+"""ONNX graphs of the networks in latency tables, exported once and cached on disk.
+
+Exporting a network costs tens to hundreds of milliseconds, so a family of 5,000-15,625 networks
+takes minutes; every graph is exported at batch 1 by its search space (``network_graph``), appended
+to ``<cache dir>/<space>.jsonl.gz`` as soon as it exists (an interrupted run keeps what it made), and
+re-batched exactly for other batch sizes (nas_predictor.onnx.rebatch). The cache is keyed by the
+architecture string and a version of the graph rules; delete the file to rebuild it.
+
+Cache dir: ``cache_dir`` argument, else ``$NAS_PREDICTOR_CACHE``, else ``~/.cache/nas_predictor``.
+"""
+
+from __future__ import annotations
+
+import gzip
+import json
+import os
+import zlib
+from concurrent.futures import ProcessPoolExecutor
+from pathlib import Path
+from typing import Iterable, Sequence
+
+from tqdm.auto import tqdm
+
+from nas_predictor.errors import GraphError
+from nas_predictor.graph import ArchGraph
+from nas_predictor.onnx.rebatch import rebatch
+from nas_predictor.spaces import get_space
+
+# Bump when onnx_to_graph, the builders or the export settings change what a graph looks like.
+GRAPH_VERSION = 1
+CACHE_ENV = "NAS_PREDICTOR_CACHE"
+
+
+def cache_dir(path: str | os.PathLike | None = None) -> Path:
+    root = Path(path or os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "nas_predictor")
+    root.mkdir(parents=True, exist_ok=True)
+    return root
+
+
+def _cache_file(space: str, root: Path) -> Path:
+    return root / f"{space}-graphs-v{GRAPH_VERSION}.jsonl.gz"
+
+
+def read_cache(path: Path) -> dict[str, ArchGraph]:
+    """Every complete record of a cache file; a torn last record (interrupted write) is ignored."""
+    return _read(path)[0]
+
+
+def _read(path: Path) -> tuple[dict[str, ArchGraph], bool]:
+    """(records, whether the whole file was readable)."""
+    graphs: dict[str, ArchGraph] = {}
+    if not path.is_file():
+        return graphs, True
+    intact = True
+    try:
+        with gzip.open(path, "rt") as handle:
+            for line in handle:
+                try:
+                    record = json.loads(line)
+                    graphs[record["arch"]] = ArchGraph.from_dict(record["graph"])
+                except (json.JSONDecodeError, KeyError, GraphError):
+                    intact = False  # a torn or foreign line: rebuilt on demand
+    except (EOFError, OSError, zlib.error):
+        intact = False  # truncated gzip member at the end: keep what was read
+    return graphs, intact
+
+
+def _rewrite(path: Path, graphs: dict[str, ArchGraph]) -> None:
+    """Write the readable records to a fresh file (atomically), so later appends stay readable."""
+    tmp = path.with_suffix(".tmp")
+    with gzip.open(tmp, "wt") as handle:
+        for arch, graph in graphs.items():
+            handle.write(json.dumps({"arch": arch, "graph": graph.to_dict()}, separators=(",", ":")) + "\n")
+    os.replace(tmp, path)
+
+
+def _export(space: str, arch: str) -> tuple[str, dict]:
+    return arch, get_space(space).network_graph(arch).to_dict()
+
+
+def network_graphs(
+    space: str, archs: Sequence[str], batch_size: int = 1, cache: str | os.PathLike | None = None,
+    workers: int = 1, progress: bool = True,
+) -> list[ArchGraph]:
+    """The ArchGraph of every arch's whole network at ``batch_size``, exporting only what the cache lacks."""
+    path = _cache_file(space, cache_dir(cache))
+    graphs, intact = _read(path)
+    if not intact:
+        _rewrite(path, graphs)
+    todo = list(dict.fromkeys(a for a in archs if a not in graphs))
+    if todo:
+        bar = tqdm(total=len(todo), desc=f"exporting {space} networks", unit="net", disable=not progress,
+                   dynamic_ncols=True)
+        with gzip.open(path, "at") as handle:
+            for arch, data in _exported(space, todo, workers):
+                handle.write(json.dumps({"arch": arch, "graph": data}, separators=(",", ":")) + "\n")
+                handle.flush()
+                graphs[arch] = ArchGraph.from_dict(data)
+                bar.update()
+        bar.close()
+    out = [graphs[a] for a in archs]
+    if batch_size != 1:
+        out = [rebatch(g, batch_size) for g in out]
+    return out
+
+
+def _exported(space: str, archs: list[str], workers: int) -> Iterable[tuple[str, dict]]:
+    if workers <= 1:
+        for arch in archs:
+            yield _export(space, arch)
+        return
+    import multiprocessing
+
+    with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
+                             initializer=_single_thread) as pool:
+        yield from pool.map(_export, [space] * len(archs), archs, chunksize=8)
+
+
+def _single_thread() -> None:
+    import torch
+
+    torch.set_num_threads(1)
+

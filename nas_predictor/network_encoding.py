@@ -1,0 +1,145 @@
+"""Tokens for whole networks (ONNX graphs): the reference's 152-d node features and 40-d static features.
+
+Node token = [op one-hot | attributes 80 | output shape 40] (spec 1.4):
+- one-hot: the reference's 28 op codes in its order (32 slots, codes 29-32 unused) in the
+  ``reference`` layout; the ``extended`` layout (our default) appends slots for ops the reference
+  lacks (EXTRA_OPS: transformer and mobile ops, ...), one for ``Input`` and a last "other" slot.
+  Fixes in both: ONNX ``MatMul`` takes the "Matmul" slot the reference misspelt (so it never matched),
+  and ``Resize`` shares ``Upsample``'s slot (its successor op).
+- attributes: 8 slots x f_PE_trans(L=5) of one scalar each; tuple attributes keep their first element
+  (kernel_h, stride_h, pad_h_begin, dilation_h). Conv: kernel, stride, pad, dilation, group, bias;
+  ConvTranspose: the same + output_padding; Max/AveragePool: kernel, stride, pad; Gemm: bias;
+  Transpose: its perm (8 values, frequency-major). A missing slot is zeros; a value 0 is f_PE(0).
+- shape: the first 4 output dims, zero-padded, each f_PE_trans(L=5).
+Static features: f_PE_trans(L=5) of [batch size, FLOPs/1e9, params/1e9, memory access/1e9] (40 dims).
+Unknown op types go to the "other" slot (extended) or an all-zero one-hot (reference), with one
+warning per type; they never stop the encoding.
+"""
+
+from __future__ import annotations
+
+import warnings
+from typing import Sequence
+
+import numpy as np
+import torch
+
+from nas_predictor.encoding import GraphBatch, padded_adjacency, positional_encoding
+from nas_predictor.graph import ArchGraph
+
+REFERENCE_OPS = (
+    "Conv", "Relu", "Add", "Sigmoid", "Reshape", "MaxPool", "Split", "GlobalAveragePool", "Gemm", "Transpose",
+    "Upsample", "BatchNormalization", "Mul", "Concat", "Flatten", "AveragePool", "Cast", "MatMul", "ReduceMean",
+    "Pow", "Slice", "Div", "Sub", "Sqrt", "Clip", "Softmax", "Tanh", "ConvTranspose",
+)
+REFERENCE_SLOTS = 32
+# Ops the reference vocabulary lacks, each with its own slot in the extended layout.
+EXTRA_OPS = (
+    "LayerNormalization", "Gelu", "Erf", "HardSwish", "HardSigmoid", "Pad", "Gather", "Unsqueeze", "Squeeze",
+    "Expand", "Where", "Exp", "Dropout", "GlobalMaxPool", "LeakyRelu", "PRelu", "Max", "Min", "ReduceSum",
+    "ReduceMax", "Neg", "Log", "Einsum", "InstanceNormalization", "GroupNormalization", "Tile", "Shape",
+    "ConstantOfShape", "Range", "Equal", "Elu", "Softplus", "Mish", "Reciprocal", "Abs", "LogSoftmax",
+)
+ALIASES = {"Resize": "Upsample"}
+INPUT_OP = "Input"
+OTHER = "other"
+LAYOUTS = ("extended", "reference")
+ATTR_SLOTS, ATTR_FREQS, SHAPE_DIMS = 8, 5, 4
+PE_DIM = 2 * ATTR_FREQS
+ATTRIBUTE_ORDER = {
+    "Conv": ("kernel", "stride", "pad", "dilation", "group", "bias"),
+    "ConvTranspose": ("kernel", "stride", "pad", "dilation", "group", "bias", "output_padding"),
+    "MaxPool": ("kernel", "stride", "pad"),
+    "AveragePool": ("kernel", "stride", "pad"),
+    "Gemm": ("bias",),
+}
+STATIC_KEYS = ("batch_size", "flops", "params", "memory_access")
+STATIC_SCALE = {"batch_size": 1.0, "flops": 1e-9, "params": 1e-9, "memory_access": 1e-9}
+STATIC_DIM = len(STATIC_KEYS) * PE_DIM
+
+
+def _pe(values) -> np.ndarray:
+    return positional_encoding(np.asarray(values, dtype=np.float64), ATTR_FREQS, "trans")
+
+
+def _first(value) -> float:
+    if isinstance(value, (list, tuple)):
+        return float(value[0]) if value else 0.0
+    return float(value)
+
+
+class NetworkTokenizer:
+    """ArchGraph of a whole network (from ONNX) -> padded tokens, adjacency and static features."""
+
+    def __init__(self, layout: str = "extended") -> None:
+        if layout not in LAYOUTS:
+            raise ValueError(f"unknown network token layout {layout!r}; choose one of {LAYOUTS}")
+        self.layout = layout
+        slots = {op: i for i, op in enumerate(REFERENCE_OPS)}
+        if layout == "extended":
+            for op in (*EXTRA_OPS, INPUT_OP, OTHER):
+                slots[op] = REFERENCE_SLOTS + len(slots) - len(REFERENCE_OPS)
+            self.num_slots = REFERENCE_SLOTS + len(EXTRA_OPS) + 2
+        else:
+            self.num_slots = REFERENCE_SLOTS
+        self._slot = slots
+        self._warned: set[str] = set()
+
+    @property
+    def token_dim(self) -> int:
+        return self.num_slots + ATTR_SLOTS * PE_DIM + SHAPE_DIMS * PE_DIM
+
+    def config(self) -> dict:
+        return {"kind": "network", "layout": self.layout}
+
+    def slot(self, op: str) -> int | None:
+        """One-hot position of an op type (None: all-zero one-hot, as the reference does for Input)."""
+        op = ALIASES.get(op, op)
+        if op in self._slot:
+            return self._slot[op]
+        if op == INPUT_OP:
+            return None
+        if op not in self._warned:
+            self._warned.add(op)
+            where = "the 'other' slot" if self.layout == "extended" else "an all-zero one-hot (reference layout)"
+            warnings.warn(f"op type {op!r} is not in the latency vocabulary; encoded as {where}", stacklevel=4)
+        return self._slot.get(OTHER)
+
+    def node_features(self, graph: ArchGraph) -> np.ndarray:
+        n = graph.num_nodes
+        onehot = np.zeros((n, self.num_slots), dtype=np.float32)
+        attrs = np.zeros((n, ATTR_SLOTS * PE_DIM), dtype=np.float32)
+        shapes = np.zeros((n, SHAPE_DIMS), dtype=np.float64)
+        for i, op in enumerate(graph.ops):
+            slot = self.slot(op)
+            if slot is not None:
+                onehot[i, slot] = 1.0
+            node_attrs = graph.attrs[i] if graph.attrs is not None else {}
+            if op == "Transpose" and "perm" in node_attrs:
+                perm = (list(node_attrs["perm"]) + [0] * ATTR_SLOTS)[:ATTR_SLOTS]
+                angles = _pe(perm).reshape(ATTR_SLOTS, ATTR_FREQS, 2)
+                attrs[i] = angles.transpose(1, 2, 0).reshape(-1)  # frequency-major: (freq, sin/cos, value)
+            else:
+                names = ATTRIBUTE_ORDER.get(op, ())
+                values = [_first(node_attrs.get(name, 0)) for name in names]
+                if values:
+                    attrs[i, : len(values) * PE_DIM] = _pe(values).reshape(-1)
+            if graph.shapes is not None:
+                dims = list(graph.shapes[i][:SHAPE_DIMS])
+                shapes[i, : len(dims)] = dims
+        return np.concatenate([onehot, attrs, _pe(shapes).reshape(n, -1)], axis=1)
+
+    def static_features(self, graph: ArchGraph) -> np.ndarray:
+        values = [float(graph.scalars.get(k, 1.0 if k == "batch_size" else 0.0)) * STATIC_SCALE[k] for k in STATIC_KEYS]
+        return _pe(values).reshape(-1)
+
+    def encode(self, graphs: Sequence[ArchGraph]) -> GraphBatch:
+        if not graphs:
+            raise ValueError("cannot encode an empty list of graphs")
+        n = max(g.num_nodes for g in graphs)
+        tokens = np.zeros((len(graphs), n, self.token_dim), dtype=np.float32)
+        for i, g in enumerate(graphs):
+            tokens[i, : g.num_nodes] = self.node_features(g)
+        adj, mask = padded_adjacency(graphs, n)
+        static = np.stack([self.static_features(g) for g in graphs]).astype(np.float32)
+        return GraphBatch(torch.from_numpy(tokens), torch.from_numpy(adj), torch.from_numpy(mask), torch.from_numpy(static))

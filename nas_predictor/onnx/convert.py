@@ -1,0 +1,188 @@
+"""ONNX model -> ArchGraph (the reference's graph rules, spec 1.4 step 3, with our fixes).
+
+- One node per op output tensor (a Split with three outputs gives three nodes, each fed by the op's
+  inputs); ``Identity`` is skipped (its consumers read its input) and ``Constant`` makes no node.
+- Parameter inputs are not edges: Conv/ConvTranspose bias and Gemm C always; Conv weight, Gemm B,
+  normalisation scales/statistics, shape / axes / pads operands, ... when they are known constants
+  (reader.PARAMETER_SLOTS). Every other input is an edge.
+- Graph inputs and constant tensors that feed a data slot become ``Input`` nodes (the network
+  input, constant operands of Add/Mul/MatMul, ...); op nodes left without inputs are dropped, as in
+  the reference (they compute constants).
+- Nodes are topologically ordered (stable in file order); shapes come from onnx shape inference.
+- Global scalars: batch_size, flops, params (the constant tensors each op reads, counted per use as the
+  reference does: exporters merge equal tensors, e.g. a fresh BatchNorm's mean with its bias), memory_access
+  (elements read and written by every op, plus the params), all for the whole batch.
+"""
+
+from __future__ import annotations
+
+import os
+from typing import Sequence
+
+import onnx
+
+from nas_predictor.graph import ArchGraph
+from nas_predictor.onnx.attributes import canonical_attributes
+from nas_predictor.onnx.costs import node_flops, numel
+from nas_predictor.onnx.reader import ALWAYS_PARAMETER, PARAMETER_SLOTS, LoadedModel, load_model
+
+SKIPPED_OPS = ("Identity", "Constant")
+INPUT_OP = "Input"
+
+
+def onnx_to_graph(
+    source: str | os.PathLike | bytes | onnx.ModelProto, batch_size: int | None = None,
+    data_inputs: Sequence[str] | None = None,
+) -> ArchGraph:
+    """Read an ONNX model (path, bytes or ModelProto) into an ArchGraph.
+
+    ``batch_size`` overrides dim 0 of the data inputs and outputs before shape inference.
+    ``data_inputs`` names the real inputs when a weight-free file's parameter inputs cannot be told
+    apart from them by their use and names (see reader._parameter_inputs).
+    """
+    return graph_from_loaded(load_model(source, batch_size, data_inputs))
+
+
+def graph_from_loaded(loaded: LoadedModel) -> ArchGraph:
+    graph = loaded.model.graph
+    shapes = loaded.shapes
+    constants = set(loaded.constants) | loaded.parameter_inputs
+    data_inputs = set(loaded.data_inputs)
+
+    alias: dict[str, str] = {}
+    for node in graph.node:
+        if node.op_type == "Identity" and node.input and node.output:
+            alias[node.output[0]] = node.input[0]
+
+    def resolve(name: str) -> str:
+        seen = set()
+        while name in alias and name not in seen:
+            seen.add(name)
+            name = alias[name]
+        return name
+
+    def shape_of(name: str) -> tuple[int, ...] | None:
+        return shapes.get(resolve(name)) if name else None
+
+    ops: list[str] = []
+    attrs: list[dict] = []
+    node_shapes: list[tuple[int, ...]] = []
+    produced_by: dict[str, int] = {}
+    op_nodes: list[tuple[onnx.NodeProto, list[int], dict]] = []
+    for node in graph.node:
+        if node.op_type in SKIPPED_OPS:
+            continue
+        canonical = canonical_attributes(node, shape_of)
+        flops = node_flops(node.op_type, [resolve(i) if i else "" for i in node.input], list(node.output),
+                           canonical, shape_of)
+        ids = []
+        for position, out in enumerate(o for o in node.output if o):
+            produced_by[out] = len(ops)
+            ids.append(len(ops))
+            ops.append(node.op_type)
+            # the op's FLOPs sit on its first output node, so graph totals count them once
+            attrs.append({**canonical, "flops": flops if position == 0 else 0.0})
+            node_shapes.append(shapes.get(out, ()))
+        if ids:
+            op_nodes.append((node, ids, canonical))
+
+    input_node: dict[str, int] = {}
+    edges: set[tuple[int, int]] = set()
+    param_uses: list[str] = []  # constant tensors read by ops, once per use
+    # Tensors whose size follows the batch: the data inputs and every output of an op reading one.
+    # Each op node records the elements it reads and writes, split into batched and fixed ones, so
+    # a graph can be re-batched exactly without exporting again (nas_predictor.onnx.rebatch).
+    batched = set(data_inputs)
+    for node, ids, _ in op_nodes:
+        always = ALWAYS_PARAMETER.get(node.op_type, ())
+        maybe = PARAMETER_SLOTS.get(node.op_type, ())
+        elements = {True: 0, False: 0}
+        node_batched = False
+        for slot, raw_name in enumerate(node.input):
+            if not raw_name:
+                continue  # an omitted optional input
+            name = resolve(raw_name)
+            if slot in always or (slot in maybe and name in constants):
+                if name in constants:
+                    param_uses.append(name)
+                continue
+            if name in produced_by:
+                src = produced_by[name]
+            else:
+                if name not in input_node:
+                    if name in constants:
+                        param_uses.append(name)
+                    input_node[name] = len(ops)
+                    ops.append(INPUT_OP)
+                    attrs.append({"batched": int(name in batched)})
+                    node_shapes.append(shapes.get(name, ()))
+                src = input_node[name]
+            elements[name in batched] += numel(shapes.get(name))
+            node_batched |= name in batched
+            for dst in ids:
+                edges.add((src, dst))
+        if node_batched:
+            batched.update(o for o in node.output if o)
+        elements[node_batched] += sum(numel(shapes.get(out)) for out in node.output if out)
+        for position, i in enumerate(ids):
+            first = position == 0
+            attrs[i].update(batched=int(node_batched), memory_batched=elements[True] if first else 0,
+                            memory_fixed=elements[False] if first else 0)
+
+    # Op nodes that nothing feeds compute constants (e.g. ConstantOfShape of a constant): drop them.
+    fed = {d for _, d in edges}
+    keep = [i for i in range(len(ops)) if ops[i] == INPUT_OP or i in fed]
+    if len(keep) < len(ops):
+        kept = set(keep)
+        edges = {(s, d) for s, d in edges if s in kept and d in kept}
+        # an Input node whose only consumers were dropped is dropped too
+        used = {s for s, _ in edges}
+        keep = [i for i in keep if ops[i] != INPUT_OP or i in used]
+    order = _topological(keep, edges)
+    new = {old: i for i, old in enumerate(order)}
+    params = sum(numel(loaded.constants.get(t, shapes.get(t))) for t in param_uses)
+    kept_attrs = [attrs[i] for i in order]
+    memory = sum(a.get("memory_batched", 0) + a.get("memory_fixed", 0) for a in kept_attrs)
+    batch = loaded.batch_size or _batch_of(loaded, data_inputs)
+    return ArchGraph(
+        ops=tuple(ops[i] for i in order),
+        edges=tuple(sorted((new[s], new[d]) for s, d in edges if s in new and d in new)),
+        attrs=tuple(kept_attrs),
+        shapes=tuple(node_shapes[i] for i in order),
+        scalars={"batch_size": float(batch), "flops": float(sum(a.get("flops", 0.0) for a in kept_attrs)),
+                 "params": float(params), "memory_access": float(memory + params)},
+    )
+
+
+def _batch_of(loaded: LoadedModel, data_inputs: set[str]) -> int:
+    for name in loaded.data_inputs:
+        dims = loaded.shapes.get(name)
+        if dims and dims[0] > 0:
+            return dims[0]
+    return 1
+
+
+def _topological(nodes: list[int], edges: set[tuple[int, int]]) -> list[int]:
+    """Kahn's algorithm, always taking the earliest ready node (stable in file order)."""
+    import heapq
+
+    present = set(nodes)
+    indeg = {n: 0 for n in nodes}
+    succ: dict[int, list[int]] = {n: [] for n in nodes}
+    for s, d in edges:
+        if s in present and d in present:
+            succ[s].append(d)
+            indeg[d] += 1
+    ready = [n for n in nodes if indeg[n] == 0]
+    heapq.heapify(ready)
+    order = []
+    while ready:
+        n = heapq.heappop(ready)
+        order.append(n)
+        for m in succ[n]:
+            indeg[m] -= 1
+            if indeg[m] == 0:
+                heapq.heappush(ready, m)
+    if len(order) < len(nodes):  # a cycle: let ArchGraph name it
+        order += [n for n in nodes if n not in set(order)]
+    return order

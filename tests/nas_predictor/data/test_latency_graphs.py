@@ -1,0 +1,40 @@
+import gzip
+
+import pytest
+
+from nas_predictor.data.latency_graphs import _cache_file, network_graphs, read_cache
+from nas_predictor.onnx import onnx_to_graph
+from search_spaces.nasbench201 import NASBench201
+from search_spaces.onnx_export import export_onnx
+
+ARCHS = [
+    "|avg_pool_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|nor_conv_1x1~0|skip_connect~1|skip_connect~2|",
+    "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|",
+]
+
+
+def test_graphs_are_exported_once_cached_and_rebatched_exactly(tmp_path):
+    graphs = network_graphs("nasbench201", ARCHS, cache=tmp_path, progress=False)
+    path = _cache_file("nasbench201", tmp_path)
+    assert set(read_cache(path)) == set(ARCHS)
+    again = network_graphs("nasbench201", ARCHS[::-1], cache=tmp_path, progress=False)
+    assert again == graphs[::-1]
+    # batch 32 from the cache equals exporting and reading the ONNX file at batch 32
+    space = NASBench201()
+    onnx_bytes = export_onnx(space.build_network(ARCHS[1]), space.network_input_shape(ARCHS[1]))
+    direct = onnx_to_graph(onnx_bytes, batch_size=32)
+    [moved] = network_graphs("nasbench201", ARCHS[1:], batch_size=32, cache=tmp_path, progress=False)
+    assert moved.shapes == direct.shapes and moved.edges == direct.edges
+    assert moved.scalars == pytest.approx(direct.scalars)
+    assert "Mul" in moved.ops  # the x0 of `none` edges, with its constant operand unbatched
+
+
+def test_an_interrupted_cache_write_keeps_the_complete_records(tmp_path):
+    network_graphs("nasbench201", ARCHS, cache=tmp_path, progress=False)
+    path = _cache_file("nasbench201", tmp_path)
+    data = path.read_bytes()
+    path.write_bytes(data + gzip.compress(b'{"arch": "x", "graph": {"ops": ["Inp')[:-6])  # torn tail
+    assert set(read_cache(path)) == set(ARCHS)
+    extra = "|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|none~2|"
+    network_graphs("nasbench201", [extra], cache=tmp_path, progress=False)
+    assert set(read_cache(path)) == {*ARCHS, extra}, "records appended after a torn one are readable"

@@ -1,0 +1,182 @@
+import io
+import warnings
+
+import numpy as np
+import pytest
+import torch
+from onnx import TensorProto, helper
+
+from nas_predictor.errors import OnnxError
+from nas_predictor.onnx import onnx_to_graph
+
+
+class Tiny(torch.nn.Module):
+    """Conv-BN-ReLU, a residual Add, pooling and a Linear: the ops every CNN family uses."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 8, 3, stride=2, padding=1, bias=False)
+        self.bn = torch.nn.BatchNorm2d(8)
+        self.conv2 = torch.nn.Conv2d(8, 8, 3, padding=1, groups=8)
+        self.fc = torch.nn.Linear(8, 10)
+
+    def forward(self, x):
+        y = torch.relu(self.bn(self.conv(x)))
+        y = y + self.conv2(y)
+        return self.fc(torch.flatten(torch.nn.functional.adaptive_avg_pool2d(y, 1), 1))
+
+
+def export(model, shape=(1, 3, 32, 32), opset=17, **kwargs) -> bytes:
+    f = io.BytesIO()
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        torch.onnx.export(model.eval(), torch.randn(*shape), f, opset_version=opset, dynamo=False, **kwargs)
+    return f.getvalue()
+
+
+def test_same_graph_at_opsets_11_13_17():
+    graphs = [onnx_to_graph(export(Tiny(), opset=o, do_constant_folding=False)) for o in (11, 13, 17)]
+    for g in graphs[1:]:
+        assert g.ops == graphs[0].ops and g.edges == graphs[0].edges and g.shapes == graphs[0].shapes
+        assert g.scalars == graphs[0].scalars and g.attrs == graphs[0].attrs
+    g = graphs[0]
+    assert g.ops == ("Input", "Conv", "BatchNormalization", "Relu", "Conv", "Add", "GlobalAveragePool",
+                     "Flatten", "Gemm")
+    assert g.attrs[1]["kernel"] == [3, 3] and g.attrs[1]["stride"] == [2, 2] and g.attrs[1]["pad"] == [1, 1, 1, 1]
+    assert g.attrs[1]["bias"] == 0 and g.attrs[4]["group"] == 8 and g.attrs[4]["bias"] == 1
+    assert g.shapes[0] == (1, 3, 32, 32) and g.shapes[-1] == (1, 10)
+    # the residual Add has two inputs: Relu and the second Conv
+    add = g.ops.index("Add")
+    assert sorted(s for s, d in g.edges if d == add) == [3, 4]
+
+
+def test_weight_free_file_matches_the_file_with_weights():
+    with_weights = onnx_to_graph(export(Tiny(), do_constant_folding=False))
+    weight_free = onnx_to_graph(export(Tiny(), do_constant_folding=False, export_params=False), batch_size=1)
+    assert weight_free.ops == with_weights.ops and weight_free.edges == with_weights.edges
+    assert weight_free.shapes == with_weights.shapes and weight_free.scalars == with_weights.scalars
+
+
+def test_hand_computed_flops_params_for_conv_and_gemm():
+    conv = torch.nn.Conv2d(3, 16, 3, stride=1, padding=1, bias=True)
+    g = onnx_to_graph(export(torch.nn.Sequential(conv), shape=(2, 3, 8, 8)))
+    # per output element: 3*3*3 multiplies, 26 adds, one bias add = 54 FLOPs; 2*16*8*8 outputs
+    assert g.scalars["flops"] == 2 * 16 * 8 * 8 * 54
+    assert g.scalars["params"] == 16 * 3 * 3 * 3 + 16
+    gemm = onnx_to_graph(export(torch.nn.Sequential(torch.nn.Linear(20, 5)), shape=(4, 20)))
+    assert gemm.ops == ("Input", "Gemm")
+    assert gemm.scalars["flops"] == 4 * 5 * (2 * 20 - 1 + 1)
+    assert gemm.scalars["params"] == 20 * 5 + 5
+    # memory access: input + output elements + params
+    assert gemm.scalars["memory_access"] == 4 * 20 + 4 * 5 + 105
+
+
+def test_batch_override_sets_every_shape():
+    g = onnx_to_graph(export(Tiny()), batch_size=8)
+    assert g.scalars["batch_size"] == 8
+    assert all(s[0] == 8 for s in g.shapes)
+    one = onnx_to_graph(export(Tiny()), batch_size=1)
+    assert g.scalars["flops"] == pytest.approx(8 * one.scalars["flops"])
+
+
+def test_matmul_and_transformer_ops_are_recognised():
+    class Attention(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.qkv = torch.nn.Linear(16, 48)
+            self.norm = torch.nn.LayerNorm(16)
+            self.mlp = torch.nn.Sequential(torch.nn.Linear(16, 32), torch.nn.GELU(), torch.nn.Linear(32, 16))
+
+        def forward(self, x):
+            q, k, v = self.qkv(x).chunk(3, dim=-1)
+            y = torch.softmax(q @ k.transpose(1, 2) / 4.0, dim=-1) @ v
+            y = self.norm(x + y)
+            return y + self.mlp(y)
+
+    g = onnx_to_graph(export(Attention(), shape=(1, 5, 16), opset=17))
+    for op in ("MatMul", "Softmax", "LayerNormalization", "Erf", "Transpose"):
+        assert op in g.ops, op
+    matmuls = [a["flops"] for op, a in zip(g.ops, g.attrs) if op == "MatMul"]
+    assert all(f > 0 for f in matmuls)
+
+
+def _model(nodes, inputs, outputs, initializers=(), opset=17):
+    graph = helper.make_graph(nodes, "g", inputs, outputs, list(initializers))
+    return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
+
+
+def test_unknown_op_is_kept_with_a_warning_not_a_crash():
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    nodes = [helper.make_node("Relu", ["x"], ["h"]), helper.make_node("FancyOp", ["h"], ["y"], domain="my.ops")]
+    model = _model(nodes, [x], [y])
+    model.opset_import.append(helper.make_opsetid("my.ops", 1))
+    with pytest.warns(UserWarning, match="without a full shape"):
+        g = onnx_to_graph(model)
+    assert g.ops == ("Input", "Relu", "FancyOp") and g.shapes[2] == ()
+
+
+def test_corrupt_and_non_onnx_files_are_clear_errors(tmp_path):
+    bad = tmp_path / "model.onnx"
+    bad.write_bytes(b"\x00\x01garbage that is not protobuf\xff" * 10)
+    with pytest.raises(OnnxError, match="model.onnx.*not a valid ONNX model|model.onnx.*no nodes"):
+        onnx_to_graph(bad)
+    empty = tmp_path / "empty.onnx"
+    empty.write_bytes(b"")
+    with pytest.raises(OnnxError, match="empty"):
+        onnx_to_graph(empty)
+    text = tmp_path / "notes.onnx"
+    text.write_text("name: resnet\nlayers: 50\n")
+    with pytest.raises(OnnxError, match="notes.onnx"):
+        onnx_to_graph(text)
+    truncated = tmp_path / "truncated.onnx"
+    truncated.write_bytes(export(Tiny())[:200])
+    with pytest.raises(OnnxError, match="truncated.onnx"):
+        onnx_to_graph(truncated)
+    with pytest.raises(OnnxError, match="no such ONNX file"):
+        onnx_to_graph(tmp_path / "missing.onnx")
+
+
+def test_identity_is_skipped_and_constants_become_inputs():
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, [2, 3])
+    c = helper.make_tensor("c", TensorProto.FLOAT, [3], np.ones(3, dtype=np.float32))
+    nodes = [helper.make_node("Identity", ["x"], ["xi"]), helper.make_node("Add", ["xi", "c"], ["s"]),
+             helper.make_node("Constant", [], ["k"], value=helper.make_tensor("kv", TensorProto.FLOAT, [], [2.0])),
+             helper.make_node("Mul", ["s", "k"], ["y"])]
+    g = onnx_to_graph(_model(nodes, [x], [y], [c]))
+    assert g.ops == ("Input", "Input", "Add", "Input", "Mul")
+    assert g.shapes[1] == (3,) and g.shapes[3] == ()
+    assert g.scalars["params"] == 3 + 1
+
+
+def test_split_gives_one_node_per_output():
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 6])
+    outs = [helper.make_tensor_value_info(n, TensorProto.FLOAT, None) for n in ("a", "b")]
+    nodes = [helper.make_node("Split", ["x"], ["a", "b"], axis=1, num_outputs=2)]
+    g = onnx_to_graph(_model(nodes, [x], outs, opset=18))
+    assert g.ops == ("Input", "Split", "Split") and set(g.edges) == {(0, 1), (0, 2)}
+    assert g.shapes[1] == (1, 3) and g.shapes[2] == (1, 3)
+
+
+def test_shape_subgraphs_resolve_with_data_propagation():
+    class Flat(torch.nn.Module):
+        def forward(self, x):
+            return x.reshape(x.shape[0], -1) * 2
+
+    g = onnx_to_graph(export(Flat(), shape=(1, 4, 3, 3), dynamic_axes={"input": {0: "n"}}, input_names=["input"]),
+                      batch_size=5)
+    assert g.shapes[g.ops.index("Reshape")] == (5, 36)
+
+
+def test_rebatch_equals_exporting_at_that_batch():
+    from nas_predictor.onnx.rebatch import rebatch
+
+    data = export(Tiny(), do_constant_folding=False, export_params=False)
+    one = onnx_to_graph(data, batch_size=1)
+    for b in (3, 32):
+        direct = onnx_to_graph(data, batch_size=b)
+        moved = rebatch(one, b)
+        assert moved.shapes == direct.shapes and moved.ops == direct.ops and moved.edges == direct.edges
+        assert moved.scalars == pytest.approx(direct.scalars)
+    assert rebatch(rebatch(one, 32), 1).scalars == pytest.approx(one.scalars)

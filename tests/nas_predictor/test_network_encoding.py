@@ -1,0 +1,80 @@
+import numpy as np
+import pytest
+import torch
+
+from nas_predictor.encoding import positional_encoding
+from nas_predictor.graph import ArchGraph
+from nas_predictor.model import ModelConfig, NARFormerV2, count_parameters
+from nas_predictor.network_encoding import STATIC_DIM, NetworkTokenizer
+
+
+def pe(v):
+    return positional_encoding(np.asarray([v], dtype=np.float64), 5, "trans")[0]
+
+
+def conv_graph():
+    conv = {"kernel": [3, 3], "stride": [2, 2], "pad": [1, 1, 1, 1], "dilation": [1, 1], "group": 1, "bias": 0}
+    return ArchGraph(ops=("Input", "Conv", "MatMul", "FancyOp"), edges=((0, 1), (1, 2), (2, 3)),
+                     attrs=({}, conv, {}, {}), shapes=((1, 3, 224, 224), (1, 64, 112, 112), (1, 1000), ()),
+                     scalars={"batch_size": 1, "flops": 2e9, "params": 3e6, "memory_access": 5e7})
+
+
+def test_reference_layout_is_152_dims_and_matches_the_spec_example():
+    tok = NetworkTokenizer("reference")
+    assert tok.token_dim == 152
+    with pytest.warns(UserWarning, match="FancyOp"):
+        feats = tok.node_features(conv_graph())
+    conv = feats[1]
+    assert conv[:32].tolist() == [1.0] + [0.0] * 31  # Conv is code 1
+    expected_attrs = np.concatenate([pe(3), pe(2), pe(1), pe(1), pe(1), pe(0), np.zeros(20)])
+    np.testing.assert_allclose(conv[32:112], expected_attrs, atol=1e-6)
+    np.testing.assert_allclose(conv[112:], np.concatenate([pe(1), pe(64), pe(112), pe(112)]), atol=1e-6)
+    # Input: zero one-hot and attributes, only its shape
+    assert not feats[0][:112].any()
+    np.testing.assert_allclose(feats[0][112:], np.concatenate([pe(1), pe(3), pe(224), pe(224)]), atol=1e-6)
+    # MatMul has the reference's (misspelt, never matched) "Matmul" slot, code 18
+    assert feats[2][17] == 1.0 and feats[2][:32].sum() == 1.0
+    # unknown op: all-zero one-hot in the reference layout; shape () encodes as four PE(0)
+    assert not feats[3][:112].any()
+    np.testing.assert_allclose(feats[3][112:], np.tile(pe(0), 4), atol=1e-6)
+
+
+def test_extended_layout_gives_unknown_ops_the_other_slot():
+    tok = NetworkTokenizer()
+    with pytest.warns(UserWarning, match="'FancyOp' is not in the latency vocabulary"):
+        feats = tok.node_features(conv_graph())
+    assert tok.token_dim == feats.shape[1] > 152
+    other, inp = tok.slot("other"), tok.slot("Input")
+    assert feats[3][other] == 1.0 and feats[3][: tok.num_slots].sum() == 1.0
+    assert feats[0][inp] == 1.0
+    for op in ("LayerNormalization", "Gelu", "HardSwish", "Erf"):
+        assert tok.slot(op) is not None and tok.slot(op) != other
+    assert tok.slot("Resize") == tok.slot("Upsample")
+
+
+def test_static_features_and_batch():
+    tok = NetworkTokenizer("reference")
+    g = conv_graph()
+    static = tok.static_features(g)
+    assert static.shape == (STATIC_DIM,) == (40,)
+    np.testing.assert_allclose(static, np.concatenate([pe(1), pe(2.0), pe(3e-3), pe(5e-2)]), atol=1e-6)
+    with pytest.warns(UserWarning):
+        batch = tok.encode([g, ArchGraph(ops=("Input", "Relu"), edges=((0, 1),))])
+    assert batch.tokens.shape == (2, 4, 152) and batch.static.shape == (2, 40)
+    assert batch.mask.tolist() == [[True] * 4, [True, True, False, False]]
+    assert batch.adj[0, 1, 0] == batch.adj[0, 0, 1] == 1.0
+
+
+def test_reference_layout_latency_model_has_the_spec_parameter_count():
+    cfg = ModelConfig(task="latency", input_dim=NetworkTokenizer("reference").token_dim, num_blocks=2)
+    assert count_parameters(NARFormerV2(cfg)) == 2_310_921
+
+
+def test_latency_prediction_ignores_node_order():
+    tok = NetworkTokenizer()
+    with pytest.warns(UserWarning):
+        g = conv_graph()
+        model = NARFormerV2(ModelConfig(task="latency", input_dim=tok.token_dim, hidden=64, num_blocks=2)).eval()
+        a = model(tok.encode([g]))
+        b = model(tok.encode([g.permuted([2, 0, 3, 1])]))
+    torch.testing.assert_close(a, b)
