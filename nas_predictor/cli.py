@@ -1,4 +1,4 @@
-"""Command line: nas-predictor train | evaluate | predict | distill | list."""
+"""Command line: nas-predictor train | evaluate | predict | latency | distill | list."""
 
 from __future__ import annotations
 
@@ -19,13 +19,21 @@ def _add_common(parser: argparse.ArgumentParser) -> None:
 
 
 def _cmd_train(args: argparse.Namespace) -> int:
-    from nas_predictor.config import load_config
+    from nas_predictor.config import LatencyExperimentConfig, load_config
     from nas_predictor.train import run_experiment
 
     cfg = load_config(args.config, args.set or [])
     if args.device is not None:
         cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update={"device": args.device})})
     out = Path(args.out) if args.out else Path("runs") / f"{cfg.name}-{time.strftime('%Y%m%d-%H%M%S')}"
+    if isinstance(cfg, LatencyExperimentConfig):
+        from nas_predictor.latency_experiment import run_latency_experiment
+
+        results = run_latency_experiment(cfg, out, args.data_dir, progress=not args.quiet)
+        results.pop("predictor")
+        print(json.dumps({k: results[k] for k in ("setting", "split", "num_train", "num_test", "test",
+                                                  "train_seconds", "checkpoint")}, indent=2))
+        return 0
     results = run_experiment(cfg, out, args.data_dir, progress=not args.quiet)
     results.pop("predictor")
     summary = {k: results[k] for k in ("kendall_tau", "kendall_tau_plain", "kendall_tau_unseen", "mape", "num_archs",
@@ -113,6 +121,47 @@ def _cmd_distill(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_latency(args: argparse.Namespace) -> int:
+    """Predicted latency of ONNX files; with --max-ms a deployment gate (exit 1 when any fails)."""
+    from nas_predictor.onnx import onnx_to_graph
+    from nas_predictor.predictor import load_predictor
+
+    predictor = load_predictor(args.predictor, args.device or "auto")
+    if predictor.meta.get("task") != "latency":
+        raise NasPredictorError(f"{args.predictor} is not a latency predictor (it predicts {predictor.meta.get('task')!r})")
+    setting = predictor.meta.get("setting", "?")
+    batch = args.batch
+    if batch is None:  # the batch its latencies were measured at
+        from nas_predictor.data.latency_tables import parse_setting
+
+        batch = parse_setting(setting)[1]
+    rows, errors = [], []
+    for path in args.models:
+        try:
+            graph = onnx_to_graph(path, batch_size=batch)
+            ms = float(predictor.predict_graphs([graph])[0])
+        except NasPredictorError as err:  # one bad file does not hide the others' results
+            errors.append({"model": path, "error": str(err)})
+            continue
+        row = {"model": path, "predicted_ms": ms, "batch_size": batch, "setting": setting,
+               "nodes": graph.num_nodes, "gflops": graph.scalars["flops"] / 1e9}
+        if args.max_ms is not None:
+            row["max_ms"] = args.max_ms
+            row["pass"] = ms <= args.max_ms
+        rows.append(row)
+    if args.json:
+        print(json.dumps({"predictor": str(args.predictor), "results": rows, "errors": errors}))
+    else:
+        for row in rows:
+            verdict = f"  {'PASS' if row['pass'] else 'FAIL'} (budget {row['max_ms']:g} ms)" if "pass" in row else ""
+            print(f"{row['predicted_ms']:10.3f} ms  {row['model']}  [{setting}, batch {batch}]{verdict}")
+        for err in errors:
+            print(f"nas-predictor: error: {err['error']}", file=sys.stderr)
+    if errors:
+        return 2
+    return 1 if any(not r.get("pass", True) for r in rows) else 0
+
+
 def _cmd_list(args: argparse.Namespace) -> int:
     from nas_predictor.predictor import list_pretrained, pretrained_info
 
@@ -169,6 +218,15 @@ def build_parser() -> argparse.ArgumentParser:
     di.add_argument("--quiet", action="store_true")
     _add_common(di)
     di.set_defaults(func=_cmd_distill)
+
+    la = sub.add_parser("latency", help="predict the latency of ONNX models; with --max-ms, a PASS/FAIL gate")
+    la.add_argument("models", nargs="+", metavar="MODEL.onnx")
+    la.add_argument("--predictor", required=True, metavar="NAME_OR_PATH", help="latency predictor (see `list`)")
+    la.add_argument("--batch", type=int, default=None, help="batch size (default: the predictor's measured batch)")
+    la.add_argument("--max-ms", type=float, default=None, help="latency budget: exit 1 when any model exceeds it")
+    la.add_argument("--json", action="store_true", help="print one JSON object")
+    la.add_argument("--device", default=None, choices=["cpu", "cuda", "auto"])
+    la.set_defaults(func=_cmd_latency)
 
     ls = sub.add_parser("list", help="list shipped pretrained predictors")
     ls.set_defaults(func=_cmd_list)

@@ -75,6 +75,8 @@ class TrainConfig(_Strict):
     # less than tau's sampling noise there; the tolerance keeps such ties from picking an earlier,
     # less trained model.
     select_tolerance: float = Field(0.0, ge=0, lt=1)
+    # Validation metric for model selection: Kendall tau (accuracy ranking) or MAPE (latency values).
+    select_metric: Literal["kendall_tau", "mape"] = "kendall_tau"
     # Every N epochs record tau on every 5th test cell (time-to-tau curves in benchmarks); 0 = off.
     curve_every: int = Field(0, ge=0)
 
@@ -109,6 +111,87 @@ class ExperimentConfig(_Strict):
         return self
 
 
+class LatencyDataConfig(_Strict):
+    """Measured latencies of whole networks: HELP's NB201 / FBNet / OFA files on one device setting."""
+
+    # search spaces whose networks (and latencies) are used; each has a HELP latency table
+    families: list[Literal["nasbench201", "fbnet", "ofa_mbv3"]] = ["nasbench201", "fbnet", "ofa_mbv3"]
+    setting: str = "titan_rtx_1"  # HELP file stem: <device>_<batch> or a bare device name (batch 1)
+    # in_domain: each family split train/test by train_fraction; unseen: test_family only in the test set
+    split: Literal["in_domain", "unseen"] = "in_domain"
+    test_family: Literal["nasbench201", "fbnet", "ofa_mbv3"] | None = None
+    train_fraction: float = Field(0.9, gt=0, lt=1)
+    valid_fraction: float = Field(0.1, gt=0, lt=1)  # of the training part, for model selection
+    max_per_family: int | None = Field(None, ge=10)  # a seeded random subset of each family's records
+    split_seed: int = 0
+    cache_dir: str | None = None  # exported-graph cache (default $NAS_PREDICTOR_CACHE or ~/.cache/nas_predictor)
+    export_workers: int = Field(1, ge=1)
+
+    @model_validator(mode="after")
+    def _split_consistent(self) -> "LatencyDataConfig":
+        if self.split == "unseen":
+            if self.test_family is None or self.test_family not in self.families:
+                raise ValueError("split 'unseen' needs test_family, one of data.families")
+            if len(self.families) < 2:
+                raise ValueError("split 'unseen' needs at least two families (train on the others)")
+        elif self.test_family is not None:
+            raise ValueError("test_family only applies to split 'unseen'")
+        return self
+
+
+class NetworkEncodingConfig(_Strict):
+    layout: Literal["extended", "reference"] = "extended"
+
+
+class LatencyExperimentConfig(_Strict):
+    """A latency predictor (spec 1.4-1.6): whole-network tokens, sum readout + static features."""
+
+    name: str = "latency"
+    data: LatencyDataConfig = LatencyDataConfig()
+    encoding: NetworkEncodingConfig = NetworkEncodingConfig()
+    model: ModelConfig = ModelConfig(task="latency")  # filled by _latency_defaults
+    train: TrainConfig = TrainConfig()
+
+    @model_validator(mode="before")
+    @classmethod
+    def _latency_defaults(cls, tree: Any) -> Any:
+        """Keys a latency YAML leaves out take the reference's latency values, not the accuracy ones."""
+        if not isinstance(tree, dict):
+            return tree
+        from nas_predictor.network_encoding import NetworkTokenizer
+
+        tree = dict(tree)
+        layout = (tree.get("encoding") or {}).get("layout", "extended") if isinstance(tree.get("encoding"), dict) else "extended"
+        if isinstance(tree.get("model", {}), dict):
+            model = {"task": "latency", "num_blocks": 2, **(tree.get("model") or {})}
+            if "input_dim" not in model and layout in ("extended", "reference"):
+                model["input_dim"] = NetworkTokenizer(layout).token_dim
+            tree["model"] = model
+        if isinstance(tree.get("train", {}), dict):
+            tree["train"] = {"lambda_sr": 0.0, "lambda_ac": 0.0, "select_metric": "mape", "init_output_bias": True,
+                             **(tree.get("train") or {})}
+        return tree
+
+    @model_validator(mode="after")
+    def _consistent(self) -> "LatencyExperimentConfig":
+        from nas_predictor.network_encoding import NetworkTokenizer
+
+        if self.model.task != "latency":
+            raise ValueError("model.task must be 'latency' in a latency experiment")
+        dim = NetworkTokenizer(self.encoding.layout).token_dim
+        if self.model.input_dim != dim:
+            raise ValueError(f"model.input_dim ({self.model.input_dim}) must be {dim} for the "
+                             f"{self.encoding.layout!r} network token layout")
+        if self.train.lambda_ac > 0 or self.train.equivalence_augment:
+            raise ValueError("the AC loss and equivalence augmentation apply to cell predictors only")
+        return self
+
+
+def is_latency_tree(tree: dict[str, Any]) -> bool:
+    model = tree.get("model")
+    return isinstance(model, dict) and model.get("task") == "latency"
+
+
 def _format_validation_error(err: ValidationError, source: str) -> str:
     lines = []
     for item in err.errors():
@@ -134,14 +217,18 @@ def _apply_override(tree: dict, assignment: str) -> None:
     node[parts[-1]] = yaml.safe_load(raw)
 
 
-def validate_config(tree: dict[str, Any], source: str = "config") -> ExperimentConfig:
+def validate_config(tree: dict[str, Any], source: str = "config") -> ExperimentConfig | LatencyExperimentConfig:
+    """An accuracy experiment, or a latency one when ``model.task`` is ``latency``."""
+    kind = LatencyExperimentConfig if is_latency_tree(tree) else ExperimentConfig
     try:
-        return ExperimentConfig.model_validate(tree)
+        return kind.model_validate(tree)
     except ValidationError as err:
         raise ConfigError(_format_validation_error(err, source)) from None
 
 
-def load_config(path: str | Path | None, overrides: Sequence[str] = ()) -> ExperimentConfig:
+def load_config(
+    path: str | Path | None, overrides: Sequence[str] = ()
+) -> ExperimentConfig | LatencyExperimentConfig:
     """Read a YAML config (or start from defaults when path is None) and apply key=value overrides."""
     tree: dict[str, Any] = {}
     source = "defaults"

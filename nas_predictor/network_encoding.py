@@ -143,3 +143,26 @@ class NetworkTokenizer:
         adj, mask = padded_adjacency(graphs, n)
         static = np.stack([self.static_features(g) for g in graphs]).astype(np.float32)
         return GraphBatch(torch.from_numpy(tokens), torch.from_numpy(adj), torch.from_numpy(mask), torch.from_numpy(static))
+
+
+class LazyGraphBatch:
+    """Graphs that are tokenised when a batch is taken (``select``), not all at once.
+
+    Whole networks have hundreds of nodes, so thousands of them padded to one size would take
+    gigabytes; training and prediction only ever need one batch at a time. Stands in for a
+    GraphBatch wherever batches are drawn with ``select`` (train_member, _predict).
+    """
+
+    def __init__(self, tokenizer: NetworkTokenizer, graphs: Sequence[ArchGraph]) -> None:
+        self.tokenizer = tokenizer
+        self.graphs = list(graphs)
+
+    def __len__(self) -> int:
+        return len(self.graphs)
+
+    def select(self, index) -> GraphBatch:
+        if isinstance(index, slice):
+            chosen = self.graphs[index]
+        else:
+            chosen = [self.graphs[int(i)] for i in np.asarray(index).reshape(-1)]
+        return self.tokenizer.encode(chosen)

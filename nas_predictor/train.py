@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import copy
+import json
 import math
 import time
 from dataclasses import dataclass, field
@@ -15,14 +16,14 @@ from tqdm.auto import tqdm
 
 from nas_predictor.augment import isomorphic_relabel
 from nas_predictor.calibration import fit_linear_calibration
-from nas_predictor.config import ExperimentConfig
+from nas_predictor.config import ExperimentConfig, validate_config
 from nas_predictor.data import load_table, paper_split, random_split
 from nas_predictor.encoding import CellTokenizer, GraphBatch
 from nas_predictor.equivalence import class_mean
 from nas_predictor.errors import DataError, TrainingError
 from nas_predictor.graph import ArchGraph
 from nas_predictor.losses import accuracy_loss
-from nas_predictor.metrics import kendall_tau, summarize
+from nas_predictor.metrics import kendall_tau, mape, summarize
 from nas_predictor.model import NARFormerV2
 from nas_predictor.predictor import Predictor, atomic_write_json, resolve_device
 from nas_predictor.spaces import get_space
@@ -148,7 +149,7 @@ def prepare_data(cfg: ExperimentConfig, data_dir: str | None = None) -> Prepared
 class MemberResult:
     model: NARFormerV2
     best_epoch: int
-    best_valid_tau: float
+    best_valid_tau: float  # selection score of the kept epoch: tau, or -MAPE with select_metric "mape"
     history: list[dict[str, float]] = field(default_factory=list)
     seconds: float = 0.0
     monitor_seconds: float = 0.0
@@ -236,10 +237,16 @@ def train_member(
             optim.step()
             sched.step()
             total += float(loss.detach()) * len(idx)
-        val_tau = kendall_tau(valid_np, _predict(model, valid.batch, device, tc.eval_batch_size))
-        if math.isnan(val_tau):
-            val_tau = -1.0
-        entry = {"epoch": epoch, "loss": total / len(train), "valid_tau": val_tau}
+        valid_pred = _predict(model, valid.batch, device, tc.eval_batch_size)
+        entry = {"epoch": epoch, "loss": total / len(train)}
+        if tc.select_metric == "mape":  # selection score: higher is better
+            entry["valid_mape"] = mape(valid_np, valid_pred)
+            val_tau = -entry["valid_mape"]
+        else:
+            val_tau = kendall_tau(valid_np, valid_pred)
+            if math.isnan(val_tau):
+                val_tau = -1.0
+            entry["valid_tau"] = val_tau
         if probe is not None and tc.curve_every and (epoch + 1) % tc.curve_every == 0:
             m0 = time.perf_counter()
             snapshot = probe(model, device)
@@ -256,7 +263,7 @@ def train_member(
         if val_tau > best_tau if tc.select_tolerance == 0 else val_tau >= top_tau - tc.select_tolerance:
             best_tau, best_epoch = val_tau, epoch
             best_state = copy.deepcopy(model.state_dict())
-        bar.set_postfix(loss=f"{total / len(train):.4f}", val_tau=f"{val_tau:.3f}", best=f"{top_tau:.3f}")
+        bar.set_postfix(loss=f"{total / len(train):.4f}", valid=f"{val_tau:.3f}", best=f"{top_tau:.3f}")
     if best_state is not None:
         model.load_state_dict(best_state)
     model.eval()
@@ -286,7 +293,7 @@ def _train_member_worker(
     """Entry point of a worker process: train one member with its own thread budget."""
     started_at = time.time()
     torch.set_num_threads(threads)
-    cfg = ExperimentConfig.model_validate_json(cfg_json)
+    cfg = validate_config(json.loads(cfg_json), "worker config")  # accuracy or latency experiment
     on_epoch = (lambda epoch: _PROGRESS.put(epoch)) if _PROGRESS is not None else None
     result = train_member(cfg, train, valid, seed, torch.device(device), progress=False, probe=probe,
                           on_epoch=on_epoch)

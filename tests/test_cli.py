@@ -95,3 +95,38 @@ def test_evaluate_on_an_official_pth_file(tiny_checkpoint, tmp_path, capsys):
     assert main(["evaluate", str(tiny_checkpoint), "--table", str(pth), "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
     assert result["num_archs"] == 3 and result["target"] == "c10_test_200ep"
+
+
+def test_latency_gate_exit_codes(tmp_path, data_dir, capsys):
+    import json
+
+    import torch
+
+    from nas_predictor.cli import main
+    from nas_predictor.config import load_config
+    from nas_predictor.latency_experiment import run_latency_experiment
+    from search_spaces.onnx_export import export_onnx
+
+    out = tmp_path / "lat"
+    cfg = load_config(None, ["model.task=latency", "model.hidden=32", "train.epochs=2", "data.families=[nasbench201]",
+                             "data.max_per_family=10", f"data.cache_dir={tmp_path / 'cache'}"])
+    run_latency_experiment(cfg, out, str(data_dir), progress=False)
+    model = tmp_path / "net.onnx"
+    export_onnx(torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.ReLU()), (1, 3, 32, 32), model)
+    predictor = str(out / "predictor.pt")
+    capsys.readouterr()
+    assert main(["latency", str(model), "--predictor", predictor, "--json"]) == 0
+    [row] = json.loads(capsys.readouterr().out)["results"]
+    assert row["predicted_ms"] > 0 and row["batch_size"] == 1 and "pass" not in row
+    assert main(["latency", str(model), "--predictor", predictor, "--max-ms", "1e6"]) == 0
+    assert "PASS" in capsys.readouterr().out
+    assert main(["latency", str(model), "--predictor", predictor, "--max-ms", "1e-6"]) == 1
+    assert "FAIL" in capsys.readouterr().out
+    bad = tmp_path / "bad.onnx"
+    bad.write_bytes(b"not onnx")
+    assert main(["latency", str(model), str(bad), "--predictor", predictor, "--json"]) == 2
+    report = json.loads(capsys.readouterr().out)
+    assert len(report["results"]) == 1 and "bad.onnx" in report["errors"][0]["error"]
+    # an accuracy predictor is refused with a clear message
+    assert main(["latency", str(model), "--predictor", "nb201-accuracy-compact"]) == 2
+    assert "not a latency predictor" in capsys.readouterr().err

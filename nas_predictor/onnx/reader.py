@@ -108,6 +108,21 @@ def _constant_value_shapes(model: onnx.ModelProto) -> dict[str, tuple[int, ...]]
     return shapes
 
 
+_VALUE_FIELDS = ("raw_data", "float_data", "double_data", "int32_data", "int64_data", "uint64_data", "string_data")
+
+
+def _drop_weight_values(model: onnx.ModelProto) -> None:
+    """Forget the values of large initializers (weights), keeping their dims and types.
+
+    Only sizes matter for the graph and the costs; shape inference and every later pass copy the
+    model, so a 500 MB VGG would otherwise take seconds per pass. Small tensors keep their values:
+    they may be shapes, axes or pads that shape inference and folding read."""
+    for tensor in model.graph.initializer:
+        if int(np.prod(tensor.dims)) > 64:
+            for name in _VALUE_FIELDS:
+                tensor.ClearField(name)
+
+
 def _infer(model: onnx.ModelProto, name: str) -> tuple[onnx.ModelProto, dict[str, tuple[int, ...]], str | None]:
     warning = None
     try:
@@ -132,7 +147,9 @@ def load_model(
     resolve). If it fails, the model is still used with whatever shapes are known, and a warning says so.
     """
     model, name = read_model(source)
-    model = onnx.ModelProto.FromString(model.SerializeToString())  # never edit the caller's proto
+    if isinstance(source, onnx.ModelProto):  # never edit the caller's proto
+        model = onnx.ModelProto.FromString(model.SerializeToString())
+    _drop_weight_values(model)
     graph = model.graph
     initializers = {t.name for t in graph.initializer}
     params = _parameter_inputs(model, initializers)
