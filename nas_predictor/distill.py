@@ -16,7 +16,7 @@ from tqdm.auto import tqdm
 
 from nas_predictor.graph import ArchGraph
 from nas_predictor.losses import all_pairs_ranking_loss, relative_squared_error
-from nas_predictor.model import ModelConfig, NARFormerV2
+from nas_predictor.model import ModelConfig, build_model
 from nas_predictor.predictor import Predictor
 from nas_predictor.train import linear_warmup_decay
 
@@ -49,7 +49,7 @@ def distill(
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
     device = teacher.device  # the student trains where the teacher runs (CPU or CUDA)
-    student = NARFormerV2(student_cfg)
+    student = build_model(student_cfg)
     student.init_output(float(targets.mean()))
     student.to(device)
     batch, targets = batch.to(device), targets.to(device)

@@ -30,6 +30,8 @@ class ModelConfig(BaseModel):
     dropout: float = Field(0.05, ge=0.0, lt=1.0)
     layer_scale_init: float = Field(1e-4, gt=0.0)
     static_dim: int = Field(40, ge=0)  # latency only: f_PE of the global scalars
+    # narformer_v2 (this paper) or nnlp_gnn (the NNLQP baseline: GraphSAGE-style layers, latency only)
+    architecture: Literal["narformer_v2", "nnlp_gnn"] = "narformer_v2"
 
 
 def _thomas_init(linear: nn.Linear) -> None:
@@ -175,3 +177,12 @@ class NARFormerV2(nn.Module):
 
 def count_parameters(model: nn.Module) -> int:
     return sum(p.numel() for p in model.parameters())
+
+
+def build_model(cfg: ModelConfig) -> nn.Module:
+    """The predictor network a config names (NAR-Former V2, or the NNLP-style GNN baseline)."""
+    if cfg.architecture == "nnlp_gnn":
+        from nas_predictor.baselines import NNLPGNN
+
+        return NNLPGNN(cfg)
+    return NARFormerV2(cfg)

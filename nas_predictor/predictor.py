@@ -18,7 +18,7 @@ from nas_predictor.encoding import CellTokenizer, GraphBatch
 from nas_predictor.equivalence import class_mean
 from nas_predictor.errors import CheckpointError, ConfigError
 from nas_predictor.graph import ArchGraph
-from nas_predictor.model import ModelConfig, NARFormerV2
+from nas_predictor.model import ModelConfig, NARFormerV2, build_model
 from nas_predictor.network_encoding import NetworkTokenizer
 
 CHECKPOINT_FORMAT = "nas-predictor/checkpoint"
@@ -189,7 +189,7 @@ class Predictor:
             raise CheckpointError(f"{source}: bad embedded config ({err})") from None
         models = []
         for i, state in enumerate(payload.get("members") or []):
-            model = NARFormerV2(model_cfg)
+            model = build_model(model_cfg)
             try:
                 model.load_state_dict({k: _unpack(v) for k, v in state.items()})
             except Exception as err:

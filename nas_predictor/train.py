@@ -24,7 +24,7 @@ from nas_predictor.errors import DataError, TrainingError
 from nas_predictor.graph import ArchGraph
 from nas_predictor.losses import accuracy_loss
 from nas_predictor.metrics import kendall_tau, mape, summarize
-from nas_predictor.model import NARFormerV2
+from nas_predictor.model import NARFormerV2, build_model
 from nas_predictor.predictor import Predictor, atomic_write_json, resolve_device
 from nas_predictor.spaces import get_space
 
@@ -192,7 +192,7 @@ def train_member(
     tc = cfg.train
     torch.manual_seed(seed)
     gen = torch.Generator().manual_seed(seed)
-    model = NARFormerV2(cfg.model)
+    model = build_model(cfg.model)
     if tc.init_output_bias:
         model.init_output(float(train.labels.mean()))
     model = model.to(device)
@@ -352,7 +352,7 @@ def train_members(
                         process.terminate()
                     raise future.exception()
                 out = future.result()
-                model = NARFormerV2(cfg.model)
+                model = build_model(cfg.model)
                 model.load_state_dict(out.pop("state"))
                 delay = out.pop("started_at") - submitted_at  # process start-up and imports
                 results[futures[future]] = MemberResult(model.eval(), **out, start_delay=delay)
