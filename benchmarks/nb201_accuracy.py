@@ -82,6 +82,9 @@ def main() -> None:
     parser.add_argument("--save-dir", default=None, help="keep each seed's checkpoint here")
     parser.add_argument("--data-dir", default=None)
     parser.add_argument("--paper-tau", type=float, default=None, help="report training time until this tau")
+    parser.add_argument("--merge", type=Path, default=None, metavar="FILE",
+                        help="append the runs of another results file of the same config (seeds run in "
+                             "parallel with --out elsewhere), then stop")
     parser.add_argument("--reevaluate", action="store_true",
                         help="re-score finished seeds from their checkpoints in --save-dir, then stop")
     args = parser.parse_args()
@@ -93,11 +96,24 @@ def main() -> None:
     results = load_results(out)
     if args.reevaluate:  # keep the training command and config; record how the numbers were redone
         results["reevaluated_with"] = {"command": command_line(), "predict": base.predict.model_dump()}
-    else:
+    elif not args.merge:  # a merge keeps the file's own training command
         results.update({"benchmark": "nb201_accuracy", "config": base.model_dump(), "command": command_line(),
                         "machine": machine()})
     runs = results.setdefault("runs", [])
     done = {r["seed"] for r in runs}
+    if args.merge:
+        other = load_results(args.merge)
+        if other.get("config") != results.get("config"):
+            parser.error(f"{args.merge} was run with another config than {out}")
+        added = [r for r in other.get("runs", []) if r["seed"] not in done]
+        runs.extend(added)
+        runs.sort(key=lambda r: r["seed"])
+        results.setdefault("merged", []).append({"from": str(args.merge), "command": other.get("command"),
+                                                 "seeds": [r["seed"] for r in added]})
+        results["summary"] = summarize(runs)
+        save_results(out, results)
+        print(f"merged seeds {[r['seed'] for r in added]} from {args.merge} into {out}")
+        return
     data = prepare_data(base, args.data_dir)
     if args.reevaluate:
         reevaluate(runs, base, data, Path(args.save_dir))

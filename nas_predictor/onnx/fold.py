@@ -79,6 +79,20 @@ def _evaluate(node: onnx.NodeProto, args: list, shape_of: Callable) -> np.ndarra
         for s, e, a, st in zip(starts, ends, axes, steps):
             index[int(a)] = slice(int(s), int(e), int(st))
         return data[tuple(index)]
+    if op == "Reshape":
+        shape = [int(v) for v in np.atleast_1d(args[1])]
+        if not _attr(node, "allowzero", 0):  # 0 copies the input's dim (ONNX default)
+            shape = [args[0].shape[i] if v == 0 else v for i, v in enumerate(shape)]
+        return args[0].reshape(shape)
+    if op == "Identity":
+        return args[0]
+    if op == "ConstantOfShape":
+        shape = [int(v) for v in np.atleast_1d(args[0])]
+        if np.prod(shape) > MAX_ELEMENTS:
+            return None
+        value = _attr(node, "value", None)
+        fill = numpy_helper.to_array(value).reshape(-1) if value is not None else np.zeros(1, dtype=np.float32)
+        return np.full(shape, fill[0], dtype=fill.dtype)
     if op == "Range":
         return np.arange(args[0], args[1], args[2])
     if op == "Equal":
