@@ -16,8 +16,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RESULTS  # noqa: E402
 
 # results file -> the paper's tau for its setting; our recipe first, then the earlier ones it replaced
-PAPER = {"nb201_accuracy_781": 0.874, "nb201_accuracy_1563": 0.888, "nb201_accuracy_781_no_augment": 0.874,
-         "nb201_accuracy_1563_no_augment": 0.888, "nb201_accuracy_781_2x120": 0.874}
+PAPER = {"nb201_accuracy_781": 0.874, "nb201_accuracy_1563": 0.888, "nb201_accuracy_781_512x160": 0.874,
+         "nb201_accuracy_781_no_augment": 0.874, "nb201_accuracy_1563_no_augment": 0.888,
+         "nb201_accuracy_781_2x120": 0.874}
 
 
 def _load(name: str) -> dict | None:
@@ -34,19 +35,25 @@ def _reach(run: dict, paper: float) -> str:
 
 
 def accuracy_table() -> list[str]:
-    rows = ["| setting | paper tau | our tau, equivalence-averaged (mean ± std) | our tau, each cell alone (mean ± std) | "
-            "seeds | per-seed tau (averaged / alone) | train time per run (mean ± std) | time to paper tau (per seed) |",
-            "|---|---|---|---|---|---|---|---|"]
+    rows = ["| setting | model, epochs, recipe | paper tau | our tau, equivalence-averaged (mean ± std) | "
+            "our tau, each cell alone (mean ± std) | seeds | per-seed tau (averaged / alone) | "
+            "train time per run (mean ± std) | time to paper tau (per seed) |",
+            "|---|---|---|---|---|---|---|---|---|"]
     for name, paper in PAPER.items():
         res = _load(name)
         if not res or not res.get("runs"):
-            rows.append(f"| {name} | {paper} | not run yet | | | | | |")
+            rows.append(f"| {name} | | {paper} | not run yet | | | | | |")
             continue
         s = res["summary"]
         per_seed = ", ".join(f"{r['kendall_tau']:.4f} / {r.get('kendall_tau_plain', r['kendall_tau']):.4f}" for r in res["runs"])
         reach = ", ".join(_reach(r, paper) for r in res["runs"])
+        cfg = res["config"]
+        recipe = "equivalence augment" if cfg["train"].get("equivalence_augment") else "no augment"
+        if cfg["train"].get("ensemble", 1) > 1:
+            recipe += f", {cfg['train']['ensemble']} members"
+        model = f"{cfg['model']['hidden']} × {cfg['model']['num_blocks']}, {cfg['train']['epochs']} ep, {recipe}"
         rows.append(
-            f"| {name} | {paper} | {s['kendall_tau_mean']:.4f} ± {s['kendall_tau_std']:.4f} | "
+            f"| {name} | {model} | {paper} | {s['kendall_tau_mean']:.4f} ± {s['kendall_tau_std']:.4f} | "
             f"{s.get('kendall_tau_plain_mean', s['kendall_tau_mean']):.4f} ± "
             f"{s.get('kendall_tau_plain_std', s['kendall_tau_std']):.4f} | {s['seeds']} | {per_seed} | "
             f"{s['train_seconds_mean'] / 60:.1f} ± {s['train_seconds_std'] / 60:.1f} min | {reach} |"
