@@ -19,7 +19,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import RESULTS, command_line, load_results, machine, save_results  # noqa: E402
 
-from nas_predictor.config import load_config  # noqa: E402
+from nas_predictor.config import load_config, validate_config  # noqa: E402
 from nas_predictor.predictor import Predictor  # noqa: E402
 from nas_predictor.train import evaluate_prepared, prepare_data, run_experiment  # noqa: E402
 
@@ -103,7 +103,9 @@ def main() -> None:
     done = {r["seed"] for r in runs}
     if args.merge:
         other = load_results(args.merge)
-        if other.get("config") != results.get("config"):
+        # compared with today's defaults filled in: files written before a new config key existed still match
+        same = validate_config(other.get("config") or {}).model_dump() == validate_config(results.get("config") or {}).model_dump()
+        if not same:
             parser.error(f"{args.merge} was run with another config than {out}")
         added = [r for r in other.get("runs", []) if r["seed"] not in done]
         runs.extend(added)
