@@ -161,7 +161,8 @@ class LatencyExperimentConfig(_Strict):
         from nas_predictor.network_encoding import NetworkTokenizer
 
         tree = dict(tree)
-        layout = (tree.get("encoding") or {}).get("layout", "extended") if isinstance(tree.get("encoding"), dict) else "extended"
+        encoding = tree.get("encoding")
+        layout = encoding.get("layout", "extended") if isinstance(encoding, dict) else "extended"
         if isinstance(tree.get("model", {}), dict):
             model = {"task": "latency", "num_blocks": 2, **(tree.get("model") or {})}
             if "input_dim" not in model and layout in ("extended", "reference"):

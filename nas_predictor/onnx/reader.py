@@ -10,7 +10,6 @@ from typing import Sequence
 
 import numpy as np
 import onnx
-from onnx import numpy_helper
 
 from nas_predictor.errors import OnnxError
 from nas_predictor.onnx.fold import fold_shape_computations
@@ -190,17 +189,3 @@ def load_model(
         warnings.warn(warning, stacklevel=3)
     return LoadedModel(inferred, name, shapes, constants, params, inputs, batch_size, warning)
 
-
-def constant_array(model: onnx.ModelProto, name: str) -> np.ndarray | None:
-    """The value of an initializer or Constant output, if the file holds it (None for weight-free files)."""
-    for tensor in model.graph.initializer:
-        if tensor.name == name:
-            return numpy_helper.to_array(tensor)
-    for node in model.graph.node:
-        if node.op_type == "Constant" and name in node.output:
-            for attr in node.attribute:
-                if attr.name == "value":
-                    return numpy_helper.to_array(attr.t)
-                if attr.name.startswith("value_"):
-                    return np.asarray(onnx.helper.get_attribute_value(attr))
-    return None
