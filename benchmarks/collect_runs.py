@@ -15,6 +15,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RESULTS, command_line, load_results, save_results  # noqa: E402
 
 
+TRAIN_KEYS = ("epochs", "equivalence_augment", "merge_equivalent", "select_tolerance", "ema_decay", "ensemble")
+
+
 def trial(path: Path) -> dict:
     res = load_results(path)
     if not res.get("runs"):
@@ -29,8 +32,7 @@ def trial(path: Path) -> dict:
             "last_epoch_kendall_tau": curve[-1]["kendall_tau"] if curve and curve[-1]["epoch"] == len(r["history"][0]) - 1 else None,
         })
     return {"trial": path.stem, "command": res["command"], "machine": res.get("machine"),
-            "train": {k: res["config"]["train"][k] for k in ("epochs", "equivalence_augment", "merge_equivalent", "select_tolerance")
-                      if k in res["config"]["train"]},
+            "train": {k: res["config"]["train"][k] for k in TRAIN_KEYS if k in res["config"]["train"]},
             "model": {k: res["config"]["model"][k] for k in ("hidden", "num_blocks")},
             "n_train": res["config"]["data"]["n_train"], "runs": runs,
             "kendall_tau_mean": res["summary"]["kendall_tau_mean"]}

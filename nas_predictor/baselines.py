@@ -11,7 +11,6 @@
 
 from __future__ import annotations
 
-import math
 from typing import Sequence
 
 import numpy as np
@@ -21,7 +20,7 @@ from torch import nn
 
 from nas_predictor.encoding import GraphBatch
 from nas_predictor.graph import ArchGraph
-from nas_predictor.model import ModelConfig
+from nas_predictor.model import ModelConfig, init_output_bias, positive_output
 
 COST_KEYS = ("batch_size", "flops", "params", "memory_access")
 
@@ -85,11 +84,10 @@ class NNLPGNN(nn.Module):
         self.layers = nn.ModuleList(SAGELayer(a, b) for a, b in zip(dims[:-1], dims[1:]))
         self.static_embed = nn.Linear(cfg.static_dim, cfg.hidden)
         self.head = nn.Sequential(nn.Linear(2 * cfg.hidden, cfg.hidden), nn.ReLU(), nn.Dropout(cfg.dropout),
-                                  nn.Linear(cfg.hidden, 1))
+                                  nn.Linear(cfg.hidden, cfg.num_outputs))
 
-    @torch.no_grad()
-    def init_output(self, target_mean: float) -> None:
-        self.head[-1].bias.fill_(-math.log(math.expm1(target_mean)))
+    def init_output(self, target_mean: float | Sequence[float]) -> None:
+        init_output_bias(self.head[-1], target_mean)
 
     def forward(self, batch: GraphBatch) -> torch.Tensor:
         x, adj = batch.tokens, batch.adj
@@ -100,4 +98,4 @@ class NNLPGNN(nn.Module):
         if batch.static is None:
             raise ValueError("the latency model needs static (global scalar) features in the batch")
         static = F.relu(F.dropout(self.static_embed(batch.static), self.cfg.dropout, self.training))
-        return F.softplus(-self.head(torch.cat([x.sum(dim=1), static], dim=-1)).squeeze(-1))
+        return positive_output(self.head(torch.cat([x.sum(dim=1), static], dim=-1)))

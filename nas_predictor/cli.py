@@ -31,7 +31,7 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
         results = run_latency_experiment(cfg, out, args.data_dir, progress=not args.quiet)
         results.pop("predictor")
-        print(json.dumps({k: results[k] for k in ("setting", "split", "num_train", "num_test", "test",
+        print(json.dumps({k: results[k] for k in ("settings", "split", "num_train", "num_test", "test",
                                                   "train_seconds", "checkpoint")}, indent=2))
         return 0
     results = run_experiment(cfg, out, args.data_dir, progress=not args.quiet)
@@ -129,7 +129,8 @@ def _cmd_latency(args: argparse.Namespace) -> int:
     predictor = load_predictor(args.predictor, args.device or "auto")
     if predictor.meta.get("task") != "latency":
         raise NasPredictorError(f"{args.predictor} is not a latency predictor (it predicts {predictor.meta.get('task')!r})")
-    setting = predictor.meta.get("setting", "?")
+    setting = args.setting or predictor.default_setting
+    predictor.predict_latency([], setting)  # an unknown setting fails before any file is read
     batch = args.batch
     if batch is None:  # the batch its latencies were measured at
         from nas_predictor.data.latency_tables import parse_setting
@@ -139,7 +140,7 @@ def _cmd_latency(args: argparse.Namespace) -> int:
     for path in args.models:
         try:
             graph = onnx_to_graph(path, batch_size=batch)
-            ms = float(predictor.predict_graphs([graph])[0])
+            ms = float(predictor.predict_latency([graph], setting)[0])
         except NasPredictorError as err:  # one bad file does not hide the others' results
             errors.append({"model": path, "error": str(err)})
             continue
@@ -222,6 +223,8 @@ def build_parser() -> argparse.ArgumentParser:
     la = sub.add_parser("latency", help="predict the latency of ONNX models; with --max-ms, a PASS/FAIL gate")
     la.add_argument("models", nargs="+", metavar="MODEL.onnx")
     la.add_argument("--predictor", required=True, metavar="NAME_OR_PATH", help="latency predictor (see `list`)")
+    la.add_argument("--setting", default=None,
+                    help="device setting of a multi-device predictor (default: its first; see `list`)")
     la.add_argument("--batch", type=int, default=None, help="batch size (default: the predictor's measured batch)")
     la.add_argument("--max-ms", type=float, default=None, help="latency budget: exit 1 when any model exceeds it")
     la.add_argument("--json", action="store_true", help="print one JSON object")

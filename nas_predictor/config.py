@@ -75,8 +75,16 @@ class TrainConfig(_Strict):
     # less than tau's sampling noise there; the tolerance keeps such ties from picking an earlier,
     # less trained model.
     select_tolerance: float = Field(0.0, ge=0, lt=1)
+    # Validate, select and keep an exponential moving average of the weights (this decay per step;
+    # 0 = off, the reference). Test tau of the raw weights swings by ~0.005 between late epochs; the
+    # average smooths that noise away at the cost of one parameter copy (not in the reference).
+    ema_decay: float = Field(0.0, ge=0, lt=1)
     # Validation metric for model selection: Kendall tau (accuracy ranking) or MAPE (latency values).
     select_metric: Literal["kendall_tau", "mape"] = "kendall_tau"
+    # Batch graphs of similar size together (shuffled within chunks of 64 batches, batch order
+    # shuffled): whole networks range from ~150 to ~450 nodes, and padding every batch to its largest
+    # graph wasted about a third of the compute. Cells all have the same size, so it changes nothing there.
+    bucket_by_size: bool = False
     # Every N epochs record tau on every 5th test cell (time-to-tau curves in benchmarks); 0 = off.
     curve_every: int = Field(0, ge=0)
 
@@ -103,6 +111,8 @@ class ExperimentConfig(_Strict):
                 f"model.input_dim ({self.model.input_dim}) must equal 4 * encoding.num_freqs "
                 f"({4 * self.encoding.num_freqs}) for cell tokens"
             )
+        if self.model.num_outputs != 1:
+            raise ValueError("model.num_outputs > 1 is for multi-device latency models only")
         if self.train.equivalence_augment and self.train.lambda_ac > 0:
             raise ValueError(
                 "train.equivalence_augment and train.lambda_ac > 0 cannot be combined: the AC loss pairs each "
@@ -116,19 +126,37 @@ class LatencyDataConfig(_Strict):
 
     # search spaces whose networks (and latencies) are used; each has a HELP latency table
     families: list[Literal["nasbench201", "fbnet", "ofa_mbv3"]] = ["nasbench201", "fbnet", "ofa_mbv3"]
-    setting: str = "titan_rtx_1"  # HELP file stem: <device>_<batch> or a bare device name (batch 1)
+    # HELP file stem: <device>_<batch> or a bare device name (batch 1). A list of settings (one batch
+    # size) trains one multi-device model, one output per setting; a family never measured on one of
+    # them simply has no label there.
+    setting: str | list[str] = "titan_rtx_1"
     # in_domain: each family split train/test by train_fraction; unseen: test_family only in the test set
     split: Literal["in_domain", "unseen"] = "in_domain"
     test_family: Literal["nasbench201", "fbnet", "ofa_mbv3"] | None = None
     train_fraction: float = Field(0.9, gt=0, lt=1)
     valid_fraction: float = Field(0.1, gt=0, lt=1)  # of the training part, for model selection
     max_per_family: int | None = Field(None, ge=10)  # a seeded random subset of each family's records
+    # The subset has its own seed so that runs with different split seeds share one set of networks
+    # (and one exported-graph cache).
+    subset_seed: int = 0
     split_seed: int = 0
     cache_dir: str | None = None  # exported-graph cache (default $NAS_PREDICTOR_CACHE or ~/.cache/nas_predictor)
     export_workers: int = Field(1, ge=1)
 
+    @property
+    def settings(self) -> list[str]:
+        return [self.setting] if isinstance(self.setting, str) else list(self.setting)
+
     @model_validator(mode="after")
     def _split_consistent(self) -> "LatencyDataConfig":
+        from nas_predictor.data.latency_tables import parse_setting
+
+        settings = self.settings
+        if not settings or len(set(settings)) != len(settings):
+            raise ValueError(f"data.setting must name one or more distinct settings, got {self.setting!r}")
+        batches = {s: parse_setting(s)[1] for s in settings}
+        if len(set(batches.values())) > 1:
+            raise ValueError(f"the settings of one model must share a batch size (the graphs differ), got {batches}")
         if self.split == "unseen":
             if self.test_family is None or self.test_family not in self.families:
                 raise ValueError("split 'unseen' needs test_family, one of data.families")
@@ -165,11 +193,16 @@ class LatencyExperimentConfig(_Strict):
         layout = encoding.get("layout", "extended") if isinstance(encoding, dict) else "extended"
         if isinstance(tree.get("model", {}), dict):
             model = {"task": "latency", "num_blocks": 2, **(tree.get("model") or {})}
+            data = tree.get("data")
+            setting = data.get("setting") if isinstance(data, dict) else None
+            if "num_outputs" not in model and isinstance(setting, list):
+                model["num_outputs"] = len(setting)
             if "input_dim" not in model and layout in ("extended", "reference"):
                 model["input_dim"] = NetworkTokenizer(layout).token_dim
             tree["model"] = model
         if isinstance(tree.get("train", {}), dict):
             tree["train"] = {"lambda_sr": 0.0, "lambda_ac": 0.0, "select_metric": "mape", "init_output_bias": True,
+                             "bucket_by_size": True,
                              **(tree.get("train") or {})}
         return tree
 
@@ -185,6 +218,12 @@ class LatencyExperimentConfig(_Strict):
                              f"{self.encoding.layout!r} network token layout")
         if self.train.lambda_ac > 0 or self.train.equivalence_augment:
             raise ValueError("the AC loss and equivalence augmentation apply to cell predictors only")
+        if self.model.num_outputs != len(self.data.settings):
+            raise ValueError(f"model.num_outputs ({self.model.num_outputs}) must equal the number of "
+                             f"data.setting entries ({len(self.data.settings)})")
+        if len(self.data.settings) > 1 and (self.train.select_metric != "mape" or self.train.lambda_sr > 0):
+            raise ValueError("a multi-device latency model selects on MAPE and has no ranking loss "
+                             "(train.select_metric: mape, train.lambda_sr: 0)")
         return self
 
 

@@ -13,7 +13,7 @@ Targets are milliseconds for the whole batch of the setting; the loss is the rel
 from __future__ import annotations
 
 import time
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -23,6 +23,7 @@ import torch
 from nas_predictor.config import LatencyExperimentConfig
 from nas_predictor.data.latency_graphs import network_graphs
 from nas_predictor.data.latency_tables import load_help_latency
+from nas_predictor.errors import DataError
 from nas_predictor.graph import ArchGraph
 from nas_predictor.metrics import acc_within, kendall_tau, mape
 from nas_predictor.network_encoding import LazyGraphBatch, NetworkTokenizer
@@ -35,28 +36,58 @@ class LatencyRecords:
     family: list[str]
     archs: list[str]
     graphs: list[ArchGraph]
-    latency_ms: np.ndarray
+    latency_ms: np.ndarray  # (records, settings); NaN where a family was not measured on a setting
     train: np.ndarray
     valid: np.ndarray
     test: np.ndarray
+    settings: list[str] = field(default_factory=list)
+
+    def labels(self, index: np.ndarray) -> np.ndarray:
+        """Latencies of the records in ``index``: (n,) for one setting, else (n, settings)."""
+        lat = self.latency_ms[index]
+        return lat[:, 0] if lat.shape[1] == 1 else lat
+
+
+def _family_latencies(space: str, settings: list[str], data_dir: str | None) -> tuple[list[str], np.ndarray, int]:
+    """One family's archs and its (records, settings) latencies; NaN columns for settings it lacks."""
+    archs: list[str] | None = None
+    columns: list[np.ndarray | None] = []
+    batch = 1
+    for setting in settings:
+        try:
+            table = load_help_latency(space, setting, data_dir)
+        except DataError:
+            if len(settings) == 1:
+                raise
+            columns.append(None)  # a multi-device model: this family has no label for this setting
+            continue
+        if archs is not None and table.archs != archs:
+            raise DataError(f"HELP {space} files disagree on their architectures ({setting})")
+        archs, batch = table.archs, table.batch_size
+        columns.append(check_labels(table.latency_ms, f"{space} {table.setting} latency"))
+    if archs is None:
+        raise DataError(f"HELP has no {space} latency for any of the settings {settings}")
+    lat = np.column_stack([c if c is not None else np.full(len(archs), np.nan) for c in columns])
+    return archs, lat, batch
 
 
 def prepare_latency_data(cfg: LatencyExperimentConfig, data_dir: str | None = None, progress: bool = True) -> LatencyRecords:
     d = cfg.data
     rng = np.random.default_rng(d.split_seed)
+    subset_rng = np.random.default_rng(d.subset_seed)
     family, archs, graphs, lat = [], [], [], []
     train, valid, test = [], [], []
     for space in d.families:
-        table = load_help_latency(space, d.setting, data_dir)
-        pick = np.arange(len(table))
+        family_archs, family_lat, batch = _family_latencies(space, d.settings, data_dir)
+        pick = np.arange(len(family_archs))
         if d.max_per_family and d.max_per_family < len(pick):
-            pick = np.sort(rng.choice(len(pick), d.max_per_family, replace=False))
-        chosen = [table.archs[i] for i in pick]
+            pick = np.sort(subset_rng.choice(len(pick), d.max_per_family, replace=False))
+        chosen = [family_archs[i] for i in pick]
         offset = len(archs)
-        graphs += network_graphs(space, chosen, table.batch_size, d.cache_dir, d.export_workers, progress)
+        graphs += network_graphs(space, chosen, batch, d.cache_dir, d.export_workers, progress)
         family += [space] * len(chosen)
         archs += chosen
-        lat.append(check_labels(table.latency_ms[pick], f"{space} {table.setting} latency"))
+        lat.append(family_lat[pick])
         order = offset + rng.permutation(len(chosen))
         if d.split == "unseen" and space == d.test_family:
             test.append(order)
@@ -68,7 +99,8 @@ def prepare_latency_data(cfg: LatencyExperimentConfig, data_dir: str | None = No
         if d.split == "in_domain":
             test.append(order[n_train:])
     cat = lambda parts: np.sort(np.concatenate(parts)) if parts else np.zeros(0, dtype=int)  # noqa: E731
-    return LatencyRecords(family, archs, graphs, np.concatenate(lat), cat(train), cat(valid), cat(test))
+    return LatencyRecords(family, archs, graphs, np.concatenate(lat), cat(train), cat(valid), cat(test),
+                          list(d.settings))
 
 
 def latency_metrics(truth: np.ndarray, pred: np.ndarray) -> dict[str, float]:
@@ -77,14 +109,26 @@ def latency_metrics(truth: np.ndarray, pred: np.ndarray) -> dict[str, float]:
             "kendall_tau": kendall_tau(truth, pred) if len(truth) > 1 else None}
 
 
-def evaluate_latency(predictor: Predictor, records: LatencyRecords, index: np.ndarray) -> dict[str, Any]:
-    """Metrics on the records in ``index``: overall and per family."""
-    pred = predictor.predict_graphs([records.graphs[i] for i in index])
-    truth = records.latency_ms[index]
+def metrics_by_setting(records: LatencyRecords, index: np.ndarray, pred: np.ndarray) -> dict[str, Any]:
+    """{setting: {"overall": ..., "per_family": {family: ...}}} on the records in ``index`` that were
+    measured on each setting; ``pred`` is (n,) or (n, settings)."""
+    pred = np.asarray(pred, dtype=np.float64).reshape(len(index), -1)
     fam = np.asarray(records.family)[index]
-    out: dict[str, Any] = {"overall": latency_metrics(truth, pred)}
-    out["per_family"] = {f: latency_metrics(truth[fam == f], pred[fam == f]) for f in dict.fromkeys(fam)}
+    out: dict[str, Any] = {}
+    for k, setting in enumerate(records.settings):
+        truth = records.latency_ms[index, k]
+        known = ~np.isnan(truth)
+        t, p, f = truth[known], pred[known, k], fam[known]
+        if not len(t):
+            continue
+        out[setting] = {"overall": latency_metrics(t, p),
+                        "per_family": {name: latency_metrics(t[f == name], p[f == name]) for name in dict.fromkeys(f)}}
     return out
+
+
+def evaluate_latency(predictor: Predictor, records: LatencyRecords, index: np.ndarray) -> dict[str, Any]:
+    """Metrics per setting on the records in ``index``: overall and per family."""
+    return metrics_by_setting(records, index, predictor.predict_graphs([records.graphs[i] for i in index]))
 
 
 def run_latency_experiment(
@@ -100,20 +144,20 @@ def run_latency_experiment(
     tokenizer = NetworkTokenizer(cfg.encoding.layout)
 
     def cells(index: np.ndarray) -> CellData:
-        return CellData(LazyGraphBatch(tokenizer, [records.graphs[i] for i in index]),  # type: ignore[arg-type]
-                        torch.tensor(records.latency_ms[index], dtype=torch.float32))
+        return CellData(LazyGraphBatch(tokenizer, [records.graphs[i] for i in index], cache_features=True),  # type: ignore[arg-type]
+                        torch.tensor(records.labels(index), dtype=torch.float32))
 
     t_train = time.perf_counter()
     members = train_members(cfg, cells(records.train), cells(records.valid), device, progress)  # type: ignore[arg-type]
     train_seconds = time.perf_counter() - t_train
     meta = {
         "name": cfg.name, "task": "latency", "space": None, "label_scale": 1.0, "unit": "ms",
-        "setting": cfg.data.setting, "families": list(cfg.data.families),
+        "setting": cfg.data.settings[0], "settings": cfg.data.settings, "families": list(cfg.data.families),
         "encoding": tokenizer.config(), "model": cfg.model.model_dump(), "experiment": cfg.model_dump(),
     }
     predictor = Predictor(meta, [m.model for m in members], device=str(device))
     results: dict[str, Any] = {
-        "name": cfg.name, "setting": cfg.data.setting, "split": cfg.data.split, "test_family": cfg.data.test_family,
+        "name": cfg.name, "settings": cfg.data.settings, "split": cfg.data.split, "test_family": cfg.data.test_family,
         "num_train": int(len(records.train)), "num_valid": int(len(records.valid)), "num_test": int(len(records.test)),
         "test": evaluate_latency(predictor, records, records.test) if len(records.test) else None,
         "members": [{"seed": cfg.train.seed + MEMBER_SEED_STRIDE * i, "best_epoch": m.best_epoch,
@@ -124,7 +168,7 @@ def run_latency_experiment(
     if out_dir is not None:
         out = Path(out_dir)
         if results["test"]:
-            predictor.meta["metrics"] = results["test"]["overall"]
+            predictor.meta["metrics"] = {setting: m["overall"] for setting, m in results["test"].items()}
         predictor.save(out / "predictor.pt")
         atomic_write_json(results, out / "results.json")
         results["checkpoint"] = str(out / "predictor.pt")

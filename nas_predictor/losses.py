@@ -6,8 +6,15 @@ import torch
 
 
 def relative_squared_error(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """mean((pred / target - 1)^2): what the reference calls "MSE"; it matches MAPE-style metrics."""
-    return ((pred / target - 1.0) ** 2).mean()
+    """mean((pred / target - 1)^2): what the reference calls "MSE"; it matches MAPE-style metrics.
+
+    NaN targets are missing labels (a multi-device latency model, a device a family was never
+    measured on) and are left out of the mean.
+    """
+    known = ~torch.isnan(target)
+    if bool(known.all()):
+        return ((pred / target - 1.0) ** 2).mean()
+    return ((pred[known] / target[known] - 1.0) ** 2).mean()
 
 
 def sequence_ranking_loss(pred: torch.Tensor, target: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:

@@ -16,6 +16,16 @@ def mape(truth: np.ndarray, pred: np.ndarray) -> float:
     return float(np.mean(np.abs(pred - truth) / truth))
 
 
+def column_mape(truth: np.ndarray, pred: np.ndarray) -> float:
+    """MAPE of 1-D labels, or the mean over columns of each column's MAPE on its known (non-NaN)
+    labels: the model-selection score of a multi-device latency predictor."""
+    truth, pred = np.asarray(truth, dtype=np.float64), np.asarray(pred, dtype=np.float64)
+    if truth.ndim == 1:
+        return mape(truth, pred)
+    known = ~np.isnan(truth)
+    return float(np.mean([mape(truth[known[:, k], k], pred[known[:, k], k]) for k in range(truth.shape[1])]))
+
+
 def acc_within(truth: np.ndarray, pred: np.ndarray, delta: float) -> float:
     """Fraction of samples whose absolute percentage error is at most delta (e.g. 0.05)."""
     truth, pred = np.asarray(truth, dtype=np.float64), np.asarray(pred, dtype=np.float64)

@@ -8,7 +8,7 @@ Numbers in comments refer to ../shared/docs/narformer2-spec.md.
 from __future__ import annotations
 
 import math
-from typing import Literal
+from typing import Literal, NamedTuple, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -32,6 +32,9 @@ class ModelConfig(BaseModel):
     static_dim: int = Field(40, ge=0)  # latency only: f_PE of the global scalars
     # narformer_v2 (this paper) or nnlp_gnn (the NNLQP baseline: GraphSAGE-style layers, latency only)
     architecture: Literal["narformer_v2", "nnlp_gnn"] = "narformer_v2"
+    # Latency only: one output per device setting, sharing the trunk (a latency experiment with a list
+    # of settings fills this in). 1 = the reference's single output, predictions of shape (B,).
+    num_outputs: int = Field(1, ge=1)
 
 
 def _thomas_init(linear: nn.Linear) -> None:
@@ -94,17 +97,54 @@ class GraphAidedBlock(nn.Module):
         self.layer_scale = nn.Parameter(torch.full((cfg.hidden,), cfg.layer_scale_init))
         self.scale = 1.0 / math.sqrt(in_dim)
 
-    def forward(self, x: torch.Tensor, adj: torch.Tensor, deg: torch.Tensor) -> torch.Tensor:
+    def forward(
+        self, x: torch.Tensor, adj: torch.Tensor, deg: torch.Tensor, edges: EdgeList | None = None,
+    ) -> torch.Tensor:
         x = torch.sigmoid(self.degree_gate(deg)) * x
         q = torch.sigmoid(self.query(x))
-        scores = torch.matmul(q, q.transpose(-1, -2)) * self.scale * adj
-        # Row-normalised by the sum (no softmax); isolated/padded rows stay all-zero.
-        probs = scores / (scores.sum(dim=-1, keepdim=True) + 1e-6)
-        h = self.aggregate(torch.matmul(probs, x))
+        if edges is None:
+            scores = torch.matmul(q, q.transpose(-1, -2)) * self.scale * adj
+            # Row-normalised by the sum (no softmax); isolated/padded rows stay all-zero.
+            probs = scores / (scores.sum(dim=-1, keepdim=True) + 1e-6)
+            h = self.aggregate(torch.matmul(probs, x))
+        else:
+            h = self.aggregate(self._sparse_attention(q, x, edges))
         # h += W_r x, accumulated inside the GEMM: one pass over h less than a separate add.
         h.view(-1, h.shape[-1]).addmm_(x.reshape(-1, x.shape[-1]), self.residual.weight.t())
         h = self.dropout(F.relu(F.normalize(h, p=2.0, dim=-1, eps=1e-12)))
         return h + self.layer_scale * self.ffn(self.ffn_norm(h))
+
+
+    def _sparse_attention(self, q: torch.Tensor, x: torch.Tensor, edges: EdgeList) -> torch.Tensor:
+        """The same masked, row-normalised attention computed on the edges only: O(E·d) instead of
+        O(N²·d). A whole network has hundreds of nodes but about one edge per node, so the dense
+        form spends almost all of its time multiplying zeros."""
+        b, n, d = x.shape
+        qf, xf = q.reshape(b * n, d), x.reshape(b * n, d)
+        scores = (qf[edges.row] * qf[edges.col]).sum(dim=-1) * (self.scale * edges.weight)
+        denom = scores.new_zeros(b * n).index_add_(0, edges.row, scores) + 1e-6
+        probs = scores / denom[edges.row]
+        out = xf.new_zeros(b * n, d).index_add_(0, edges.row, probs[:, None] * xf[edges.col])
+        return out.view(b, n, d)
+
+
+class EdgeList(NamedTuple):
+    """Non-zero adjacency entries of a padded batch, as flat indices into its B·N nodes."""
+
+    row: torch.Tensor
+    col: torch.Tensor
+    weight: torch.Tensor
+
+    @classmethod
+    def from_adjacency(cls, adj: torch.Tensor) -> "EdgeList":
+        b, i, j = adj.nonzero(as_tuple=True)
+        n = adj.shape[-1]
+        return cls(b * n + i, b * n + j, adj[b, i, j])
+
+
+# Graphs with more nodes than this use the edge-list attention (whole networks); NAS cells (8 nodes)
+# keep the dense form, which is faster there. Both compute the same numbers.
+SPARSE_MIN_NODES = 32
 
 
 class HierarchicalFusion(nn.Module):
@@ -118,6 +158,20 @@ class HierarchicalFusion(nn.Module):
     def forward(self, pooled: torch.Tensor) -> torch.Tensor:  # pooled: (B, K, D)
         weights = torch.sigmoid(self.fc2(F.relu(self.fc1(pooled.flatten(1)))))
         return (weights[..., None] * pooled).sum(dim=1)
+
+
+def positive_output(z: torch.Tensor) -> torch.Tensor:
+    """softplus(-z) (= -logsigmoid(z), the reference's output), (B,) for one output, else (B, K)."""
+    return F.softplus(-(z.squeeze(-1) if z.shape[-1] == 1 else z))
+
+
+@torch.no_grad()
+def init_output_bias(last: nn.Linear, target_mean: float | Sequence[float]) -> None:
+    """Set the last bias so that softplus(-b) equals the (per-output) mean training label."""
+    means = torch.as_tensor(target_mean, dtype=torch.float64).reshape(-1).expand(last.out_features)
+    if not bool((means > 0).all()):
+        raise ValueError(f"target mean must be positive, got {target_mean}")
+    last.bias.copy_(-torch.log(torch.expm1(means)).to(last.bias.dtype))
 
 
 class NARFormerV2(nn.Module):
@@ -135,7 +189,7 @@ class NARFormerV2(nn.Module):
         self.head = nn.Sequential(
             nn.Linear(head_in, cfg.hidden), nn.ReLU(), nn.Dropout(cfg.dropout),
             nn.Linear(cfg.hidden, cfg.hidden), nn.ReLU(), nn.Dropout(cfg.dropout),
-            nn.Linear(cfg.hidden, 1),
+            nn.Linear(cfg.hidden, cfg.num_outputs),
         )
         # The attention blocks keep torch's default init; head, fusion and static linears use the reference's.
         for part in (self.head, getattr(self, "fusion", None), getattr(self, "static_embed", None)):
@@ -143,26 +197,23 @@ class NARFormerV2(nn.Module):
                 if isinstance(linear, nn.Linear):
                     _thomas_init(linear)
 
-    @torch.no_grad()
-    def init_output(self, target_mean: float) -> None:
-        """Start predictions near the mean training label: set the last bias so softplus(-b) = mean.
+    def init_output(self, target_mean: float | Sequence[float]) -> None:
+        """Start predictions near the mean training label (one mean per output).
 
         With the reference init the first predictions are several times the labels, and many early
         steps go into pulling the output level down instead of learning the ranking.
         """
-        if not target_mean > 0:
-            raise ValueError(f"target mean must be positive, got {target_mean}")
-        last = self.head[-1]
-        last.bias.fill_(-math.log(math.expm1(target_mean)))
+        init_output_bias(self.head[-1], target_mean)
 
     def forward(self, batch: GraphBatch) -> torch.Tensor:
-        """Predictions, shape (B,), strictly positive (softplus(-z))."""
+        """Predictions, shape (B,) (or (B, num_outputs)), strictly positive (softplus(-z))."""
         x, adj, mask = batch.tokens, batch.adj, batch.mask
         deg = adj.sum(dim=-1, keepdim=True)
         maskf = mask.to(x.dtype)[..., None]
+        edges = EdgeList.from_adjacency(adj) if adj.shape[-1] > SPARSE_MIN_NODES else None
         pooled = []
         for block in self.blocks:
-            x = block(x, adj, deg)
+            x = block(x, adj, deg, edges)
             if self.cfg.task == "accuracy":
                 pooled.append((x * maskf).sum(dim=1) / maskf.sum(dim=1).clamp_min(1.0))
         if self.cfg.task == "accuracy":
@@ -172,7 +223,7 @@ class NARFormerV2(nn.Module):
                 raise ValueError("the latency model needs static (global scalar) features in the batch")
             static = F.relu(F.dropout(self.static_embed(batch.static), self.cfg.dropout, self.training))
             graph_vec = torch.cat([(x * maskf).sum(dim=1), static], dim=-1)
-        return F.softplus(-self.head(graph_vec).squeeze(-1))
+        return positive_output(self.head(graph_vec))
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -106,9 +106,13 @@ class NetworkTokenizer:
         return self._slot.get(OTHER)
 
     def node_features(self, graph: ArchGraph) -> np.ndarray:
+        # One pass in Python collects each node's slot, attribute values and shape; the encodings are
+        # then computed for all nodes at once (per-node f_PE calls made batches several times slower).
         n = graph.num_nodes
         onehot = np.zeros((n, self.num_slots), dtype=np.float32)
-        attrs = np.zeros((n, ATTR_SLOTS * PE_DIM), dtype=np.float32)
+        values = np.zeros((n, ATTR_SLOTS), dtype=np.float64)
+        filled = np.zeros(n, dtype=np.int64)  # attribute slots in use (the rest stay all-zero)
+        transposed = np.zeros(n, dtype=bool)  # Transpose perms are laid out frequency-major
         shapes = np.zeros((n, SHAPE_DIMS), dtype=np.float64)
         for i, op in enumerate(graph.ops):
             slot = self.slot(op)
@@ -116,32 +120,42 @@ class NetworkTokenizer:
                 onehot[i, slot] = 1.0
             node_attrs = graph.attrs[i] if graph.attrs is not None else {}
             if op == "Transpose" and "perm" in node_attrs:
-                perm = (list(node_attrs["perm"]) + [0] * ATTR_SLOTS)[:ATTR_SLOTS]
-                angles = _pe(perm).reshape(ATTR_SLOTS, ATTR_FREQS, 2)
-                attrs[i] = angles.transpose(1, 2, 0).reshape(-1)  # frequency-major: (freq, sin/cos, value)
+                values[i] = (list(node_attrs["perm"]) + [0] * ATTR_SLOTS)[:ATTR_SLOTS]
+                filled[i] = ATTR_SLOTS
+                transposed[i] = True
             else:
                 names = ATTRIBUTE_ORDER.get(op, ())
-                values = [_first(node_attrs.get(name, 0)) for name in names]
-                if values:
-                    attrs[i, : len(values) * PE_DIM] = _pe(values).reshape(-1)
+                values[i, : len(names)] = [_first(node_attrs.get(name, 0)) for name in names]
+                filled[i] = len(names)
             if graph.shapes is not None:
                 dims = list(graph.shapes[i][:SHAPE_DIMS])
                 shapes[i, : len(dims)] = dims
+        pe = _pe(values)  # (n, slots, PE_DIM)
+        pe *= (np.arange(ATTR_SLOTS)[None, :] < filled[:, None])[..., None]
+        attrs = pe.reshape(n, -1)
+        if transposed.any():  # (value, freq, sin/cos) -> (freq, sin/cos, value)
+            rows = pe[transposed].reshape(-1, ATTR_SLOTS, ATTR_FREQS, 2)
+            attrs[transposed] = rows.transpose(0, 2, 3, 1).reshape(len(rows), -1)
         return np.concatenate([onehot, attrs, _pe(shapes).reshape(n, -1)], axis=1)
 
     def static_features(self, graph: ArchGraph) -> np.ndarray:
         values = [float(graph.scalars.get(k, 1.0 if k == "batch_size" else 0.0)) * STATIC_SCALE[k] for k in STATIC_KEYS]
         return _pe(values).reshape(-1)
 
-    def encode(self, graphs: Sequence[ArchGraph]) -> GraphBatch:
+    def encode(
+        self, graphs: Sequence[ArchGraph], features: Sequence[tuple[np.ndarray, np.ndarray]] | None = None,
+    ) -> GraphBatch:
+        """Padded batch of ``graphs``; ``features`` = their (node, static) features when already computed."""
         if not graphs:
             raise ValueError("cannot encode an empty list of graphs")
+        if features is None:
+            features = [(self.node_features(g), self.static_features(g)) for g in graphs]
         n = max(g.num_nodes for g in graphs)
         tokens = np.zeros((len(graphs), n, self.token_dim), dtype=np.float32)
-        for i, g in enumerate(graphs):
-            tokens[i, : g.num_nodes] = self.node_features(g)
+        for i, (g, (nodes, _)) in enumerate(zip(graphs, features)):
+            tokens[i, : g.num_nodes] = nodes
         adj, mask = padded_adjacency(graphs, n)
-        static = np.stack([self.static_features(g) for g in graphs]).astype(np.float32)
+        static = np.stack([st for _, st in features]).astype(np.float32)
         return GraphBatch(torch.from_numpy(tokens), torch.from_numpy(adj), torch.from_numpy(mask), torch.from_numpy(static))
 
 
@@ -150,19 +164,28 @@ class LazyGraphBatch:
 
     Whole networks have hundreds of nodes, so thousands of them padded to one size would take
     gigabytes; training and prediction only ever need one batch at a time. Stands in for a
-    GraphBatch wherever batches are drawn with ``select`` (train_member, _predict).
+    GraphBatch wherever batches are drawn with ``select`` (train_member, _predict). With
+    ``cache_features`` each graph's unpadded node features are kept after their first use (training
+    draws every graph once per epoch; ~200 KB per network).
     """
 
-    def __init__(self, tokenizer: NetworkTokenizer, graphs: Sequence[ArchGraph]) -> None:
+    def __init__(self, tokenizer: NetworkTokenizer, graphs: Sequence[ArchGraph], cache_features: bool = False) -> None:
         self.tokenizer = tokenizer
         self.graphs = list(graphs)
+        self.sizes = np.array([g.num_nodes for g in self.graphs], dtype=np.int64)
+        self._features: dict[int, tuple[np.ndarray, np.ndarray]] | None = {} if cache_features else None
 
     def __len__(self) -> int:
         return len(self.graphs)
 
     def select(self, index) -> GraphBatch:
         if isinstance(index, slice):
-            chosen = self.graphs[index]
-        else:
-            chosen = [self.graphs[int(i)] for i in np.asarray(index).reshape(-1)]
-        return self.tokenizer.encode(chosen)
+            index = range(*index.indices(len(self.graphs)))
+        chosen = [int(i) for i in np.asarray(index).reshape(-1)]
+        if self._features is None:
+            return self.tokenizer.encode([self.graphs[i] for i in chosen])
+        for i in chosen:
+            if i not in self._features:
+                g = self.graphs[i]
+                self._features[i] = (self.tokenizer.node_features(g), self.tokenizer.static_features(g))
+        return self.tokenizer.encode([self.graphs[i] for i in chosen], [self._features[i] for i in chosen])

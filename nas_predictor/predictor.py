@@ -91,6 +91,34 @@ class Predictor:
         return np.concatenate(outs) / self.label_scale if outs else np.zeros(0)
 
     @property
+    def settings(self) -> list[str]:
+        """The device settings a latency predictor predicts, one output each (empty for accuracy)."""
+        if self.meta.get("settings"):
+            return list(self.meta["settings"])
+        return [self.meta["setting"]] if self.meta.get("setting") else []
+
+    @property
+    def default_setting(self) -> str | None:
+        """The setting predicted when none is named: a shipped name's own (``latency-2080ti_1`` is a
+        view of a multi-device file), else the first."""
+        settings = self.settings
+        return self.meta.get("default_setting") or (settings[0] if settings else None)
+
+    def predict_latency(self, graphs: Sequence[ArchGraph], setting: str | None = None) -> np.ndarray:
+        """Predicted latency in ms of each whole-network graph on one setting (default: the first)."""
+        settings = self.settings
+        if self.meta.get("task") != "latency" or not settings:
+            raise ConfigError(f"this is not a latency predictor (it predicts {self.meta.get('task')!r})")
+        if setting is None:
+            setting = self.default_setting
+        if setting not in settings:
+            raise ConfigError(f"this predictor has no setting {setting!r}; it predicts {', '.join(settings)}")
+        if not len(graphs):
+            return np.zeros(0)
+        pred = self.predict_graphs(graphs)
+        return pred.reshape(len(graphs), -1)[:, settings.index(setting)]
+
+    @property
     def average_equivalent(self) -> bool:
         """Whether arch strings are scored as the mean over their space's equivalence class."""
         return bool(self.meta.get("average_equivalent", False))
@@ -289,7 +317,10 @@ def load_pretrained(name: str, device: str = "cpu") -> Predictor:
     actual = sha256_file(path)
     if actual != info["sha256"]:
         raise CheckpointError(f"pretrained file {path} is damaged: sha256 {actual} != manifest {info['sha256']}")
-    return Predictor.load(path, device)
+    predictor = Predictor.load(path, device)
+    if info.get("setting"):  # one device setting of a multi-device latency predictor
+        predictor.meta["default_setting"] = info["setting"]
+    return predictor
 
 
 def load_predictor(name_or_path: str | Path, device: str = "cpu") -> Predictor:

@@ -23,7 +23,7 @@ from nas_predictor.equivalence import class_mean
 from nas_predictor.errors import DataError, TrainingError
 from nas_predictor.graph import ArchGraph
 from nas_predictor.losses import accuracy_loss
-from nas_predictor.metrics import kendall_tau, mape, summarize
+from nas_predictor.metrics import column_mape, kendall_tau, summarize
 from nas_predictor.model import NARFormerV2, build_model
 from nas_predictor.predictor import Predictor, atomic_write_json, resolve_device
 from nas_predictor.spaces import get_space
@@ -91,6 +91,28 @@ def class_variants(
         member_ids.extend(pool_rows.setdefault(m, len(pool_rows)) for m in members)
     pool = tokenizer.encode([graphs[m] for m in pool_rows])
     return ClassVariants(pool, torch.tensor(member_ids), torch.tensor(offsets), torch.tensor(counts))
+
+
+BUCKET_CHUNK = 64  # batches per size-sorted chunk with train.bucket_by_size
+
+
+def epoch_batches(
+    n: int, batch_size: int, generator: torch.Generator, sizes: np.ndarray | None = None,
+) -> list[torch.Tensor]:
+    """One epoch's batches of item indices: a random permutation cut into batches, or with ``sizes``
+    each chunk of BUCKET_CHUNK batches of the permutation sorted by size before cutting and the batch
+    order shuffled (every item still appears exactly once per epoch)."""
+    perm = torch.randperm(n, generator=generator)
+    if sizes is None:
+        return [perm[i : i + batch_size] for i in range(0, n, batch_size)]
+    batches = []
+    chunk = batch_size * BUCKET_CHUNK
+    for c in range(0, n, chunk):
+        part = perm[c : c + chunk]
+        part = part[torch.from_numpy(np.argsort(sizes[part.numpy()], kind="stable"))]
+        batches += [part[i : i + batch_size] for i in range(0, len(part), batch_size)]
+    order = torch.randperm(len(batches), generator=generator)
+    return [batches[i] for i in order]
 
 
 def check_labels(labels: np.ndarray, name: str) -> np.ndarray:
@@ -194,7 +216,8 @@ def train_member(
     gen = torch.Generator().manual_seed(seed)
     model = build_model(cfg.model)
     if tc.init_output_bias:
-        model.init_output(float(train.labels.mean()))
+        # one mean per output of a multi-device latency model (NaN = not measured on that device)
+        model.init_output(train.labels.nanmean(dim=0) if train.labels.ndim == 2 else float(train.labels.mean()))
     model = model.to(device)
     if tc.weight_decay > 0:
         optim = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)
@@ -205,6 +228,13 @@ def train_member(
     sched = torch.optim.lr_scheduler.LambdaLR(optim, linear_warmup_decay(total_steps, tc.warmup_fraction))
     use_ac = tc.lambda_ac > 0 and train.aug is not None
     use_variants = tc.equivalence_augment and train.variants is not None
+    ema = None
+    if tc.ema_decay > 0:
+        ema = torch.optim.swa_utils.AveragedModel(
+            model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(tc.ema_decay)
+        )
+    scored = ema.module if ema is not None else model  # the weights validated, probed and kept
+    sizes = getattr(train.batch, "sizes", None) if tc.bucket_by_size else None
     labels = train.labels.to(device)
     valid_np = valid.labels.numpy()
     best_tau, best_epoch, best_state = -math.inf, -1, None
@@ -216,10 +246,8 @@ def train_member(
     bar = tqdm(range(tc.epochs), desc=desc, disable=not progress, leave=False, dynamic_ncols=True)
     for epoch in bar:
         model.train()
-        perm = torch.randperm(len(train), generator=gen)
         total = 0.0
-        for i in range(0, len(train), tc.batch_size):
-            idx = perm[i : i + tc.batch_size]
+        for idx in epoch_batches(len(train), tc.batch_size, gen, sizes):
             batch = train.variants.draw(idx, gen) if use_variants else train.batch.select(idx)
             target = labels[idx.to(device)]
             if use_ac:
@@ -236,11 +264,13 @@ def train_member(
             loss.backward()
             optim.step()
             sched.step()
+            if ema is not None:
+                ema.update_parameters(model)
             total += float(loss.detach()) * len(idx)
-        valid_pred = _predict(model, valid.batch, device, tc.eval_batch_size)
+        valid_pred = _predict(scored, valid.batch, device, tc.eval_batch_size)
         entry = {"epoch": epoch, "loss": total / len(train)}
         if tc.select_metric == "mape":  # selection score: higher is better
-            entry["valid_mape"] = mape(valid_np, valid_pred)
+            entry["valid_mape"] = column_mape(valid_np, valid_pred)
             val_tau = -entry["valid_mape"]
         else:
             val_tau = kendall_tau(valid_np, valid_pred)
@@ -249,7 +279,7 @@ def train_member(
             entry["valid_tau"] = val_tau
         if probe is not None and tc.curve_every and (epoch + 1) % tc.curve_every == 0:
             m0 = time.perf_counter()
-            snapshot = probe(model, device)
+            snapshot = probe(scored, device)
             monitor_seconds += time.perf_counter() - m0
             entry["train_seconds"] = time.perf_counter() - start - monitor_seconds
             snapshots.append((epoch, entry["train_seconds"], snapshot))
@@ -262,7 +292,7 @@ def train_member(
         top_tau = max(top_tau, val_tau)
         if val_tau > best_tau if tc.select_tolerance == 0 else val_tau >= top_tau - tc.select_tolerance:
             best_tau, best_epoch = val_tau, epoch
-            best_state = copy.deepcopy(model.state_dict())
+            best_state = copy.deepcopy(scored.state_dict())
         bar.set_postfix(loss=f"{total / len(train):.4f}", valid=f"{val_tau:.3f}", best=f"{top_tau:.3f}")
     if best_state is not None:
         model.load_state_dict(best_state)

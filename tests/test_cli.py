@@ -109,7 +109,8 @@ def test_latency_gate_exit_codes(tmp_path, data_dir, capsys):
 
     out = tmp_path / "lat"
     cfg = load_config(None, ["model.task=latency", "model.hidden=32", "train.epochs=2", "data.families=[nasbench201]",
-                             "data.max_per_family=10", f"data.cache_dir={tmp_path / 'cache'}"])
+                             "data.max_per_family=10", f"data.cache_dir={tmp_path / 'cache'}",
+                             "data.setting=[titan_rtx_1, gold_6226]"])  # a two-device predictor
     run_latency_experiment(cfg, out, str(data_dir), progress=False)
     model = tmp_path / "net.onnx"
     export_onnx(torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.ReLU()), (1, 3, 32, 32), model)
@@ -118,6 +119,12 @@ def test_latency_gate_exit_codes(tmp_path, data_dir, capsys):
     assert main(["latency", str(model), "--predictor", predictor, "--json"]) == 0
     [row] = json.loads(capsys.readouterr().out)["results"]
     assert row["predicted_ms"] > 0 and row["batch_size"] == 1 and "pass" not in row
+    assert row["setting"] == "titan_rtx_1"  # the first setting by default
+    assert main(["latency", str(model), "--predictor", predictor, "--setting", "gold_6226", "--json"]) == 0
+    [cpu_row] = json.loads(capsys.readouterr().out)["results"]
+    assert cpu_row["setting"] == "gold_6226" and cpu_row["predicted_ms"] != row["predicted_ms"]
+    assert main(["latency", str(model), "--predictor", predictor, "--setting", "pixel3"]) == 2
+    assert "no setting 'pixel3'" in capsys.readouterr().err
     assert main(["latency", str(model), "--predictor", predictor, "--max-ms", "1e6"]) == 0
     assert "PASS" in capsys.readouterr().out
     assert main(["latency", str(model), "--predictor", predictor, "--max-ms", "1e-6"]) == 1

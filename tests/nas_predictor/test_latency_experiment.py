@@ -43,10 +43,41 @@ def test_in_domain_and_unseen_splits(tmp_path, data_dir):
 def test_tiny_latency_run_saves_a_predictor_that_reloads(tmp_path, data_dir):
     cfg = _cfg(tmp_path, families="[nasbench201]")
     result = run_latency_experiment(cfg, tmp_path / "run", data_dir, progress=False)
-    assert result["test"]["overall"]["num"] == result["num_test"] == result["test"]["per_family"]["nasbench201"]["num"]
-    assert np.isfinite(result["test"]["overall"]["mape"]) and result["members"][0]["best_valid_mape"] > 0
+    test = result["test"]["titan_rtx_1"]
+    assert test["overall"]["num"] == result["num_test"] == test["per_family"]["nasbench201"]["num"]
+    assert np.isfinite(test["overall"]["mape"]) and result["members"][0]["best_valid_mape"] > 0
     loaded = Predictor.load(tmp_path / "run" / "predictor.pt")
     records = prepare_latency_data(cfg, data_dir, progress=False)
     graphs = [records.graphs[i] for i in records.test]
     np.testing.assert_allclose(loaded.predict_graphs(graphs), result["predictor"].predict_graphs(graphs), rtol=1e-5)
     assert (loaded.predict_graphs(graphs) > 0).all()
+
+
+def test_multi_device_model_has_one_output_per_setting(tmp_path, data_dir):
+    from nas_predictor.errors import ConfigError
+
+    # OFA was never measured on the Pixel 3: its records have no label there, and are left out of
+    # that setting's loss and metrics
+    cfg = _cfg(tmp_path, families="[nasbench201, ofa_mbv3]", setting="[titan_rtx_1, pixel3]")
+    assert cfg.model.num_outputs == 2 and cfg.data.settings == ["titan_rtx_1", "pixel3"]
+    records = prepare_latency_data(cfg, data_dir, progress=False)
+    fams = np.asarray(records.family)
+    assert records.latency_ms.shape == (24, 2)
+    assert np.isnan(records.latency_ms[fams == "ofa_mbv3", 1]).all()
+    assert np.isfinite(records.latency_ms[fams == "nasbench201"]).all()
+    result = run_latency_experiment(cfg, tmp_path / "multi", data_dir, progress=False, prepared=records)
+    assert set(result["test"]) == {"titan_rtx_1", "pixel3"}
+    assert set(result["test"]["pixel3"]["per_family"]) == {"nasbench201"}
+    assert set(result["test"]["titan_rtx_1"]["per_family"]) == {"nasbench201", "ofa_mbv3"}
+    loaded = Predictor.load(tmp_path / "multi" / "predictor.pt")
+    graphs = [records.graphs[i] for i in records.test]
+    both = loaded.predict_graphs(graphs)
+    assert both.shape == (len(graphs), 2) and (both > 0).all()
+    np.testing.assert_allclose(loaded.predict_latency(graphs, "pixel3"), both[:, 1])
+    np.testing.assert_allclose(loaded.predict_latency(graphs), both[:, 0])  # default: the first setting
+    with pytest.raises(ConfigError, match="no setting 'gold_6226'.*titan_rtx_1, pixel3"):
+        loaded.predict_latency(graphs, "gold_6226")
+    with pytest.raises(ConfigError, match="share a batch size"):
+        _cfg(tmp_path, setting="[titan_rtx_1, titan_rtx_32]")
+    with pytest.raises(ConfigError, match="num_outputs"):
+        load_config(None, ["model.task=latency", "model.num_outputs=3", "data.setting=[titan_rtx_1, 2080ti_1]"])

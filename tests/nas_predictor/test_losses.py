@@ -50,3 +50,12 @@ def test_nb201_augmentation_swaps_nodes_5_and_6():
 def test_augmentation_returns_graph_when_no_relabelling_exists():
     chain = ArchGraph(ops=("in", "a", "b", "out"), edges=[(0, 1), (1, 2), (2, 3)])
     assert isomorphic_relabel(chain) is chain
+
+
+def test_relative_squared_error_leaves_out_missing_labels():
+    from nas_predictor.losses import relative_squared_error
+
+    pred = torch.tensor([[1.0, 2.0], [3.0, 5.0]])
+    target = torch.tensor([[2.0, float("nan")], [3.0, 4.0]])
+    # known entries: (1/2 - 1)^2 = 0.25, 0, (5/4 - 1)^2 = 0.0625
+    assert float(relative_squared_error(pred, target)) == pytest.approx((0.25 + 0.0625) / 3)

@@ -21,3 +21,12 @@ def test_mape_and_acc_within():
     assert acc_within(truth, pred, 0.05) == 0.5
     assert acc_within(truth, pred, 0.10) == 0.75
     assert set(summarize(truth, pred)) == {"kendall_tau", "mape", "acc_1pct", "acc_5pct", "acc_10pct"}
+
+
+def test_column_mape_averages_each_setting_on_its_known_labels():
+    from nas_predictor.metrics import column_mape
+
+    truth = np.array([[1.0, 2.0], [2.0, np.nan], [4.0, 4.0]])
+    pred = np.array([[1.1, 2.0], [2.0, 9.0], [4.0, 5.0]])
+    assert column_mape(truth, pred) == pytest.approx((0.1 / 3 + 0.25 / 2) / 2)
+    assert column_mape(truth[:, 0], pred[:, 0]) == pytest.approx(0.1 / 3)

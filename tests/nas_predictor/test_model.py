@@ -90,3 +90,29 @@ def test_group_linear_equals_block_diagonal_matmul():
 def test_ffn_branch_starts_almost_switched_off():
     model = NARFormerV2(ModelConfig(hidden=64, num_blocks=1, groups=8))
     assert torch.allclose(model.blocks[0].layer_scale, torch.full((64,), 1e-4))
+
+
+def test_edge_list_attention_equals_the_dense_form():
+    import nas_predictor.model as model_module
+    from nas_predictor.encoding import GraphBatch
+
+    torch.manual_seed(0)
+    b, n = 3, 60  # above SPARSE_MIN_NODES, so the model takes the edge-list path
+    adj = torch.zeros(b, n, n)
+    for g, size in enumerate((60, 45, 33)):  # chains with some skips, padded to 60 nodes
+        for i in range(size - 1):
+            adj[g, i, i + 1] = adj[g, i + 1, i] = 1.0
+        for i in range(0, size - 3, 5):
+            adj[g, i, i + 3] = adj[g, i + 3, i] = 1.0
+    mask = adj.sum(-1) > 0
+    batch = GraphBatch(torch.randn(b, n, 16) * mask[..., None], adj, mask, torch.randn(b, 8))
+    model = NARFormerV2(ModelConfig(task="latency", input_dim=16, hidden=32, num_blocks=2, static_dim=8)).eval()
+    with torch.no_grad():
+        sparse = model(batch)
+        saved = model_module.SPARSE_MIN_NODES
+        model_module.SPARSE_MIN_NODES = 10**9
+        try:
+            dense = model(batch)
+        finally:
+            model_module.SPARSE_MIN_NODES = saved
+    torch.testing.assert_close(sparse, dense, rtol=1e-5, atol=1e-6)

@@ -78,3 +78,27 @@ def test_latency_prediction_ignores_node_order():
         a = model(tok.encode([g]))
         b = model(tok.encode([g.permuted([2, 0, 3, 1])]))
     torch.testing.assert_close(a, b)
+
+
+def test_transpose_perm_is_laid_out_frequency_major():
+    graph = ArchGraph(ops=("Input", "Transpose"), edges=((0, 1),), attrs=({}, {"perm": [0, 2, 1, 3]}),
+                      shapes=((1, 4, 8, 16), (1, 8, 4, 16)), scalars={"batch_size": 1})
+    attrs = NetworkTokenizer("reference").node_features(graph)[1][32:112]
+    perm = [0, 2, 1, 3, 0, 0, 0, 0]  # padded to the 8 attribute slots with zeros, then encoded
+    expected = np.stack([pe(v) for v in perm]).reshape(8, 5, 2).transpose(1, 2, 0).reshape(-1)
+    np.testing.assert_allclose(attrs, expected, atol=1e-6)
+
+
+def test_cached_features_give_the_same_batch():
+    from nas_predictor.network_encoding import LazyGraphBatch
+
+    graphs = [conv_graph(), conv_graph()]
+    with pytest.warns(UserWarning):
+        plain = LazyGraphBatch(NetworkTokenizer(), graphs).select([1, 0])
+    cached = LazyGraphBatch(NetworkTokenizer(), graphs, cache_features=True)
+    with pytest.warns(UserWarning):
+        cached.select([0])
+    again = cached.select([1, 0])
+    for a, b in ((plain.tokens, again.tokens), (plain.adj, again.adj), (plain.static, again.static)):
+        assert torch.equal(a, b)
+    assert cached.sizes.tolist() == [4, 4]

@@ -182,3 +182,44 @@ def test_select_tolerance_keeps_the_latest_epoch_near_the_best(nb201_table):
         expected = int(np.flatnonzero(taus >= taus.max() - tol)[-1])
         assert loose.best_epoch == expected and loose.best_valid_tau == taus[expected]
     assert loose.best_epoch == len(taus) - 1
+
+
+def test_ema_keeps_the_moving_average_of_the_weights(nb201_table):
+    data = _fake_prepared(nb201_table, 32, 16)
+    tok = CellTokenizer(data.space_vocab)
+    train = encode_cells(tok, data.graphs[:32], data.train_labels[:32] * 0.01, "train")
+    kwargs = dict(epochs=3, batch_size=16, lr=2e-3, lambda_ac=0.0, lambda_sr=3.0, sr_mode="all_pairs",
+                  select_tolerance=0.99)  # keep the last epoch, so the kept weights are the final ones
+    raw = train_member(_tiny_config(**kwargs), train, train, seed=0, device=torch.device("cpu"), progress=False)
+    # decay 1e-9: the average is (numerically) the latest weights, so training is unchanged
+    near_raw = train_member(_tiny_config(**kwargs, ema_decay=1e-9), train, train, seed=0,
+                            device=torch.device("cpu"), progress=False)
+    for a, b in zip(raw.model.state_dict().values(), near_raw.model.state_dict().values()):
+        torch.testing.assert_close(a, b)
+    smooth = train_member(_tiny_config(**kwargs, ema_decay=0.9), train, train, seed=0,
+                          device=torch.device("cpu"), progress=False)
+    # the same raw trajectory (EMA does not feed back into training), but a different kept model that
+    # lies between the first and the last weights
+    assert [h["loss"] for h in smooth.history] == [h["loss"] for h in raw.history]
+    w_raw = torch.cat([p.flatten() for p in raw.model.parameters()])
+    w_ema = torch.cat([p.flatten() for p in smooth.model.parameters()])
+    assert not torch.allclose(w_raw, w_ema)
+    # validation scored the averaged weights, the ones kept
+    with torch.inference_mode():
+        kept_tau = kendall_tau(train.labels.numpy(), smooth.model(train.batch).numpy())
+    assert kept_tau == pytest.approx(smooth.history[smooth.best_epoch]["valid_tau"], abs=1e-9)
+
+
+def test_bucketed_batches_cover_every_item_once_and_group_similar_sizes():
+    from nas_predictor.train import epoch_batches
+
+    sizes = np.random.default_rng(0).integers(150, 450, size=1000)
+    plain = epoch_batches(1000, 16, torch.Generator().manual_seed(0))
+    bucketed = epoch_batches(1000, 16, torch.Generator().manual_seed(0), sizes)
+    for batches in (plain, bucketed):
+        assert sorted(torch.cat(batches).tolist()) == list(range(1000))
+    # padding to each batch's largest graph: bucketing wastes far less
+    waste = lambda batches: sum(int(sizes[b].max()) * len(b) - int(sizes[b].sum()) for b in batches)  # noqa: E731
+    assert waste(bucketed) < 0.2 * waste(plain)
+    again = epoch_batches(1000, 16, torch.Generator().manual_seed(0), sizes)
+    assert all(torch.equal(a, b) for a, b in zip(bucketed, again))
