@@ -6,14 +6,20 @@ to ``<cache dir>/<space>.jsonl.gz`` as soon as it exists (an interrupted run kee
 re-batched exactly for other batch sizes (nas_predictor.onnx.rebatch). The cache is keyed by the
 architecture string and a version of the graph rules; delete the file to rebuild it.
 
+One process at a time reads, repairs or extends a cache file (an exclusive lock on ``<file>.lock``):
+a reader that "repaired" a file another process was still appending to replaced it under that
+writer, whose later records were lost.
+
 Cache dir: ``cache_dir`` argument, else ``$NAS_PREDICTOR_CACHE``, else ``~/.cache/nas_predictor``.
 """
 
 from __future__ import annotations
 
+import contextlib
 import gzip
 import json
 import os
+import sys
 import zlib
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
@@ -84,24 +90,45 @@ def network_graphs(
 ) -> list[ArchGraph]:
     """The ArchGraph of every arch's whole network at ``batch_size``, exporting only what the cache lacks."""
     path = _cache_file(space, cache_dir(cache))
-    graphs, intact = _read(path)
-    if not intact:
-        _rewrite(path, graphs)
-    todo = list(dict.fromkeys(a for a in archs if a not in graphs))
-    if todo:
-        bar = tqdm(total=len(todo), desc=f"exporting {space} networks", unit="net", disable=not progress,
-                   dynamic_ncols=True)
-        with gzip.open(path, "at") as handle:
-            for arch, data in _exported(space, todo, workers):
-                handle.write(json.dumps({"arch": arch, "graph": data}, separators=(",", ":")) + "\n")
-                handle.flush()
-                graphs[arch] = ArchGraph.from_dict(data)
-                bar.update()
-        bar.close()
+    with _locked(path):
+        graphs, intact = _read(path)
+        if not intact:
+            _rewrite(path, graphs)
+        todo = list(dict.fromkeys(a for a in archs if a not in graphs))
+        if todo:
+            bar = tqdm(total=len(todo), desc=f"exporting {space} networks", unit="net", disable=not progress,
+                       dynamic_ncols=True)
+            with gzip.open(path, "at") as handle:
+                for arch, data in _exported(space, todo, workers):
+                    handle.write(json.dumps({"arch": arch, "graph": data}, separators=(",", ":")) + "\n")
+                    handle.flush()
+                    graphs[arch] = ArchGraph.from_dict(data)
+                    bar.update()
+            bar.close()
     out = [graphs[a] for a in archs]
     if batch_size != 1:
         out = [rebatch(g, batch_size) for g in out]
     return out
+
+
+@contextlib.contextmanager
+def _locked(path: Path) -> Iterable[None]:
+    """Exclusive lock on ``<path>.lock`` (POSIX); other processes wait, and are told why."""
+    try:
+        import fcntl
+    except ImportError:  # Windows: no lock; run one export at a time there
+        yield
+        return
+    with open(path.with_name(path.name + ".lock"), "w") as lock:
+        try:
+            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            print(f"waiting for another process that is using {path} ...", file=sys.stderr, flush=True)
+            fcntl.flock(lock, fcntl.LOCK_EX)
+        try:
+            yield
+        finally:
+            fcntl.flock(lock, fcntl.LOCK_UN)
 
 
 def _exported(space: str, archs: list[str], workers: int) -> Iterable[tuple[str, dict]]:

@@ -38,3 +38,22 @@ def test_an_interrupted_cache_write_keeps_the_complete_records(tmp_path):
     extra = "|nor_conv_3x3~0|+|none~0|none~1|+|none~0|none~1|none~2|"
     network_graphs("nasbench201", [extra], cache=tmp_path, progress=False)
     assert set(read_cache(path)) == {*ARCHS, extra}, "records appended after a torn one are readable"
+
+
+def test_a_second_process_waits_for_the_cache_lock(tmp_path):
+    import fcntl
+    import threading
+
+    network_graphs("nasbench201", ARCHS[:1], cache=tmp_path, progress=False)
+    path = _cache_file("nasbench201", tmp_path)
+    done = []
+    with open(path.with_name(path.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_EX)  # as another process extending the file would
+        reader = threading.Thread(target=lambda: done.append(
+            network_graphs("nasbench201", ARCHS[:1], cache=tmp_path, progress=False)))
+        reader.start()
+        reader.join(0.5)
+        assert reader.is_alive() and not done  # it neither reads nor "repairs" the file meanwhile
+        fcntl.flock(lock, fcntl.LOCK_UN)
+    reader.join(30)
+    assert len(done) == 1 and len(done[0]) == 1
