@@ -75,32 +75,23 @@ def predict_speed(predictor, graphs: list, repeats: int = 3) -> dict:
             "torch_threads": torch.get_num_threads()}
 
 
-def run_model(name: str, cfg: LatencyExperimentConfig, records: LatencyRecords, seed: int, args,
-              save_dir: Path | None) -> dict:
+def run_model(name: str, cfg: LatencyExperimentConfig, overrides: list[str], records: LatencyRecords, seed: int,
+              args, save_dir: Path | None) -> dict:
     if name in ("linear_flops", "linear_flops_memory", "gbdt"):
         pred, seconds = fit_cost_baseline(name, records, seed)
         return {"test": metrics_by_setting(records, records.test, pred), "train_seconds": seconds}
     if name == "nnlp_gnn":
-        cfg = LatencyExperimentConfig.model_validate(
-            _with_overrides(cfg.model_dump(), ["model.architecture=nnlp_gnn", *args.nnlp_set]))
+        cfg = load_config(args.config, [*overrides, "model.architecture=nnlp_gnn", *args.nnlp_set])
     out = save_dir / f"{'+'.join(cfg.data.settings)}/seed{seed}/{name}" if save_dir else None
     result = run_latency_experiment(cfg, out_dir=out, progress=not args.quiet, prepared=records)
     entry = {"test": result["test"], "train_seconds": result["train_seconds"], "members": result["members"],
-             "history": result["history"], "model": cfg.model.model_dump(), "train": cfg.train.model_dump()}
+             "history": result["history"], "model_config": cfg.model.model_dump(), "train": cfg.train.model_dump()}
     if out is not None:
         entry["checkpoint"] = str(out / "predictor.pt")
     if name == "narformer_v2" and args.speed_graphs:
         graphs = [records.graphs[i] for i in records.test[: args.speed_graphs]]
         entry["predict_speed"] = predict_speed(result["predictor"], graphs)
     return entry
-
-
-def _with_overrides(tree: dict, overrides: list[str]) -> dict:
-    from nas_predictor.config import _apply_override
-
-    for item in overrides:
-        _apply_override(tree, item)
-    return tree
 
 
 def summarize(runs: list[dict]) -> dict:
@@ -164,12 +155,13 @@ def main(argv: list[str] | None = None) -> int:
             todo = [m for m in args.models if ("+".join(settings), seed, m) not in done]
             if not todo:
                 continue
-            cfg = load_config(args.config, [*args.set, f"data.setting=[{', '.join(settings)}]",
-                                            f"data.split_seed={seed}", f"train.seed={seed}"])
+            overrides = [*args.set, f"data.setting=[{', '.join(settings)}]", f"data.split_seed={seed}",
+                         f"train.seed={seed}"]
+            cfg = load_config(args.config, overrides)
             records = prepare_latency_data(cfg, args.data_dir, progress=not args.quiet)
             for name in todo:
                 print(f"[{group} seed {seed}] {name} ...", flush=True)
-                entry = run_model(name, cfg, records, seed, args, save_dir)
+                entry = run_model(name, cfg, overrides, records, seed, args, save_dir)
                 entry.update({"settings": settings, "seed": seed, "model": name, "num_train": int(len(records.train)),
                               "num_valid": int(len(records.valid)), "num_test": int(len(records.test))})
                 runs.append(entry)
