@@ -127,6 +127,74 @@ def augment_table() -> list[str]:
     return rows
 
 
+LATENCY_MODELS = {"narformer_v2": "NAR-Former V2 (ours)", "nnlp_gnn": "NNLP GNN", "gbdt": "GBDT",
+                  "linear_flops_memory": "linear FLOPs + memory", "linear_flops": "linear FLOPs"}
+LATENCY_IN_DOMAIN = ("latency_in_domain_b1", "latency_in_domain_b32")
+LATENCY_UNSEEN = ("latency_unseen_nasbench201", "latency_unseen_fbnet", "latency_unseen_ofa")
+
+
+def _ms(stat: dict) -> str:
+    return f"{stat['mean']:.4f} ± {stat['std']:.4f}"
+
+
+def _latency_rows(names: tuple[str, ...], label) -> list[str]:
+    head = " | ".join(f"{v} MAPE" for v in LATENCY_MODELS.values())
+    rows = [f"| {label('')} | seeds | {head} | ours Acc(5 %) | ours Acc(10 %) | ours train min |",
+            "|---|---|" + "---|" * (len(LATENCY_MODELS) + 3)]
+    for name in names:
+        res = _load(name)
+        if not res or not res.get("summary"):
+            rows.append(f"| {name}: not run yet |" + " |" * (len(LATENCY_MODELS) + 4))
+            continue
+        means: dict[str, list[float]] = {}
+        for setting, models in res["summary"].items():
+            best = min((m["overall"]["mape"]["mean"], k) for k, m in models.items())[1]
+            cells = []
+            for key in LATENCY_MODELS:
+                if key not in models:
+                    cells.append("–")
+                    continue
+                means.setdefault(key, []).append(models[key]["overall"]["mape"]["mean"])
+                text = _ms(models[key]["overall"]["mape"])
+                cells.append(f"**{text}**" if key == best else text)
+            ours = models.get("narformer_v2")
+            extra = ([_ms(ours["overall"]["acc_5pct"]), _ms(ours["overall"]["acc_10pct"]),
+                      f"{ours['train_seconds_mean'] / 60:.1f}"] if ours else ["–"] * 3)
+            seeds = ", ".join(map(str, next(iter(models.values()))["seeds"]))
+            rows.append(f"| {label(name)}{setting} | {seeds} | {' | '.join(cells)} | {' | '.join(extra)} |")
+        if len(res["summary"]) > 1:
+            best = min((sum(v) / len(v), k) for k, v in means.items())[1]
+            cells = [("**{:.4f}**" if k == best else "{:.4f}").format(sum(means[k]) / len(means[k])) if k in means else "–"
+                     for k in LATENCY_MODELS]
+            rows.append(f"| {label(name)}mean over these settings | | {' | '.join(cells)} | | | |")
+    return rows
+
+
+def latency_in_domain_table() -> list[str]:
+    return _latency_rows(LATENCY_IN_DOMAIN, lambda name: "setting" if name == "" else "")
+
+
+def latency_unseen_table() -> list[str]:
+    return _latency_rows(LATENCY_UNSEEN, lambda name: "held-out family, setting" if name == ""
+                         else f"{name.removeprefix('latency_unseen_')}, ")
+
+
+def latency_family_table() -> list[str]:
+    head = " | ".join(LATENCY_MODELS.values())
+    rows = [f"| setting | family | {head} |", "|---|---|" + "---|" * len(LATENCY_MODELS)]
+    for name in LATENCY_IN_DOMAIN:
+        res = _load(name)
+        for setting, models in ((res or {}).get("summary") or {}).items():
+            families = next(iter(models.values()))["per_family"]
+            for family in families:
+                values = {k: m["per_family"][family]["mape"]["mean"] for k, m in models.items() if family in m["per_family"]}
+                best = min(values, key=values.get)
+                cells = [("**{:.4f}**" if k == best else "{:.4f}").format(values[k]) if k in values else "–"
+                         for k in LATENCY_MODELS]
+                rows.append(f"| {setting} | {family} | {' | '.join(cells)} |")
+    return rows
+
+
 # README heading -> table under it; `--update-readme` rewrites the first table after each heading.
 README_TABLES = {
     "#### NAS-Bench-201 accuracy prediction (paper Table 4)": accuracy_table,
@@ -134,6 +202,9 @@ README_TABLES = {
     "#### Scoring all 15,625 cells (graph building + tokenising + model)": speed_table,
     "#### Recipe search (781 cells, seed 0, one run each)": recipe_table,
     "#### Recipe search, second round (equivalence augmentation, weight averaging)": augment_table,
+    "#### Whole-network latency, in domain (paper Table 1 analogue)": latency_in_domain_table,
+    "#### Whole-network latency per family (in domain, test MAPE, mean over seeds)": latency_family_table,
+    "#### Whole-network latency, unseen structure (paper Table 2 analogue)": latency_unseen_table,
 }
 
 

@@ -5,7 +5,7 @@
   features [batch, FLOPs, params, memory access], fitted to log latency so errors are relative.
 - ``NNLPGNN``: NNLQP's design, written here: GraphSAGE-like layers over the same node tokens
   (h' = ReLU(W_self·h + W_neigh·mean of neighbours)), 2 layers, sum readout, the static-feature
-  embedding, and the same head and softplus output as our latency model. Trained by the same loop
+  embedding, and the same head and output (``model.output``) as our latency model. Trained by the same loop
   (``model.architecture: nnlp_gnn``).
 """
 
@@ -87,7 +87,7 @@ class NNLPGNN(nn.Module):
                                   nn.Linear(cfg.hidden, cfg.num_outputs))
 
     def init_output(self, target_mean: float | Sequence[float]) -> None:
-        init_output_bias(self.head[-1], target_mean)
+        init_output_bias(self.head[-1], target_mean, self.cfg.output)
 
     def forward(self, batch: GraphBatch) -> torch.Tensor:
         x, adj = batch.tokens, batch.adj
@@ -98,4 +98,4 @@ class NNLPGNN(nn.Module):
         if batch.static is None:
             raise ValueError("the latency model needs static (global scalar) features in the batch")
         static = F.relu(F.dropout(self.static_embed(batch.static), self.cfg.dropout, self.training))
-        return positive_output(self.head(torch.cat([x.sum(dim=1), static], dim=-1)))
+        return positive_output(self.head(torch.cat([x.sum(dim=1), static], dim=-1)), self.cfg.output)

@@ -197,8 +197,9 @@ class LatencyExperimentConfig(_Strict):
             setting = data.get("setting") if isinstance(data, dict) else None
             if "num_outputs" not in model and isinstance(setting, list):
                 model["num_outputs"] = len(setting)
-            if "input_dim" not in model and layout in ("extended", "reference"):
-                model["input_dim"] = NetworkTokenizer(layout).token_dim
+            if layout in ("extended", "reference"):
+                model.setdefault("input_dim", NetworkTokenizer(layout).token_dim)
+                model.setdefault("static_dim", NetworkTokenizer(layout).static_dim)
             tree["model"] = model
         if isinstance(tree.get("train", {}), dict):
             tree["train"] = {"lambda_sr": 0.0, "lambda_ac": 0.0, "select_metric": "mape", "init_output_bias": True,
@@ -212,10 +213,11 @@ class LatencyExperimentConfig(_Strict):
 
         if self.model.task != "latency":
             raise ValueError("model.task must be 'latency' in a latency experiment")
-        dim = NetworkTokenizer(self.encoding.layout).token_dim
-        if self.model.input_dim != dim:
-            raise ValueError(f"model.input_dim ({self.model.input_dim}) must be {dim} for the "
-                             f"{self.encoding.layout!r} network token layout")
+        tokenizer = NetworkTokenizer(self.encoding.layout)
+        for key, dim in (("input_dim", tokenizer.token_dim), ("static_dim", tokenizer.static_dim)):
+            if getattr(self.model, key) != dim:
+                raise ValueError(f"model.{key} ({getattr(self.model, key)}) must be {dim} for the "
+                                 f"{self.encoding.layout!r} network token layout")
         if self.train.lambda_ac > 0 or self.train.equivalence_augment:
             raise ValueError("the AC loss and equivalence augmentation apply to cell predictors only")
         if self.model.num_outputs != len(self.data.settings):

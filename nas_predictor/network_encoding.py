@@ -11,7 +11,10 @@ Node token = [op one-hot | attributes 80 | output shape 40] (spec 1.4):
   ConvTranspose: the same + output_padding; Max/AveragePool: kernel, stride, pad; Gemm: bias;
   Transpose: its perm (8 values, frequency-major). A missing slot is zeros; a value 0 is f_PE(0).
 - shape: the first 4 output dims, zero-padded, each f_PE_trans(L=5).
-Static features: f_PE_trans(L=5) of [batch size, FLOPs/1e9, params/1e9, memory access/1e9] (40 dims).
+Static features: f_PE_trans(L=5) of [batch size, FLOPs/1e9, params/1e9, memory access/1e9] (40 dims);
+the ``extended`` layout appends the four values on a log scale (44 dims). Latency is close to a power
+law of FLOPs and memory traffic, and their sines/cosines only encode small values near-linearly, so a
+log-scale copy lets the head fit that power law directly (the GBDT baseline sees log values too).
 Unknown op types go to the "other" slot (extended) or an all-zero one-hot (reference), with one
 warning per type; they never stop the encoding.
 """
@@ -55,7 +58,9 @@ ATTRIBUTE_ORDER = {
 }
 STATIC_KEYS = ("batch_size", "flops", "params", "memory_access")
 STATIC_SCALE = {"batch_size": 1.0, "flops": 1e-9, "params": 1e-9, "memory_access": 1e-9}
-STATIC_DIM = len(STATIC_KEYS) * PE_DIM
+STATIC_DIM = len(STATIC_KEYS) * PE_DIM  # the reference layout
+# log10(1 + raw value) / LOG_STATIC_DIVISOR[k]: about 0..1 over the networks of the latency families
+LOG_STATIC_DIVISOR = {"batch_size": 3.0, "flops": 11.0, "params": 9.0, "memory_access": 10.0}
 
 
 def _pe(values) -> np.ndarray:
@@ -138,9 +143,17 @@ class NetworkTokenizer:
             attrs[transposed] = rows.transpose(0, 2, 3, 1).reshape(len(rows), -1)
         return np.concatenate([onehot, attrs, _pe(shapes).reshape(n, -1)], axis=1)
 
+    @property
+    def static_dim(self) -> int:
+        return STATIC_DIM + (len(STATIC_KEYS) if self.layout == "extended" else 0)
+
     def static_features(self, graph: ArchGraph) -> np.ndarray:
-        values = [float(graph.scalars.get(k, 1.0 if k == "batch_size" else 0.0)) * STATIC_SCALE[k] for k in STATIC_KEYS]
-        return _pe(values).reshape(-1)
+        raw = [max(0.0, float(graph.scalars.get(k, 1.0 if k == "batch_size" else 0.0))) for k in STATIC_KEYS]
+        pe = _pe([v * STATIC_SCALE[k] for k, v in zip(STATIC_KEYS, raw)]).reshape(-1)
+        if self.layout != "extended":
+            return pe
+        logs = [np.log10(1.0 + v) / LOG_STATIC_DIVISOR[k] for k, v in zip(STATIC_KEYS, raw)]
+        return np.concatenate([pe, np.asarray(logs, dtype=np.float32)])
 
     def encode(
         self, graphs: Sequence[ArchGraph], features: Sequence[tuple[np.ndarray, np.ndarray]] | None = None,

@@ -293,7 +293,10 @@ def train_member(
         if val_tau > best_tau if tc.select_tolerance == 0 else val_tau >= top_tau - tc.select_tolerance:
             best_tau, best_epoch = val_tau, epoch
             best_state = copy.deepcopy(scored.state_dict())
-        bar.set_postfix(loss=f"{total / len(train):.4f}", valid=f"{val_tau:.3f}", best=f"{top_tau:.3f}")
+        if tc.select_metric == "mape":  # shown as MAPE, not as the negated selection score
+            bar.set_postfix(loss=f"{total / len(train):.4f}", valid_mape=f"{-val_tau:.4f}", best=f"{-top_tau:.4f}")
+        else:
+            bar.set_postfix(loss=f"{total / len(train):.4f}", valid=f"{val_tau:.3f}", best=f"{top_tau:.3f}")
     if best_state is not None:
         model.load_state_dict(best_state)
     model.eval()

@@ -52,6 +52,11 @@ def read_cache(path: Path) -> dict[str, ArchGraph]:
     return _read(path)[0]
 
 
+def cached_network_graphs(space: str, cache: str | os.PathLike | None = None) -> dict[str, ArchGraph]:
+    """Every network of ``space`` already in the graph cache, by arch string (nothing is exported)."""
+    return read_cache(_cache_file(space, cache_dir(cache)))
+
+
 def _read(path: Path) -> tuple[dict[str, ArchGraph], bool]:
     """(records, whether the whole file was readable)."""
     graphs: dict[str, ArchGraph] = {}

@@ -24,7 +24,8 @@ def test_linear_cost_baseline_recovers_a_linear_law():
 
 def test_nnlp_gnn_is_built_from_config_and_ignores_node_order():
     tok = NetworkTokenizer()
-    cfg = ModelConfig(task="latency", input_dim=tok.token_dim, hidden=32, num_blocks=2, architecture="nnlp_gnn")
+    cfg = ModelConfig(task="latency", input_dim=tok.token_dim, static_dim=tok.static_dim, hidden=32, num_blocks=2,
+                      architecture="nnlp_gnn")
     model = build_model(cfg).eval()
     assert isinstance(model, NNLPGNN)
     g = ArchGraph(ops=("Input", "Conv", "Relu", "Add"), edges=((0, 1), (1, 2), (0, 3), (2, 3)),

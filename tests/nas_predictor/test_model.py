@@ -116,3 +116,23 @@ def test_edge_list_attention_equals_the_dense_form():
         finally:
             model_module.SPARSE_MIN_NODES = saved
     torch.testing.assert_close(sparse, dense, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("kind", ["softplus", "exp"])
+def test_output_bias_init_starts_at_the_mean_label_for_each_output(kind):
+    cfg = ModelConfig(task="latency", input_dim=16, hidden=32, num_blocks=1, static_dim=8, num_outputs=3, output=kind)
+    model = NARFormerV2(cfg).eval()
+    torch.nn.init.zeros_(model.head[-1].weight)  # the output is then the bias alone
+    model.init_output([0.02, 3.0, 250.0])
+    batch = GraphBatch(torch.randn(2, 4, 16), torch.zeros(2, 4, 4), torch.ones(2, 4, dtype=torch.bool), torch.randn(2, 8))
+    with torch.no_grad():
+        out = model(batch)
+    torch.testing.assert_close(out, torch.tensor([[0.02, 3.0, 250.0]] * 2), rtol=1e-4, atol=0)
+
+
+def test_exp_output_is_positive_and_finite_for_extreme_logits():
+    from nas_predictor.model import positive_output
+
+    out = positive_output(torch.tensor([[-1e4], [0.0], [1e4]]), "exp")
+    assert out.shape == (3,) and bool(torch.isfinite(out).all()) and bool((out > 0).all())
+    assert out[1] == 1.0

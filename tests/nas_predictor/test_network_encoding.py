@@ -74,7 +74,8 @@ def test_latency_prediction_ignores_node_order():
     tok = NetworkTokenizer()
     with pytest.warns(UserWarning):
         g = conv_graph()
-        model = NARFormerV2(ModelConfig(task="latency", input_dim=tok.token_dim, hidden=64, num_blocks=2)).eval()
+        model = NARFormerV2(ModelConfig(task="latency", input_dim=tok.token_dim, static_dim=tok.static_dim, hidden=64,
+                                        num_blocks=2)).eval()
         a = model(tok.encode([g]))
         b = model(tok.encode([g.permuted([2, 0, 3, 1])]))
     torch.testing.assert_close(a, b)
@@ -102,3 +103,17 @@ def test_cached_features_give_the_same_batch():
     for a, b in ((plain.tokens, again.tokens), (plain.adj, again.adj), (plain.static, again.static)):
         assert torch.equal(a, b)
     assert cached.sizes.tolist() == [4, 4]
+
+
+def test_extended_layout_appends_log_scale_static_features():
+    ref, ext = NetworkTokenizer("reference"), NetworkTokenizer("extended")
+    g = conv_graph()
+    static = ext.static_features(g)
+    assert ext.static_dim == static.shape[0] == STATIC_DIM + 4
+    np.testing.assert_allclose(static[:STATIC_DIM], ref.static_features(g))
+    np.testing.assert_allclose(static[STATIC_DIM:], [np.log10(2) / 3, np.log10(1 + 2e9) / 11,
+                                                   np.log10(1 + 3e6) / 9, np.log10(1 + 5e7) / 10], rtol=1e-6)
+    # ten times the FLOPs moves the log feature by a constant step, wherever it starts
+    big = ArchGraph(ops=g.ops, edges=g.edges, attrs=g.attrs, shapes=g.shapes, scalars={**g.scalars, "flops": 2e10})
+    step = ext.static_features(big)[STATIC_DIM + 1] - static[STATIC_DIM + 1]
+    assert step == pytest.approx(1 / 11, rel=1e-6)

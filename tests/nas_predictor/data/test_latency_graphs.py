@@ -2,7 +2,7 @@ import gzip
 
 import pytest
 
-from nas_predictor.data.latency_graphs import _cache_file, network_graphs, read_cache
+from nas_predictor.data.latency_graphs import _cache_file, cached_network_graphs, network_graphs, read_cache
 from nas_predictor.onnx import onnx_to_graph
 from search_spaces.nasbench201 import NASBench201
 from search_spaces.onnx_export import export_onnx
@@ -17,6 +17,8 @@ def test_graphs_are_exported_once_cached_and_rebatched_exactly(tmp_path):
     graphs = network_graphs("nasbench201", ARCHS, cache=tmp_path, progress=False)
     path = _cache_file("nasbench201", tmp_path)
     assert set(read_cache(path)) == set(ARCHS)
+    assert cached_network_graphs("nasbench201", tmp_path) == dict(zip(ARCHS, graphs))
+    assert cached_network_graphs("fbnet", tmp_path) == {}  # nothing exported for it
     again = network_graphs("nasbench201", ARCHS[::-1], cache=tmp_path, progress=False)
     assert again == graphs[::-1]
     # batch 32 from the cache equals exporting and reading the ONNX file at batch 32
