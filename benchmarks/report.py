@@ -148,7 +148,7 @@ def _latency_rows(names: tuple[str, ...], label) -> list[str]:
             continue
         means: dict[str, list[float]] = {}
         for setting, models in res["summary"].items():
-            best = min((m["overall"]["mape"]["mean"], k) for k, m in models.items())[1]
+            best = min((m["overall"]["mape"]["mean"], k) for k, m in models.items() if k in LATENCY_MODELS)[1]
             cells = []
             for key in LATENCY_MODELS:
                 if key not in models:
@@ -187,7 +187,8 @@ def latency_family_table() -> list[str]:
         for setting, models in ((res or {}).get("summary") or {}).items():
             families = next(iter(models.values()))["per_family"]
             for family in families:
-                values = {k: m["per_family"][family]["mape"]["mean"] for k, m in models.items() if family in m["per_family"]}
+                values = {k: m["per_family"][family]["mape"]["mean"] for k, m in models.items()
+                          if k in LATENCY_MODELS and family in m["per_family"]}
                 best = min(values, key=values.get)
                 cells = [("**{:.4f}**" if k == best else "{:.4f}").format(values[k]) if k in values else "–"
                          for k in LATENCY_MODELS]

@@ -1,0 +1,47 @@
+"""The shipped latency predictors: listed, verified, and close to HELP's measured latencies.
+
+The networks are exported fresh from our builders (an empty cache folder), so this also checks that
+the shipped weights still match what the builders produce today.
+"""
+
+import numpy as np
+import pytest
+import torch
+
+from nas_predictor import list_pretrained, load_pretrained
+from nas_predictor.data.latency_graphs import network_graphs
+from nas_predictor.data.latency_tables import load_help_latency
+from nas_predictor.metrics import mape
+
+# issue 3: two GPUs, one CPU and one phone, all views of one multi-device file
+REQUIRED = ("latency-titan_rtx_1", "latency-2080ti_1", "latency-gold_6226", "latency-samsung_a50")
+
+
+def test_required_latency_predictors_are_listed():
+    names = list_pretrained()
+    for name in REQUIRED:
+        assert name in names
+
+
+@pytest.fixture(scope="module")
+def nb201_networks(data_dir, tmp_path_factory):
+    table = load_help_latency("nasbench201", "titan_rtx_1", data_dir)
+    # 12 cells spread over the table; some were training networks, which is fine for a sanity bound
+    pick = np.linspace(0, len(table) - 1, 12).astype(int)
+    archs = [table.archs[i] for i in pick]
+    graphs = network_graphs("nasbench201", archs, 1, tmp_path_factory.mktemp("cache"), workers=1, progress=False)
+    return pick, graphs
+
+
+@pytest.mark.parametrize("name", REQUIRED)
+def test_shipped_latency_predictor_is_close_to_measured_latencies(name, nb201_networks, data_dir):
+    pick, graphs = nb201_networks
+    predictor = load_pretrained(name)
+    setting = name.removeprefix("latency-")
+    assert predictor.default_setting == setting
+    truth = load_help_latency("nasbench201", setting, data_dir).latency_ms[pick]
+    with torch.no_grad():
+        pred = predictor.predict_latency(graphs)
+    assert pred.shape == (12,) and np.isfinite(pred).all() and (pred > 0).all()
+    # the measured latencies of these cells vary by ~2x; a predictor off by 15 % on average is broken
+    assert mape(truth, pred) < 0.15, (name, mape(truth, pred))
