@@ -221,7 +221,7 @@ class NARFormerV2(nn.Module):
         init_output_bias(self.head[-1], target_mean, self.cfg.output)
 
     def forward(self, batch: GraphBatch) -> torch.Tensor:
-        """Predictions, shape (B,) (or (B, num_outputs)), strictly positive (softplus(-z))."""
+        """Predictions, shape (B,) (or (B, num_outputs)), strictly positive (softplus(-z) or exp(z))."""
         x, adj, mask = batch.tokens, batch.adj, batch.mask
         deg = adj.sum(dim=-1, keepdim=True)
         maskf = mask.to(x.dtype)[..., None]
