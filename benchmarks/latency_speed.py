@@ -13,7 +13,6 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import time
 from pathlib import Path
 
 import torch
@@ -21,6 +20,7 @@ import torch
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import RESULTS, command_line, load_results, machine, save_results  # noqa: E402
+from latency import predict_speed  # noqa: E402
 
 from nas_predictor.data.latency_graphs import cached_network_graphs  # noqa: E402
 from nas_predictor.predictor import load_predictor  # noqa: E402
@@ -64,15 +64,11 @@ def main() -> None:
         predictor = load_predictor(name)
         for threads in args.threads:
             torch.set_num_threads(threads)
-            predictor.predict_graphs(graphs[:16])  # warm-up
-            times = []
-            for _ in range(args.repeats):
-                t0 = time.perf_counter()
-                predictor.predict_graphs(graphs)
-                times.append(time.perf_counter() - t0)
+            entry = predict_speed(predictor, graphs, args.repeats)
+            times = entry["seconds"]
             entries[f"{name} threads={threads}"] = {
-                "predictor": name, "threads": threads, "seconds": times, "seconds_median": statistics.median(times),
-                "seconds_mean": statistics.mean(times), "seconds_std": statistics.stdev(times) if len(times) > 1 else 0.0,
+                **entry, "predictor": name, "threads": threads, "seconds_mean": statistics.mean(times),
+                "seconds_std": statistics.stdev(times) if len(times) > 1 else 0.0,
             }
             print(f"{name}, {threads} thread(s): {statistics.median(times):.2f} s for {len(graphs)} networks", flush=True)
             save_results(out, results)

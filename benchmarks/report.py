@@ -137,9 +137,9 @@ def _ms(stat: dict) -> str:
     return f"{stat['mean']:.4f} ± {stat['std']:.4f}"
 
 
-def _latency_rows(names: tuple[str, ...], label) -> list[str]:
+def _latency_rows(names: tuple[str, ...], first_column: str, prefix=lambda name: "") -> list[str]:
     head = " | ".join(f"{v} MAPE" for v in LATENCY_MODELS.values())
-    rows = [f"| {label('')} | seeds | {head} | ours Acc(5 %) | ours Acc(10 %) | ours train min |",
+    rows = [f"| {first_column} | seeds | {head} | ours Acc(5 %) | ours Acc(10 %) | ours train min |",
             "|---|---|" + "---|" * (len(LATENCY_MODELS) + 3)]
     for name in names:
         res = _load(name)
@@ -161,22 +161,22 @@ def _latency_rows(names: tuple[str, ...], label) -> list[str]:
             extra = ([_ms(ours["overall"]["acc_5pct"]), _ms(ours["overall"]["acc_10pct"]),
                       f"{ours['train_seconds_mean'] / 60:.1f}"] if ours else ["–"] * 3)
             seeds = ", ".join(map(str, next(iter(models.values()))["seeds"]))
-            rows.append(f"| {label(name)}{setting} | {seeds} | {' | '.join(cells)} | {' | '.join(extra)} |")
+            rows.append(f"| {prefix(name)}{setting} | {seeds} | {' | '.join(cells)} | {' | '.join(extra)} |")
         if len(res["summary"]) > 1:
             best = min((sum(v) / len(v), k) for k, v in means.items())[1]
             cells = [("**{:.4f}**" if k == best else "{:.4f}").format(sum(means[k]) / len(means[k])) if k in means else "–"
                      for k in LATENCY_MODELS]
-            rows.append(f"| {label(name)}mean over these settings | | {' | '.join(cells)} | | | |")
+            rows.append(f"| {prefix(name)}mean over these settings | | {' | '.join(cells)} | | | |")
     return rows
 
 
 def latency_in_domain_table() -> list[str]:
-    return _latency_rows(LATENCY_IN_DOMAIN, lambda name: "setting" if name == "" else "")
+    return _latency_rows(LATENCY_IN_DOMAIN, "setting")
 
 
 def latency_unseen_table() -> list[str]:
-    return _latency_rows(LATENCY_UNSEEN, lambda name: "held-out family, setting" if name == ""
-                         else f"{name.removeprefix('latency_unseen_')}, ")
+    return _latency_rows(LATENCY_UNSEEN, "held-out family, setting",
+                         lambda name: f"{name.removeprefix('latency_unseen_')}, ")
 
 
 def latency_family_table() -> list[str]:

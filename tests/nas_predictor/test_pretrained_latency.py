@@ -43,5 +43,5 @@ def test_shipped_latency_predictor_is_close_to_measured_latencies(name, nb201_ne
     with torch.no_grad():
         pred = predictor.predict_latency(graphs)
     assert pred.shape == (12,) and np.isfinite(pred).all() and (pred > 0).all()
-    # the measured latencies of these cells vary by ~2x; a predictor off by 15 % on average is broken
+    # the shipped predictor's test MAPE is 0.02-0.04 on every setting; 15 % on average means it is broken
     assert mape(truth, pred) < 0.15, (name, mape(truth, pred))
