@@ -129,7 +129,7 @@ def augment_table() -> list[str]:
 
 LATENCY_MODELS = {"narformer_v2": "NAR-Former V2 (ours)", "nnlp_gnn": "NNLP GNN", "gbdt": "GBDT",
                   "linear_flops_memory": "linear FLOPs + memory", "linear_flops": "linear FLOPs"}
-LATENCY_IN_DOMAIN = ("latency_in_domain_b1", "latency_in_domain_b32")
+LATENCY_IN_DOMAIN = ("latency_in_domain_b1", "latency_in_domain_b32", "latency_in_domain_b32_first_recipe")
 LATENCY_UNSEEN = ("latency_unseen_nasbench201", "latency_unseen_fbnet", "latency_unseen_ofa")
 
 
@@ -170,8 +170,12 @@ def _latency_rows(names: tuple[str, ...], first_column: str, prefix=lambda name:
     return rows
 
 
+def _recipe(name: str) -> str:
+    return "first recipe: " if name.endswith("_first_recipe") else ""
+
+
 def latency_in_domain_table() -> list[str]:
-    return _latency_rows(LATENCY_IN_DOMAIN, "setting")
+    return _latency_rows(LATENCY_IN_DOMAIN, "setting", _recipe)
 
 
 def latency_unseen_table() -> list[str]:
@@ -192,7 +196,23 @@ def latency_family_table() -> list[str]:
                 best = min(values, key=values.get)
                 cells = [("**{:.4f}**" if k == best else "{:.4f}").format(values[k]) if k in values else "–"
                          for k in LATENCY_MODELS]
-                rows.append(f"| {setting} | {family} | {' | '.join(cells)} |")
+                rows.append(f"| {_recipe(name)}{setting} | {family} | {' | '.join(cells)} |")
+    return rows
+
+
+def latency_label_table() -> list[str]:
+    res = _load("latency_label_ceiling")
+    rows = ["| family | setting | cross-setting fit MAPE | cross-setting fit Acc(10 %) | median latency / 2080ti_1 | "
+            "log corr. with the same GPU at batch 32 |", "|---|---|---|---|---|---|"]
+    if not res:
+        return rows + ["| latency_label_ceiling: not run yet | | | | | |"]
+    for family, fits in res["cross_setting"].items():
+        for setting, fit in fits.items():
+            ratio = res["scale_vs_2080ti_1"][family].get(setting)
+            gpu = setting.removesuffix("_1")
+            corr = res["log_corr_batch1_vs_batch32"][family].get(gpu) if setting.endswith("_1") else None
+            rows.append(f"| {family} | {setting} | {_ms(fit['mape'])} | {_ms(fit['acc_10pct'])} | "
+                        f"{'–' if ratio is None else f'{ratio:.2f}'} | {'–' if corr is None else f'{corr:.2f}'} |")
     return rows
 
 
@@ -206,6 +226,7 @@ README_TABLES = {
     "#### Whole-network latency, in domain (paper Table 1 analogue)": latency_in_domain_table,
     "#### Whole-network latency per family (in domain, test MAPE, mean over seeds)": latency_family_table,
     "#### Whole-network latency, unseen structure (paper Table 2 analogue)": latency_unseen_table,
+    "#### Latency labels: how much other measurements of the same network explain": latency_label_table,
 }
 
 

@@ -51,6 +51,9 @@ class TrainConfig(_Strict):
     lambda_ac: float = Field(0.5, ge=0)
     # "permutation": the reference's SR loss (one random pairing per batch); "all_pairs": every pair.
     sr_mode: Literal["permutation", "all_pairs"] = "permutation"
+    # The value term: the reference's mean((pred/y - 1)^2), or mean(|pred/y - 1|), which is the MAPE
+    # that latency predictors are judged on.
+    value_loss: Literal["relative_squared", "relative_absolute"] = "relative_squared"
     # > 0 switches Adam to AdamW (decoupled decay); the reference uses plain Adam without decay.
     weight_decay: float = Field(0.0, ge=0)
     seed: int = 0
@@ -169,6 +172,14 @@ class LatencyDataConfig(_Strict):
 
 class NetworkEncodingConfig(_Strict):
     layout: Literal["extended", "reference"] = "extended"
+    # Append each node's log FLOPs and log memory traffic to its token (extended layout only).
+    node_costs: bool = False
+
+    @model_validator(mode="after")
+    def _costs_need_extended(self) -> "NetworkEncodingConfig":
+        if self.node_costs and self.layout != "extended":
+            raise ValueError("encoding.node_costs needs layout 'extended' (the 'reference' layout is kept exact)")
+        return self
 
 
 class LatencyExperimentConfig(_Strict):
@@ -191,15 +202,17 @@ class LatencyExperimentConfig(_Strict):
         tree = dict(tree)
         encoding = tree.get("encoding")
         layout = encoding.get("layout", "extended") if isinstance(encoding, dict) else "extended"
+        node_costs = bool(encoding.get("node_costs", False)) if isinstance(encoding, dict) else False
         if isinstance(tree.get("model", {}), dict):
             model = {"task": "latency", "num_blocks": 2, **(tree.get("model") or {})}
             data = tree.get("data")
             setting = data.get("setting") if isinstance(data, dict) else None
             if "num_outputs" not in model and isinstance(setting, list):
                 model["num_outputs"] = len(setting)
-            if layout in ("extended", "reference"):
-                model.setdefault("input_dim", NetworkTokenizer(layout).token_dim)
-                model.setdefault("static_dim", NetworkTokenizer(layout).static_dim)
+            if layout == "extended" or (layout == "reference" and not node_costs):
+                tokenizer = NetworkTokenizer(layout, node_costs)
+                model.setdefault("input_dim", tokenizer.token_dim)
+                model.setdefault("static_dim", tokenizer.static_dim)
             tree["model"] = model
         if isinstance(tree.get("train", {}), dict):
             tree["train"] = {"lambda_sr": 0.0, "lambda_ac": 0.0, "select_metric": "mape", "init_output_bias": True,
@@ -213,11 +226,12 @@ class LatencyExperimentConfig(_Strict):
 
         if self.model.task != "latency":
             raise ValueError("model.task must be 'latency' in a latency experiment")
-        tokenizer = NetworkTokenizer(self.encoding.layout)
+        tokenizer = NetworkTokenizer(self.encoding.layout, self.encoding.node_costs)
         for key, dim in (("input_dim", tokenizer.token_dim), ("static_dim", tokenizer.static_dim)):
             if getattr(self.model, key) != dim:
                 raise ValueError(f"model.{key} ({getattr(self.model, key)}) must be {dim} for the "
-                                 f"{self.encoding.layout!r} network token layout")
+                                 f"{self.encoding.layout!r} network token layout"
+                                 f"{' with node_costs' if self.encoding.node_costs else ''}")
         if self.train.lambda_ac > 0 or self.train.equivalence_augment:
             raise ValueError("the AC loss and equivalence augmentation apply to cell predictors only")
         if self.model.num_outputs != len(self.data.settings):

@@ -141,7 +141,7 @@ def run_latency_experiment(
     device = resolve_device(cfg.train.device)
     t0 = time.perf_counter()
     records = prepared or prepare_latency_data(cfg, data_dir, progress)
-    tokenizer = NetworkTokenizer(cfg.encoding.layout)
+    tokenizer = NetworkTokenizer(cfg.encoding.layout, cfg.encoding.node_costs)
 
     def cells(index: np.ndarray) -> CellData:
         return CellData(LazyGraphBatch(tokenizer, [records.graphs[i] for i in index], cache_features=True),  # type: ignore[arg-type]

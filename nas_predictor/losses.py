@@ -17,6 +17,22 @@ def relative_squared_error(pred: torch.Tensor, target: torch.Tensor) -> torch.Te
     return ((pred[known] / target[known] - 1.0) ** 2).mean()
 
 
+def relative_absolute_error(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """mean(|pred / target - 1|): the MAPE itself, for predictors judged on MAPE and Acc(x %).
+
+    The squared form's gradient grows with the error, so a few badly predicted (often noisily
+    measured) networks steer training; MAPE weighs every network's relative error alike. NaN
+    targets are missing labels, left out as in relative_squared_error.
+    """
+    known = ~torch.isnan(target)
+    if bool(known.all()):
+        return (pred / target - 1.0).abs().mean()
+    return (pred[known] / target[known] - 1.0).abs().mean()
+
+
+VALUE_LOSSES = {"relative_squared": relative_squared_error, "relative_absolute": relative_absolute_error}
+
+
 def sequence_ranking_loss(pred: torch.Tensor, target: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
     """SR loss: L1 between predicted and true differences against a random re-ordering of the batch."""
     perm = torch.randperm(pred.shape[0], generator=generator, device="cpu").to(pred.device)
@@ -42,10 +58,12 @@ def accuracy_loss(
     lambda_ac: float,
     generator: torch.Generator | None = None,
     sr_mode: str = "permutation",
+    value_loss: str = "relative_squared",
 ) -> tuple[torch.Tensor, dict[str, float]]:
-    """Total accuracy loss. With lambda_ac > 0 the batch is [originals; augmented copies] (2B items)."""
-    loss = relative_squared_error(pred, target)
-    parts = {"rse": float(loss.detach())}
+    """Total loss (value term + ranking terms). With lambda_ac > 0 the batch is [originals; augmented
+    copies] (2B items)."""
+    loss = VALUE_LOSSES[value_loss](pred, target)
+    parts = {value_loss: float(loss.detach())}
     if lambda_sr > 0:
         if sr_mode == "all_pairs":
             sr = all_pairs_ranking_loss(pred, target)

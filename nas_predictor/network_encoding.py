@@ -62,6 +62,13 @@ STATIC_DIM = len(STATIC_KEYS) * PE_DIM  # the reference layout
 # log10(1 + raw value) / LOG_STATIC_DIVISOR[k]: about 0..1 over the networks of the latency families
 LOG_STATIC_DIVISOR = {"batch_size": 3.0, "flops": 11.0, "params": 9.0, "memory_access": 10.0}
 
+# Optional per-node cost slots (encoding.node_costs): log10(1 + the op's FLOPs and memory traffic at the
+# graph's batch size) / these divisors (about 0..1 for single ops of the latency families). A node's
+# cost is a product of its input/output sizes, kernel and group, which sinusoidal codes of each factor
+# alone leave the model to multiply out; compute-bound GPU latency is close to a sum of these costs.
+NODE_COST_KEYS = ("flops", "memory_access")
+NODE_COST_DIVISOR = np.array([10.0, 9.0])
+
 
 def _pe(values) -> np.ndarray:
     return positional_encoding(np.asarray(values, dtype=np.float64), ATTR_FREQS, "trans")
@@ -76,10 +83,13 @@ def _first(value) -> float:
 class NetworkTokenizer:
     """ArchGraph of a whole network (from ONNX) -> padded tokens, adjacency and static features."""
 
-    def __init__(self, layout: str = "extended") -> None:
+    def __init__(self, layout: str = "extended", node_costs: bool = False) -> None:
         if layout not in LAYOUTS:
             raise ValueError(f"unknown network token layout {layout!r}; choose one of {LAYOUTS}")
+        if node_costs and layout != "extended":
+            raise ValueError("node_costs extends the 'extended' layout; the 'reference' layout stays the reference's")
         self.layout = layout
+        self.node_costs = bool(node_costs)
         slots = {op: i for i, op in enumerate(REFERENCE_OPS)}
         if layout == "extended":
             for op in (*EXTRA_OPS, INPUT_OP, OTHER):
@@ -92,10 +102,10 @@ class NetworkTokenizer:
 
     @property
     def token_dim(self) -> int:
-        return self.num_slots + ATTR_SLOTS * PE_DIM + SHAPE_DIMS * PE_DIM
+        return self.num_slots + ATTR_SLOTS * PE_DIM + SHAPE_DIMS * PE_DIM + (len(NODE_COST_KEYS) if self.node_costs else 0)
 
     def config(self) -> dict:
-        return {"kind": "network", "layout": self.layout}
+        return {"kind": "network", "layout": self.layout, "node_costs": self.node_costs}
 
     def slot(self, op: str) -> int | None:
         """One-hot position of an op type (None: all-zero one-hot, as the reference does for Input)."""
@@ -119,11 +129,15 @@ class NetworkTokenizer:
         filled = np.zeros(n, dtype=np.int64)  # attribute slots in use (the rest stay all-zero)
         transposed = np.zeros(n, dtype=bool)  # Transpose perms are laid out frequency-major
         shapes = np.zeros((n, SHAPE_DIMS), dtype=np.float64)
+        costs = np.zeros((n, len(NODE_COST_KEYS)), dtype=np.float64)
         for i, op in enumerate(graph.ops):
             slot = self.slot(op)
             if slot is not None:
                 onehot[i, slot] = 1.0
             node_attrs = graph.attrs[i] if graph.attrs is not None else {}
+            if self.node_costs:
+                costs[i] = [float(node_attrs.get("flops", 0.0)),
+                            float(node_attrs.get("memory_batched", 0)) + float(node_attrs.get("memory_fixed", 0))]
             if op == "Transpose" and "perm" in node_attrs:
                 values[i] = (list(node_attrs["perm"]) + [0] * ATTR_SLOTS)[:ATTR_SLOTS]
                 filled[i] = ATTR_SLOTS
@@ -141,7 +155,10 @@ class NetworkTokenizer:
         if transposed.any():  # (value, freq, sin/cos) -> (freq, sin/cos, value)
             rows = pe[transposed].reshape(-1, ATTR_SLOTS, ATTR_FREQS, 2)
             attrs[transposed] = rows.transpose(0, 2, 3, 1).reshape(len(rows), -1)
-        return np.concatenate([onehot, attrs, _pe(shapes).reshape(n, -1)], axis=1)
+        parts = [onehot, attrs, _pe(shapes).reshape(n, -1)]
+        if self.node_costs:
+            parts.append(np.log10(1.0 + costs) / NODE_COST_DIVISOR)
+        return np.concatenate(parts, axis=1)
 
     @property
     def static_dim(self) -> int:

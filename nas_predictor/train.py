@@ -254,7 +254,8 @@ def train_member(
                 batch = GraphBatch.concat([batch, train.aug.select(idx)])
                 target = torch.cat([target, target])
             pred = model(batch.to(device))
-            loss, _ = accuracy_loss(pred, target, tc.lambda_sr, tc.lambda_ac if use_ac else 0.0, gen, tc.sr_mode)
+            loss, _ = accuracy_loss(pred, target, tc.lambda_sr, tc.lambda_ac if use_ac else 0.0, gen, tc.sr_mode,
+                                   tc.value_loss)
             if not torch.isfinite(loss):
                 raise TrainingError(
                     f"loss became {float(loss.detach())} in epoch {epoch} (seed {seed}); lower train.lr "

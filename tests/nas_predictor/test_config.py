@@ -76,3 +76,13 @@ def test_predict_section_is_validated():
     with pytest.raises(ConfigError, match="unknown config key 'predict.average'"):
         load_config(None, ["predict.average=true"])
 
+
+
+def test_latency_config_sizes_tokens_for_node_costs_and_rejects_them_on_the_reference_layout():
+    from nas_predictor.network_encoding import NetworkTokenizer
+
+    path = CONFIGS[0].parent / "latency_in_domain_b1.yaml"
+    cfg = load_config(path, ["encoding.node_costs=true"])
+    assert cfg.model.input_dim == NetworkTokenizer("extended", node_costs=True).token_dim
+    with pytest.raises(ConfigError, match="node_costs needs layout 'extended'"):
+        load_config(path, ["encoding.node_costs=true", "encoding.layout=reference"])

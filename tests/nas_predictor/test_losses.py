@@ -6,6 +6,7 @@ from nas_predictor.graph import ArchGraph
 from nas_predictor.losses import (
     accuracy_loss,
     architecture_consistency_loss,
+    relative_absolute_error,
     relative_squared_error,
     sequence_ranking_loss,
 )
@@ -33,7 +34,16 @@ def test_accuracy_loss_combines_terms_with_weights():
     target = torch.tensor([0.8, 0.8, 0.8, 0.8])
     loss, parts = accuracy_loss(pred, target, 0.0, 0.5)
     assert parts["ac"] == pytest.approx((0.1 + 0.1) / 2)
-    assert loss.item() == pytest.approx(parts["rse"] + 0.5 * parts["ac"])
+    assert loss.item() == pytest.approx(parts["relative_squared"] + 0.5 * parts["ac"])
+
+
+def test_relative_absolute_error_is_the_mape_and_skips_missing_labels():
+    pred = torch.tensor([[1.0, 2.0], [3.0, 5.0]])
+    target = torch.tensor([[2.0, float("nan")], [3.0, 4.0]])
+    # known entries: |1/2 - 1| = 0.5, 0, |5/4 - 1| = 0.25
+    assert float(relative_absolute_error(pred, target)) == pytest.approx(0.75 / 3)
+    loss, parts = accuracy_loss(pred, target, 0.0, 0.0, value_loss="relative_absolute")
+    assert float(loss) == pytest.approx(0.25) and set(parts) == {"relative_absolute"}
 
 
 def test_nb201_augmentation_swaps_nodes_5_and_6():

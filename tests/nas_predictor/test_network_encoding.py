@@ -117,3 +117,25 @@ def test_extended_layout_appends_log_scale_static_features():
     big = ArchGraph(ops=g.ops, edges=g.edges, attrs=g.attrs, shapes=g.shapes, scalars={**g.scalars, "flops": 2e10})
     step = ext.static_features(big)[STATIC_DIM + 1] - static[STATIC_DIM + 1]
     assert step == pytest.approx(1 / 11, rel=1e-6)
+
+
+def test_node_costs_append_log_flops_and_memory_per_node():
+    plain, costed = NetworkTokenizer("extended"), NetworkTokenizer("extended", node_costs=True)
+    g = conv_graph()
+    conv = {**g.attrs[1], "flops": 1.8e8, "memory_batched": 802816, "memory_fixed": 1728}
+    g = ArchGraph(ops=g.ops, edges=g.edges, attrs=(g.attrs[0], conv, *g.attrs[2:]), shapes=g.shapes, scalars=g.scalars)
+    with pytest.warns(UserWarning):  # FancyOp, once per tokenizer
+        base = plain.node_features(g)
+    with pytest.warns(UserWarning):
+        feats = costed.node_features(g)
+    assert costed.token_dim == plain.token_dim + 2 == feats.shape[1]
+    np.testing.assert_array_equal(feats[:, :-2], base)
+    np.testing.assert_allclose(feats[1, -2:], [np.log10(1 + 1.8e8) / 10, np.log10(1 + 802816 + 1728) / 9], rtol=1e-6)
+    assert not feats[0, -2:].any()  # a node without costs (the Input) gets zeros
+    # the tokenizer a checkpoint stores rebuilds with the cost slots
+    from nas_predictor.predictor import tokenizer_from_config
+
+    assert tokenizer_from_config(costed.config()).token_dim == costed.token_dim
+    assert tokenizer_from_config({"kind": "network", "layout": "extended"}).node_costs is False  # older checkpoints
+    with pytest.raises(ValueError, match="node_costs"):
+        NetworkTokenizer("reference", node_costs=True)
