@@ -8,6 +8,7 @@ shows numbers that a benchmark run wrote.
 from __future__ import annotations
 
 import json
+import statistics
 import sys
 from pathlib import Path
 
@@ -183,6 +184,33 @@ def latency_unseen_table() -> list[str]:
                          lambda name: f"{name.removeprefix('latency_unseen_')}, ")
 
 
+def latency_unseen_tau_table() -> list[str]:
+    """Kendall tau within the held-out family, from the runs (mean ± std over seeds)."""
+    head = " | ".join(LATENCY_MODELS.values())
+    rows = [f"| held-out family, setting | seeds | {head} |", "|---|---|" + "---|" * len(LATENCY_MODELS)]
+    for name in LATENCY_UNSEEN:
+        res = _load(name)
+        if not res or not res.get("runs"):
+            rows.append(f"| {name}: not run yet |" + " |" * (len(LATENCY_MODELS) + 1))
+            continue
+        taus: dict[str, dict[str, list[float]]] = {}
+        seeds: dict[str, set[int]] = {}
+        for run in res["runs"]:
+            if run["model"] not in LATENCY_MODELS:
+                continue
+            for setting, metrics in run["test"].items():
+                taus.setdefault(setting, {}).setdefault(run["model"], []).append(metrics["overall"]["kendall_tau"])
+                seeds.setdefault(setting, set()).add(run["seed"])
+        for setting in sorted(taus):
+            stats = {k: {"mean": statistics.mean(v), "std": statistics.stdev(v) if len(v) > 1 else 0.0}
+                     for k, v in taus[setting].items()}
+            best = max(stats, key=lambda k: stats[k]["mean"])
+            cells = [("**{}**" if k == best else "{}").format(_ms(stats[k])) if k in stats else "–" for k in LATENCY_MODELS]
+            rows.append(f"| {name.removeprefix('latency_unseen_')}, {setting} | "
+                        f"{', '.join(map(str, sorted(seeds[setting])))} | {' | '.join(cells)} |")
+    return rows
+
+
 def latency_family_table() -> list[str]:
     head = " | ".join(LATENCY_MODELS.values())
     rows = [f"| setting | family | {head} |", "|---|---|" + "---|" * len(LATENCY_MODELS)]
@@ -226,6 +254,7 @@ README_TABLES = {
     "#### Whole-network latency, in domain (paper Table 1 analogue)": latency_in_domain_table,
     "#### Whole-network latency per family (in domain, test MAPE, mean over seeds)": latency_family_table,
     "#### Whole-network latency, unseen structure (paper Table 2 analogue)": latency_unseen_table,
+    "#### Whole-network latency, unseen structure: ranking within the held-out family": latency_unseen_tau_table,
     "#### Latency labels: how much other measurements of the same network explain": latency_label_table,
 }
 
