@@ -6,8 +6,8 @@ from nas_predictor.latency_experiment import prepare_latency_data, run_latency_e
 from nas_predictor.predictor import Predictor
 
 
-def _cfg(tmp_path, **data):
-    overrides = ["model.task=latency", "model.hidden=32", "train.epochs=3", "train.batch_size=8", "train.lr=1e-3",
+def _cfg(tmp_path, extra=(), **data):
+    overrides = [*extra, "model.task=latency", "model.hidden=32", "train.epochs=3", "train.batch_size=8", "train.lr=1e-3",
                  f"data.cache_dir={tmp_path / 'cache'}", "data.max_per_family=12", "data.setting=titan_rtx_1"]
     overrides += [f"data.{k}={v}" for k, v in data.items()]
     return load_config(None, overrides)
@@ -40,13 +40,16 @@ def test_in_domain_and_unseen_splits(tmp_path, data_dir):
     assert set(np.asarray(rec.family)[np.concatenate([rec.train, rec.valid])]) == {"nasbench201"}
 
 
-def test_tiny_latency_run_saves_a_predictor_that_reloads(tmp_path, data_dir):
-    cfg = _cfg(tmp_path, families="[nasbench201]")
+@pytest.mark.parametrize("extra", [(), ("encoding.node_costs=true", "train.value_loss=relative_absolute")],
+                         ids=["reference-tokens", "node-costs-mape-loss"])
+def test_tiny_latency_run_saves_a_predictor_that_reloads(tmp_path, data_dir, extra):
+    cfg = _cfg(tmp_path, extra, families="[nasbench201]")
     result = run_latency_experiment(cfg, tmp_path / "run", data_dir, progress=False)
     test = result["test"]["titan_rtx_1"]
     assert test["overall"]["num"] == result["num_test"] == test["per_family"]["nasbench201"]["num"]
     assert np.isfinite(test["overall"]["mape"]) and result["members"][0]["best_valid_mape"] > 0
     loaded = Predictor.load(tmp_path / "run" / "predictor.pt")
+    assert loaded.tokenizer.token_dim == cfg.model.input_dim  # node-cost slots survive the checkpoint
     records = prepare_latency_data(cfg, data_dir, progress=False)
     graphs = [records.graphs[i] for i in records.test]
     np.testing.assert_allclose(loaded.predict_graphs(graphs), result["predictor"].predict_graphs(graphs), rtol=1e-5)
