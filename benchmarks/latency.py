@@ -119,6 +119,15 @@ def summarize(runs: list[dict]) -> dict:
     return summary
 
 
+def same_config(stored: dict | None, cfg: LatencyExperimentConfig) -> bool:
+    """Whether a results file's config is ``cfg``, once validated again: a key added to the config
+    schema later (with a default that keeps the old behaviour) fills in, so older files still resume."""
+    try:
+        return LatencyExperimentConfig.model_validate(stored).model_dump() == cfg.model_dump()
+    except ValueError:  # not a valid config any more: certainly not this one
+        return False
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--config", required=True)
@@ -142,7 +151,7 @@ def main(argv: list[str] | None = None) -> int:
         ap.error(f"{args.config} is not a latency config (model.task: latency)")
     out_path = Path(args.out) if args.out else RESULTS / f"{base.name}.json"
     results = load_results(out_path)
-    if results and results.get("config") != base.model_dump():
+    if results and not same_config(results.get("config"), base):
         ap.error(f"{out_path} holds runs of a different config; pass --out for a new file")
     results.update({"benchmark": "latency", "config": base.model_dump(), "machine": machine()})
     results.setdefault("commands", [])
