@@ -5,29 +5,27 @@ from __future__ import annotations
 import torch
 
 
-def relative_squared_error(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
-    """mean((pred / target - 1)^2): what the reference calls "MSE"; it matches MAPE-style metrics.
-
-    NaN targets are missing labels (a multi-device latency model, a device a family was never
-    measured on) and are left out of the mean.
-    """
+def _relative_errors(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """pred / target - 1 on the known labels: NaN targets are missing labels (a multi-device latency
+    model, a device a family was never measured on) and are left out."""
     known = ~torch.isnan(target)
     if bool(known.all()):
-        return ((pred / target - 1.0) ** 2).mean()
-    return ((pred[known] / target[known] - 1.0) ** 2).mean()
+        return pred / target - 1.0
+    return pred[known] / target[known] - 1.0
+
+
+def relative_squared_error(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """mean((pred / target - 1)^2): what the reference calls "MSE"; it matches MAPE-style metrics."""
+    return (_relative_errors(pred, target) ** 2).mean()
 
 
 def relative_absolute_error(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
     """mean(|pred / target - 1|): the MAPE itself, for predictors judged on MAPE and Acc(x %).
 
     The squared form's gradient grows with the error, so a few badly predicted (often noisily
-    measured) networks steer training; MAPE weighs every network's relative error alike. NaN
-    targets are missing labels, left out as in relative_squared_error.
+    measured) networks steer training; MAPE weighs every network's relative error alike.
     """
-    known = ~torch.isnan(target)
-    if bool(known.all()):
-        return (pred / target - 1.0).abs().mean()
-    return (pred[known] / target[known] - 1.0).abs().mean()
+    return _relative_errors(pred, target).abs().mean()
 
 
 VALUE_LOSSES = {"relative_squared": relative_squared_error, "relative_absolute": relative_absolute_error}
