@@ -1,4 +1,4 @@
-"""Command line: nas-predictor train | evaluate | predict | latency | distill | list."""
+"""Command line: nas-predictor train | evaluate | predict | latency | distill | list | search."""
 
 from __future__ import annotations
 
@@ -233,6 +233,12 @@ def build_parser() -> argparse.ArgumentParser:
 
     ls = sub.add_parser("list", help="list shipped pretrained predictors")
     ls.set_defaults(func=_cmd_list)
+    # Commands of the outer packages (``search`` from strategies) register themselves through this
+    # entry-point group, so this module never imports them (imports point inwards).
+    from importlib.metadata import entry_points
+
+    for ep in entry_points(group="nas_predictor.commands"):
+        ep.load()(sub)
     return parser
 
 

@@ -276,16 +276,11 @@ def _apply_override(tree: dict, assignment: str) -> None:
 def validate_config(tree: dict[str, Any], source: str = "config") -> ExperimentConfig | LatencyExperimentConfig:
     """An accuracy experiment, or a latency one when ``model.task`` is ``latency``."""
     kind = LatencyExperimentConfig if is_latency_tree(tree) else ExperimentConfig
-    try:
-        return kind.model_validate(tree)
-    except ValidationError as err:
-        raise ConfigError(_format_validation_error(err, source)) from None
+    return validate_model(kind, tree, source)
 
 
-def load_config(
-    path: str | Path | None, overrides: Sequence[str] = ()
-) -> ExperimentConfig | LatencyExperimentConfig:
-    """Read a YAML config (or start from defaults when path is None) and apply key=value overrides."""
+def read_yaml_tree(path: str | Path | None, overrides: Sequence[str] = ()) -> tuple[dict[str, Any], str]:
+    """(the mapping of a YAML file, or {} when path is None, with key=value overrides applied, its source)."""
     tree: dict[str, Any] = {}
     source = "defaults"
     if path is not None:
@@ -301,4 +296,20 @@ def load_config(
         tree = loaded or {}
     for assignment in overrides:
         _apply_override(tree, assignment)
+    return tree, source
+
+
+def validate_model(kind: type[BaseModel], tree: dict[str, Any], source: str) -> Any:
+    """``kind.model_validate(tree)``, or a ConfigError naming each bad key."""
+    try:
+        return kind.model_validate(tree)
+    except ValidationError as err:
+        raise ConfigError(_format_validation_error(err, source)) from None
+
+
+def load_config(
+    path: str | Path | None, overrides: Sequence[str] = ()
+) -> ExperimentConfig | LatencyExperimentConfig:
+    """Read a YAML config (or start from defaults when path is None) and apply key=value overrides."""
+    tree, source = read_yaml_tree(path, overrides)
     return validate_config(tree, source)

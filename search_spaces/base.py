@@ -37,6 +37,15 @@ class SearchSpace(abc.ABC):
     def neighbours(self, arch: str) -> list[str]:
         """Every architecture one mutation away from ``arch``."""
 
+    # -- categorical view (Optuna TPE and other samplers of independent choices) -------------------
+    def choices(self) -> list[tuple[str, tuple]]:
+        """(name, allowed values) of each independent decision; every combination is an architecture."""
+        raise NotImplementedError(f"search space {self.name!r} has no categorical view")
+
+    def from_choices(self, values: dict) -> str:
+        """The canonical arch string of one value per decision of :meth:`choices`."""
+        raise NotImplementedError(f"search space {self.name!r} has no categorical view")
+
     def canonical(self, arch: str) -> str:
         """The canonical string of ``arch`` (raises ArchError when malformed); default: as given."""
         return arch

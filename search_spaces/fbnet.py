@@ -204,6 +204,12 @@ class FBNetSpace(SearchSpace):
         ops[pos] = [i for i in range(NUM_CHOICES) if i != ops[pos]][int(rng.integers(NUM_CHOICES - 1))]
         return format_fbnet_arch(ops)
 
+    def choices(self) -> list[tuple[str, tuple]]:
+        return [(f"layer{pos}", tuple(range(NUM_CHOICES))) for pos in range(NUM_LAYERS)]
+
+    def from_choices(self, values: dict) -> str:
+        return format_fbnet_arch([int(values[name]) for name, _ in self.choices()])
+
     def neighbours(self, arch: str) -> list[str]:
         ops = parse_fbnet_arch(arch)
         return [

@@ -210,6 +210,12 @@ class NASBench201(SearchSpace):
         ops[edge] = [op for op in OPS if op != ops[edge]][int(rng.integers(len(OPS) - 1))]
         return format_arch(ops)
 
+    def choices(self) -> list[tuple[str, tuple]]:
+        return [(f"edge{e}_{EDGE_SOURCES[e]}to{EDGE_TARGETS[e]}", OPS) for e in range(NUM_EDGES)]
+
+    def from_choices(self, values: dict) -> str:
+        return format_arch([values[name] for name, _ in self.choices()])
+
     def neighbours(self, arch: str) -> list[str]:
         ops = parse_arch(arch)
         return [

@@ -330,6 +330,18 @@ class OFAMobileNetV3Space(SearchSpace):
         r = RESOLUTIONS[int(rng.integers(len(RESOLUTIONS)))]
         return OFAArch(tuple(ks), tuple(e), tuple(d), r).to_string()
 
+    def choices(self) -> list[tuple[str, tuple]]:
+        # every slot gets a kernel and an expansion; those of slots a stage's depth leaves out are
+        # ignored (the canonical string zeroes them)
+        return ([(f"d{s}", tuple(DEPTHS)) for s in range(NUM_STAGES)]
+                + [(f"ks{s}", tuple(KERNELS)) for s in range(NUM_SLOTS)]
+                + [(f"e{s}", tuple(EXPANDS)) for s in range(NUM_SLOTS)] + [("r", tuple(RESOLUTIONS))])
+
+    def from_choices(self, values: dict) -> str:
+        return format_ofa_arch({"ks": [values[f"ks{s}"] for s in range(NUM_SLOTS)],
+                                "e": [values[f"e{s}"] for s in range(NUM_SLOTS)],
+                                "d": [values[f"d{s}"] for s in range(NUM_STAGES)], "r": values["r"]})
+
     def mutate(self, arch: str, rng: np.random.Generator) -> str:
         """Change one gene: an active ks or e, one stage's d, or r, to a different allowed value.
 

@@ -100,20 +100,48 @@ def network_graphs(
         if not intact:
             _rewrite(path, graphs)
         todo = list(dict.fromkeys(a for a in archs if a not in graphs))
-        if todo:
-            bar = tqdm(total=len(todo), desc=f"exporting {space} networks", unit="net", disable=not progress,
-                       dynamic_ncols=True)
-            with gzip.open(path, "at") as handle:
-                for arch, data in _exported(space, todo, workers):
-                    handle.write(json.dumps({"arch": arch, "graph": data}, separators=(",", ":")) + "\n")
-                    handle.flush()
-                    graphs[arch] = ArchGraph.from_dict(data)
-                    bar.update()
-            bar.close()
+        graphs.update(_append_exports(path, space, todo, workers, progress))
     out = [graphs[a] for a in archs]
     if batch_size != 1:
         out = [rebatch(g, batch_size) for g in out]
     return out
+
+
+def load_cache(space: str, cache: str | os.PathLike | None = None) -> dict[str, ArchGraph]:
+    """Every network of ``space`` in the graph cache, repairing a torn file first (so appends by
+    :func:`export_to_cache` stay readable)."""
+    path = _cache_file(space, cache_dir(cache))
+    with _locked(path):
+        graphs, intact = _read(path)
+        if not intact:
+            _rewrite(path, graphs)
+    return graphs
+
+
+def export_to_cache(
+    space: str, archs: Sequence[str], cache: str | os.PathLike | None = None, progress: bool = False,
+) -> dict[str, ArchGraph]:
+    """Export ``archs`` (which the caller knows the cache lacks) and append them, without reading the
+    cache file: a search that keeps the cache in memory adds a few networks at a time cheaply."""
+    path = _cache_file(space, cache_dir(cache))
+    with _locked(path):
+        return _append_exports(path, space, list(dict.fromkeys(archs)), 1, progress)
+
+
+def _append_exports(path: Path, space: str, todo: list[str], workers: int, progress: bool) -> dict[str, ArchGraph]:
+    graphs: dict[str, ArchGraph] = {}
+    if not todo:
+        return graphs
+    bar = tqdm(total=len(todo), desc=f"exporting {space} networks", unit="net", disable=not progress,
+               dynamic_ncols=True)
+    with gzip.open(path, "at") as handle:
+        for arch, data in _exported(space, todo, workers):
+            handle.write(json.dumps({"arch": arch, "graph": data}, separators=(",", ":")) + "\n")
+            handle.flush()
+            graphs[arch] = ArchGraph.from_dict(data)
+            bar.update()
+    bar.close()
+    return graphs
 
 
 @contextlib.contextmanager

@@ -1,0 +1,165 @@
+"""What every strategy shares: the evaluation bookkeeping (budget, latency bound, duplicates,
+history, resume) lives in :class:`SearchContext`, so a strategy only decides what to try next."""
+
+from __future__ import annotations
+
+import abc
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Sequence
+
+import numpy as np
+from tqdm.auto import tqdm
+
+from nas_predictor.errors import ConfigError
+from strategies.constraints import LatencyConstraint
+from strategies.history import SearchHistory
+from strategies.oracle import Oracle
+from strategies.surrogates import Surrogate
+
+
+class BudgetExhausted(Exception):
+    """Raised inside a strategy when the oracle budget is spent; the runner catches it."""
+
+
+class TargetReached(Exception):
+    """Raised when an evaluation reaches the context's target value; the runner catches it."""
+
+
+class SearchStalled(Exception):
+    """The strategy proposed only known or infeasible architectures for too long."""
+
+
+@dataclass
+class SearchContext:
+    space: Any  # a search_spaces.base.SearchSpace
+    oracle: Oracle
+    budget: int
+    rng: np.random.Generator
+    history: SearchHistory
+    constraint: LatencyConstraint | None = None
+    surrogate: Surrogate | None = None
+    progress: bool = True
+    #: stop as soon as an evaluation reaches this value (e.g. a known optimum, an accuracy goal)
+    target: float | None = None
+    #: proposals in a row that cost nothing (known or over the bound) before the search gives up
+    max_idle_proposals: int = 20000
+    spent: int = 0
+    _rejected: set = field(default_factory=set)
+    replayed: int = 0
+    _charged: dict = field(default_factory=dict)
+    _idle: int = 0
+    _bar: Any = None
+
+    def __post_init__(self) -> None:
+        if self.budget < 1:
+            raise ConfigError(f"the budget must be at least one evaluation, got {self.budget}")
+        self._bar = tqdm(total=self.budget, desc="search", unit="eval", disable=not self.progress, dynamic_ncols=True)
+
+    # -- what strategies call ----------------------------------------------------------------------
+    @property
+    def remaining(self) -> int:
+        return self.budget - self.spent
+
+    def feasible(self, archs: Sequence[str]) -> np.ndarray:
+        """Which of ``archs`` satisfy the latency bound (all, without one)."""
+        if self.constraint is None:
+            return np.ones(len(archs), dtype=bool)
+        ok = self.constraint.feasible(list(archs))
+        self._rejected.update(a for a, good in zip(archs, ok) if not good)
+        return ok
+
+    @property
+    def rejected(self) -> int:
+        """Distinct candidates found over the latency bound (none of them reached the oracle)."""
+        return len(self._rejected)
+
+    def known(self, arch: str) -> dict | None:
+        """This search's record of ``arch`` if it was already evaluated in this run."""
+        return self._charged.get(self.space.canonical(arch))
+
+    def evaluate(self, arch: str, predicted: float | None = None) -> dict | None:
+        """Evaluate one architecture; returns its record, or None when it breaks the latency bound
+        (it never reaches the oracle and costs nothing). A known architecture returns its record
+        again at no cost. Raises BudgetExhausted when nothing is left to spend."""
+        arch = self.space.canonical(arch)
+        if arch in self._charged:
+            self._idle_step()
+            return self._charged[arch]
+        latency = None
+        if self.constraint is not None:
+            latency = float(self.constraint.latency([arch])[0])
+            if not latency <= self.constraint.max_ms:
+                self._rejected.add(arch)
+                self._idle_step()
+                return None
+        if self.spent >= self.budget:
+            raise BudgetExhausted
+        record = self.history.get(arch)
+        if record is not None:  # resumed search: answered from the file, the same evaluation as before
+            self.replayed += 1
+        else:
+            ev = self.oracle.evaluate(arch)
+            record = {"index": len(self.history), "arch": arch, "value": ev.value, "report": ev.report,
+                      "status": "ok" if ev.ok else "failed", "error": ev.error, "latency_ms": latency,
+                      "predicted": None if predicted is None else float(predicted), "seconds": ev.seconds,
+                      "time": time.time()}
+            self.history.add(record)
+        self.spent += 1
+        self._idle = 0
+        self._charged[arch] = record
+        self._bar.update()
+        best = self.best()
+        if best is not None:
+            self._bar.set_postfix(best=f"{best['value']:.3f}")
+        if self.target is not None and record["status"] == "ok" and record["value"] >= self.target:
+            raise TargetReached
+        return record
+
+    def records(self) -> list[dict]:
+        """This run's evaluations, in order."""
+        return list(self._charged.values())
+
+    def ok_records(self) -> list[dict]:
+        return [r for r in self._charged.values() if r["status"] == "ok" and math.isfinite(r["value"])]
+
+    def best(self) -> dict | None:
+        ok = self.ok_records()
+        return max(ok, key=lambda r: r["value"]) if ok else None
+
+    def sample_new(self, max_tries: int = 1000) -> str:
+        """A random architecture not evaluated yet and within the latency bound."""
+        for _ in range(max_tries):
+            arch = self.space.canonical(self.space.sample(self.rng))
+            if arch not in self._charged and self.feasible([arch])[0]:
+                return arch
+            self._idle_step()
+        raise SearchStalled(f"no new architecture within the bound in {max_tries} random samples")
+
+    def _idle_step(self) -> None:
+        self._idle += 1
+        if self._idle > self.max_idle_proposals:
+            raise SearchStalled(
+                f"{self._idle} proposals in a row were already evaluated or over the latency bound; "
+                "the bound may leave too few architectures"
+            )
+
+    def close(self) -> None:
+        self._bar.close()
+
+
+class Strategy(abc.ABC):
+    """Decides which architectures to evaluate; ``run`` returns when the budget is spent."""
+
+    name: str = ""
+    #: whether the strategy needs a surrogate (a predictor) to run
+    needs_surrogate: bool = False
+
+    def params(self) -> dict[str, Any]:
+        """Settings that change the search path (part of the history's identity)."""
+        return {k: v for k, v in vars(self).items() if not k.startswith("_")}
+
+    @abc.abstractmethod
+    def run(self, ctx: SearchContext) -> None:
+        """Evaluate architectures through ``ctx.evaluate`` until BudgetExhausted is raised."""

@@ -1,0 +1,108 @@
+"""``nas-predictor search``: registered into the nas-predictor command line through the
+``nas_predictor.commands`` entry point, so nas_predictor itself never imports strategies."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import time
+from pathlib import Path
+
+from strategies.config import SPACE_ALIASES, load_search_config
+from strategies.runner import STRATEGIES, run_search
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    se = sub.add_parser("search", help="predictor-guided architecture search under a latency budget")
+    se.add_argument("config", nargs="?", default=None, help="YAML search config (see configs/search_*.yaml)")
+    se.add_argument("--space", choices=sorted(SPACE_ALIASES), default=None, help="search space (default nb201)")
+    se.add_argument("--strategy", choices=STRATEGIES, default=None, help="default: predictor")
+    se.add_argument("--guided", action="store_true", default=None,
+                    help="evolution / tpe: screen candidates with the predictor")
+    se.add_argument("--budget", type=int, default=None, help="evaluations (default 100)")
+    se.add_argument("--max-latency-ms", type=float, default=None, help="latency bound on --latency-device")
+    se.add_argument("--latency-device", default=None,
+                    help="device setting of the bound, e.g. titan_rtx_1, 2080ti_1, gold_6226, pixel3")
+    se.add_argument("--latency-source", choices=["auto", "table", "predictor"], default=None,
+                    help="measured HELP table (NB201 data) or a latency predictor (default: the table when present)")
+    se.add_argument("--latency-predictor", default=None, help="latency predictor name or path (default latency-help-b1)")
+    se.add_argument("--oracle", choices=["auto", "table", "predictor"], default=None,
+                    help="real benchmark accuracies (table) or the shipped predictor's predictions")
+    se.add_argument("--dataset", choices=["cifar10", "cifar100", "ImageNet16-120"], default=None)
+    se.add_argument("--predictor", default=None, help="accuracy predictor name or path (default nb201-accuracy)")
+    se.add_argument("--surrogate", choices=["online", "pretrained"], default=None,
+                    help="guide with a predictor refit on this search's evaluations, or the shipped one")
+    se.add_argument("--seed", type=int, default=None)
+    se.add_argument("--target", type=float, default=None, help="stop once an evaluation reaches this value")
+    se.add_argument("--top", type=int, default=None, help="architectures to print (default 10)")
+    se.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
+                    help="override a config key, e.g. strategy_params.top_k=3")
+    se.add_argument("--out", default=None, help="output folder (default runs/search-STRATEGY-TIMESTAMP); "
+                                                "rerunning with the same folder resumes")
+    se.add_argument("--json", action="store_true", help="print the summary as one JSON object")
+    se.add_argument("--quiet", action="store_true", help="no progress bar")
+    se.add_argument("--data-dir", default=None)
+    se.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
+    se.set_defaults(func=_cmd_search)
+
+
+def _cmd_search(args: argparse.Namespace) -> int:
+    import torch
+
+    from nas_predictor.predictor import resolve_device
+    from strategies.setup import build_search
+
+    cfg = load_search_config(args.config, args.set, space=args.space, strategy=args.strategy, guided=args.guided,
+                             budget=args.budget, max_latency_ms=args.max_latency_ms,
+                             latency_device=args.latency_device, latency_source=args.latency_source,
+                             latency_predictor=args.latency_predictor, oracle=args.oracle, dataset=args.dataset,
+                             predictor=args.predictor, surrogate=args.surrogate, seed=args.seed, target=args.target,
+                             top=args.top)
+    device = str(resolve_device(args.device))
+    if device == "cpu" and torch.get_num_threads() > 1:
+        torch.set_num_threads(1)  # refits of a 64-wide model on a few hundred cells: one thread is fastest
+    setup = build_search(cfg, args.data_dir, device)
+    label = cfg.strategy + ("-guided" if cfg.guided else "")
+    out = Path(args.out) if args.out else Path("runs") / f"search-{label}-{time.strftime('%Y%m%d-%H%M%S')}"
+    for note in setup.notes:
+        print(f"note: {note}")
+    summary = run_search(setup.space, setup.strategy, setup.oracle, cfg.budget, seed=cfg.seed, out_dir=out,
+                         constraint=setup.constraint, surrogate=setup.surrogate, progress=not args.quiet,
+                         top=cfg.top, target=cfg.target)
+    summary["predictions_only"] = setup.predictions_only
+    summary["out"] = str(out)
+    if args.json:
+        print(json.dumps({k: v for k, v in summary.items() if k not in ("best_so_far", "evaluated_archs")}, indent=2))
+        return 0
+    print_summary(summary, setup.predictions_only)
+    return 0
+
+
+def print_summary(summary: dict, predictions_only: bool) -> None:
+    c = summary["constraint"]
+    print(f"{summary['strategy']} search on {summary['space']}: {summary['evaluations']} evaluations "
+          f"({summary['oracle']}), {summary['wall_seconds']:.1f} s; stop: {summary['stop']}")
+    if c:
+        print(f"latency bound: {c['max_ms']:g} ms, {c['source']}; {summary['rejected_over_bound']} candidates over "
+              "it never reached the oracle")
+    if summary["replayed_from_history"]:
+        print(f"resumed: {summary['replayed_from_history']} evaluations read back from {summary['out']}/history.jsonl")
+    if predictions_only:
+        print("These are PREDICTIONS of the shipped predictors, not measured results: no architecture was "
+              "trained or timed. Run with the NAS-Bench-201 data (or your own oracle) for real values.")
+    key = summary["report_key"]
+    value_name = "predicted acc" if predictions_only else "search value"
+    header = f"{'rank':>4}  {value_name:>13}"
+    if key and not predictions_only:
+        header += f"  {key:>13}"
+    if c:
+        header += f"  {'latency ms':>10}"
+    print(header + "  architecture")
+    for rank, r in enumerate(summary["top"], 1):
+        line = f"{rank:>4}  {r['value']:>13.3f}"
+        if key and not predictions_only:
+            line += f"  {r['report'].get(key, float('nan')):>13.3f}"
+        if c:
+            line += f"  {r['latency_ms']:>10.3f}"
+        print(line + f"  {r['arch']}")
+    print(f"history, summary and plots in {summary['out']}")

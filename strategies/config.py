@@ -1,0 +1,67 @@
+"""The search config: a YAML file (``configs/search_*.yaml``) validated into :class:`SearchConfig`;
+command-line flags override its keys. A wrong key or value is an error naming it."""
+
+from __future__ import annotations
+
+from typing import Any, Literal, Sequence
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+from nas_predictor.config import read_yaml_tree, validate_model
+
+#: short names accepted for spaces
+SPACE_ALIASES = {"nb201": "nasbench201", "nasbench201": "nasbench201", "fbnet": "fbnet", "ofa": "ofa_mbv3",
+                 "ofa_mbv3": "ofa_mbv3"}
+
+
+class SurrogateParams(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    refit_every: int = Field(10, ge=1)  # evaluations between refits of the online predictor
+    min_points: int = Field(10, ge=2)
+    steps: int = Field(400, ge=1)  # optimiser steps per refit
+    ensemble: int = Field(1, ge=1)
+
+
+class SearchConfig(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+    name: str = "search"
+    space: str = "nasbench201"
+    strategy: Literal["random", "evolution", "tpe", "predictor"] = "predictor"
+    guided: bool = False  # evolution / tpe: screen candidates with the predictor
+    budget: int = Field(100, ge=1)
+    seed: int = 0
+    # what an evaluation is: "table" = the real benchmark accuracies (needs the data), "predictor" =
+    # the shipped accuracy predictor's predictions, "auto" = the table when the data is there
+    oracle: Literal["auto", "table", "predictor"] = "auto"
+    dataset: Literal["cifar10", "cifar100", "ImageNet16-120"] = "cifar10"
+    predictor: str = "nb201-accuracy"  # accuracy predictor for oracle=predictor or surrogate=pretrained
+    # what guides predictor strategies on a table oracle: a NAR-Former V2 refit on this search's own
+    # evaluations ("online"), or the shipped predictor ("pretrained", trained on NB201 table labels)
+    surrogate: Literal["online", "pretrained"] = "online"
+    surrogate_params: SurrogateParams = SurrogateParams()
+    strategy_params: dict[str, Any] = {}
+    max_latency_ms: float | None = Field(None, gt=0)
+    latency_device: str | None = None
+    # "table" = HELP's measured latencies (NB201, needs the data), "predictor" = latency_predictor
+    latency_source: Literal["auto", "table", "predictor"] = "auto"
+    latency_predictor: str = "latency-help-b1"
+    target: float | None = None  # stop once an evaluation reaches this value
+    top: int = Field(10, ge=1)
+
+    @model_validator(mode="after")
+    def _check(self) -> "SearchConfig":
+        if self.space not in SPACE_ALIASES:
+            raise ValueError(f"unknown space {self.space!r}; choose from {', '.join(sorted(SPACE_ALIASES))}")
+        self.space = SPACE_ALIASES[self.space]
+        if self.guided and self.strategy in ("random", "predictor"):
+            raise ValueError(f"guided applies to evolution and tpe; {self.strategy} has no guided variant")
+        if self.max_latency_ms is not None and self.latency_device is None:
+            raise ValueError("max_latency_ms needs latency_device (a device setting such as titan_rtx_1 or pixel3)")
+        return self
+
+
+def load_search_config(path: str | None, overrides: Sequence[str] = (), **flags: Any) -> SearchConfig:
+    """A YAML search config (or the defaults), then ``--set key=value`` overrides, then non-None flags."""
+    tree, source = read_yaml_tree(path, overrides)
+    tree.update({k: v for k, v in flags.items() if v is not None})
+    return validate_model(SearchConfig, tree, source)

@@ -1,0 +1,159 @@
+"""Oracles: what a search pays for. An evaluation returns the value the search maximises and a report
+(values the search must not see, such as test accuracy, for the summary).
+
+Two kinds, one interface, so the same strategy code drives both:
+- :class:`NB201TableOracle`: the real NAS-Bench-201 200-epoch accuracies of the shared data (or an
+  official ``.pth`` table). On CIFAR-10 the search sees the validation accuracy of the ``cifar10-valid``
+  runs and reports show the test accuracy of the ``cifar10`` runs (the protocol of NAS-Bench-201 and
+  of the predictor-guided NAS papers). The shared data has no 200-epoch validation accuracies for
+  CIFAR-100 and ImageNet16-120, so there the search sees, and reports show, the test accuracy.
+- :class:`FunctionOracle`: any user function ``arch -> float`` (a training run, say), or one returning
+  ``(value, report_dict)``.
+"""
+
+from __future__ import annotations
+
+import abc
+import math
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable
+
+import numpy as np
+
+from nas_predictor.errors import ConfigError
+
+
+@dataclass
+class Evaluation:
+    value: float  # what the search maximises; NaN = the evaluation failed
+    report: dict[str, float] = field(default_factory=dict)
+    seconds: float = 0.0
+    error: str | None = None
+
+    @property
+    def ok(self) -> bool:
+        return self.error is None and math.isfinite(self.value)
+
+
+class Oracle(abc.ABC):
+    """Evaluates architectures of one search space."""
+
+    #: the report key that summaries rank final results by (e.g. "test_accuracy"); None = the value
+    report_key: str | None = None
+
+    @abc.abstractmethod
+    def _evaluate(self, arch: str) -> tuple[float, dict[str, float]]:
+        """(value, report) of one architecture; may raise."""
+
+    def evaluate(self, arch: str) -> Evaluation:
+        """One evaluation; an exception or a non-finite value becomes a failed Evaluation, never a crash
+        of the search (the error text is kept in the history)."""
+        t0 = time.perf_counter()
+        try:
+            value, report = self._evaluate(arch)
+            value = float(value)
+        except Exception as exc:  # a user's training run may fail in any way; the search goes on
+            return Evaluation(math.nan, {}, time.perf_counter() - t0, f"{type(exc).__name__}: {exc}")
+        seconds = time.perf_counter() - t0
+        if not math.isfinite(value):
+            return Evaluation(value, dict(report), seconds, f"oracle returned {value}")
+        return Evaluation(value, {k: float(v) for k, v in report.items()}, seconds)
+
+    def describe(self) -> str:
+        return type(self).__name__
+
+
+class FunctionOracle(Oracle):
+    """A user function ``arch -> value`` or ``arch -> (value, report)``."""
+
+    def __init__(self, fn: Callable[[str], Any], name: str | None = None) -> None:
+        if not callable(fn):
+            raise ConfigError(f"FunctionOracle needs a callable, got {type(fn).__name__}")
+        self.fn = fn
+        self.name = name or getattr(fn, "__name__", "function")
+
+    def _evaluate(self, arch: str) -> tuple[float, dict[str, float]]:
+        out = self.fn(arch)
+        if isinstance(out, tuple):
+            value, report = out
+            return value, dict(report)
+        return out, {}
+
+    def describe(self) -> str:
+        return f"function {self.name}"
+
+
+#: dataset -> (column the search sees, column reports show) of the shared NB201 table
+NB201_COLUMNS = {
+    "cifar10": ("c10valid_valid_200ep", "c10_test_200ep"),
+    "cifar100": ("c100_test_200ep_natsv1", "c100_test_200ep_natsv1"),
+    "ImageNet16-120": ("in16_test_200ep_natsv1", "in16_test_200ep_natsv1"),
+}
+
+
+class NB201TableOracle(Oracle):
+    """Real NAS-Bench-201 accuracies (percent) looked up in the benchmark table."""
+
+    report_key = "test_accuracy"
+
+    def __init__(self, dataset: str = "cifar10", data_dir: str | None = None, table_file: str | None = None) -> None:
+        from nas_predictor.data.nb201 import load_table
+        from search_spaces.nasbench201 import NASBench201
+
+        if dataset not in NB201_COLUMNS:
+            raise ConfigError(f"unknown NAS-Bench-201 dataset {dataset!r}; choose from {', '.join(NB201_COLUMNS)}")
+        self.dataset = dataset
+        table = load_table(table_file, data_dir)
+        search_col, test_col = NB201_COLUMNS[dataset]
+        self.search_values = table.column(search_col)
+        self.test_values = table.column(test_col)
+        self.arch_strs = table.arch_strs
+        self._space = NASBench201()
+        self._row = {a: i for i, a in enumerate(table.arch_strs)}
+        self.source = table.source
+
+    def index(self, arch: str) -> int:
+        key = self._space.canonical(arch)
+        if key not in self._row:
+            raise ConfigError(f"{arch!r} is not in the NAS-Bench-201 table")
+        return self._row[key]
+
+    def _evaluate(self, arch: str) -> tuple[float, dict[str, float]]:
+        i = self.index(arch)
+        return self.search_values[i], {"test_accuracy": float(self.test_values[i])}
+
+    def global_optimum(self, allowed: np.ndarray | None = None) -> dict[str, Any]:
+        """The architecture a perfect search would return (best search value among ``allowed`` rows,
+        a boolean mask, default all) and its test accuracy; also the best test accuracy there is."""
+        mask = np.ones(len(self.arch_strs), bool) if allowed is None else np.asarray(allowed, bool)
+        rows = np.flatnonzero(mask)
+        best = rows[np.argmax(self.search_values[rows])]
+        return {"arch": self.arch_strs[best], "search_value": float(self.search_values[best]),
+                "test_accuracy": float(self.test_values[best]),
+                "best_test_accuracy": float(self.test_values[rows].max()),
+                "best_test_arch": self.arch_strs[rows[np.argmax(self.test_values[rows])]]}
+
+    def describe(self) -> str:
+        search_col, test_col = NB201_COLUMNS[self.dataset]
+        return f"NAS-Bench-201 {self.dataset} table ({self.source}): search sees {search_col}, reports {test_col}"
+
+
+class PredictorOracle(Oracle):
+    """A trained accuracy predictor standing in for real evaluations (no benchmark data, no training):
+    its values are predictions, and every report says so."""
+
+    report_key = "predicted_accuracy"
+
+    def __init__(self, predictor: str, device: str = "cpu") -> None:
+        from nas_predictor.predictor import load_predictor
+
+        self.name = predictor
+        self.predictor = load_predictor(predictor, device=device)
+
+    def _evaluate(self, arch: str) -> tuple[float, dict[str, float]]:
+        value = float(self.predictor.predict([arch])[0])
+        return value, {"predicted_accuracy": value}
+
+    def describe(self) -> str:
+        return f"predictions of {self.name} (no real evaluation)"

@@ -1,0 +1,164 @@
+"""Run one search into an output folder: ``history.jsonl`` (every evaluation, appended as it happens),
+``summary.json``, ``best_so_far.png`` and, when latencies are known, ``pareto.png``. Re-running with the
+same folder resumes (see strategies.history); a bigger budget extends a finished search."""
+
+from __future__ import annotations
+
+import math
+import time
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+
+from nas_predictor.errors import ConfigError
+from nas_predictor.predictor import atomic_write_json
+from strategies.base import BudgetExhausted, SearchContext, SearchStalled, Strategy, TargetReached
+from strategies.constraints import LatencyConstraint
+from strategies.evolution import RegularizedEvolution
+from strategies.history import SearchHistory
+from strategies.oracle import Oracle
+from strategies.predictor_search import PredictorSearch
+from strategies.random_search import RandomSearch
+from strategies.surrogates import Surrogate
+from strategies.tpe import TPESearch
+
+STRATEGIES = ("random", "evolution", "tpe", "predictor")
+
+
+def make_strategy(name: str, guided: bool = False, **params: Any) -> Strategy:
+    """A strategy by CLI name; ``guided`` makes evolution / TPE predictor-guided."""
+    if name == "random":
+        strategy: Strategy = RandomSearch()
+    elif name == "evolution":
+        strategy = RegularizedEvolution(guided=guided, **params)
+    elif name == "tpe":
+        strategy = TPESearch(guided=guided, **params)
+    elif name == "predictor":
+        strategy = PredictorSearch(**params)
+    else:
+        raise ConfigError(f"unknown strategy {name!r}; choose from {', '.join(STRATEGIES)}")
+    if guided and name in ("random",):
+        raise ConfigError("random search has no predictor-guided variant")
+    return strategy
+
+
+def strategy_label(strategy: Strategy) -> str:
+    return f"{strategy.name}-guided" if getattr(strategy, "guided", False) else strategy.name
+
+
+def pareto_front(points: list[tuple[float, float]]) -> list[int]:
+    """Indices of the points (latency, value) no other point beats on both (lower latency, higher value)."""
+    order = sorted(range(len(points)), key=lambda i: (points[i][0], -points[i][1]))
+    front, best = [], -math.inf
+    for i in order:
+        if points[i][1] > best:
+            front.append(i)
+            best = points[i][1]
+    return front
+
+
+def best_so_far(records: list[dict], report_key: str | None) -> list[dict]:
+    """After each evaluation: the best value so far and the report of that architecture."""
+    out, best = [], None
+    for n, r in enumerate(records, 1):
+        if r["status"] == "ok" and (best is None or r["value"] > best["value"]):
+            best = r
+        out.append({"evaluations": n, "value": None if best is None else best["value"],
+                    "report": None if best is None or report_key is None else best["report"].get(report_key),
+                    "arch": None if best is None else best["arch"]})
+    return out
+
+
+def run_search(
+    space: Any, strategy: Strategy, oracle: Oracle, budget: int, seed: int = 0, out_dir: str | Path | None = None,
+    constraint: LatencyConstraint | None = None, surrogate: Surrogate | None = None, progress: bool = True,
+    plots: bool = True, top: int = 10, target: float | None = None,
+) -> dict[str, Any]:
+    """Run (or resume) a search; returns the summary (also written to ``out_dir/summary.json``)."""
+    if strategy.needs_surrogate and surrogate is None:
+        raise ConfigError(f"strategy {strategy_label(strategy)!r} needs a predictor (a surrogate)")
+    out = Path(out_dir) if out_dir is not None else None
+    identity = {"space": space.name, "strategy": strategy_label(strategy), "params": strategy.params(),
+                "seed": seed, "oracle": oracle.describe(),
+                "constraint": None if constraint is None else constraint.identity(),
+                "surrogate": None if surrogate is None else surrogate.describe()}
+    history = SearchHistory(out / "history.jsonl" if out else None, identity)
+    resumable = len(history)
+    ctx = SearchContext(space=space, oracle=oracle, budget=budget, rng=np.random.default_rng(seed), history=history,
+                        constraint=constraint, surrogate=surrogate, progress=progress, target=target)
+    t0 = time.perf_counter()
+    stop_reason = "budget"
+    try:
+        strategy.run(ctx)
+    except BudgetExhausted:
+        pass
+    except TargetReached:
+        stop_reason = "target reached"
+    except SearchStalled as exc:
+        stop_reason = f"stalled: {exc}"
+    finally:
+        ctx.close()
+    if stop_reason == "budget" and ctx.spent < budget:
+        stop_reason = "space exhausted within the bound"
+    wall = time.perf_counter() - t0
+    records = ctx.records()
+    ok = sorted(ctx.ok_records(), key=lambda r: -r["value"])
+    summary = {
+        **identity, "budget": budget, "evaluations": ctx.spent, "failed": sum(r["status"] != "ok" for r in records),
+        "rejected_over_bound": ctx.rejected, "replayed_from_history": ctx.replayed,
+        "history_records_before": resumable, "stop": stop_reason, "wall_seconds": wall,
+        "surrogate_fits": getattr(surrogate, "fits", 0), "surrogate_fit_seconds": getattr(surrogate, "fit_seconds", 0.0),
+        "report_key": oracle.report_key,
+        "best": ok[0] if ok else None, "top": ok[:top],
+        "best_so_far": best_so_far(records, oracle.report_key),
+        "evaluated_archs": [r["arch"] for r in records],
+    }
+    latencies = [(r["latency_ms"], r["value"]) for r in ok if r.get("latency_ms") is not None]
+    if latencies:
+        front = pareto_front(latencies)
+        with_lat = [r for r in ok if r.get("latency_ms") is not None]
+        summary["pareto"] = [{"arch": with_lat[i]["arch"], "latency_ms": with_lat[i]["latency_ms"],
+                              "value": with_lat[i]["value"], "report": with_lat[i]["report"]} for i in front]
+    if out is not None:
+        atomic_write_json(summary, out / "summary.json")
+        if plots:
+            write_plots(summary, records, out)
+    return summary
+
+
+def write_plots(summary: dict, records: list[dict], out: Path) -> None:
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    curve = [p for p in summary["best_so_far"] if p["value"] is not None]
+    fig, ax = plt.subplots(figsize=(6, 4))
+    if curve:
+        ax.step([p["evaluations"] for p in curve], [p["value"] for p in curve], where="post", label="search value")
+        if summary["report_key"] and any(p["report"] is not None for p in curve):
+            ax.step([p["evaluations"] for p in curve], [p["report"] for p in curve], where="post",
+                    label=summary["report_key"])
+    ax.set_xlabel("evaluations")
+    ax.set_ylabel("best so far")
+    ax.set_title(f"{summary['strategy']} on {summary['space']} (seed {summary['seed']})")
+    ax.legend()
+    fig.tight_layout()
+    fig.savefig(out / "best_so_far.png", dpi=120)
+    plt.close(fig)
+    if summary.get("pareto"):
+        fig, ax = plt.subplots(figsize=(6, 4))
+        pts = [(r["latency_ms"], r["value"]) for r in records
+               if r["status"] == "ok" and r.get("latency_ms") is not None]
+        front = summary["pareto"]
+        ax.scatter([p[0] for p in pts], [p[1] for p in pts], s=10, alpha=0.5, label="evaluated")
+        ax.plot([r["latency_ms"] for r in front], [r["value"] for r in front], "o-", color="C3", label="Pareto front")
+        if summary["constraint"]:
+            ax.axvline(summary["constraint"]["max_ms"], color="grey", ls="--", label="latency bound")
+        ax.set_xlabel(f"latency (ms), {summary['constraint']['source'] if summary['constraint'] else ''}")
+        ax.set_ylabel("search value")
+        ax.legend()
+        fig.tight_layout()
+        fig.savefig(out / "pareto.png", dpi=120)
+        plt.close(fig)

@@ -1,0 +1,119 @@
+"""Surrogates: what predictor-guided strategies rank candidates with.
+
+- :class:`FixedSurrogate`: a trained predictor (a shipped one such as ``nb201-accuracy``, or a
+  checkpoint), used as it is. On a benchmark it was trained on, it has seen the table: fine for users,
+  not for judging a search strategy (the benchmark uses the online one).
+- :class:`OnlineSurrogate`: a NAR-Former V2 refit from scratch on everything this search has evaluated,
+  every ``refit_every`` new evaluations (``nas_predictor.online``: ~2-5 s on one CPU thread).
+"""
+
+from __future__ import annotations
+
+import abc
+import math
+from typing import Sequence
+
+import numpy as np
+
+from nas_predictor.online import ONLINE_STEPS, fit_online, online_config
+
+
+class Surrogate(abc.ABC):
+    #: seconds spent fitting so far
+    fit_seconds: float = 0.0
+    fits: int = 0
+
+    def update(self, records: Sequence[dict]) -> None:
+        """Learn from this search's evaluation records (default: nothing to learn)."""
+
+    @abc.abstractmethod
+    def ready(self) -> bool:
+        """Whether ``score`` can be called yet."""
+
+    @abc.abstractmethod
+    def score(self, archs: Sequence[str]) -> np.ndarray:
+        """Higher is better."""
+
+    def describe(self) -> str:
+        return type(self).__name__
+
+
+class FixedSurrogate(Surrogate):
+    def __init__(self, predictor: str, device: str = "cpu") -> None:
+        from nas_predictor.predictor import load_predictor
+
+        self.name = predictor
+        self.predictor = load_predictor(predictor, device=device)
+        self._memo: dict[str, float] = {}  # a fixed model: each architecture is scored once per search
+
+    def ready(self) -> bool:
+        return True
+
+    def score(self, archs: Sequence[str]) -> np.ndarray:
+        todo = list(dict.fromkeys(a for a in archs if a not in self._memo))
+        if todo:
+            self._memo.update(zip(todo, map(float, self.predictor.predict(todo))))
+        return np.array([self._memo[a] for a in archs], dtype=np.float64)
+
+    def describe(self) -> str:
+        return f"predictor {self.name} (fixed)"
+
+
+class FunctionSurrogate(Surrogate):
+    """Any scorer ``list[arch] -> scores`` (a zero-cost proxy, another model)."""
+
+    def __init__(self, fn, name: str | None = None) -> None:
+        self.fn = fn
+        self.name = name or getattr(fn, "__name__", "function")
+
+    def ready(self) -> bool:
+        return True
+
+    def score(self, archs: Sequence[str]) -> np.ndarray:
+        return np.asarray(self.fn(list(archs)), dtype=np.float64)
+
+    def describe(self) -> str:
+        return f"function {self.name}"
+
+
+class OnlineSurrogate(Surrogate):
+    def __init__(self, space: str, refit_every: int = 10, min_points: int = 10, steps: int = ONLINE_STEPS,
+                 seed: int = 0, ensemble: int = 1, overrides: dict | None = None) -> None:
+        self.space = space
+        self.refit_every = refit_every
+        self.min_points = min_points
+        self.steps = steps
+        self.seed = seed
+        self.ensemble = ensemble
+        self.cfg = online_config(overrides)
+        self._models: list = []
+        self._fitted_on = 0
+        self.fit_seconds = 0.0
+        self.fits = 0
+
+    def update(self, records: Sequence[dict]) -> None:
+        ok = [r for r in records if r["status"] == "ok" and math.isfinite(r["value"])]
+        if len(ok) < self.min_points or np.unique([r["value"] for r in ok]).size < 2:
+            return
+        if self._models and len(ok) - self._fitted_on < self.refit_every:
+            return
+        archs, values = [r["arch"] for r in ok], [r["value"] for r in ok]
+        self._models = []
+        for m in range(self.ensemble):
+            # the seed depends on how much is known, so each refit differs but a rerun repeats exactly
+            model, seconds = fit_online(self.space, archs, values, self.cfg, seed=self.seed * 7919 + len(ok) + 104729 * m,
+                                        steps=self.steps)
+            self._models.append(model)
+            self.fit_seconds += seconds
+        self.fits += 1
+        self._fitted_on = len(ok)
+
+    def ready(self) -> bool:
+        return bool(self._models)
+
+    def score(self, archs: Sequence[str]) -> np.ndarray:
+        archs = list(archs)
+        return np.mean([m.predict(archs) for m in self._models], axis=0)
+
+    def describe(self) -> str:
+        return f"online NAR-Former V2 (refit every {self.refit_every} evaluations, {self.steps} steps)"

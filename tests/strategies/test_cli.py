@@ -1,0 +1,43 @@
+"""`nas-predictor search`: outputs, resume, the predictions-only mode, errors."""
+
+from __future__ import annotations
+
+import json
+
+from nas_predictor.cli import main
+
+
+def test_search_writes_history_summary_and_plots_and_resumes(tmp_path, data_dir, capsys):
+    out = tmp_path / "s"
+    args = ["search", "--strategy", "evolution", "--budget", "12", "--max-latency-ms", "10", "--latency-device",
+            "pixel3", "--out", str(out), "--quiet", "--data-dir", str(data_dir), "--top", "3"]
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert "test_accuracy" in text and "measured latency on pixel3" in text
+    for name in ("history.jsonl", "summary.json", "best_so_far.png", "pareto.png"):
+        assert (out / name).is_file(), name
+    summary = json.loads((out / "summary.json").read_text())
+    assert summary["evaluations"] == 12
+    assert all(r["latency_ms"] <= 10 for r in summary["top"] + summary["pareto"])
+    lines = (out / "history.jsonl").read_text().splitlines()
+    assert len(lines) == 13
+
+    assert main(args[:4] + ["20"] + args[5:]) == 0  # a bigger budget extends the same search
+    assert "resumed: 12 evaluations" in capsys.readouterr().out
+    assert len((out / "history.jsonl").read_text().splitlines()) == 21
+
+
+def test_predictions_only_search_says_so(tmp_path, capsys):
+    args = ["search", "--strategy", "random", "--budget", "3", "--oracle", "predictor", "--out", str(tmp_path / "p"),
+            "--quiet"]
+    assert main(args) == 0
+    text = capsys.readouterr().out
+    assert "PREDICTIONS of the shipped predictors" in text and "predicted acc" in text
+
+
+def test_bad_search_config_exits_2(tmp_path, capsys):
+    assert main(["search", "--set", "strategy_params.population=0", "--strategy", "evolution",
+                 "--out", str(tmp_path / "x"), "--quiet"]) == 2
+    assert "evolution needs 1 <= sample_size" in capsys.readouterr().err
+    assert main(["search", "--set", "bugdet=3", "--out", str(tmp_path / "y")]) == 2
+    assert "unknown config key 'bugdet'" in capsys.readouterr().err
