@@ -130,7 +130,8 @@ def augment_table() -> list[str]:
 
 LATENCY_MODELS = {"narformer_v2": "NAR-Former V2 (ours)", "nnlp_gnn": "NNLP GNN", "gbdt": "GBDT",
                   "linear_flops_memory": "linear FLOPs + memory", "linear_flops": "linear FLOPs"}
-LATENCY_IN_DOMAIN = ("latency_in_domain_b1", "latency_in_domain_b32", "latency_in_domain_b32_first_recipe")
+LATENCY_IN_DOMAIN = ("latency_in_domain_b1", "latency_in_domain_b1_first_recipe", "latency_in_domain_b32",
+                     "latency_in_domain_b32_first_recipe")
 LATENCY_UNSEEN = ("latency_unseen_nasbench201", "latency_unseen_fbnet", "latency_unseen_ofa")
 
 
@@ -244,6 +245,45 @@ def latency_label_table() -> list[str]:
     return rows
 
 
+SEARCH_STRATEGIES = ("random", "evolution", "tpe", "evolution-guided", "tpe-guided", "predictor")
+SEARCH_FILES = ("search_nb201", "search_nb201_pixel3_10.6756ms")
+
+
+def search_table() -> list[str]:
+    """Mean ± std best test accuracy per budget, share of runs that returned the optimum, median
+    evaluations to it, for every dataset and strategy of the search benchmarks."""
+    budgets = (25, 50, 100, 150, 200)
+    rows = ["| bound | dataset | strategy | seeds | " + " | ".join(f"best test @{b}" for b in budgets)
+            + " | optimum by 100 | by 200 | median evals to optimum | violations | mean s/run |",
+            "|---|---|---|---|" + "---|" * (len(budgets) + 5)]
+    for name in SEARCH_FILES:
+        res = _load(name)
+        if not res or not res.get("summary"):
+            rows.append(f"| {name}: not run yet |" + " |" * (len(budgets) + 8))
+            continue
+        bound = res.get("constraint")
+        bound_text = f"{bound['device']} ≤ {bound['max_ms']:g} ms" if bound else "none"
+        for dataset, by_strategy in res["summary"].items():
+            for label in SEARCH_STRATEGIES:
+                row = by_strategy.get(label)
+                if row is None:
+                    continue
+                best = max(by_strategy[k][f"best_test_{b}"]["mean"] for k in by_strategy for b in (50,)
+                           if f"best_test_{b}" in by_strategy[k])
+                cells = []
+                for b in budgets:
+                    st = row.get(f"best_test_{b}")
+                    text = "–" if st is None else f"{st['mean']:.2f} ± {st['std']:.2f}"
+                    cells.append(f"**{text}**" if st is not None and b == 50 and st["mean"] == best else text)
+                med = row["median_evaluations_to_optimum"]
+                rows.append(
+                    f"| {bound_text} | {dataset} | {label} | {row['seeds']} | {' | '.join(cells)} | "
+                    f"{row.get('reached_100', 0):.0%} | {row.get('reached_200', 0):.0%} | "
+                    f"{'not reached' if med is None else f'{med:g}'} | {row.get('latency_violations', '–')} | "
+                    f"{row['wall_seconds_mean']:.1f} |")
+    return rows
+
+
 # README heading -> table under it; `--update-readme` rewrites the first table after each heading.
 README_TABLES = {
     "#### NAS-Bench-201 accuracy prediction (paper Table 4)": accuracy_table,
@@ -256,6 +296,7 @@ README_TABLES = {
     "#### Whole-network latency, unseen structure (paper Table 2 analogue)": latency_unseen_table,
     "#### Whole-network latency, unseen structure: ranking within the held-out family": latency_unseen_tau_table,
     "#### Latency labels: how much other measurements of the same network explain": latency_label_table,
+    "#### Predictor-guided search on NAS-Bench-201": search_table,
 }
 
 

@@ -130,6 +130,29 @@ def plot(results: dict, path: Path) -> None:
     plt.close(fig)
 
 
+def append_run(path: Path, results: dict, entry: dict) -> dict:
+    """Add one finished run under a file lock, merging runs other processes appended meanwhile (seeds
+    or strategies of one benchmark may run in parallel processes)."""
+    import fcntl
+
+    lock = path.with_suffix(".lock")
+    with lock.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        on_disk = load_results(path)
+        key = lambda r: (r["dataset"], r["strategy"], r["seed"])  # noqa: E731
+        runs = {key(r): r for r in on_disk.get("runs", [])}
+        runs.update({key(r): r for r in results.get("runs", [])})
+        runs[key(entry)] = entry
+        merged = {**on_disk, **{k: v for k, v in results.items() if k != "runs"}}
+        merged["commands"] = list(dict.fromkeys(on_disk.get("commands", []) + results.get("commands", [])))
+        merged["optimum"] = {**on_disk.get("optimum", {}), **results.get("optimum", {})}
+        merged["runs"] = list(runs.values())
+        merged["summary"] = summarize(merged["runs"])
+        save_results(path, merged)
+        fcntl.flock(handle, fcntl.LOCK_UN)
+    return merged
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--datasets", nargs="+", default=["cifar10"], choices=["cifar10", "cifar100", "ImageNet16-120"])
@@ -176,9 +199,8 @@ def main(argv: list[str] | None = None) -> int:
                     continue
                 entry = one_run(dataset, label, seed, args.budget, oracle, constraint, optimum,
                                 not args.no_early_stop, latency)
-                runs.append(entry)
-                results["summary"] = summarize(runs)
-                save_results(out_path, results)
+                results = append_run(out_path, results, entry)
+                runs = results["runs"]
                 print(f"[{dataset} {label} seed {seed}] best test @50 {entry['best_test'].get('50')}, "
                       f"@100 {entry['best_test'].get('100')}; optimum at {entry['evaluations_to_optimum']} "
                       f"({entry['wall_seconds']:.0f} s)", flush=True)

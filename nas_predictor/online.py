@@ -22,7 +22,7 @@ from nas_predictor.encoding import CellTokenizer
 from nas_predictor.errors import ConfigError
 from nas_predictor.predictor import Predictor
 from nas_predictor.spaces import get_space
-from nas_predictor.train import encode_cells, train_member
+from nas_predictor.train import class_variants, encode_cells, train_member
 
 #: the online recipe: what differs from ExperimentConfig's defaults (the reference's offline recipe)
 ONLINE_DEFAULTS: dict = {
@@ -68,6 +68,11 @@ def fit_online(
     tokenizer = CellTokenizer(tuple(sp.op_vocab), cfg.encoding.num_freqs, cfg.encoding.variant)
     scale = cfg.data.label_scale
     data = encode_cells(tokenizer, graphs, labels * scale, "evaluated architectures")
+    if cfg.train.equivalence_augment:
+        pool = list(archs) + [m for m in dict.fromkeys(m for a in archs for m in sp.equivalent_archs(a))
+                              if m not in set(archs)]
+        pool_graphs = graphs + [sp.to_graph(m) for m in pool[len(archs):]]
+        data.variants = class_variants(tokenizer, sp, pool, pool_graphs, np.arange(len(archs)))
     batch_size = min(cfg.train.batch_size, len(archs))
     epochs = max(1, math.ceil(steps / math.ceil(len(archs) / batch_size)))
     run_cfg = cfg.model_copy(update={"train": cfg.train.model_copy(update={
@@ -79,6 +84,6 @@ def fit_online(
     meta = {
         "name": cfg.name, "space": space, "task": "accuracy", "target": "search values",
         "label_scale": scale, "encoding": tokenizer.config(), "model": cfg.model.model_dump(),
-        "experiment": run_cfg.model_dump(), "average_equivalent": False,
+        "experiment": run_cfg.model_dump(), "average_equivalent": cfg.predict.average_equivalent,
     }
     return Predictor(meta, [member.model], device=device), time.perf_counter() - t0

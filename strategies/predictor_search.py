@@ -74,13 +74,20 @@ class PredictorSearch(Strategy):
             scores = ctx.surrogate.score(pool)
             order = np.argsort(-scores, kind="stable")
             chosen, want = 0, min(self.top_k, ctx.remaining)
+            picked_keys: set[str] = set()
             for start in range(0, len(order), 4 * self.top_k):
                 # the bound is checked a chunk at a time: a predicted latency exports each network once
                 chunk = order[start:start + 4 * self.top_k]
                 for i, ok in zip(chunk, ctx.feasible([pool[i] for i in chunk])):
-                    if ok and chosen < want:
-                        ctx.evaluate(pool[i], predicted=float(scores[i]))
-                        chosen += 1
+                    if not ok or chosen >= want:
+                        continue
+                    if self.skip_equivalent:  # nor two of one function in the same batch
+                        key = ctx.space.equivalence_key(pool[i])
+                        if key in picked_keys:
+                            continue
+                        picked_keys.add(key)
+                    ctx.evaluate(pool[i], predicted=float(scores[i]))
+                    chosen += 1
                 if chosen >= want:
                     break
             if chosen == 0:

@@ -52,3 +52,13 @@ def test_predictor_in_the_loop_refits_and_beats_its_random_start(data_dir):
     again = run_search(NASBench201(), make_strategy("predictor", num_init=10, top_k=5), oracle, 30, seed=0,
                        surrogate=OnlineSurrogate("nasbench201", refit_every=5, steps=150, seed=0), progress=False)
     assert [r["arch"] for r in again["top"]] == [r["arch"] for r in summary["top"]]
+
+
+def test_shipped_search_configs_validate():
+    from pathlib import Path
+
+    configs = sorted((Path(__file__).resolve().parents[2] / "configs").glob("search_*.yaml"))
+    assert configs
+    for path in configs:
+        cfg = load_search_config(str(path))
+        assert cfg.space == "nasbench201" and cfg.budget >= 1
