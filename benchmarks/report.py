@@ -263,7 +263,8 @@ def search_table() -> list[str]:
             continue
         bound = res.get("constraint")
         bound_text = f"{bound['device']} ≤ {bound['max_ms']:g} ms" if bound else "none"
-        for dataset, by_strategy in res["summary"].items():
+        order = ("cifar10", "cifar100", "ImageNet16-120")
+        for dataset, by_strategy in sorted(res["summary"].items(), key=lambda kv: order.index(kv[0])):
             for label in SEARCH_STRATEGIES:
                 row = by_strategy.get(label)
                 if row is None:

@@ -62,3 +62,19 @@ def test_shipped_search_configs_validate():
     for path in configs:
         cfg = load_search_config(str(path))
         assert cfg.space == "nasbench201" and cfg.budget >= 1
+
+
+def test_online_surrogate_scores_from_cached_tokens_like_the_predictor(data_dir):
+    import numpy as np
+
+    oracle = NB201TableOracle("cifar10", data_dir)
+    space = NASBench201()
+    archs = [space.arch_from_index(i) for i in range(0, 15625, 97)]
+    records = [{"arch": a, "value": oracle.evaluate(a).value, "status": "ok"} for a in archs[:20]]
+    surrogate = OnlineSurrogate("nasbench201", steps=50, seed=1)
+    surrogate.update(records)
+    assert surrogate.ready() and surrogate.fits == 1
+    first = surrogate.score(archs[10:])
+    again = surrogate.score(archs[::-1])  # cached rows, another order
+    direct = surrogate._models[0].predict(archs)
+    assert np.allclose(first, direct[10:], atol=1e-4) and np.allclose(again, direct[::-1], atol=1e-4)
