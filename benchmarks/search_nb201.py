@@ -107,7 +107,8 @@ def plot(results: dict, path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    datasets = sorted({r["dataset"] for r in results["runs"]})
+    order = ("cifar10", "cifar100", "ImageNet16-120")
+    datasets = sorted({r["dataset"] for r in results["runs"]}, key=order.index)
     fig, axes = plt.subplots(1, len(datasets), figsize=(5.5 * len(datasets), 4), squeeze=False)
     for ax, dataset in zip(axes[0], datasets):
         for label in STRATEGIES:

@@ -86,6 +86,7 @@ class OnlineSurrogate(Surrogate):
         self.steps = steps
         self.seed = seed
         self.ensemble = ensemble
+        self.overrides = overrides or {}
         self.cfg = online_config(overrides)
         self._models: list = []
         self._fitted_on = 0
@@ -136,4 +137,6 @@ class OnlineSurrogate(Surrogate):
                         for m in self._models], axis=0)
 
     def describe(self) -> str:
-        return f"online NAR-Former V2 (refit every {self.refit_every} evaluations, {self.steps} steps)"
+        extra = f", ensemble of {self.ensemble}" if self.ensemble > 1 else ""
+        changed = f", settings {self.overrides}" if self.overrides else ""
+        return f"online NAR-Former V2 (refit every {self.refit_every} evaluations, {self.steps} steps{extra}{changed})"
