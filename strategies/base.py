@@ -85,14 +85,14 @@ class SearchContext:
         again at no cost. Raises BudgetExhausted when nothing is left to spend."""
         arch = self.space.canonical(arch)
         if arch in self._charged:
-            self._idle_step()
+            self.idle_step()
             return self._charged[arch]
         latency = None
         if self.constraint is not None:
             latency = float(self.constraint.latency([arch])[0])
             if not latency <= self.constraint.max_ms:
                 self._rejected.add(arch)
-                self._idle_step()
+                self.idle_step()
                 return None
         if self.spent >= self.budget:
             raise BudgetExhausted
@@ -134,10 +134,10 @@ class SearchContext:
             arch = self.space.canonical(self.space.sample(self.rng))
             if arch not in self._charged and self.feasible([arch])[0]:
                 return arch
-            self._idle_step()
+            self.idle_step()
         raise SearchStalled(f"no new architecture within the bound in {max_tries} random samples")
 
-    def _idle_step(self) -> None:
+    def idle_step(self) -> None:
         self._idle += 1
         if self._idle > self.max_idle_proposals:
             raise SearchStalled(

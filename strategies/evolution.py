@@ -41,7 +41,7 @@ class RegularizedEvolution(Strategy):
                 child = ctx.space.canonical(ctx.space.mutate(parent, ctx.rng))
                 if ctx.known(child) is None and ctx.feasible([child])[0]:
                     return child
-                ctx._idle_step()
+                ctx.idle_step()
             return ctx.sample_new()
         mutants = []
         for _ in range(self.num_mutants):

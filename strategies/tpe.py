@@ -84,6 +84,6 @@ class TPESearch(Strategy):
                 if i != pick:
                     study.tell(trial, state=optuna.trial.TrialState.FAIL)
             if pick is None:
-                ctx._idle_step()
+                ctx.idle_step()
                 continue
             tell(*asked[pick])
