@@ -78,3 +78,26 @@ def test_online_surrogate_scores_from_cached_tokens_like_the_predictor(data_dir)
     again = surrogate.score(archs[::-1])  # cached rows, another order
     direct = surrogate._models[0].predict(archs)
     assert np.allclose(first, direct[10:], atol=1e-4) and np.allclose(again, direct[::-1], atol=1e-4)
+
+
+def test_predictor_search_local_round_evaluates_neighbours_of_the_best():
+    from strategies.oracle import FunctionOracle
+    from strategies.surrogates import FunctionSurrogate
+
+    space = NASBench201()
+    calls = []
+
+    def oracle(arch):
+        calls.append(arch)
+        return float(arch.count("nor_conv_3x3"))
+
+    strategy = make_strategy("predictor", num_init=5, top_k=1, num_local=2, exhaustive_below=0, num_mutants=5,
+                             num_random=20)
+    # the surrogate knows nothing (constant), so what the local round adds is visible
+    summary = run_search(space, strategy, FunctionOracle(oracle), 20, seed=0,
+                         surrogate=FunctionSurrogate(lambda archs: [0.0] * len(archs)), progress=False)
+    assert summary["evaluations"] == 20 and len(set(calls)) == 20
+    best_so_far = [p["arch"] for p in summary["best_so_far"]]
+    # after the random start, two of every three evaluations are neighbours of the best found before them
+    local = sum(calls[n] in space.neighbours(best_so_far[n - 1]) for n in range(5, 20))
+    assert local >= 10
