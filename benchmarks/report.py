@@ -269,8 +269,7 @@ def search_table() -> list[str]:
                 row = by_strategy.get(label)
                 if row is None:
                     continue
-                best = max(by_strategy[k][f"best_test_{b}"]["mean"] for k in by_strategy for b in (50,)
-                           if f"best_test_{b}" in by_strategy[k])
+                best = max(r["best_test_50"]["mean"] for r in by_strategy.values() if "best_test_50" in r)
                 cells = []
                 for b in budgets:
                     st = row.get(f"best_test_{b}")

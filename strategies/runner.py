@@ -28,6 +28,8 @@ STRATEGIES = ("random", "evolution", "tpe", "predictor")
 
 def make_strategy(name: str, guided: bool = False, **params: Any) -> Strategy:
     """A strategy by CLI name; ``guided`` makes evolution / TPE predictor-guided."""
+    if guided and name in ("random", "predictor"):
+        raise ConfigError(f"{name} search has no predictor-guided variant")
     if name == "random":
         strategy: Strategy = RandomSearch()
     elif name == "evolution":
@@ -38,8 +40,6 @@ def make_strategy(name: str, guided: bool = False, **params: Any) -> Strategy:
         strategy = PredictorSearch(**params)
     else:
         raise ConfigError(f"unknown strategy {name!r}; choose from {', '.join(STRATEGIES)}")
-    if guided and name in ("random",):
-        raise ConfigError("random search has no predictor-guided variant")
     return strategy
 
 
