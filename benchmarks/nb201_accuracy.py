@@ -1,10 +1,16 @@
-"""NAS-Bench-201 accuracy prediction (paper Table 4): Kendall tau over all 15,625 cells, one run per seed.
+"""Accuracy prediction on a cell benchmark (NAS-Bench-201: paper Table 4, Kendall tau over all 15,625
+cells; NAS-Bench-101 from its config), one run per seed.
 
 Resumable: every finished seed is appended to the results JSON at once; seeds already there are skipped.
 ``--reevaluate`` re-scores the kept checkpoints of finished seeds with the config's current ``predict``
 settings (e.g. after equivalence averaging was added) without retraining.
 
     python benchmarks/nb201_accuracy.py --config configs/nb201_accuracy_781.yaml --seeds 0 1 2 3 4
+
+``--resplit`` draws each seed's own train/validation/test split (``data.split_seed`` = the seed; for a
+random split), so the spread over seeds includes which cells were labelled:
+
+    python benchmarks/nb201_accuracy.py --config configs/nb101_accuracy_subset.yaml --resplit --seeds 0 1 2 3 4
 """
 
 from __future__ import annotations
@@ -85,6 +91,8 @@ def main() -> None:
     parser.add_argument("--merge", type=Path, default=None, metavar="FILE",
                         help="append the runs of another results file of the same config (seeds run in "
                              "parallel with --out elsewhere), then stop")
+    parser.add_argument("--resplit", action="store_true",
+                        help="each seed draws its own split (data.split_seed = seed; needs data.split random)")
     parser.add_argument("--reevaluate", action="store_true",
                         help="re-score finished seeds from their checkpoints in --save-dir, then stop")
     args = parser.parse_args()
@@ -92,13 +100,17 @@ def main() -> None:
         parser.error("--reevaluate needs --save-dir (where the seeds' checkpoints were kept)")
 
     base = load_config(args.config, args.set)
+    if args.resplit and base.data.split != "random":
+        parser.error("--resplit needs a config with data.split: random")
+    if args.resplit and args.reevaluate:
+        parser.error("--reevaluate re-scores one fixed split; it cannot be combined with --resplit")
     out = Path(args.out) if args.out else RESULTS / f"{base.name}.json"
     results = load_results(out)
     if args.reevaluate:  # keep the training command and config; record how the numbers were redone
         results["reevaluated_with"] = {"command": command_line(), "predict": base.predict.model_dump()}
     elif not args.merge:  # a merge keeps the file's own training command
-        results.update({"benchmark": "nb201_accuracy", "config": base.model_dump(), "command": command_line(),
-                        "machine": machine()})
+        results.update({"benchmark": f"{base.space}_accuracy", "config": base.model_dump(), "command": command_line(),
+                        "machine": machine(), "resplit": args.resplit})
     runs = results.setdefault("runs", [])
     done = {r["seed"] for r in runs}
     if args.merge:
@@ -126,7 +138,10 @@ def main() -> None:
         if seed in done:
             print(f"seed {seed}: already in {out}, skipped")
             continue
-        cfg = load_config(args.config, [*args.set, f"train.seed={seed}"])
+        overrides = [*args.set, f"train.seed={seed}"] + ([f"data.split_seed={seed}"] if args.resplit else [])
+        cfg = load_config(args.config, overrides)
+        if args.resplit:
+            data = prepare_data(cfg, args.data_dir)
         save_dir = Path(args.save_dir) / f"seed{seed}" if args.save_dir else None
         started = time.strftime("%Y-%m-%dT%H:%M:%S")
         result = run_experiment(cfg, save_dir, args.data_dir, progress=False, prepared=data)
@@ -135,7 +150,7 @@ def main() -> None:
         if args.paper_tau is not None:
             result["paper_tau"] = args.paper_tau
             result["seconds_to_paper_tau"] = time_to_tau(result, args.paper_tau)
-        runs.append({"seed": seed, "started": started, **result})
+        runs.append({"seed": seed, "started": started, "n_test": int(len(data.test_idx)), **result})
         results["summary"] = summarize(runs)
         save_results(out, results)
         print(f"seed {seed}: tau {result['kendall_tau']:.4f} (plain {result['kendall_tau_plain']:.4f}, "

@@ -245,8 +245,46 @@ def latency_label_table() -> list[str]:
     return rows
 
 
-SEARCH_STRATEGIES = ("random", "evolution", "tpe", "evolution-guided", "tpe-guided", "predictor")
+SEARCH_STRATEGIES = ("random", "evolution", "tpe", "evolution-guided", "tpe-guided", "predictor-v1", "predictor")
 SEARCH_FILES = ("search_nb201", "search_nb201_pixel3_10.6756ms")
+
+
+#: the paper's Table 3 (NAR-Former V2 row): (training cells, tested on) -> tau
+NB101_PAPER = {"nb101_accuracy_424": (424, "all 423,624 cells", 0.773), "nb101_accuracy_4236": (4236, "all 423,624 cells", 0.861)}
+
+
+def nb101_table() -> list[str]:
+    """The held-out mini-protocol on the shared 292-cell subset, its size baselines, and the paper's
+    protocol, which needs the official file."""
+    rows = ["| protocol | data | train / valid / test cells | predictor | tau (mean ± std) | seeds | per-seed tau | train time per run |",
+            "|---|---|---|---|---|---|---|---|"]
+    res = _load("nb101_accuracy_subset")
+    base = _load("nb101_subset_baselines")
+    if res and res.get("runs"):
+        s, cfg = res["summary"], res["config"]
+        n_test = res["runs"][0].get("n_test", "?")
+        split = f"{cfg['data']['n_train']} / {cfg['data']['n_valid']} / {n_test}"
+        model = f"NAR-Former V2 {cfg['model']['hidden']} × {cfg['model']['num_blocks']}, {cfg['train']['epochs']} ep"
+        per_seed = ", ".join(f"{r['kendall_tau']:.3f}" for r in res["runs"])
+        rows.append(f"| held-out mini-protocol (new split per seed) | shared NASLib subset (292 cells) | {split} | "
+                    f"{model} | {s['kendall_tau_mean']:.4f} ± {s['kendall_tau_std']:.4f} | {len(res['runs'])} | "
+                    f"{per_seed} | "
+                    f"{s['train_seconds_mean'] / 60:.1f} ± {s['train_seconds_std'] / 60:.1f} min |")
+        if base:
+            for key, what in (("params_tau", "parameter count"), ("flops_tau", "FLOPs")):
+                st = base["summary"][key]
+                per_seed = ", ".join(f"{r[key]:.3f}" for r in base["runs"])
+                rows.append(f"| same splits | same | {split} | {what} alone (no learning) | {st['mean']:.4f} ± "
+                            f"{st['std']:.4f} | {len(base['runs'])} | {per_seed} | – |")
+    else:
+        rows.append("| held-out mini-protocol | shared NASLib subset | | not run yet | | | | |")
+    for name, (n, tested, paper) in NB101_PAPER.items():
+        ours = _load(name)
+        text = "not run: needs nasbench_only108.tfrecord" if not ours or not ours.get("runs") else \
+            f"{ours['summary']['kendall_tau_mean']:.4f} ± {ours['summary']['kendall_tau_std']:.4f}"
+        rows.append(f"| paper protocol (`configs/{name}.yaml`) | official file | {n} / 200 / {tested} | paper: {paper}; ours | "
+                    f"{text} | | | |")
+    return rows
 
 
 def search_table() -> list[str]:
@@ -297,6 +335,7 @@ README_TABLES = {
     "#### Whole-network latency, unseen structure: ranking within the held-out family": latency_unseen_tau_table,
     "#### Latency labels: how much other measurements of the same network explain": latency_label_table,
     "#### Predictor-guided search on NAS-Bench-201": search_table,
+    "#### NAS-Bench-101 accuracy prediction (paper Table 3 analogue)": nb101_table,
 }
 
 

@@ -41,13 +41,19 @@ from strategies.runner import make_strategy, run_search  # noqa: E402
 from strategies.surrogates import OnlineSurrogate  # noqa: E402
 
 BUDGETS = (25, 50, 100, 150, 200)
-STRATEGIES = ("random", "evolution", "tpe", "evolution-guided", "tpe-guided", "predictor")
+STRATEGIES = ("random", "evolution", "tpe", "evolution-guided", "tpe-guided", "predictor-v1", "predictor")
+#: labels that are a strategy with other settings than its defaults: (strategy, parameters)
+VARIANTS = {
+    # the predictor search's first defaults (10 random starts, 5 ranked picks per round, no local picks)
+    "predictor-v1": ("predictor", {"num_init": 10, "top_k": 5, "num_local": 0}),
+}
 
 
 def one_run(dataset: str, label: str, seed: int, budget: int, oracle: NB201TableOracle, constraint, optimum: dict,
             early_stop: bool, latency_check: TableLatency | None) -> dict:
     name, guided = label.removesuffix("-guided"), label.endswith("-guided")
-    strategy = make_strategy(name, guided=guided)
+    name, params = VARIANTS.get(name, (name, {}))
+    strategy = make_strategy(name, guided=guided, **params)
     surrogate = OnlineSurrogate("nasbench201", seed=seed) if strategy.needs_surrogate else None
     t0 = time.perf_counter()
     summary = run_search(NASBench201(), strategy, oracle, budget, seed=seed, surrogate=surrogate,

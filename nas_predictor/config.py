@@ -17,9 +17,15 @@ class _Strict(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
 
+#: the metric names each benchmark's tables have (data.train_target / data.eval_target)
+NB101_TARGETS = ("valid_acc", "test_acc")
+
+
 class DataConfig(_Strict):
-    benchmark: Literal["nb201"] = "nb201"
-    # An official NAS-Bench-201 .pth file to read labels from instead of the shared CSV (optional).
+    # nb201: the shared NAS-Bench-201 CSV (or an official .pth as table_file); nb101: the shared NASLib
+    # 500-cell subset (validation accuracy only), or the official nasbench_only108.tfrecord as table_file
+    benchmark: Literal["nb201", "nb101"] = "nb201"
+    # An official benchmark file to read labels from instead of the shared data (optional).
     table_file: str | None = None
     train_target: str = "c10valid_valid_200ep"
     eval_target: str = "c10_test_200ep"
@@ -29,6 +35,9 @@ class DataConfig(_Strict):
     n_train: int = Field(781, ge=1)
     n_valid: int = Field(200, ge=1)
     split_seed: int = 0
+    # "all": test on every cell, training and validation ones included (the paper's protocol);
+    # "rest": only on the cells neither split holds (a held-out test set, for small tables)
+    test_on: Literal["all", "rest"] = "all"
 
 
 class EncodingConfig(_Strict):
@@ -114,6 +123,14 @@ class ExperimentConfig(_Strict):
                 f"model.input_dim ({self.model.input_dim}) must equal 4 * encoding.num_freqs "
                 f"({4 * self.encoding.num_freqs}) for cell tokens"
             )
+        if (self.data.benchmark == "nb101") != (self.space == "nasbench101"):
+            raise ValueError(f"data.benchmark {self.data.benchmark!r} does not go with space {self.space!r} "
+                             "(nb101 <-> nasbench101, nb201 <-> nasbench201)")
+        if self.data.benchmark == "nb101":
+            for key in ("train_target", "eval_target"):
+                if getattr(self.data, key) not in NB101_TARGETS:
+                    raise ValueError(f"data.{key} {getattr(self.data, key)!r} is not a NAS-Bench-101 metric; "
+                                     f"choose from {', '.join(NB101_TARGETS)}")
         if self.model.num_outputs != 1:
             raise ValueError("model.num_outputs > 1 is for multi-device latency models only")
         if self.train.equivalence_augment and self.train.lambda_ac > 0:

@@ -17,10 +17,11 @@ from tqdm.auto import tqdm
 from nas_predictor.augment import isomorphic_relabel
 from nas_predictor.calibration import fit_linear_calibration
 from nas_predictor.config import ExperimentConfig, validate_config
-from nas_predictor.data import load_table, paper_split, random_split
+from nas_predictor.data import load_nb101_subset, load_nb101_tfrecord, load_table, paper_split, random_split
+from nas_predictor.data.splits import held_out
 from nas_predictor.encoding import CellTokenizer, GraphBatch
 from nas_predictor.equivalence import class_mean
-from nas_predictor.errors import DataError, TrainingError
+from nas_predictor.errors import ConfigError, DataError, TrainingError
 from nas_predictor.graph import ArchGraph
 from nas_predictor.losses import accuracy_loss
 from nas_predictor.metrics import column_mape, kendall_tau, summarize
@@ -150,9 +151,19 @@ class PreparedData:
     space_vocab: tuple[str, ...]
 
 
+def load_accuracy_table(cfg: ExperimentConfig, data_dir: str | None = None) -> Any:
+    """The labelled cells of ``cfg.data``: NAS-Bench-201 (shared CSV or official .pth) or NAS-Bench-101
+    (shared subset, repeats of a cell merged, or the official tfrecord)."""
+    if cfg.data.benchmark == "nb101":
+        if cfg.data.table_file is None:
+            return load_nb101_subset(data_dir).merged()
+        return load_nb101_tfrecord(cfg.data.table_file)
+    return load_table(cfg.data.table_file, data_dir)
+
+
 def prepare_data(cfg: ExperimentConfig, data_dir: str | None = None) -> PreparedData:
     space = get_space(cfg.space)
-    table = load_table(cfg.data.table_file, data_dir)
+    table = load_accuracy_table(cfg, data_dir)
     train_labels = table.column(cfg.data.train_target)
     eval_labels = table.column(cfg.data.eval_target)
     n = len(table)
@@ -160,6 +171,11 @@ def prepare_data(cfg: ExperimentConfig, data_dir: str | None = None) -> Prepared
         split = paper_split(n, cfg.data.n_train, cfg.data.n_valid)
     else:
         split = random_split(n, cfg.data.n_train, cfg.data.n_valid, cfg.data.split_seed)
+    if cfg.data.test_on == "rest":
+        split = held_out(split)
+        if split.test.size == 0:
+            raise ConfigError(f"data.test_on 'rest': {cfg.data.n_train} train + {cfg.data.n_valid} validation "
+                              f"cells leave none of the {n} to test on")
     graphs = [space.to_graph(a) for a in table.arch_strs]
     return PreparedData(
         archs=table.arch_strs, graphs=graphs, train_idx=split.train, valid_idx=split.valid, test_idx=split.test,

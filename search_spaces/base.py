@@ -39,11 +39,15 @@ class SearchSpace(abc.ABC):
 
     # -- categorical view (Optuna TPE and other samplers of independent choices) -------------------
     def choices(self) -> list[tuple[str, tuple]]:
-        """(name, allowed values) of each independent decision; every combination is an architecture."""
+        """(name, allowed values) of each independent decision.
+
+        A space may reject some combinations (NAS-Bench-101: a cell without an input-output path):
+        ``from_choices`` then raises ArchError, and a strategy must treat that as "ask again"."""
         raise NotImplementedError(f"search space {self.name!r} has no categorical view")
 
     def from_choices(self, values: dict) -> str:
-        """The canonical arch string of one value per decision of :meth:`choices`."""
+        """The canonical arch string of one value per decision of :meth:`choices` (ArchError when the
+        combination is not an architecture of the space)."""
         raise NotImplementedError(f"search space {self.name!r} has no categorical view")
 
     def canonical(self, arch: str) -> str:

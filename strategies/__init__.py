@@ -6,7 +6,7 @@ from strategies.base import SearchContext, Strategy
 from strategies.constraints import FunctionLatency, LatencyConstraint, PredictedLatency, TableLatency
 from strategies.evolution import RegularizedEvolution
 from strategies.history import SearchHistory
-from strategies.oracle import FunctionOracle, NB201TableOracle, Oracle, PredictorOracle
+from strategies.oracle import FunctionOracle, NB101TableOracle, NB201TableOracle, Oracle, PredictorOracle
 from strategies.predictor_search import PredictorSearch
 from strategies.random_search import RandomSearch
 from strategies.runner import make_strategy, pareto_front, run_search
@@ -15,7 +15,7 @@ from strategies.tpe import TPESearch
 
 __all__ = [
     "FixedSurrogate", "FunctionLatency", "FunctionOracle", "FunctionSurrogate", "LatencyConstraint",
-    "NB201TableOracle", "OnlineSurrogate", "Oracle", "PredictedLatency", "PredictorOracle", "PredictorSearch",
+    "NB101TableOracle", "NB201TableOracle", "OnlineSurrogate", "Oracle", "PredictedLatency", "PredictorOracle", "PredictorSearch",
     "RandomSearch", "RegularizedEvolution", "SearchContext", "SearchHistory", "Strategy", "Surrogate",
     "TPESearch", "TableLatency", "make_strategy", "pareto_front", "run_search",
 ]

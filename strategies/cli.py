@@ -29,6 +29,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     se.add_argument("--oracle", choices=["auto", "table", "predictor"], default=None,
                     help="real benchmark accuracies (table) or the shipped predictor's predictions")
     se.add_argument("--dataset", choices=["cifar10", "cifar100", "ImageNet16-120"], default=None)
+    se.add_argument("--table-file", default=None,
+                    help="official benchmark file for the table oracle (NB201 .pth, NB101 nasbench_only108.tfrecord)")
     se.add_argument("--predictor", default=None, help="accuracy predictor name or path (default nb201-accuracy)")
     se.add_argument("--surrogate", choices=["online", "pretrained"], default=None,
                     help="guide with a predictor refit on this search's evaluations, or the shipped one")
@@ -56,8 +58,8 @@ def _cmd_search(args: argparse.Namespace) -> int:
                              budget=args.budget, max_latency_ms=args.max_latency_ms,
                              latency_device=args.latency_device, latency_source=args.latency_source,
                              latency_predictor=args.latency_predictor, oracle=args.oracle, dataset=args.dataset,
-                             predictor=args.predictor, surrogate=args.surrogate, seed=args.seed, target=args.target,
-                             top=args.top)
+                             table_file=args.table_file, predictor=args.predictor, surrogate=args.surrogate,
+                             seed=args.seed, target=args.target, top=args.top)
     device = str(resolve_device(args.device))
     if device == "cpu" and torch.get_num_threads() > 1:
         torch.set_num_threads(1)  # refits of a 64-wide model on a few hundred cells: one thread is fastest

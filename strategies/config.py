@@ -10,8 +10,8 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from nas_predictor.config import read_yaml_tree, validate_model
 
 #: short names accepted for spaces
-SPACE_ALIASES = {"nb201": "nasbench201", "nasbench201": "nasbench201", "fbnet": "fbnet", "ofa": "ofa_mbv3",
-                 "ofa_mbv3": "ofa_mbv3"}
+SPACE_ALIASES = {"nb201": "nasbench201", "nasbench201": "nasbench201", "nb101": "nasbench101",
+                 "nasbench101": "nasbench101", "fbnet": "fbnet", "ofa": "ofa_mbv3", "ofa_mbv3": "ofa_mbv3"}
 
 
 class SurrogateParams(BaseModel):
@@ -34,6 +34,9 @@ class SearchConfig(BaseModel):
     # the shipped accuracy predictor's predictions, "auto" = the table when the data is there
     oracle: Literal["auto", "table", "predictor"] = "auto"
     dataset: Literal["cifar10", "cifar100", "ImageNet16-120"] = "cifar10"
+    # an official benchmark file for the table oracle: NAS-Bench-201 .pth, NAS-Bench-101
+    # nasbench_only108.tfrecord (default: the shared data; for NB101 that is a 292-cell subset)
+    table_file: str | None = None
     predictor: str = "nb201-accuracy"  # accuracy predictor for oracle=predictor or surrogate=pretrained
     # what guides predictor strategies on a table oracle: a NAR-Former V2 refit on this search's own
     # evaluations ("online"), or the shipped predictor ("pretrained", trained on NB201 table labels)

@@ -10,7 +10,7 @@ from nas_predictor.spaces import get_space
 from strategies.base import Strategy
 from strategies.config import SearchConfig
 from strategies.constraints import LatencyConstraint, PredictedLatency, TableLatency
-from strategies.oracle import NB201TableOracle, Oracle, PredictorOracle
+from strategies.oracle import NB101TableOracle, NB201TableOracle, Oracle, PredictorOracle
 from strategies.runner import make_strategy
 from strategies.surrogates import FixedSurrogate, OnlineSurrogate, Surrogate
 
@@ -26,13 +26,19 @@ class SearchSetup:
     notes: list[str]
 
 
-def _table_oracle(cfg: SearchConfig, data_dir: str | None) -> NB201TableOracle | None:
+def _table_oracle(cfg: SearchConfig, data_dir: str | None) -> Oracle | None:
+    if cfg.space == "nasbench101":
+        if cfg.dataset != "cifar10":
+            raise ConfigError("NAS-Bench-101 has CIFAR-10 accuracies only")
+        if cfg.table_file is None and cfg.oracle != "table":
+            return None  # the shared subset holds 292 of 423,624 cells: only when asked for
+        return NB101TableOracle(cfg.table_file, data_dir)
     if cfg.space != "nasbench201":
         if cfg.oracle == "table":
             raise ConfigError(f"there is no accuracy table for {cfg.space}; pass a user oracle from Python")
         return None
     try:
-        return NB201TableOracle(cfg.dataset, data_dir)
+        return NB201TableOracle(cfg.dataset, data_dir, cfg.table_file)
     except DataError:
         if cfg.oracle == "table":
             raise
@@ -48,6 +54,10 @@ def build_search(cfg: SearchConfig, data_dir: str | None = None, device: str = "
         raise ConfigError(f"strategy_params for {cfg.strategy}: {exc}") from None
     oracle: Oracle | None = None if cfg.oracle == "predictor" else _table_oracle(cfg, data_dir)
     if oracle is None:
+        if cfg.space == "nasbench101":
+            raise ConfigError("no shipped NAS-Bench-101 accuracy predictor: give the official table "
+                              "(--table-file nasbench_only108.tfrecord), --oracle table for the shared 292-cell "
+                              "subset, or search from Python with your own oracle")
         if cfg.space != "nasbench201":
             raise ConfigError(f"no shipped accuracy predictor for {cfg.space}; search it from Python with your oracle")
         oracle = PredictorOracle(cfg.predictor, device=device)

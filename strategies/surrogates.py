@@ -35,6 +35,11 @@ class Surrogate(abc.ABC):
     def score(self, archs: Sequence[str]) -> np.ndarray:
         """Higher is better."""
 
+    def member_scores(self, archs: Sequence[str]) -> np.ndarray:
+        """(members, len(archs)) scores of each ensemble member; their spread is the uncertainty an
+        exploring acquisition (Thompson sampling) draws from. Default: one member, :meth:`score`."""
+        return self.score(archs)[None, :]
+
     def describe(self) -> str:
         return type(self).__name__
 
@@ -79,8 +84,13 @@ class FunctionSurrogate(Surrogate):
 
 class OnlineSurrogate(Surrogate):
     def __init__(self, space: str, refit_every: int = 10, min_points: int = 10, steps: int = ONLINE_STEPS,
-                 seed: int = 0, ensemble: int = 1, overrides: dict | None = None) -> None:
+                 seed: int = 0, ensemble: int = 1, bootstrap: bool = False, overrides: dict | None = None) -> None:
+        if ensemble < 1:
+            raise ValueError(f"ensemble must be at least 1, got {ensemble}")
         self.space = space
+        # each member fit on a bootstrap resample of the evaluations (bagging, as BANANAS does), so the
+        # members disagree where few evaluations back a prediction
+        self.bootstrap = bootstrap
         self.refit_every = refit_every
         self.min_points = min_points
         self.steps = steps
@@ -103,11 +113,17 @@ class OnlineSurrogate(Surrogate):
             return
         if self._models and len(ok) - self._fitted_on < self.refit_every:
             return
-        archs, values = [r["arch"] for r in ok], [r["value"] for r in ok]
+        archs, values = [r["arch"] for r in ok], np.array([r["value"] for r in ok])
         self._models = []
         for m in range(self.ensemble):
             # the seed depends on how much is known, so each refit differs but a rerun repeats exactly
-            model, seconds = fit_online(self.space, archs, values, self.cfg, seed=self.seed * 7919 + len(ok) + 104729 * m,
+            seed = self.seed * 7919 + len(ok) + 104729 * m
+            rows = np.arange(len(ok))
+            if self.bootstrap:
+                rows = np.random.default_rng(seed).integers(0, len(ok), len(ok))
+                if np.unique(values[rows]).size < 2:  # a resample with one value cannot be ranked
+                    rows = np.arange(len(ok))
+            model, seconds = fit_online(self.space, [archs[i] for i in rows], values[rows], self.cfg, seed=seed,
                                         steps=self.steps)
             self._models.append(model)
             self.fit_seconds += seconds
@@ -118,9 +134,12 @@ class OnlineSurrogate(Surrogate):
         return bool(self._models)
 
     def score(self, archs: Sequence[str]) -> np.ndarray:
+        return self.member_scores(archs).mean(axis=0)
+
+    def member_scores(self, archs: Sequence[str]) -> np.ndarray:
         archs = list(archs)
         if self.cfg.predict.average_equivalent:
-            return np.mean([m.predict(archs) for m in self._models], axis=0)
+            return np.stack([m.predict(archs) for m in self._models])
         import torch
 
         from nas_predictor.encoding import GraphBatch
@@ -133,10 +152,11 @@ class OnlineSurrogate(Surrogate):
             self._rows.update((a, len(self._rows)) for a in new)
         rows = torch.tensor([self._rows[a] for a in archs])
         chunks = [rows[i:i + 1024] for i in range(0, len(rows), 1024)]
-        return np.mean([np.concatenate([m.predict_batch(self._tokens.select(c)) for c in chunks]) / m.label_scale
-                        for m in self._models], axis=0)
+        return np.stack([np.concatenate([m.predict_batch(self._tokens.select(c)) for c in chunks]) / m.label_scale
+                         for m in self._models])
 
     def describe(self) -> str:
-        extra = f", ensemble of {self.ensemble}" if self.ensemble > 1 else ""
+        extra = f", ensemble of {self.ensemble}{' on bootstrap resamples' if self.bootstrap else ''}" \
+            if self.ensemble > 1 else ""
         changed = f", settings {self.overrides}" if self.overrides else ""
         return f"online NAR-Former V2 (refit every {self.refit_every} evaluations, {self.steps} steps{extra}{changed})"

@@ -5,7 +5,8 @@ as infeasible (``trial.set_constraint``, with the worst value seen, so TPE learn
 lies) without reaching the oracle; a repeat is told its known value at no cost.
 Surrogate-assisted: each step asks ``num_candidates`` trials (constant liar keeps them apart), the
 surrogate ranks them, the best new feasible one is evaluated and told, the others are told FAIL
-(TPE ignores failed trials).
+(TPE ignores failed trials). A combination the space rejects (``from_choices`` raising ArchError)
+is told FAIL and asked again.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import logging
 
 import numpy as np
 
+from nas_predictor.errors import ArchError
 from strategies.base import SearchContext, Strategy
 
 CONSTRAINT = "latency"
@@ -43,9 +45,16 @@ class TPESearch(Strategy):
         worst = [np.inf]
 
         def ask() -> tuple:
-            trial = study.ask()
-            values = {name: trial.suggest_categorical(name, list(options)) for name, options in choices}
-            return trial, ctx.space.from_choices(values)
+            while True:
+                trial = study.ask()
+                values = {name: trial.suggest_categorical(name, list(options)) for name, options in choices}
+                try:
+                    return trial, ctx.space.from_choices(values)
+                except ArchError:
+                    # not an architecture of the space (NAS-Bench-101: no input-output path, too many
+                    # edges): TPE ignores failed trials, so ask again; idle_step stops an endless loop
+                    study.tell(trial, state=optuna.trial.TrialState.FAIL)
+                    ctx.idle_step()
 
         def tell(trial, arch: str) -> bool:
             """Evaluate ``arch`` and tell ``trial``; False when it broke the bound."""

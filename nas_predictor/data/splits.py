@@ -33,3 +33,9 @@ def random_split(n_total: int, n_train: int, n_valid: int = 200, seed: int = 0) 
     _check(n_total, n_train, n_valid)
     perm = np.random.default_rng(seed).permutation(n_total)
     return Split(train=np.sort(perm[:n_train]), valid=np.sort(perm[n_train : n_train + n_valid]), test=np.arange(n_total))
+
+
+def held_out(split: Split) -> Split:
+    """The same train/validation, tested only on the items neither holds."""
+    used = np.union1d(split.train, split.valid)
+    return Split(train=split.train, valid=split.valid, test=np.setdiff1d(split.test, used))

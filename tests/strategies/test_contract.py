@@ -16,6 +16,7 @@ import math
 import pytest
 
 from search_spaces.fbnet import FBNetSpace
+from search_spaces.nasbench101 import NASBench101
 from search_spaces.nasbench201 import NASBench201
 from search_spaces.ofa_mbv3 import OFAMobileNetV3Space
 from strategies.constraints import FunctionLatency, LatencyConstraint
@@ -23,7 +24,8 @@ from strategies.oracle import FunctionOracle
 from strategies.runner import make_strategy, run_search
 from strategies.surrogates import FunctionSurrogate
 
-SPACES = {"nasbench201": NASBench201, "fbnet": FBNetSpace, "ofa_mbv3": OFAMobileNetV3Space}
+SPACES = {"nasbench201": NASBench201, "nasbench101": NASBench101, "fbnet": FBNetSpace,
+          "ofa_mbv3": OFAMobileNetV3Space}
 STRATEGIES = [("random", False), ("evolution", False), ("evolution", True), ("tpe", False), ("tpe", True),
               ("predictor", False)]
 BUDGET = 24

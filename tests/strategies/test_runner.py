@@ -44,12 +44,12 @@ def test_predictor_in_the_loop_refits_and_beats_its_random_start(data_dir):
     what it picks after the random start is better than that start."""
     oracle = NB201TableOracle("cifar10", data_dir)
     surrogate = OnlineSurrogate("nasbench201", refit_every=5, steps=150, seed=0)
-    strategy = make_strategy("predictor", num_init=10, top_k=5)
+    strategy = make_strategy("predictor", num_init=10, top_k=5, num_local=0)
     summary = run_search(NASBench201(), strategy, oracle, 30, seed=0, surrogate=surrogate, progress=False)
     assert summary["evaluations"] == 30 and summary["surrogate_fits"] == 4
     values = [p["value"] for p in summary["best_so_far"]]
     assert values[-1] > values[9]  # the predictor's picks improved on the 10 random cells
-    again = run_search(NASBench201(), make_strategy("predictor", num_init=10, top_k=5), oracle, 30, seed=0,
+    again = run_search(NASBench201(), make_strategy("predictor", num_init=10, top_k=5, num_local=0), oracle, 30, seed=0,
                        surrogate=OnlineSurrogate("nasbench201", refit_every=5, steps=150, seed=0), progress=False)
     assert [r["arch"] for r in again["top"]] == [r["arch"] for r in summary["top"]]
 
