@@ -41,3 +41,20 @@ def test_bad_search_config_exits_2(tmp_path, capsys):
     assert "evolution needs 1 <= sample_size" in capsys.readouterr().err
     assert main(["search", "--set", "bugdet=3", "--out", str(tmp_path / "y")]) == 2
     assert "unknown config key 'bugdet'" in capsys.readouterr().err
+
+
+def test_nb101_search_on_the_shared_subset(tmp_path, data_dir, capsys):
+    out = tmp_path / "nb101"
+    args = ["search", "--space", "nb101", "--strategy", "evolution", "--oracle", "table", "--budget", "15",
+            "--out", str(out), "--quiet", "--data-dir", str(data_dir), "--top", "3"]
+    assert main(args) == 0
+    assert "NAS-Bench-101 table" in capsys.readouterr().out
+    summary = json.loads((out / "summary.json").read_text())
+    # cells outside the 292 of the subset are failed evaluations, and the search goes on
+    assert summary["evaluations"] == 15 and summary["failed"] < 15
+    assert summary["top"][0]["value"] > 80
+
+
+def test_nb101_search_without_a_table_says_what_to_give(tmp_path, capsys):
+    assert main(["search", "--space", "nb101", "--out", str(tmp_path / "x"), "--quiet"]) == 2
+    assert "nasbench_only108.tfrecord" in capsys.readouterr().err
