@@ -1,4 +1,4 @@
-"""Command line: nas-predictor train | evaluate | predict | latency | distill | list | search."""
+"""Command line: nas-predictor train | evaluate | predict | latency | measure | distill | list | search."""
 
 from __future__ import annotations
 
@@ -163,6 +163,39 @@ def _cmd_latency(args: argparse.Namespace) -> int:
     return 1 if any(not r.get("pass", True) for r in rows) else 0
 
 
+def _cmd_measure(args: argparse.Namespace) -> int:
+    """Measured latency of ONNX files (onnxruntime); exit 2 when any file could not be measured."""
+    from tqdm import tqdm
+
+    from nas_predictor.latency import Measurer
+
+    if args.provider == "torch-cuda":
+        raise NasPredictorError(
+            "--provider torch-cuda times a PyTorch module, and an ONNX file carries none: call "
+            "nas_predictor.latency.measure_torch_cuda(module, input_shape, onnx_source=FILE) from Python "
+            "(the dataset builder does), or measure the file here with --provider cpu, cuda or tensorrt")
+    measurer = Measurer(args.provider, core=args.core)  # an uninstalled provider fails before any file is read
+    labels, errors = {}, {}
+    with tqdm(total=len(args.models), unit="model", disable=args.json or len(args.models) < 2,
+              file=sys.stderr) as bar:
+        for outcome in measurer.measure_many(args.models, batch=args.batch):
+            if outcome.error is not None:  # one bad file does not hide the others' results
+                errors[outcome.index] = {"model": args.models[outcome.index], "error": str(outcome.error)}
+            else:
+                labels[outcome.index] = outcome.label
+            bar.update()
+    rows = [labels[i].to_dict() for i in sorted(labels)]
+    failed = [errors[i] for i in sorted(errors)]
+    if args.json:
+        print(json.dumps({"provider": args.provider, "results": rows, "errors": failed}))
+    else:
+        for i in sorted(labels):
+            print(labels[i].summary())
+        for err in failed:
+            print(f"nas-predictor: error: {err['error']}", file=sys.stderr)
+    return 2 if failed else 0
+
+
 def _cmd_list(args: argparse.Namespace) -> int:
     from nas_predictor.predictor import list_pretrained, pretrained_info
 
@@ -230,6 +263,17 @@ def build_parser() -> argparse.ArgumentParser:
     la.add_argument("--json", action="store_true", help="print one JSON object")
     la.add_argument("--device", default=None, choices=["cpu", "cuda", "auto"])
     la.set_defaults(func=_cmd_latency)
+
+    me = sub.add_parser("measure", help="measure the real latency of ONNX models (onnxruntime, pinned, "
+                                        "reference-gated on the CPU)")
+    me.add_argument("models", nargs="+", metavar="MODEL.onnx")
+    me.add_argument("--provider", default="cpu", choices=["cpu", "cuda", "tensorrt", "torch-cuda"],
+                    help="onnxruntime CPU (default), CUDA or TensorRT; torch-cuda is for Python callers")
+    me.add_argument("--batch", type=int, default=None, help="batch size (default: the file's own, or 1)")
+    me.add_argument("--core", type=int, default=None,
+                    help="CPU core to pin the measurement to (default: the last allowed core; -1: no pinning)")
+    me.add_argument("--json", action="store_true", help="print one JSON object with every record")
+    me.set_defaults(func=_cmd_measure)
 
     ls = sub.add_parser("list", help="list shipped pretrained predictors")
     ls.set_defaults(func=_cmd_list)

@@ -1,0 +1,11 @@
+"""Errors of latency measurement. Both are NasPredictorErrors, so the command line exits with status 2."""
+
+from nas_predictor.errors import NasPredictorError
+
+
+class MeasurementError(NasPredictorError, RuntimeError):
+    """A model cannot be measured (onnxruntime cannot load or run it, a bad setting, no such core)."""
+
+
+class ProviderUnavailableError(MeasurementError):
+    """The requested execution provider (CUDA, TensorRT, PyTorch CUDA) is not installed or sees no GPU."""

@@ -1,0 +1,195 @@
+"""The ten NNLQP network families as reproducible generators of plain torch modules.
+
+NNLQP (Liu et al., ICPP'22; github.com/ModelTC/NNLQP) timed 2,000 "transform" variants of each of 10
+families (``FAMILIES``; keys as in ``shared/data/nnlqp_gt_labels``) at batch 1, input 224x224 (32x32 for
+nasbench201). Its generator is not public; its file names say where the variants come from:
+``nnmeter_{alexnet,mnasnet,mobilenetv2,resnet18,squeezenet,vgg16}`` are nn-Meter's model generators
+(github.com/microsoft/nn-Meter, ``nn_meter/dataset/generator``: ``configs/*.yaml`` and
+``networks/tf_network/*.py``), ``spring_{efficientnet_b0,googlenet,mobilenet_v3_small}`` come from
+SenseTime's (internal) spring model zoo, ``nasbench201`` are NB201 cells. nn-Meter's generators keep
+each family's depth and input size and resample, per layer or block, the output channels (base width
+x a multiplier from 0.2, 0.3, ..., 1.8; 0.2..1.2 for ResNet), the kernel size (from {1, 3, 5, 7} or
+{3, 5, 7}) and the expansion ratio of inverted-residual blocks. The family modules follow those
+generators (their docstrings give each family's ranges) on torchvision's layer layouts, so each base
+network has torchvision's parameter count; the two spring families without an nn-Meter generator
+borrow the ranges of the closest one (GoogLeNet: nn-Meter's googlenet; EfficientNet-B0: its MnasNet).
+Note that NNLQP's mobilenetv3 family is MobileNetV3-*Small* and its squeezenet nn-Meter's 1.0 layout.
+
+Two spaces (``generate(..., space=...)``):
+
+- ``"nnlqp"`` (default): as NNLQP / nn-Meter: fixed depth and resolution (224, or 32 for nasbench201),
+  widths, kernels and expansions drawn;
+- ``"extended"``: also the depth (blocks / convs per stage: base - 1, base or base + 1, at least 1;
+  ResNet-18 1-3 blocks per stage; nasbench201 C in {8, 16, 24, 32} and N in 1..5) and the input
+  resolution (``EXTENDED_RESOLUTIONS``, 160..256 in steps of 16; nasbench201 stays at 32). NNLQP did
+  not vary these (its README lists one input size per family); use it for more diverse training data.
+
+Size window: a draw whose MACs fall outside ``MAC_WINDOW`` (0.2x-3x the family's base network at its
+base resolution) is rejected and drawn again from the same generator, so VGG-16's variants stay under
+3 x 15.5 GMACs (NNLQP's unconstrained draws went further: its VGG-16 latencies reach 4.4x their
+median). nasbench201 is not windowed (every NB201 cell is a valid variant). The config records the
+number of draws made (``"draw"``, 0 = the first was accepted).
+
+Reproducibility: every choice of ``generate(family, seed)`` comes from
+``numpy.random.default_rng([FAMILIES.index(family), seed])`` (``[index, seed, 1]`` in the extended
+space), drawn in a fixed order, never from global state; ``FAMILIES``' order is part of this contract
+(append, never reorder). MACs (``FamilyVariant.macs``) are counted on the meta device, with
+``search_spaces.onnx_export.count_macs``' convention (conv / linear multiply-adds plus biases).
+"""
+
+from __future__ import annotations
+
+import copy
+import functools
+import operator
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+from torch import nn
+
+from search_spaces.cnn_families import classic, googlenet, mobile, nasbench201, resnet
+from search_spaces.cnn_families.blocks import choice, meta_macs
+
+__all__ = ["EXTENDED_RESOLUTIONS", "FAMILIES", "MAC_WINDOW", "SPACES", "FamilySpec", "FamilyVariant",
+           "base_variant", "family_spec", "generate"]
+
+FAMILIES: tuple[str, ...] = ("alexnet", "efficientb0", "googlenet", "mnasnet", "mobilenetv2", "mobilenetv3",
+                             "nasbench201", "resnet18", "squeezenet", "vgg16")
+SPACES = ("nnlqp", "extended")
+EXTENDED_RESOLUTIONS = tuple(range(160, 257, 16))
+MAC_WINDOW = (0.2, 3.0)  # accepted MACs, relative to the family's base network
+MAX_DRAWS = 1000
+
+
+def _network(cls: type[nn.Module]) -> Callable[[dict, int, int], nn.Module]:
+    return lambda config, resolution, num_classes: cls(config, resolution, num_classes)
+
+
+@dataclass(frozen=True)
+class FamilySpec:
+    name: str
+    base: Callable[[], dict]
+    sample: Callable[[np.random.Generator, bool], dict]
+    build: Callable[[dict, int, int], nn.Module]  # (config, resolution, num_classes) -> module
+    resolution: int = 224
+    min_resolution: int = 32
+    num_classes: int = 1000
+    windowed: bool = True  # MAC_WINDOW applies
+    varies_resolution: bool = True  # in the extended space
+
+
+_SPECS: dict[str, FamilySpec] = {spec.name: spec for spec in (
+    FamilySpec("alexnet", classic.alexnet_base, classic.alexnet_sample, _network(classic.AlexNet), min_resolution=64),
+    FamilySpec("efficientb0", mobile.efficientnet_base, mobile.efficientnet_sample, mobile.efficientnet_build),
+    FamilySpec("googlenet", googlenet.base, googlenet.sample, _network(googlenet.GoogLeNet)),
+    FamilySpec("mnasnet", mobile.mnasnet_base, mobile.mnasnet_sample, mobile.mnasnet_build),
+    FamilySpec("mobilenetv2", mobile.mobilenetv2_base, mobile.mobilenetv2_sample, mobile.mobilenetv2_build),
+    FamilySpec("mobilenetv3", mobile.mobilenetv3_base, mobile.mobilenetv3_sample, mobile.mobilenetv3_build),
+    FamilySpec("nasbench201", nasbench201.base, nasbench201.sample, nasbench201.build, resolution=32,
+               min_resolution=8, num_classes=10, windowed=False, varies_resolution=False),
+    FamilySpec("resnet18", resnet.base, resnet.sample, _network(resnet.ResNet)),
+    FamilySpec("squeezenet", classic.squeezenet_base, classic.squeezenet_sample, _network(classic.SqueezeNet)),
+    FamilySpec("vgg16", classic.vgg16_base, classic.vgg16_sample, _network(classic.VGG)),
+)}
+assert tuple(sorted(_SPECS)) == FAMILIES
+
+
+@dataclass(frozen=True)
+class FamilyVariant:
+    """One network of a family: every choice in ``config`` (JSON-serialisable), its input and its MACs."""
+
+    family: str
+    seed: int | None  # None for the base network
+    config: dict
+    input_shape: tuple[int, int, int, int]
+    macs: int
+
+    @property
+    def num_classes(self) -> int:
+        return _SPECS[self.family].num_classes
+
+    def build(self) -> nn.Module:
+        """A fresh module (default init, eval mode); its output has shape (batch, num_classes)."""
+        spec = _SPECS[self.family]
+        return spec.build(self.config, self.config["resolution"], spec.num_classes).eval()
+
+    def as_dict(self) -> dict[str, Any]:
+        return {"family": self.family, "seed": self.seed, "config": copy.deepcopy(self.config),
+                "input_shape": list(self.input_shape), "macs": self.macs}
+
+
+def family_spec(family: str) -> FamilySpec:
+    if family not in _SPECS:
+        raise ValueError(f"unknown NNLQP family {family!r}; choose one of {', '.join(FAMILIES)}")
+    return _SPECS[family]
+
+
+def _shape(resolution: int) -> tuple[int, int, int, int]:
+    return (1, 3, int(resolution), int(resolution))
+
+
+def _macs(spec: FamilySpec, config: dict, resolution: int) -> int:
+    return meta_macs(lambda: spec.build(config, resolution, spec.num_classes), _shape(resolution))
+
+
+def _check_resolution(spec: FamilySpec, resolution: Any) -> int:
+    if isinstance(resolution, (bool, np.bool_)):
+        raise ValueError(f"resolution must be an int, got {resolution!r}")
+    try:
+        r = operator.index(resolution)
+    except TypeError:
+        raise ValueError(f"resolution must be an int, got {resolution!r}") from None
+    if r < spec.min_resolution:
+        raise ValueError(f"{spec.name} needs a resolution of at least {spec.min_resolution}, got {r}")
+    return r
+
+
+@functools.lru_cache(maxsize=None)
+def _base_macs(family: str) -> int:
+    spec = _SPECS[family]
+    return _macs(spec, spec.base(), spec.resolution)
+
+
+def base_variant(family: str, resolution: int | None = None) -> FamilyVariant:
+    """The unmodified base network (torchvision's layout; e.g. ResNet-18 at 224, NB201 C16 N5 at 32)."""
+    spec = family_spec(family)
+    r = spec.resolution if resolution is None else _check_resolution(spec, resolution)
+    config = {"space": "base", "resolution": r, **spec.base(), "draw": 0}
+    return FamilyVariant(family, None, config, _shape(r), _macs(spec, config, r))
+
+
+def generate(family: str, seed: int, *, space: str = "nnlqp", resolution: int | None = None) -> FamilyVariant:
+    """Variant ``seed`` (>= 0) of ``family``, exactly reproducible from (family, seed, space).
+
+    ``resolution`` overrides the input size after the draw (the architecture stays the one drawn, the
+    MAC window is judged at the drawn resolution), e.g. to export small test graphs.
+    """
+    spec = family_spec(family)
+    if space not in SPACES:
+        raise ValueError(f"unknown space {space!r}; choose one of {', '.join(SPACES)}")
+    if isinstance(seed, (bool, np.bool_)):
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}")
+    try:
+        seed = operator.index(seed)
+    except TypeError:
+        raise ValueError(f"seed must be a non-negative int, got {seed!r}") from None
+    if seed < 0:
+        raise ValueError(f"seed must be a non-negative int, got {seed}")
+    override = None if resolution is None else _check_resolution(spec, resolution)
+    extended = space == "extended"
+    rng = np.random.default_rng([FAMILIES.index(family), seed] + ([1] if extended else []))
+    low, high = (MAC_WINDOW[0] * _base_macs(family), MAC_WINDOW[1] * _base_macs(family)) if spec.windowed else (0, np.inf)
+    for draw in range(MAX_DRAWS):
+        body = spec.sample(rng, extended)
+        r = choice(rng, EXTENDED_RESOLUTIONS) if extended and spec.varies_resolution else spec.resolution
+        config = {"space": space, "resolution": r, **body, "draw": draw}
+        macs = _macs(spec, config, r)
+        if low <= macs <= high:
+            break
+    else:  # pragma: no cover - the windows accept most draws
+        raise RuntimeError(f"{family} seed {seed}: no draw within {MAC_WINDOW} x base MACs in {MAX_DRAWS} tries")
+    if override is not None and override != r:
+        config["resolution"] = override
+        macs = _macs(spec, config, override)
+    return FamilyVariant(family, seed, config, _shape(config["resolution"]), macs)
