@@ -1,0 +1,164 @@
+"""A latency bound for any NNI strategy: ``Chain(RegularizedEvolution(), Filter(LatencyFilter(...)))``.
+
+NNI's ``Filter`` middleware asks ``filter_fn(model)`` before a model reaches the engine; a model it
+rejects never runs (the strategy sees it end as ``Invalid``, with no metric) and costs no trial.
+:class:`LatencyFilter` is that function: it passes a model when its latency is within ``max_ms``.
+
+Where the latency comes from:
+
+- a space we know (NAS-Bench-201 / NAS-Bench-101 labels, see :mod:`.mapping`): the model's sample is
+  mapped to our arch string and looked up in ``latency``, any ``strategies.constraints`` source:
+  ``TableLatency("pixel3")`` (HELP's measured NAS-Bench-201 latencies), ``PredictedLatency(...)``;
+  by default our latency predictor on the arch's whole network;
+- any other space: the frozen model itself (``model.executable_model()``, a PyTorch module) is exported
+  to ONNX at ``input_shape`` and our latency predictor (``predictor``, ``setting``) reads that graph.
+  Such a space must be executable (a PyTorch ``ModelSpace``, not a ``BenchmarkModelSpace``). The
+  shipped ``latency-help-b1`` was trained on NAS-Bench-201, FBNet and OFA-MobileNetV3 networks; other
+  networks are outside what it has seen.
+
+Every answer is remembered (per sample), and :attr:`LatencyFilter.history` keeps what was checked.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Sequence
+
+from strategies.nni_bridge import require_nni
+
+require_nni()
+
+from nni.nas.strategy.middleware import Filter  # noqa: E402
+
+from nas_predictor.errors import ConfigError  # noqa: E402
+from strategies.constraints import LatencyConstraint, LatencySource, PredictedLatency  # noqa: E402
+from strategies.nni_bridge.mapping import mapping_for_sample  # noqa: E402
+
+DEFAULT_PREDICTOR = "latency-help-b1"
+
+
+def _key(sample: dict) -> str:
+    return json.dumps(sample, sort_keys=True, default=str)
+
+
+class LatencyFilter:
+    """``filter_fn`` for NNI's ``Filter``: True when a model's latency is at most ``max_ms``.
+
+    Parameters
+    ----------
+    max_ms
+        The bound (ms).
+    latency
+        The latency of arch strings of a known space (a ``strategies.constraints.LatencySource``);
+        default: ``predictor`` on ``setting``, on the arch's whole network.
+    predictor, setting
+        Our latency predictor (a shipped name or a checkpoint) and the device setting it predicts, for
+        the default ``latency`` and for models of other spaces; default setting: the predictor's own.
+    input_shape
+        The input the frozen model of an unknown space is exported at, e.g. ``(1, 3, 32, 32)``.
+    use_sample
+        False: always export the frozen model, even for a known space.
+    """
+
+    def __init__(self, max_ms: float, latency: LatencySource | None = None, *, predictor: str = DEFAULT_PREDICTOR,
+                 setting: str | None = None, input_shape: Sequence[int] | None = None, use_sample: bool = True,
+                 device: str = "cpu") -> None:
+        if not max_ms > 0:
+            raise ConfigError(f"the latency bound must be a positive number of ms, got {max_ms}")
+        if latency is not None and not isinstance(latency, LatencySource):
+            raise ConfigError(f"latency must be a strategies.constraints LatencySource, got {type(latency).__name__}")
+        self.max_ms = float(max_ms)
+        self.latency = latency
+        self.predictor_name = predictor
+        self.setting = setting
+        self.input_shape = tuple(int(d) for d in input_shape) if input_shape is not None else None
+        self.use_sample = use_sample
+        self.device = device
+        self.history: list[dict[str, Any]] = []
+        self._memo: dict[str, float] = {}
+        self._sources: dict[str, LatencySource] = {}
+        self._predictor = None
+
+    def __repr__(self) -> str:
+        return f"LatencyFilter(max_ms={self.max_ms}, source={self.describe()!r})"
+
+    def describe(self) -> str:
+        if self.latency is not None:
+            return self.latency.describe()
+        return f"latency on {self.setting or 'its default setting'} predicted by {self.predictor_name}"
+
+    # -- the latency of a model --------------------------------------------------------------------
+    def source_for(self, space_name: str) -> LatencySource:
+        """The latency source of arch strings of one of our spaces."""
+        if self.latency is not None:
+            return self.latency
+        if space_name not in self._sources:
+            self._sources[space_name] = PredictedLatency(self.predictor_name, space_name, self.setting,
+                                                         device=self.device)
+        return self._sources[space_name]
+
+    def as_constraint(self, space_name: str) -> LatencyConstraint:
+        """The same bound over arch strings (what ``PredictorGuidedStrategy(constraint=...)`` uses)."""
+        return LatencyConstraint(self.source_for(space_name), self.max_ms)
+
+    def _predictor_obj(self):
+        if self._predictor is None:
+            from nas_predictor.predictor import load_predictor
+
+            self._predictor = load_predictor(self.predictor_name, device=self.device)
+        return self._predictor
+
+    def exported_latency(self, module: Any) -> float:
+        """Our predictor's latency for a PyTorch module, exported to ONNX at ``input_shape``."""
+        if self.input_shape is None:
+            raise ConfigError("a model of a space this bridge does not know is exported to ONNX for its latency: "
+                              "give LatencyFilter(..., input_shape=(1, 3, H, W))")
+        from nas_predictor.onnx import onnx_to_graph
+        from search_spaces.onnx_export import export_onnx
+
+        graph = onnx_to_graph(export_onnx(module, self.input_shape))
+        return float(self._predictor_obj().predict_latency([graph], self.setting)[0])
+
+    def latency_of(self, model: Any) -> tuple[float, str | None]:
+        """(latency ms, arch string or None) of a frozen NNI model."""
+        sample = getattr(model, "sample", None)
+        mapping = mapping_for_sample(sample) if (sample is not None and self.use_sample) else None
+        arch = mapping.to_arch(sample) if mapping is not None else None
+        key = _key(sample) if sample is not None else None
+        if key is not None and key in self._memo:
+            return self._memo[key], arch
+        if mapping is not None:
+            ms = float(self.source_for(mapping.space_name).latency_ms([arch])[0])
+        else:
+            try:
+                module = model.executable_model()
+            except RuntimeError as exc:
+                raise ConfigError(f"cannot export {type(model).__name__} to ONNX for its latency ({exc}); its "
+                                  "labels are no space this bridge knows") from None
+            ms = self.exported_latency(module)
+        if key is not None:
+            self._memo[key] = ms
+        return ms, arch
+
+    # -- what Filter calls -------------------------------------------------------------------------
+    def __call__(self, model: Any) -> bool:
+        ms, arch = self.latency_of(model)
+        ok = ms <= self.max_ms
+        self.history.append({"sample": dict(model.sample) if getattr(model, "sample", None) else None,
+                             "arch": arch, "latency_ms": ms, "passed": bool(ok)})
+        return bool(ok)
+
+    @property
+    def checked(self) -> int:
+        return len(self.history)
+
+    @property
+    def rejected(self) -> int:
+        return sum(not h["passed"] for h in self.history)
+
+
+def latency_filter_middleware(max_ms: float, latency: LatencySource | None = None, *, patience: int = 1000,
+                   retain_history: bool = True, **kwargs: Any) -> Filter:
+    """NNI's ``Filter`` middleware around a :class:`LatencyFilter` (``.filter_fn``); ``patience`` rejected
+    models in a row end the search, as in ``Filter``."""
+    return Filter(LatencyFilter(max_ms, latency, **kwargs), patience=patience, retain_history=retain_history)

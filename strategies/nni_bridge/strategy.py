@@ -1,0 +1,268 @@
+"""An NNI 3.0 ``Strategy`` that runs our search through NNI's execution engine.
+
+Our strategies (``strategies.PredictorSearch`` by default) decide what to evaluate through a
+``SearchContext``; here its oracle is the engine: each architecture the search picks is mapped to the
+NNI sample of that arch (:mod:`.mapping`), frozen from the experiment's model space
+(``model_space.freeze(sample)``), submitted (``engine.submit_models``) and waited for
+(``engine.wait_models``); the model's final metric is the value the search sees. Everything else (the
+surrogate refits, the candidate pools, skipping evaluated or equivalent cells, the latency bound) is the
+stand-alone search's own code, so with the same seed and the same values it walks the same path.
+
+One model at a time: each pick knows every earlier result, as in the stand-alone search (a parallel
+engine runs one trial at a time under it). The experiment's budget is NNI's: the search stops when
+``engine.budget_available()`` turns false (``max_trial_number`` / ``max_model_count``), or at this
+strategy's own ``budget`` when one is given.
+
+Checkpoints: :meth:`state_dict` holds the evaluations; a resumed experiment replays them (no engine call)
+and continues from the first architecture it has no result for, as ``strategies.history`` does.
+"""
+
+from __future__ import annotations
+
+import math
+import time
+from dataclasses import dataclass
+from typing import Any, Callable
+
+import numpy as np
+
+from strategies.nni_bridge import require_nni
+
+require_nni()
+
+from nni.nas.execution import ExecutionEngine  # noqa: E402
+from nni.nas.space import ExecutableModelSpace, ModelStatus  # noqa: E402
+from nni.nas.strategy.base import Strategy as NNIStrategy  # noqa: E402
+
+from nas_predictor.errors import ConfigError  # noqa: E402
+from strategies.base import BudgetExhausted, SearchContext, SearchStalled, Strategy, TargetReached  # noqa: E402
+from strategies.constraints import LatencyConstraint  # noqa: E402
+from strategies.history import SearchHistory  # noqa: E402
+from strategies.nni_bridge.mapping import SampleMapping, check_space, mapping_for_space  # noqa: E402
+from strategies.oracle import Evaluation, Oracle  # noqa: E402
+from strategies.surrogates import OnlineSurrogate, Surrogate  # noqa: E402
+
+#: the search's own budget when NNI's engine is the only limit
+UNLIMITED = 10 ** 12
+
+
+def split_metric(metric: Any) -> tuple[float | None, dict[str, float]]:
+    """NNI final metric -> (value, report): a number, or a dict with ``default`` and other numbers."""
+    if metric is None:
+        return None, {}
+    if isinstance(metric, dict):
+        report = {k: float(v) for k, v in metric.items() if k != "default" and isinstance(v, (int, float))}
+        value = metric.get("default")
+        return (None if value is None else float(value)), report
+    return float(metric), {}
+
+
+@dataclass
+class EngineContext(SearchContext):
+    """A SearchContext whose budget is also the engine's: ``remaining`` is 0 once NNI's engine has no
+    budget left, so a search stops there (without one more surrogate refit for a pick it cannot run)."""
+
+    engine: Any = None
+
+    @property
+    def remaining(self) -> int:
+        if self.engine is not None and not self.engine.budget_available():
+            return 0
+        return self.budget - self.spent
+
+
+class EngineOracle(Oracle):
+    """Evaluates an arch string by submitting its frozen model to the strategy's engine."""
+
+    def __init__(self, strategy: "PredictorGuidedStrategy") -> None:
+        self.strategy = strategy
+        self.report_key = strategy.report_key
+
+    def _evaluate(self, arch: str) -> tuple[float, dict[str, float]]:  # pragma: no cover - evaluate is overridden
+        raise NotImplementedError
+
+    def evaluate(self, arch: str) -> Evaluation:
+        # not Oracle.evaluate: an engine error (continue_on_failure=False) must stop the experiment, as
+        # for NNI's own strategies, and BudgetExhausted must reach the search
+        s = self.strategy
+        if not s.wait_for_resource():
+            raise BudgetExhausted
+        model = s.model_space.freeze(s.mapping.to_sample(arch))
+        t0 = time.perf_counter()
+        s.engine.submit_models(model)
+        s.engine.wait_models(model)
+        seconds = time.perf_counter() - t0
+        s.submitted.append(model)
+        value, report = split_metric(model.metric)
+        if s.report is not None:
+            report.update(s.report(arch))
+        else:
+            arch_report = getattr(model.evaluator, "arch_report", None)
+            if callable(arch_report):
+                report.update(arch_report(arch))
+        if model.status != ModelStatus.Trained or value is None or not math.isfinite(value):
+            why = f"model {model.status.value}" if model.status != ModelStatus.Trained else f"metric {model.metric!r}"
+            return Evaluation(math.nan, report, seconds, why)
+        return Evaluation(value, report, seconds)
+
+    def describe(self) -> str:
+        return "NNI execution engine"
+
+
+class PredictorGuidedStrategy(NNIStrategy):
+    """Our search as an NNI strategy.
+
+    Parameters
+    ----------
+    search
+        One of our strategies (``strategies.make_strategy(...)`` or its name); default
+        ``PredictorSearch()``, the predictor-in-the-loop search with its benchmark defaults.
+    surrogate
+        What a predictor-guided search ranks with: ``"online"`` (default: a NAR-Former V2 refit on this
+        search's evaluations, ``OnlineSurrogate(space, seed=seed)``), a ``strategies.Surrogate``
+        (``FixedSurrogate("nb201-accuracy")``, ...), or None for a search that needs none.
+    seed
+        Seeds the search's random generator (and the online surrogate's refits).
+    budget
+        At most this many evaluations; default: until NNI's engine has no budget left.
+    constraint
+        A latency bound the search respects itself (over-bound candidates are skipped at no cost):
+        a ``strategies.LatencyConstraint`` or a :class:`~strategies.nni_bridge.LatencyFilter`.
+    target
+        Stop once an evaluation's value reaches it (a known optimum, an accuracy goal).
+    report
+        ``arch -> dict`` of values the search must not see (test accuracy, ...), kept in the records;
+        by default the evaluator's own ``arch_report`` where it has one (our table evaluators do).
+    report_key
+        The report entry ``summary()["best_so_far"]`` follows.
+    progress
+        A progress bar (only with a ``budget``).
+    """
+
+    def __init__(self, search: Strategy | str | None = None, surrogate: Surrogate | str | None = "online",
+                 seed: int = 0, budget: int | None = None, constraint: Any = None, target: float | None = None,
+                 report: Callable[[str], dict] | None = None, report_key: str | None = "test_accuracy",
+                 progress: bool = False) -> None:
+        super().__init__()
+        if search is None:
+            from strategies.predictor_search import PredictorSearch
+
+            search = PredictorSearch()
+        elif isinstance(search, str):
+            from strategies.runner import make_strategy
+
+            name, guided = search.removesuffix("-guided"), search.endswith("-guided")
+            search = make_strategy(name, guided=guided)
+        if not isinstance(search, Strategy):
+            raise ConfigError(f"search must be one of our strategies (strategies.Strategy), got {type(search).__name__}")
+        if isinstance(surrogate, str) and surrogate != "online":
+            raise ConfigError(f"surrogate must be 'online', a strategies.Surrogate or None, got {surrogate!r}")
+        if budget is not None and budget < 1:
+            raise ConfigError(f"the budget must be at least one evaluation, got {budget}")
+        self.search = search
+        self.surrogate = surrogate
+        self.seed = int(seed)
+        self.budget = budget
+        self.constraint = constraint
+        self.target = target
+        self.report = report
+        self.report_key = report_key
+        self.progress = progress
+        self.mapping: SampleMapping | None = None
+        self.submitted: list[ExecutableModelSpace] = []
+        self.stop_reason: str | None = None
+        self.wall_seconds = 0.0
+        self._history: SearchHistory | None = None
+        self._ctx: SearchContext | None = None
+        self._surrogate: Surrogate | None = None
+
+    def extra_repr(self) -> str:
+        return f"search={self.search.name!r}, seed={self.seed}, budget={self.budget}"
+
+    # -- NNI's Strategy interface ------------------------------------------------------------------
+    def _initialize(self, model_space: ExecutableModelSpace, engine: ExecutionEngine) -> ExecutableModelSpace:
+        self.mapping = check_space(mapping_for_space(model_space), model_space)
+        space = self.mapping.space
+        wants_surrogate = self.search.needs_surrogate or getattr(self.search, "guided", False)
+        if self.surrogate == "online":
+            self._surrogate = OnlineSurrogate(space.name, seed=self.seed) if wants_surrogate else None
+        else:
+            self._surrogate = self.surrogate
+        if self.search.needs_surrogate and self._surrogate is None:
+            raise ConfigError(f"search {self.search.name!r} needs a surrogate (a predictor)")
+        self._history = SearchHistory(None, self._identity())
+        return model_space
+
+    def _identity(self) -> dict:
+        return {"space": self.mapping.space_name, "strategy": self.search.name, "params": self.search.params(),
+                "seed": self.seed}
+
+    def _constraint(self) -> LatencyConstraint | None:
+        if self.constraint is None or isinstance(self.constraint, LatencyConstraint):
+            return self.constraint
+        as_constraint = getattr(self.constraint, "as_constraint", None)
+        if as_constraint is None:
+            raise ConfigError("constraint must be a strategies.LatencyConstraint or a LatencyFilter, "
+                              f"got {type(self.constraint).__name__}")
+        return as_constraint(self.mapping.space_name)
+
+    def _run(self) -> None:
+        ctx = EngineContext(space=self.mapping.space, oracle=EngineOracle(self), budget=self.budget or UNLIMITED,
+                            rng=np.random.default_rng(self.seed), history=self._history,
+                            constraint=self._constraint(), surrogate=self._surrogate,
+                            progress=self.progress and self.budget is not None, target=self.target,
+                            engine=self.engine)
+        self._ctx = ctx
+        t0 = time.perf_counter()
+        self.stop_reason = "search ended"
+        try:
+            self.search.run(ctx)
+        except BudgetExhausted:
+            self.stop_reason = "budget"
+        except TargetReached:
+            self.stop_reason = "target reached"
+        except SearchStalled as exc:
+            self.stop_reason = f"stalled: {exc}"
+        finally:
+            ctx.close()
+            self.wall_seconds = time.perf_counter() - t0
+        if self.stop_reason == "search ended" and (ctx.remaining <= 0 or not self.engine.budget_available()):
+            self.stop_reason = "budget"
+
+    def state_dict(self) -> dict:
+        return {"identity": self._identity() if self.mapping is not None else None,
+                "records": [dict(r) for r in self._history] if self._history is not None else []}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        if self._history is None:
+            raise RuntimeError("load_state_dict needs an initialized strategy (call initialize first)")
+        if state_dict.get("identity") not in (None, self._identity()):
+            raise ConfigError(f"the checkpoint holds another search: {state_dict['identity']} (this one: "
+                              f"{self._identity()})")
+        for record in state_dict.get("records", []):
+            if self._history.get(record["arch"]) is None:
+                self._history.add(dict(record))
+
+    # -- results -----------------------------------------------------------------------------------
+    def records(self) -> list[dict]:
+        """This run's evaluations in order (arch, value, report, status, ...), replayed ones included."""
+        return self._ctx.records() if self._ctx is not None else []
+
+    def best(self) -> dict | None:
+        return self._ctx.best() if self._ctx is not None else None
+
+    def summary(self, top: int = 10) -> dict:
+        from strategies.runner import best_so_far
+
+        if self._ctx is None:
+            raise RuntimeError("the strategy has not run")
+        records = self.records()
+        ok = sorted(self._ctx.ok_records(), key=lambda r: -r["value"])
+        return {**self._identity(), "evaluations": self._ctx.spent, "stop": self.stop_reason,
+                "failed": sum(r["status"] != "ok" for r in records), "rejected_over_bound": self._ctx.rejected,
+                "replayed_from_checkpoint": self._ctx.replayed, "wall_seconds": self.wall_seconds,
+                "surrogate_fits": getattr(self._surrogate, "fits", 0),
+                "surrogate_fit_seconds": getattr(self._surrogate, "fit_seconds", 0.0),
+                "best": ok[0] if ok else None, "top": ok[:top],
+                "best_so_far": best_so_far(records, self.report_key),
+                "evaluated_archs": [r["arch"] for r in records]}

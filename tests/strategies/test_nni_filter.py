@@ -1,0 +1,126 @@
+"""LatencyFilter in NNI's Filter middleware, with built-in NNI strategies: from the sample of a known
+space (a table, our predictor) and from the frozen model's ONNX export (any PyTorch space)."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+
+from tests.strategies.nni_support import import_nni
+
+import_nni()
+
+import torch  # noqa: E402
+from nni.nas.benchmark import BenchmarkModelSpace  # noqa: E402
+from nni.nas.execution import SequentialExecutionEngine  # noqa: E402
+from nni.nas.strategy import Random, RegularizedEvolution  # noqa: E402
+from nni.nas.strategy.middleware import Chain, Filter  # noqa: E402
+
+from nas_predictor.errors import ConfigError  # noqa: E402
+from strategies import PredictedLatency, TableLatency  # noqa: E402
+from strategies.nni_bridge import LatencyFilter, NB201TableBenchmark, latency_filter_middleware, nb201_arch_to_sample  # noqa: E402
+
+PIXEL3_BOUND = 10.6756
+
+
+@pytest.fixture(scope="module")
+def table(data_dir):
+    return NB201TableBenchmark("cifar10", data_dir=str(data_dir))
+
+
+def test_regularized_evolution_never_runs_a_model_over_the_bound(table, data_dir):
+    latency = TableLatency("pixel3", data_dir=str(data_dir))
+    lat_filter = LatencyFilter(PIXEL3_BOUND, latency)
+    strategy = Chain(RegularizedEvolution(population_size=10, sample_size=3, seed=0), Filter(lat_filter))
+    engine = SequentialExecutionEngine(max_model_count=40)
+    strategy(BenchmarkModelSpace(table), engine)
+    ran = [table.to_arch(m.sample) for m in engine.list_models()]
+    assert len(ran) == 40  # the filter's rejects cost no trial
+    assert max(latency.latency_ms(ran)) <= PIXEL3_BOUND
+    assert lat_filter.rejected > 0 and lat_filter.checked == 40 + lat_filter.rejected
+    rejected = [h["arch"] for h in lat_filter.history if not h["passed"]]
+    assert min(latency.latency_ms(rejected)) > PIXEL3_BOUND
+    # the rejected models end Invalid, without a metric, so the evolution never breeds from them
+    invalid = [m for m in strategy.engine.list_models() if m.status.value == "invalid"]
+    assert invalid == [] and all(m.metric is None for m in strategy[1]._filter_models)
+
+
+def test_built_in_random_in_an_experiment_with_the_predicted_latency(table, tmp_path):
+    from nni.nas.experiment import NasExperiment, NasExperimentConfig
+    from nni.nas.hub.pytorch import NasBench201
+
+    predicted = PredictedLatency("latency-help-b1", "nasbench201", "gold_6226")
+    archs = [table.oracle.arch_strs[i] for i in range(0, 15625, 1201)]
+    bound = float(np.median(predicted.latency_ms(archs)))
+    middleware = latency_filter_middleware(bound, setting="gold_6226")  # default: our predictor, from the sample
+    config = NasExperimentConfig("sequential", "simplified")
+    config.max_trial_number = 8
+    config.experiment_working_directory = str(tmp_path)
+    strategy = Chain(Random(seed=1), middleware)
+    exp = NasExperiment(NasBench201(), table, strategy, config)
+    try:
+        exp.run()
+    finally:
+        exp.stop()
+    ran = [table.to_arch(m.sample) for m in strategy.engine.list_models()]
+    assert len(ran) == 8 and max(predicted.latency_ms(ran)) <= bound
+    assert middleware.filter_fn.rejected > 0
+
+
+def test_unknown_spaces_are_exported_to_onnx():
+    from nni.nas.nn.pytorch import LayerChoice, ModelSpace
+    from nni.nas.space import SimplifiedModelSpace
+
+    def stack(n: int, width: int = 64) -> torch.nn.Sequential:
+        layers = []
+        for _ in range(n):
+            layers += [torch.nn.Conv2d(width, width, 3, padding=1), torch.nn.BatchNorm2d(width), torch.nn.ReLU()]
+        return torch.nn.Sequential(*layers)
+
+    class Net(ModelSpace):  # a space the bridge has no arch strings for
+        def __init__(self):
+            super().__init__()
+            self.stem = torch.nn.Conv2d(3, 64, 3, padding=1)
+            self.body = LayerChoice([stack(1), stack(6), stack(24)], label="depth")
+            self.head = torch.nn.Sequential(torch.nn.AdaptiveAvgPool2d(1), torch.nn.Flatten(), torch.nn.Linear(64, 10))
+
+        def forward(self, x):
+            return self.head(self.body(self.stem(x)))
+
+    space = SimplifiedModelSpace.from_model(Net(), None)
+    models = [space.freeze({"depth": i}) for i in range(3)]
+    lat_filter = LatencyFilter(1e6, setting="gold_6226", input_shape=(1, 3, 32, 32))
+    ms = [lat_filter.latency_of(m)[0] for m in models]
+    assert all(v > 0 for v in ms) and ms[0] < ms[1] < ms[2], ms  # deeper is slower
+    tight = LatencyFilter((ms[1] + ms[2]) / 2, setting="gold_6226", input_shape=(1, 3, 32, 32))
+    assert [tight(m) for m in models] == [True, True, False]
+    assert [h["arch"] for h in tight.history] == [None] * 3
+    with pytest.raises(ConfigError, match="input_shape"):
+        LatencyFilter(5.0)(models[0])
+
+
+def test_export_of_the_hub_network_ranks_like_our_network(table):
+    from nni.nas.hub.pytorch import NasBench201
+    from nni.nas.space import SimplifiedModelSpace
+
+    from scipy.stats import spearmanr
+
+    space = SimplifiedModelSpace.from_model(NasBench201(), None)
+    archs = ["|none~0|+|skip_connect~0|none~1|+|skip_connect~0|none~1|avg_pool_3x3~2|",
+             "|nor_conv_1x1~0|+|skip_connect~0|nor_conv_1x1~1|+|skip_connect~0|skip_connect~1|nor_conv_1x1~2|",
+             "|nor_conv_3x3~0|+|nor_conv_1x1~0|avg_pool_3x3~1|+|skip_connect~0|nor_conv_3x3~1|skip_connect~2|",
+             "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|"]
+    exported = LatencyFilter(1e6, setting="gold_6226", input_shape=(1, 3, 32, 32), use_sample=False)
+    by_sample = LatencyFilter(1e6, setting="gold_6226")
+    models = [space.freeze(nb201_arch_to_sample(a, "cell/")) for a in archs]
+    a = [exported.latency_of(m)[0] for m in models]
+    b = [by_sample.latency_of(m)[0] for m in models]
+    assert spearmanr(a, b)[0] == pytest.approx(1.0)
+    assert exported.latency_of(models[0]) == (a[0], None) and len(exported._memo) == 4  # asked once per sample
+
+
+def test_bad_arguments():
+    with pytest.raises(ConfigError, match="positive"):
+        LatencyFilter(0)
+    with pytest.raises(ConfigError, match="LatencySource"):
+        LatencyFilter(5.0, latency="pixel3")
