@@ -9,13 +9,13 @@ written by a different search (space, strategy, seed, budget-independent setting
 
 from __future__ import annotations
 
-import json
 import math
 import os
 from pathlib import Path
 from typing import Any, Iterator
 
-from nas_predictor.errors import ConfigError, DataError
+from nas_predictor.errors import ConfigError
+from nas_predictor.jsonl import append_jsonl, read_jsonl
 
 HEADER_KIND = "search-header"
 
@@ -35,16 +35,8 @@ class SearchHistory:
             self._append({"kind": HEADER_KIND, **identity})
 
     def _load(self) -> None:
-        lines = self.path.read_text().splitlines()
-        good: list[str] = []
-        for n, line in enumerate(lines, 1):
-            try:
-                entry = json.loads(line)
-            except json.JSONDecodeError:
-                if n == len(lines):  # a line cut off by a kill: drop it, the evaluation reruns
-                    break
-                raise DataError(f"{self.path}:{n}: not a JSON line; the history is damaged") from None
-            good.append(line)
+        entries = read_jsonl(self.path)  # a line cut off by a kill is dropped: that evaluation reruns
+        for entry in entries:
             if entry.get("kind") == HEADER_KIND:
                 stored = {k: v for k, v in entry.items() if k != "kind"}
                 if stored != self.identity:
@@ -56,18 +48,12 @@ class SearchHistory:
                 continue
             self.records.append(entry)
             self._by_arch.setdefault(entry["arch"], entry)
-        if len(good) != len(lines):
-            self.path.write_text("".join(line + "\n" for line in good))
-        if not good:
+        if not entries:
             self._append({"kind": HEADER_KIND, **self.identity})
 
     def _append(self, entry: dict[str, Any]) -> None:
-        if self.path is None:
-            return
-        with self.path.open("a") as handle:
-            handle.write(json.dumps(entry, allow_nan=True) + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
+        if self.path is not None:
+            append_jsonl(self.path, entry)
 
     def get(self, arch: str) -> dict[str, Any] | None:
         return self._by_arch.get(arch)

@@ -1,0 +1,624 @@
+"""A latency dataset of the ten NNLQP families, measured on this machine: build, resume, retest, read.
+
+Layout of a dataset folder (``nas-predictor dataset build --out DIR``)::
+
+    manifest.json    what was built and how: families, space, provider, batch, opset, the protocol, the
+                     machine and software of the labels, counts per family, failures, commands, timings
+    labels.jsonl     one line per measured model: family, seed, space, graph path, variant config,
+                     input shape, MACs, and the full LatencyLabel record (raw and robust statistics)
+    failures.jsonl   one line per model that could not be exported or measured (stage, error)
+    gt.txt           NNLQP's label format (GraphID OnnxPath BatchSize Latency_ms ModelType PlatformId),
+                     rewritten from labels.jsonl; ``load_nnlqp_labels`` reads it once the graphs exist
+    retest.jsonl     (``dataset retest``) second measurements of a sample, for the test-retest figure
+
+No ONNX file is stored: every graph is regenerated from (family, seed, space, batch, opset) by
+:func:`variant_onnx` (``dataset export`` writes the ``onnx/`` tree that ``gt.txt`` names).
+
+Building: an exporter process pinned to one core generates and exports the variants ahead into a
+small queue; this process, pinned to another core, measures them with one long-lived
+:class:`~nas_predictor.latency.Measurer` (the reference model and its fast-state tracker stay warm).
+The measurement doc found that a busy process on the other core does not disturb a one-thread
+measurement, so the two overlap. Seeds are taken round-robin over the families (seed 0 of every
+family, then seed 1, ...), so a build stopped at any point holds a balanced dataset.
+
+Resuming: every label and failure is appended and fsynced the moment it exists; a rerun with the same
+folder reads them, skips those (family, seed) pairs and goes on, so a killed build loses at most the
+models in flight and never measures one twice. A folder built with other settings (provider, space,
+batch, opset) is refused; another build running on the same folder is refused (a lock file).
+"""
+
+from __future__ import annotations
+
+import fcntl
+import math
+import multiprocessing as mp
+import os
+import queue as queue_module
+import re
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Callable, Iterable, Iterator, Sequence
+
+import numpy as np
+
+from nas_predictor.errors import ConfigError, DataError, NasPredictorError
+from nas_predictor.jsonl import append_jsonl, read_jsonl
+from nas_predictor.predictor import atomic_write_bytes, atomic_write_json
+from search_spaces.cnn_families import FAMILIES, SPACES, generate
+from search_spaces.onnx_export import DEFAULT_OPSET, export_onnx
+
+FORMAT = "nas-predictor-latency-dataset"
+FORMAT_VERSION = 1
+MANIFEST, LABELS, FAILURES, GT, RETEST, LOCK = ("manifest.json", "labels.jsonl", "failures.jsonl", "gt.txt",
+                                                 "retest.jsonl", ".build.lock")
+BUILD_PROVIDERS = ("cpu", "cuda", "tensorrt", "torch-cuda")
+# The settings a label depends on: a folder holds labels of one setting only.
+IDENTITY_KEYS = ("space", "provider", "batch", "opset")
+QUEUE_AHEAD = 6  # exported graphs waiting for the measurer (each 4-60 KB)
+
+
+def graph_path(family: str, space: str, seed: int) -> str:
+    """Where ``gt.txt`` says the graph of (family, space, seed) lives, relative to the dataset folder."""
+    return f"onnx/{family}/{family}_{space}_{seed:05d}.onnx"
+
+
+def variant_onnx(family: str, seed: int, *, space: str = "nnlqp", batch: int = 1,
+                 opset: int = DEFAULT_OPSET) -> tuple[dict, bytes]:
+    """Variant ``seed`` of ``family`` (its ``as_dict()``) and its weight-free ONNX at ``batch``.
+
+    The same arguments always give the same graph: this is how a dataset's graphs are regenerated."""
+    variant = generate(family, seed, space=space)
+    shape = (batch,) + tuple(variant.input_shape[1:])
+    data = export_onnx(variant.build(), shape, opset=opset)
+    info = variant.as_dict()
+    info["input_shape"] = list(shape)
+    return info, data
+
+
+def parse_families(text: str | Sequence[str] | None) -> tuple[str, ...]:
+    """``"all"`` / None -> every family; otherwise comma-separated names, checked, in FAMILIES order."""
+    if text is None or text == "all" or (not isinstance(text, str) and list(text) == ["all"]):
+        return FAMILIES
+    names = [n.strip() for part in ([text] if isinstance(text, str) else text) for n in part.split(",") if n.strip()]
+    unknown = sorted(set(names) - set(FAMILIES))
+    if unknown or not names:
+        raise ConfigError(f"unknown famil{'y' if len(unknown) == 1 else 'ies'} {', '.join(unknown) or '(none given)'}; "
+                          f"choose from {', '.join(FAMILIES)} or 'all'")
+    return tuple(f for f in FAMILIES if f in names)
+
+
+def build_order(families: Sequence[str], per_family: int, skip: set[tuple[str, int]],
+                first_seed: int = 0) -> list[tuple[str, int]]:
+    """(family, seed) pairs still to do, round-robin: seed s of every family before seed s + 1."""
+    return [(f, s) for s in range(first_seed, first_seed + per_family) for f in families if (f, s) not in skip]
+
+
+@dataclass
+class DatasetRecord:
+    """One label of a dataset, as :func:`load_dataset` returns it."""
+
+    family: str
+    seed: int
+    space: str
+    batch: int
+    opset: int
+    graph: str
+    latency_ms: float
+    estimator: str
+    fallback: bool
+    macs: int
+    config: dict
+    label: dict = field(repr=False)
+
+    def onnx(self) -> bytes:
+        """The record's graph, regenerated (weight-free)."""
+        return variant_onnx(self.family, self.seed, space=self.space, batch=self.batch, opset=self.opset)[1]
+
+
+class LatencyDataset:
+    """An open dataset folder: its manifest, labels and failures (see the module docstring)."""
+
+    def __init__(self, root: str | os.PathLike) -> None:
+        self.root = Path(root)
+        self.manifest: dict[str, Any] = {}
+        if (self.root / MANIFEST).is_file():
+            import json
+            try:
+                self.manifest = json.loads((self.root / MANIFEST).read_text())
+            except json.JSONDecodeError as err:
+                raise DataError(f"{self.root / MANIFEST}: not valid JSON ({err})") from None
+            if self.manifest.get("format") != FORMAT:
+                raise DataError(f"{self.root}: not a {FORMAT} folder (manifest format "
+                                f"{self.manifest.get('format')!r})")
+        self.labels = read_jsonl(self.root / LABELS)
+        self.failures = read_jsonl(self.root / FAILURES)
+
+    @property
+    def identity(self) -> dict[str, Any] | None:
+        return self.manifest.get("identity")
+
+    def done(self) -> set[tuple[str, int]]:
+        return {(e["family"], int(e["seed"])) for e in self.labels}
+
+    def failed(self) -> set[tuple[str, int]]:
+        return {(e["family"], int(e["seed"])) for e in self.failures}
+
+    def counts(self) -> dict[str, int]:
+        counts = {f: 0 for f in FAMILIES}
+        for e in self.labels:
+            counts[e["family"]] += 1
+        return {f: n for f, n in counts.items() if n}
+
+    def records(self) -> list[DatasetRecord]:
+        ident = self.identity or {}
+        out = []
+        for e in self.labels:
+            label = e["label"]
+            out.append(DatasetRecord(e["family"], int(e["seed"]), e["space"], int(ident.get("batch", 1)),
+                                     int(ident.get("opset", DEFAULT_OPSET)), e["graph"], float(label["label_ms"]),
+                                     label["estimator"], bool(label["fallback"]), int(e["macs"]), e["config"], label))
+        return out
+
+
+def load_dataset(root: str | os.PathLike) -> list[DatasetRecord]:
+    """The labels of a dataset folder, sorted by family (FAMILIES order) then seed."""
+    root = Path(root)
+    if not (root / LABELS).is_file():
+        raise DataError(f"{root}: no {LABELS}; build one with `nas-predictor dataset build --out {root}`")
+    records = LatencyDataset(root).records()
+    return sorted(records, key=lambda r: (FAMILIES.index(r.family), r.seed))
+
+
+def _platform_id(label: dict) -> str:
+    """A whitespace-free name of where a label was measured, for gt.txt's PlatformId column."""
+    where = label.get("gpu") or label.get("cpu_model") or "unknown"
+    threads = label.get("threads")
+    text = f"{label['provider']}-{where}" + (f"-t{threads}" if threads else "")
+    return re.sub(r"[^A-Za-z0-9.]+", "-", text).strip("-")
+
+
+def write_gt(root: str | os.PathLike, records: Sequence[DatasetRecord] | None = None) -> Path:
+    """Rewrite ``gt.txt`` from the labels (atomically): NNLQP's columns, one line per label."""
+    root = Path(root)
+    records = load_dataset(root) if records is None else records
+    lines = [f"{i:05d} {r.graph} {r.batch} {r.latency_ms:.6g} {r.family} {_platform_id(r.label)}"
+             for i, r in enumerate(records, 1)]
+    path = root / GT
+    atomic_write_bytes(("\n".join(lines) + ("\n" if lines else "")).encode(), path)
+    return path
+
+
+def export_graphs(root: str | os.PathLike, families: Sequence[str] | None = None, *,
+                  progress: bool = True) -> int:
+    """Write the ONNX files ``gt.txt`` names (skipping those present); returns the number written."""
+    from tqdm import tqdm
+
+    root = Path(root)
+    records = [r for r in load_dataset(root) if families is None or r.family in families]
+    written = 0
+    for r in tqdm(records, unit="graph", disable=not progress, desc="export"):
+        path = root / r.graph
+        if path.is_file():
+            continue
+        atomic_write_bytes(r.onnx(), path)
+        written += 1
+    write_gt(root)
+    return written
+
+
+# --- building ----------------------------------------------------------------------------------------
+
+@dataclass
+class BuildReport:
+    """What one build call did."""
+
+    root: Path
+    measured: int = 0
+    failed: int = 0
+    remaining: int = 0
+    seconds: float = 0.0
+    stopped: str = "done"  # "done", "time limit", "interrupted"
+    counts: dict[str, int] = field(default_factory=dict)
+
+    @property
+    def labels_per_hour(self) -> float:
+        return 3600.0 * self.measured / self.seconds if self.seconds > 0 else 0.0
+
+
+def _cores(measure_core: int | None, export_core: int | None) -> tuple[int | None, int | None]:
+    """Measure on the last allowed core (core 0 takes more interrupts), export on another one."""
+    from nas_predictor.latency.pinning import NO_PINNING, choose_core
+
+    measure = choose_core(measure_core)
+    if export_core == NO_PINNING or not hasattr(os, "sched_getaffinity"):
+        return measure, None
+    allowed = sorted(os.sched_getaffinity(0))
+    if export_core is None:
+        others = [c for c in allowed if c != measure]
+        export_core = others[-1] if others else measure
+    elif export_core not in allowed:
+        raise ConfigError(f"export core {export_core} is not available to this process (allowed: {allowed})")
+    return measure, export_core
+
+
+def _export_worker(tasks: list[tuple[str, int]], out: Any, core: int | None, space: str, batch: int,
+                   opset: int) -> None:
+    """Exporter process: generate and export each (family, seed) and hand the graph to the measurer."""
+    if core is not None:
+        os.sched_setaffinity(0, {core})
+    import torch
+
+    torch.set_num_threads(1)  # one core; more threads would spill onto the measuring core
+    for family, seed in tasks:
+        try:
+            info, data = variant_onnx(family, seed, space=space, batch=batch, opset=opset)
+        except Exception as err:  # one bad variant must not stop the build
+            out.put(("error", family, seed, f"{type(err).__name__}: {err}"))
+        else:
+            out.put(("ok", family, seed, info, data))
+    out.put(None)
+
+
+class _Exporter:
+    """The exporter process and its queue; iterating yields ("ok" | "error", ...) items in task order."""
+
+    def __init__(self, tasks: list[tuple[str, int]], core: int | None, space: str, batch: int, opset: int) -> None:
+        ctx = mp.get_context("spawn")  # a fresh interpreter: no torch threads or locks inherited
+        self.queue = ctx.Queue(maxsize=QUEUE_AHEAD)
+        self.process = ctx.Process(target=_export_worker, args=(tasks, self.queue, core, space, batch, opset),
+                                   daemon=True, name="nas-predictor-exporter")
+        self.process.start()
+
+    def __iter__(self) -> Iterator[tuple]:
+        while True:
+            try:
+                item = self.queue.get(timeout=5.0)
+            except queue_module.Empty:
+                if not self.process.is_alive():
+                    raise NasPredictorError(f"the exporter process died (exit code {self.process.exitcode}); "
+                                            "labels measured so far are kept, rerun to resume") from None
+                continue
+            if item is None:
+                return
+            yield item
+
+    def close(self) -> None:
+        if self.process.is_alive():
+            self.process.terminate()
+        self.process.join(timeout=10)
+        self.queue.close()
+        self.queue.cancel_join_thread()
+
+
+def _inline_exports(tasks: list[tuple[str, int]], space: str, batch: int, opset: int) -> Iterator[tuple]:
+    """In-process exports, for GPU providers and for callers who want no subprocess."""
+    for family, seed in tasks:
+        try:
+            info, data = variant_onnx(family, seed, space=space, batch=batch, opset=opset)
+        except Exception as err:
+            yield ("error", family, seed, f"{type(err).__name__}: {err}")
+        else:
+            yield ("ok", family, seed, info, data)
+
+
+class _Lock:
+    def __init__(self, root: Path) -> None:
+        self.path = root / LOCK
+        self.handle = None
+
+    def __enter__(self) -> "_Lock":
+        self.handle = self.path.open("w")
+        try:
+            fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            self.handle.close()
+            raise ConfigError(f"{self.path.parent}: another build or retest is running on this folder") from None
+        self.handle.write(str(os.getpid()))
+        self.handle.flush()
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        fcntl.flock(self.handle, fcntl.LOCK_UN)
+        self.handle.close()
+
+
+def _measure_stream(items: Iterable[tuple], *, provider: str, measure_core: int | None, space: str, batch: int,
+                    on_label: Callable[[dict, Any], None], on_failure: Callable[[str, int, str, str], None],
+                    deadline: float | None, measurer: Any = None) -> str:
+    """Measure every exported item; call back per label / failure. Returns why it stopped."""
+    if provider == "torch-cuda":
+        from nas_predictor.latency import measure_torch_cuda
+        from search_spaces.cnn_families import generate as gen
+
+        for item in items:
+            if deadline is not None and time.monotonic() > deadline:
+                return "time limit"
+            if item[0] == "error":
+                on_failure(item[1], item[2], "export", item[3])
+                continue
+            _, family, seed, info, _data = item
+            try:
+                module = gen(family, seed, space=space).build()
+                label = measure_torch_cuda(module, info["input_shape"], name=graph_path(family, space, seed))
+            except NasPredictorError as err:
+                on_failure(family, seed, "measure", str(err))
+                continue
+            on_label(info, label)
+        return "done"
+
+    from nas_predictor.latency import Measurer
+
+    measurer = measurer or Measurer(provider, core=measure_core)
+    metas: list[dict] = []
+
+    def sources() -> Iterator[bytes]:
+        for item in items:
+            if item[0] == "error":
+                on_failure(item[1], item[2], "export", item[3])
+                continue
+            metas.append(item[3])
+            yield item[4]
+
+    stream = measurer.measure_many(sources())
+    try:
+        for outcome in stream:
+            info = metas[outcome.index]
+            if outcome.error is not None:
+                on_failure(info["family"], info["seed"], "measure", str(outcome.error))
+            else:
+                outcome.label.model = graph_path(info["family"], space, info["seed"])
+                on_label(info, outcome.label)
+            if deadline is not None and time.monotonic() > deadline:
+                return "time limit"
+    finally:
+        stream.close()
+    return "done"
+
+
+def _software() -> dict[str, str]:
+    from nas_predictor.latency.record import cpu_model, machine_id, software_versions
+
+    return {**software_versions(), "cpu_model": cpu_model(), "machine": machine_id(), "python": sys.version.split()[0]}
+
+
+def build_dataset(
+    root: str | os.PathLike, families: Sequence[str] | str | None = None, per_family: int = 300, *,
+    provider: str = "cpu", space: str = "nnlqp", batch: int = 1, opset: int = DEFAULT_OPSET,
+    measure_core: int | None = None, export_core: int | None = None, max_minutes: float | None = None,
+    retry_failed: bool = False, first_seed: int = 0, progress: bool = True, subprocess_export: bool = True,
+    command: str | None = None, measurer: Any = None,
+) -> BuildReport:
+    """Measure seeds ``first_seed .. first_seed + per_family - 1`` of each family into ``root``
+    (resuming what is there). ``max_minutes`` stops cleanly after that long (build in chunks);
+    ``retry_failed`` measures models that failed before again. See the module docstring."""
+    from tqdm import tqdm
+
+    families = parse_families(families)
+    if provider not in BUILD_PROVIDERS:
+        raise ConfigError(f"unknown provider {provider!r}; choose one of {', '.join(BUILD_PROVIDERS)}")
+    if space not in SPACES:
+        raise ConfigError(f"unknown space {space!r}; choose one of {', '.join(SPACES)}")
+    for name, value, low in (("per_family", per_family, 1), ("batch", batch, 1), ("first_seed", first_seed, 0)):
+        if not isinstance(value, int) or isinstance(value, bool) or value < low:
+            raise ConfigError(f"{name} must be an integer >= {low}, got {value!r}")
+    if max_minutes is not None and not (max_minutes > 0 and math.isfinite(max_minutes)):
+        raise ConfigError(f"max_minutes must be a positive number, got {max_minutes!r}")
+    if provider != "cpu":
+        from nas_predictor.latency.providers import check_provider
+        if provider != "torch-cuda":
+            check_provider(provider)  # fail before anything is exported
+        else:
+            from nas_predictor.latency.torch_cuda import require_cuda
+            require_cuda()
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    identity = {"space": space, "provider": provider, "batch": batch, "opset": opset}
+    start = time.monotonic()
+    report = BuildReport(root)
+    with _Lock(root):
+        ds = LatencyDataset(root)
+        if ds.identity is not None and ds.identity != identity:
+            diff = ", ".join(f"{k} {ds.identity.get(k)!r} (asked {identity[k]!r})" for k in IDENTITY_KEYS
+                             if ds.identity.get(k) != identity[k])
+            raise ConfigError(f"{root} holds labels of another setting: {diff}; use another --out folder")
+        skip = ds.done() | (set() if retry_failed else ds.failed())
+        tasks = build_order(families, per_family, skip, first_seed)
+        manifest = _manifest_base(ds.manifest, identity, families, command)
+        atomic_write_json(manifest, root / MANIFEST)
+        deadline = start + 60.0 * max_minutes if max_minutes is not None else None
+        counts = ds.counts()
+        stopped = "done"
+        exporter = None
+        bar = tqdm(total=len(tasks), unit="model", disable=not progress or not tasks, desc="latency dataset",
+                   dynamic_ncols=True)
+        measure_core, export_core = _cores(measure_core, export_core) if provider == "cpu" else (measure_core, None)
+
+        def on_label(info: dict, label: Any) -> None:
+            append_jsonl(root / LABELS, {"family": info["family"], "seed": info["seed"], "space": space,
+                                         "graph": graph_path(info["family"], space, info["seed"]),
+                                         "config": info["config"], "input_shape": info["input_shape"],
+                                         "macs": info["macs"], "label": label.to_dict()})
+            counts[info["family"]] = counts.get(info["family"], 0) + 1
+            report.measured += 1
+            bar.update()
+            bar.set_postfix_str(f"{info['family']} {label.label_ms:.2f} ms", refresh=False)
+
+        def on_failure(family: str, seed: int, stage: str, error: str) -> None:
+            append_jsonl(root / FAILURES, {"family": family, "seed": seed, "space": space, "stage": stage,
+                                           "error": error})
+            report.failed += 1
+            bar.update()
+            tqdm.write(f"{family} seed {seed}: {stage} failed: {error}", file=sys.stderr)
+
+        try:
+            if not tasks:
+                items: Iterable[tuple] = []
+            elif subprocess_export and provider != "torch-cuda":
+                exporter = _Exporter(tasks, export_core, space, batch, opset)
+                items = iter(exporter)
+            else:
+                items = _inline_exports(tasks, space, batch, opset)
+            stopped = _measure_stream(items, provider=provider, measure_core=measure_core, space=space,
+                                      batch=batch, on_label=on_label, on_failure=on_failure, deadline=deadline,
+                                      measurer=measurer)
+        except KeyboardInterrupt:
+            stopped = "interrupted"
+            raise
+        finally:
+            bar.close()
+            if exporter is not None:
+                exporter.close()
+            report.seconds = time.monotonic() - start
+            report.stopped = stopped
+            final = LatencyDataset(root)
+            report.counts = final.counts()
+            report.remaining = len(build_order(families, per_family, final.done() | final.failed(), first_seed))
+            _finish_manifest(root, manifest, final, report)
+            write_gt(root, sorted(final.records(), key=lambda r: (FAMILIES.index(r.family), r.seed)))
+    return report
+
+
+def _manifest_base(old: dict, identity: dict, families: Sequence[str], command: str | None) -> dict:
+    from nas_predictor.latency import CpuProtocol, GpuProtocol, REFERENCE_VERSION
+
+    manifest = dict(old) if old else {"format": FORMAT, "format_version": FORMAT_VERSION,
+                                      "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+                                      "builds": []}
+    manifest["identity"] = identity
+    manifest["families"] = sorted(set(manifest.get("families", [])) | set(families), key=FAMILIES.index)
+    manifest["export"] = {"exporter": "torch.onnx legacy (dynamo=False)", "opset": identity["opset"],
+                          "export_params": False, "do_constant_folding": False,
+                          "graph": "search_spaces.cnn_families.dataset.variant_onnx(family, seed, space, batch, opset)"}
+    manifest["protocol"] = (CpuProtocol() if identity["provider"] == "cpu" else GpuProtocol()).to_dict()
+    manifest["reference_version"] = REFERENCE_VERSION if identity["provider"] == "cpu" else None
+    manifest["software"] = _software()
+    if command:
+        manifest.setdefault("commands", [])
+        if command not in manifest["commands"]:
+            manifest["commands"].append(command)
+    return manifest
+
+
+def _finish_manifest(root: Path, manifest: dict, ds: LatencyDataset, report: BuildReport) -> None:
+    manifest["updated"] = time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())
+    manifest["counts"] = ds.counts()
+    manifest["labels"] = len(ds.labels)
+    manifest["failures"] = len(ds.failures)
+    manifest["fallback_labels"] = sum(bool(e["label"].get("fallback")) for e in ds.labels)
+    manifest["builds"] = list(manifest.get("builds", [])) + [{
+        "finished": manifest["updated"], "measured": report.measured, "failed": report.failed,
+        "seconds": round(report.seconds, 1), "labels_per_hour": round(report.labels_per_hour, 1),
+        "stopped": report.stopped, "machine": manifest["software"]["machine"]}]
+    atomic_write_json(manifest, root / MANIFEST)
+
+
+# --- test-retest ---------------------------------------------------------------------------------------
+
+@dataclass
+class RetestSummary:
+    """Test-retest agreement: |second / first - 1| over the retested models."""
+
+    models: int
+    median_diff: float
+    p90_diff: float
+    max_diff: float
+    within_5pct: float
+    within_10pct: float
+    by_estimator: dict[str, dict[str, float]]
+
+    def as_dict(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+def retest_sample(ds: LatencyDataset, sample: int, seed: int = 0) -> list[tuple[str, int]]:
+    """``sample`` labelled (family, seed) pairs drawn without replacement, stratified by family."""
+    done = sorted(ds.done(), key=lambda fs: (FAMILIES.index(fs[0]), fs[1]))
+    if sample > len(done):
+        raise ConfigError(f"{ds.root} holds {len(done)} labels; cannot retest a sample of {sample}")
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(done))
+    # round-robin over families in the permuted order, so every family is represented
+    by_family: dict[str, list[tuple[str, int]]] = {}
+    for i in order:
+        by_family.setdefault(done[i][0], []).append(done[i])
+    picked: list[tuple[str, int]] = []
+    while len(picked) < sample:
+        for f in sorted(by_family, key=FAMILIES.index):
+            if by_family[f] and len(picked) < sample:
+                picked.append(by_family[f].pop(0))
+    return picked
+
+
+def summarize_retest(first: dict[tuple[str, int], float], second: dict[tuple[str, int], float],
+                     estimators: dict[tuple[str, int], str] | None = None) -> RetestSummary:
+    keys = sorted(set(first) & set(second))
+    if not keys:
+        raise DataError("no model was measured twice")
+    diff = np.array([abs(second[k] / first[k] - 1.0) for k in keys])
+
+    def stats(d: np.ndarray) -> dict[str, float]:
+        return {"models": int(d.size), "median_diff": float(np.median(d)), "p90_diff": float(np.percentile(d, 90)),
+                "within_10pct": float(np.mean(d <= 0.10))}
+
+    by_est: dict[str, dict[str, float]] = {}
+    if estimators:
+        for est in sorted({estimators[k] for k in keys}):
+            mask = np.array([estimators[k] == est for k in keys])
+            by_est[est] = stats(diff[mask])
+    return RetestSummary(len(keys), float(np.median(diff)), float(np.percentile(diff, 90)), float(diff.max()),
+                         float(np.mean(diff <= 0.05)), float(np.mean(diff <= 0.10)), by_est)
+
+
+def retest_dataset(root: str | os.PathLike, sample: int = 100, *, seed: int = 0, measure_core: int | None = None,
+                   export_core: int | None = None, progress: bool = True, subprocess_export: bool = True,
+                   measurer: Any = None) -> RetestSummary:
+    """Measure a sample of a dataset's models again (resumable, into retest.jsonl) and compare."""
+    from tqdm import tqdm
+
+    root = Path(root)
+    with _Lock(root):
+        ds = LatencyDataset(root)
+        if ds.identity is None:
+            raise DataError(f"{root}: no manifest; not a built dataset")
+        ident = ds.identity
+        picked = retest_sample(ds, sample, seed)
+        retested = {(e["family"], int(e["seed"])) for e in read_jsonl(root / RETEST)}
+        tasks = [fs for fs in picked if fs not in retested]
+        bar = tqdm(total=len(tasks), unit="model", disable=not progress or not tasks, desc="retest")
+        exporter = None
+
+        def on_label(info: dict, label: Any) -> None:
+            append_jsonl(root / RETEST, {"family": info["family"], "seed": info["seed"], "label": label.to_dict()})
+            bar.update()
+
+        def on_failure(family: str, seed_: int, stage: str, error: str) -> None:
+            bar.update()
+            tqdm.write(f"{family} seed {seed_}: {stage} failed on retest: {error}", file=sys.stderr)
+
+        m_core, e_core = _cores(measure_core, export_core) if ident["provider"] == "cpu" else (measure_core, None)
+        try:
+            if tasks and subprocess_export and ident["provider"] != "torch-cuda":
+                exporter = _Exporter(tasks, e_core, ident["space"], ident["batch"], ident["opset"])
+                items: Iterable[tuple] = iter(exporter)
+            else:
+                items = _inline_exports(tasks, ident["space"], ident["batch"], ident["opset"])
+            _measure_stream(items, provider=ident["provider"], measure_core=m_core, space=ident["space"],
+                            batch=ident["batch"], on_label=on_label, on_failure=on_failure, deadline=None,
+                            measurer=measurer)
+        finally:
+            bar.close()
+            if exporter is not None:
+                exporter.close()
+        first = {(e["family"], int(e["seed"])): float(e["label"]["label_ms"]) for e in ds.labels}
+        estimators = {(e["family"], int(e["seed"])): e["label"]["estimator"] for e in ds.labels}
+        wanted = set(picked)
+        second = {(e["family"], int(e["seed"])): float(e["label"]["label_ms"]) for e in read_jsonl(root / RETEST)
+                  if (e["family"], int(e["seed"])) in wanted}
+        summary = summarize_retest(first, second, estimators)
+        manifest = LatencyDataset(root).manifest
+        manifest["retest"] = {"sample": sample, "seed": seed, **summary.as_dict(),
+                              "finished": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime())}
+        atomic_write_json(manifest, root / MANIFEST)
+    return summary

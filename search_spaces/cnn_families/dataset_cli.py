@@ -1,0 +1,130 @@
+"""``nas-predictor dataset {build,status,retest,export}``: registered through the ``nas_predictor.commands``
+entry point (nas_predictor never imports search_spaces)."""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shlex
+import signal
+import sys
+
+from search_spaces.cnn_families import FAMILIES, SPACES
+
+
+def register(sub: argparse._SubParsersAction) -> None:
+    ds = sub.add_parser("dataset", help="build a latency dataset of the ten NNLQP families on this machine")
+    dsub = ds.add_subparsers(dest="dataset_command", required=True)
+
+    b = dsub.add_parser("build", help="measure family variants into a folder (append-only, resumable)")
+    b.add_argument("--families", default="all", help=f"comma-separated, or 'all' ({', '.join(FAMILIES)})")
+    b.add_argument("--per-family", type=int, default=300, help="seeds per family (default 300)")
+    b.add_argument("--provider", default="cpu", choices=["cpu", "cuda", "tensorrt", "torch-cuda"],
+                   help="onnxruntime CPU (default; reference-gated protocol), CUDA, TensorRT, or PyTorch CUDA timing")
+    b.add_argument("--space", default="nnlqp", choices=SPACES,
+                   help="nnlqp: NNLQP's variants (fixed depth and resolution); extended: depth and resolution vary too")
+    b.add_argument("--batch", type=int, default=1)
+    b.add_argument("--first-seed", type=int, default=0)
+    b.add_argument("--out", required=True, help="dataset folder; rerunning with it resumes")
+    b.add_argument("--max-minutes", type=float, default=None, help="stop cleanly after this long (build in chunks)")
+    b.add_argument("--retry-failed", action="store_true", help="measure models that failed before again")
+    b.add_argument("--measure-core", type=int, default=None, help="core to measure on (default: the last one)")
+    b.add_argument("--export-core", type=int, default=None, help="core to export on (default: another one)")
+    b.add_argument("--quiet", action="store_true", help="no progress bar")
+    b.set_defaults(func=_cmd_build)
+
+    st = dsub.add_parser("status", help="what a dataset folder holds")
+    st.add_argument("folder")
+    st.add_argument("--json", action="store_true")
+    st.set_defaults(func=_cmd_status)
+
+    rt = dsub.add_parser("retest", help="measure a sample again and report test-retest agreement")
+    rt.add_argument("folder")
+    rt.add_argument("--sample", type=int, default=100)
+    rt.add_argument("--seed", type=int, default=0)
+    rt.add_argument("--measure-core", type=int, default=None)
+    rt.add_argument("--export-core", type=int, default=None)
+    rt.add_argument("--json", action="store_true")
+    rt.add_argument("--quiet", action="store_true")
+    rt.set_defaults(func=_cmd_retest)
+
+    ex = dsub.add_parser("export", help="regenerate the ONNX graphs gt.txt names (onnx/FAMILY/...)")
+    ex.add_argument("folder")
+    ex.add_argument("--families", default="all")
+    ex.add_argument("--quiet", action="store_true")
+    ex.set_defaults(func=_cmd_export)
+
+
+def _interrupt(signum: int, frame: object) -> None:
+    raise KeyboardInterrupt
+
+
+def _cmd_build(args: argparse.Namespace) -> int:
+    from search_spaces.cnn_families.dataset import build_dataset
+
+    # `kill` (SIGTERM) stops a background build as cleanly as Ctrl-C: the manifest and gt.txt are written
+    signal.signal(signal.SIGTERM, _interrupt)
+    command = "nas-predictor " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else None
+    try:
+        report = build_dataset(args.out, args.families, args.per_family, provider=args.provider, space=args.space,
+                               batch=args.batch, measure_core=args.measure_core, export_core=args.export_core,
+                               max_minutes=args.max_minutes, retry_failed=args.retry_failed,
+                               first_seed=args.first_seed, progress=not args.quiet, command=command)
+    except KeyboardInterrupt:
+        print(f"nas-predictor: interrupted; every label measured so far is in {args.out}; rerun to resume",
+              file=sys.stderr)
+        return 130
+    counts = ", ".join(f"{f} {n}" for f, n in report.counts.items())
+    print(f"{report.root}: measured {report.measured}, failed {report.failed} in {report.seconds / 60:.1f} min "
+          f"({report.labels_per_hour:.0f} labels/h); stopped: {report.stopped}; {report.remaining} to go")
+    print(f"labels per family: {counts or 'none'}")
+    return 0
+
+
+def _cmd_status(args: argparse.Namespace) -> int:
+    from search_spaces.cnn_families.dataset import LatencyDataset
+
+    ds = LatencyDataset(args.folder)
+    m = ds.manifest
+    info = {"folder": str(ds.root), "identity": ds.identity, "labels": len(ds.labels), "failures": len(ds.failures),
+            "counts": ds.counts(), "fallback_labels": sum(bool(e["label"].get("fallback")) for e in ds.labels),
+            "builds": m.get("builds", []), "retest": m.get("retest")}
+    if args.json:
+        print(json.dumps(info))
+        return 0
+    print(f"{ds.root}: {info['labels']} labels ({info['fallback_labels']} flagged fallbacks), "
+          f"{info['failures']} failures; {json.dumps(ds.identity)}")
+    for family, n in info["counts"].items():
+        print(f"  {family:12s} {n}")
+    hours = sum(b["seconds"] for b in info["builds"]) / 3600
+    if hours:
+        print(f"  {len(info['builds'])} build runs, {hours:.2f} h, {sum(b['measured'] for b in info['builds']) / hours:.0f} labels/h")
+    if info["retest"]:
+        r = info["retest"]
+        print(f"  retest of {r['models']} models: median |diff| {100 * r['median_diff']:.1f} %, "
+              f"p90 {100 * r['p90_diff']:.1f} %, within 10 % {100 * r['within_10pct']:.0f} %")
+    return 0
+
+
+def _cmd_retest(args: argparse.Namespace) -> int:
+    from search_spaces.cnn_families.dataset import retest_dataset
+
+    summary = retest_dataset(args.folder, args.sample, seed=args.seed, measure_core=args.measure_core,
+                             export_core=args.export_core, progress=not args.quiet)
+    if args.json:
+        print(json.dumps(summary.as_dict()))
+    else:
+        print(f"retest of {summary.models} models: median |diff| {100 * summary.median_diff:.2f} %, "
+              f"p90 {100 * summary.p90_diff:.2f} %, max {100 * summary.max_diff:.1f} %, "
+              f"within 5 % {100 * summary.within_5pct:.0f} %, within 10 % {100 * summary.within_10pct:.0f} %")
+        for est, s in summary.by_estimator.items():
+            print(f"  {est}: {s['models']} models, median {100 * s['median_diff']:.2f} %, p90 {100 * s['p90_diff']:.2f} %")
+    return 0
+
+
+def _cmd_export(args: argparse.Namespace) -> int:
+    from search_spaces.cnn_families.dataset import export_graphs, parse_families
+
+    written = export_graphs(args.folder, parse_families(args.families), progress=not args.quiet)
+    print(f"{args.folder}: wrote {written} ONNX graphs; gt.txt names them")
+    return 0

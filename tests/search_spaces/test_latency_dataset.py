@@ -1,0 +1,229 @@
+"""The latency-dataset builder: layout, resume after a kill, failures, identity, gt.txt, retest."""
+
+import functools
+import json
+import subprocess
+import sys
+
+import pytest
+
+from nas_predictor.data.latency_tables import load_nnlqp_labels
+from nas_predictor.errors import ConfigError, DataError
+from nas_predictor.latency import LatencyLabel, Outcome, RawStats, RobustStats
+from nas_predictor.jsonl import read_jsonl
+from search_spaces.cnn_families import FAMILIES
+from search_spaces.cnn_families import dataset as ds
+
+FAST = ("nasbench201", "mobilenetv3")  # the two families that export in well under a second
+_REAL_VARIANT_ONNX = ds.variant_onnx
+
+
+@functools.lru_cache(maxsize=None)
+def _cached_variant_onnx(family, seed, space="nnlqp", batch=1, opset=17):
+    info, data = _REAL_VARIANT_ONNX(family, seed, space=space, batch=batch, opset=opset)
+    return json.dumps(info), data
+
+
+def _variant_onnx(family, seed, *, space="nnlqp", batch=1, opset=17):
+    info, data = _cached_variant_onnx(family, seed, space, batch, opset)
+    return json.loads(info), data
+
+
+@pytest.fixture(autouse=True)
+def _export_each_graph_once(monkeypatch):
+    """Each (family, seed) graph is exported for real once per test session (exports dominate the time)."""
+    monkeypatch.setattr(ds, "variant_onnx", _variant_onnx)
+
+
+def fake_label(ms: float) -> LatencyLabel:
+    return LatencyLabel(model="x", label_ms=ms, estimator="gated-ratio", provider="cpu",
+                        execution_providers=["CPUExecutionProvider"], batch_size=1,
+                        raw=RawStats(ms, ms, ms, ms, 10, 10, 10, 1), robust=RobustStats(gated_ms=ms),
+                        cpu_model="Test CPU", threads=1)
+
+
+class FakeMeasurer:
+    """Measures a graph as len(bytes) / 1000 ms x ``scale``; fails the sources whose number is in ``fail``;
+    raises KeyboardInterrupt (a kill) after ``die_after`` labels."""
+
+    def __init__(self, scale=1.0, fail=(), die_after=None):
+        self.scale, self.fail, self.die_after = scale, set(fail), die_after
+        self.measured = []
+
+    def measure_many(self, sources):
+        from nas_predictor.latency import MeasurementError
+
+        for index, data in enumerate(sources):
+            if self.die_after is not None and len(self.measured) >= self.die_after:
+                raise KeyboardInterrupt
+            self.measured.append(data)
+            if index in self.fail:
+                yield Outcome(index, "x", error=MeasurementError("onnxruntime failed"))
+            else:
+                yield Outcome(index, "x", label=fake_label(self.scale * len(data) / 1000.0))
+
+
+def build(root, per_family=2, families=FAST, **kw):
+    kw.setdefault("measurer", FakeMeasurer())
+    return ds.build_dataset(root, families, per_family, subprocess_export=False, progress=False, **kw)
+
+
+def test_variant_onnx_is_reproducible_and_gt_paths_name_family_space_seed():
+    info, data = _REAL_VARIANT_ONNX("nasbench201", 3)
+    info2, data2 = _REAL_VARIANT_ONNX("nasbench201", 3)
+    assert data == data2 and info == info2 and info["seed"] == 3
+    assert _REAL_VARIANT_ONNX("nasbench201", 4)[1] != data
+    assert _REAL_VARIANT_ONNX("nasbench201", 3, batch=4)[0]["input_shape"][0] == 4
+    assert ds.graph_path("vgg16", "nnlqp", 7) == "onnx/vgg16/vgg16_nnlqp_00007.onnx"
+
+
+def test_families_and_round_robin_order():
+    assert ds.parse_families("all") == FAMILIES
+    assert ds.parse_families("vgg16, alexnet") == ("alexnet", "vgg16")
+    with pytest.raises(ConfigError, match="unknown family vgg19"):
+        ds.parse_families("vgg16,vgg19")
+    order = ds.build_order(("alexnet", "vgg16"), 3, {("alexnet", 1)})
+    assert order == [("alexnet", 0), ("vgg16", 0), ("vgg16", 1), ("alexnet", 2), ("vgg16", 2)]
+
+
+def test_build_writes_labels_manifest_and_an_nnlqp_gt(tmp_path):
+    report = build(tmp_path, per_family=2)
+    assert report.measured == 4 and report.failed == 0 and report.remaining == 0
+    labels = read_jsonl(tmp_path / ds.LABELS)
+    assert [(e["family"], e["seed"]) for e in labels] == [("mobilenetv3", 0), ("nasbench201", 0),
+                                                           ("mobilenetv3", 1), ("nasbench201", 1)]
+    # the label is what the measurer said about exactly the regenerated graph
+    e = labels[1]
+    assert e["label"]["label_ms"] == pytest.approx(len(ds.variant_onnx("nasbench201", 0)[1]) / 1000.0)
+    assert e["graph"] == e["label"]["model"] == "onnx/nasbench201/nasbench201_nnlqp_00000.onnx"
+    manifest = json.loads((tmp_path / ds.MANIFEST).read_text())
+    assert manifest["identity"] == {"space": "nnlqp", "provider": "cpu", "batch": 1, "opset": 17}
+    assert manifest["counts"] == {"mobilenetv3": 2, "nasbench201": 2} and manifest["builds"][0]["measured"] == 4
+    records = load_nnlqp_labels(tmp_path / ds.GT, require_files=False)
+    assert [r.model_type for r in records] == ["mobilenetv3", "mobilenetv3", "nasbench201", "nasbench201"]
+    assert records[0].platform == "cpu-Test-CPU-t1" and records[0].batch_size == 1
+    # graphs are not stored, but `dataset export` regenerates exactly the measured ones
+    with pytest.raises(DataError, match="missing"):
+        load_nnlqp_labels(tmp_path / ds.GT)
+    assert ds.export_graphs(tmp_path, progress=False) == 4
+    assert ds.export_graphs(tmp_path, progress=False) == 0
+    found = load_nnlqp_labels(tmp_path / ds.GT)
+    assert found[2].onnx_path.read_bytes() == _REAL_VARIANT_ONNX("nasbench201", 0)[1]
+
+
+def test_a_killed_build_resumes_with_nothing_lost_or_measured_twice(tmp_path):
+    dying = FakeMeasurer(die_after=3)
+    with pytest.raises(KeyboardInterrupt):
+        build(tmp_path, per_family=3, measurer=dying)
+    first = read_jsonl(tmp_path / ds.LABELS)
+    assert len(first) == 3
+    manifest = json.loads((tmp_path / ds.MANIFEST).read_text())
+    assert manifest["builds"][-1]["stopped"] == "interrupted" and manifest["labels"] == 3
+    again = FakeMeasurer()
+    report = build(tmp_path, per_family=3, measurer=again)
+    assert report.measured == 3 and len(again.measured) == 3
+    keys = [(e["family"], e["seed"]) for e in read_jsonl(tmp_path / ds.LABELS)]
+    assert len(keys) == len(set(keys)) == 6
+    # growing the dataset later measures only the new seeds
+    more = FakeMeasurer()
+    build(tmp_path, per_family=4, measurer=more)
+    assert len(more.measured) == 2 and len(read_jsonl(tmp_path / ds.LABELS)) == 8
+
+
+def test_failures_are_recorded_skipped_on_resume_and_retried_on_request(tmp_path):
+    report = build(tmp_path, per_family=2, measurer=FakeMeasurer(fail={1}))
+    assert report.measured == 3 and report.failed == 1
+    failures = read_jsonl(tmp_path / ds.FAILURES)
+    assert failures == [{"family": "nasbench201", "seed": 0, "space": "nnlqp", "stage": "measure",
+                         "error": "onnxruntime failed"}]
+    assert build(tmp_path, per_family=2).measured == 0
+    assert build(tmp_path, per_family=2, retry_failed=True).measured == 1
+    assert ("nasbench201", 0) in ds.LatencyDataset(tmp_path).done()
+
+
+def test_an_export_failure_is_a_recorded_failure_not_a_crash(tmp_path, monkeypatch):
+    real = _variant_onnx
+
+    def broken(family, seed, **kw):
+        if family == "mobilenetv3" and seed == 1:
+            raise RuntimeError("tracer failed")
+        return real(family, seed, **kw)
+
+    monkeypatch.setattr(ds, "variant_onnx", broken)
+    report = build(tmp_path, per_family=2)
+    assert report.measured == 3 and report.failed == 1
+    assert read_jsonl(tmp_path / ds.FAILURES)[0]["stage"] == "export"
+    assert "tracer failed" in read_jsonl(tmp_path / ds.FAILURES)[0]["error"]
+
+
+def test_a_folder_of_another_setting_or_a_running_build_is_refused(tmp_path):
+    build(tmp_path, per_family=1)
+    with pytest.raises(ConfigError, match=r"batch 1 \(asked 2\)"):
+        build(tmp_path, per_family=1, batch=2)
+    with ds._Lock(tmp_path):
+        with pytest.raises(ConfigError, match="another build"):
+            build(tmp_path, per_family=2)
+    for bad in ({"per_family": 0}, {"provider": "npu"}, {"space": "big"}, {"max_minutes": -1}):
+        kw = {"per_family": 1, **bad}
+        with pytest.raises(ConfigError):
+            build(tmp_path / "x", **kw)
+
+
+def test_damaged_labels_are_a_clear_error(tmp_path):
+    build(tmp_path, per_family=1)
+    text = (tmp_path / ds.LABELS).read_text()
+    (tmp_path / ds.LABELS).write_text("garbage\n" + text)
+    with pytest.raises(DataError, match="labels.jsonl:1"):
+        build(tmp_path, per_family=2)
+    (tmp_path / ds.MANIFEST).write_text('{"format": "other"}')
+    with pytest.raises(DataError, match="not a nas-predictor-latency-dataset folder"):
+        ds.LatencyDataset(tmp_path)
+
+
+def test_retest_measures_a_stratified_sample_again_and_compares(tmp_path):
+    build(tmp_path, per_family=3)
+    picked = ds.retest_sample(ds.LatencyDataset(tmp_path), 4, seed=0)
+    assert sorted({f for f, _ in picked}) == sorted(FAST) and len(set(picked)) == 4
+    summary = ds.retest_dataset(tmp_path, 4, measurer=FakeMeasurer(scale=1.08), subprocess_export=False,
+                                progress=False)
+    assert summary.models == 4
+    assert summary.median_diff == pytest.approx(0.08) and summary.within_10pct == 1.0 and summary.within_5pct == 0.0
+    assert len(read_jsonl(tmp_path / ds.RETEST)) == 4
+    # resumable: a second call measures nothing new
+    again = FakeMeasurer(scale=2.0)
+    ds.retest_dataset(tmp_path, 4, measurer=again, subprocess_export=False, progress=False)
+    assert again.measured == []
+    assert json.loads((tmp_path / ds.MANIFEST).read_text())["retest"]["models"] == 4
+    with pytest.raises(ConfigError, match="cannot retest a sample of 7"):
+        ds.retest_dataset(tmp_path, 7, measurer=again, subprocess_export=False, progress=False)
+
+
+def test_summarize_retest_numbers():
+    first = {("a", 0): 10.0, ("a", 1): 10.0, ("b", 0): 20.0}
+    second = {("a", 0): 10.5, ("a", 1): 12.0, ("b", 0): 20.0}
+    s = ds.summarize_retest(first, second, {k: "gated-ratio" for k in first})
+    assert s.median_diff == pytest.approx(0.05) and s.max_diff == pytest.approx(0.2)
+    assert s.within_10pct == pytest.approx(2 / 3) and s.by_estimator["gated-ratio"]["models"] == 3
+    with pytest.raises(DataError):
+        ds.summarize_retest(first, {})
+
+
+def test_cli_builds_for_real_with_the_exporter_process_then_reports_status(tmp_path):
+    """End to end: exporter subprocess, the real reference-gated measurer, the CLI."""
+    out = tmp_path / "ds"
+    cmd = [sys.executable, "-m", "nas_predictor.cli", "dataset", "build", "--families", "nasbench201",
+           "--per-family", "2", "--out", str(out), "--quiet"]
+    done = subprocess.run(cmd, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    assert "measured 2, failed 0" in done.stdout
+    labels = read_jsonl(out / ds.LABELS)
+    assert [e["seed"] for e in labels] == [0, 1]
+    for e in labels:
+        lab = LatencyLabel.from_dict(e["label"])
+        assert lab.provider == "cpu" and lab.threads == 1 and lab.weights_filled and 0.05 < lab.label_ms < 100
+    status = subprocess.run([sys.executable, "-m", "nas_predictor.cli", "dataset", "status", str(out), "--json"],
+                            capture_output=True, text=True, timeout=120)
+    assert status.returncode == 0 and json.loads(status.stdout)["counts"] == {"nasbench201": 2}
+    bad = subprocess.run([sys.executable, "-m", "nas_predictor.cli", "dataset", "build", "--families", "resnet",
+                          "--out", str(out)], capture_output=True, text=True, timeout=120)
+    assert bad.returncode == 2 and "unknown family resnet" in bad.stderr
