@@ -142,17 +142,22 @@ class ExperimentConfig(_Strict):
 
 
 class LatencyDataConfig(_Strict):
-    """Measured latencies of whole networks: HELP's NB201 / FBNet / OFA files on one device setting."""
+    """Measured latencies of whole networks: HELP's NB201 / FBNet / OFA files on one or more device
+    settings, or a dataset measured on this machine (``dataset_dir``, built by ``nas-predictor dataset build``)."""
 
-    # search spaces whose networks (and latencies) are used; each has a HELP latency table
-    families: list[Literal["nasbench201", "fbnet", "ofa_mbv3"]] = ["nasbench201", "fbnet", "ofa_mbv3"]
+    # A folder written by `nas-predictor dataset build`: its families (the NNLQP ones) and labels are
+    # used instead of HELP's; `setting` then only names the label column (one setting: the folder's).
+    dataset_dir: str | None = None
+    # search spaces whose networks (and latencies) are used; each has a HELP latency table, or, with
+    # dataset_dir, families of that dataset (default: all of them)
+    families: list[str] | None = None
     # HELP file stem: <device>_<batch> or a bare device name (batch 1). A list of settings (one batch
     # size) trains one multi-device model, one output per setting; a family never measured on one of
     # them simply has no label there.
     setting: str | list[str] = "titan_rtx_1"
     # in_domain: each family split train/test by train_fraction; unseen: test_family only in the test set
     split: Literal["in_domain", "unseen"] = "in_domain"
-    test_family: Literal["nasbench201", "fbnet", "ofa_mbv3"] | None = None
+    test_family: str | None = None
     train_fraction: float = Field(0.9, gt=0, lt=1)
     valid_fraction: float = Field(0.1, gt=0, lt=1)  # of the training part, for model selection
     max_per_family: int | None = Field(None, ge=10)  # a seeded random subset of each family's records
@@ -162,6 +167,31 @@ class LatencyDataConfig(_Strict):
     split_seed: int = 0
     cache_dir: str | None = None  # exported-graph cache (default $NAS_PREDICTOR_CACHE or ~/.cache/nas_predictor)
     export_workers: int = Field(1, ge=1)
+
+    @model_validator(mode="after")
+    def _families_known(self) -> "LatencyDataConfig":
+        from nas_predictor.data.latency_tables import HELP_FOLDERS
+
+        if self.dataset_dir is None:
+            if self.families is None:
+                self.families = list(HELP_FOLDERS)
+            unknown = [f for f in self.families if f not in HELP_FOLDERS]
+            if unknown:
+                raise ValueError(f"data.families {unknown} have no HELP latency table (known: {', '.join(HELP_FOLDERS)}); "
+                                 "families of a measured dataset need data.dataset_dir")
+        elif self.families is None:
+            from nas_predictor.data.measured_latency import LatencyDataset
+
+            try:
+                self.families = list(LatencyDataset(self.dataset_dir).counts())
+            except Exception as err:  # DataError and OSError: say which key pointed there
+                raise ValueError(f"data.dataset_dir {self.dataset_dir!r}: {err}") from None
+            if not self.families:
+                raise ValueError(f"data.dataset_dir {self.dataset_dir!r} holds no labels; build it with "
+                                 f"`nas-predictor dataset build --out {self.dataset_dir}`")
+        if self.dataset_dir is not None and len(self.settings) != 1:
+            raise ValueError("a measured dataset (data.dataset_dir) has one label column: give data.setting one name")
+        return self
 
     @property
     def settings(self) -> list[str]:

@@ -23,6 +23,7 @@ import torch
 from nas_predictor.config import LatencyExperimentConfig
 from nas_predictor.data.latency_graphs import network_graphs
 from nas_predictor.data.latency_tables import load_help_latency
+from nas_predictor.data.measured_latency import DatasetRecord, LatencyDataset, dataset_graphs
 from nas_predictor.errors import DataError
 from nas_predictor.graph import ArchGraph
 from nas_predictor.metrics import acc_within, kendall_tau, mape
@@ -71,20 +72,47 @@ def _family_latencies(space: str, settings: list[str], data_dir: str | None) -> 
     return archs, lat, batch
 
 
+def _measured_families(d: Any) -> tuple[LatencyDataset, dict[str, list[DatasetRecord]]]:
+    """A measured dataset's records by family (those of ``d.families``), labels checked."""
+    ds = LatencyDataset(d.dataset_dir)
+    if ds.identity is None:
+        raise DataError(f"{d.dataset_dir}: not a built latency dataset (no manifest.json)")
+    by_family: dict[str, list[DatasetRecord]] = {}
+    for r in ds.records():
+        by_family.setdefault(r.family, []).append(r)
+    missing = [f for f in d.families if f not in by_family]
+    if missing:
+        raise DataError(f"{d.dataset_dir} has no labels for {', '.join(missing)} (it holds "
+                        f"{', '.join(f'{f} {len(v)}' for f, v in by_family.items()) or 'none'})")
+    for f in d.families:
+        check_labels(np.array([r.latency_ms for r in by_family[f]]), f"{d.dataset_dir} {f} latency")
+    return ds, by_family
+
+
 def prepare_latency_data(cfg: LatencyExperimentConfig, data_dir: str | None = None, progress: bool = True) -> LatencyRecords:
     d = cfg.data
     rng = np.random.default_rng(d.split_seed)
     subset_rng = np.random.default_rng(d.subset_seed)
     family, archs, graphs, lat = [], [], [], []
     train, valid, test = [], [], []
+    measured = _measured_families(d) if d.dataset_dir is not None else None
     for space in d.families:
-        family_archs, family_lat, batch = _family_latencies(space, d.settings, data_dir)
+        if measured is not None:
+            family_records = measured[1][space]
+            family_archs = [r.key for r in family_records]
+            family_lat = np.array([[r.latency_ms] for r in family_records])
+        else:
+            family_archs, family_lat, batch = _family_latencies(space, d.settings, data_dir)
         pick = np.arange(len(family_archs))
         if d.max_per_family and d.max_per_family < len(pick):
             pick = np.sort(subset_rng.choice(len(pick), d.max_per_family, replace=False))
         chosen = [family_archs[i] for i in pick]
         offset = len(archs)
-        graphs += network_graphs(space, chosen, batch, d.cache_dir, d.export_workers, progress)
+        if measured is not None:
+            graphs += dataset_graphs(measured[0], [family_records[i] for i in pick], d.cache_dir, d.export_workers,
+                                     progress)
+        else:
+            graphs += network_graphs(space, chosen, batch, d.cache_dir, d.export_workers, progress)
         family += [space] * len(chosen)
         archs += chosen
         lat.append(family_lat[pick])

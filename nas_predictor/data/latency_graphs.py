@@ -23,7 +23,7 @@ import sys
 import zlib
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Iterable, Sequence
+from typing import Callable, Iterable, Sequence
 
 from tqdm.auto import tqdm
 
@@ -89,18 +89,25 @@ def _export(space: str, arch: str) -> tuple[str, dict]:
     return arch, get_space(space).network_graph(arch).to_dict()
 
 
+Exporter = Callable[[str, str], tuple[str, dict]]  # (cache space, arch) -> (arch, ArchGraph.to_dict())
+
+
 def network_graphs(
     space: str, archs: Sequence[str], batch_size: int = 1, cache: str | os.PathLike | None = None,
-    workers: int = 1, progress: bool = True,
+    workers: int = 1, progress: bool = True, export: Exporter | None = None,
 ) -> list[ArchGraph]:
-    """The ArchGraph of every arch's whole network at ``batch_size``, exporting only what the cache lacks."""
+    """The ArchGraph of every arch's whole network at ``batch_size``, exporting only what the cache lacks.
+
+    ``export`` makes the graphs of archs that are not a registered search space's (a measured
+    dataset's "family/seed" keys); it must be picklable (a module-level function or a partial of one)
+    when ``workers`` > 1."""
     path = _cache_file(space, cache_dir(cache))
     with _locked(path):
         graphs, intact = _read(path)
         if not intact:
             _rewrite(path, graphs)
         todo = list(dict.fromkeys(a for a in archs if a not in graphs))
-        graphs.update(_append_exports(path, space, todo, workers, progress))
+        graphs.update(_append_exports(path, space, todo, workers, progress, export or _export))
     out = [graphs[a] for a in archs]
     if batch_size != 1:
         out = [rebatch(g, batch_size) for g in out]
@@ -125,17 +132,18 @@ def export_to_cache(
     cache file: a search that keeps the cache in memory adds a few networks at a time cheaply."""
     path = _cache_file(space, cache_dir(cache))
     with _locked(path):
-        return _append_exports(path, space, list(dict.fromkeys(archs)), 1, progress)
+        return _append_exports(path, space, list(dict.fromkeys(archs)), 1, progress, _export)
 
 
-def _append_exports(path: Path, space: str, todo: list[str], workers: int, progress: bool) -> dict[str, ArchGraph]:
+def _append_exports(path: Path, space: str, todo: list[str], workers: int, progress: bool,
+                    export: Exporter) -> dict[str, ArchGraph]:
     graphs: dict[str, ArchGraph] = {}
     if not todo:
         return graphs
     bar = tqdm(total=len(todo), desc=f"exporting {space} networks", unit="net", disable=not progress,
                dynamic_ncols=True)
     with gzip.open(path, "at") as handle:
-        for arch, data in _exported(space, todo, workers):
+        for arch, data in _exported(space, todo, workers, export):
             handle.write(json.dumps({"arch": arch, "graph": data}, separators=(",", ":")) + "\n")
             handle.flush()
             graphs[arch] = ArchGraph.from_dict(data)
@@ -164,16 +172,16 @@ def _locked(path: Path) -> Iterable[None]:
             fcntl.flock(lock, fcntl.LOCK_UN)
 
 
-def _exported(space: str, archs: list[str], workers: int) -> Iterable[tuple[str, dict]]:
+def _exported(space: str, archs: list[str], workers: int, export: Exporter) -> Iterable[tuple[str, dict]]:
     if workers <= 1:
         for arch in archs:
-            yield _export(space, arch)
+            yield export(space, arch)
         return
     import multiprocessing
 
     with ProcessPoolExecutor(max_workers=workers, mp_context=multiprocessing.get_context("spawn"),
                              initializer=_single_thread) as pool:
-        yield from pool.map(_export, [space] * len(archs), archs, chunksize=8)
+        yield from pool.map(export, [space] * len(archs), archs, chunksize=8)
 
 
 def _single_thread() -> None:

@@ -34,7 +34,6 @@ import math
 import multiprocessing as mp
 import os
 import queue as queue_module
-import re
 import sys
 import time
 from dataclasses import dataclass, field
@@ -44,24 +43,27 @@ from typing import Any, Callable, Iterable, Iterator, Sequence
 import numpy as np
 
 from nas_predictor.errors import ConfigError, DataError, NasPredictorError
+# The folder format (names, reader, gt.txt writer) lives in nas_predictor, which reads datasets for
+# training; they are re-exported here for the builder's users.
+from nas_predictor.data.measured_latency import (FAILURES, FORMAT, FORMAT_VERSION, GT, LABELS, LOCK,
+                                                 MANIFEST, RETEST, DatasetRecord, LatencyDataset, graph_path,
+                                                 load_dataset, write_gt)
 from nas_predictor.jsonl import append_jsonl, read_jsonl
 from nas_predictor.predictor import atomic_write_bytes, atomic_write_json
 from search_spaces.cnn_families import FAMILIES, SPACES, generate
 from search_spaces.onnx_export import DEFAULT_OPSET, export_onnx
 
-FORMAT = "nas-predictor-latency-dataset"
-FORMAT_VERSION = 1
-MANIFEST, LABELS, FAILURES, GT, RETEST, LOCK = ("manifest.json", "labels.jsonl", "failures.jsonl", "gt.txt",
-                                                 "retest.jsonl", ".build.lock")
+__all__ = ["BUILD_PROVIDERS", "BuildReport", "DatasetRecord", "FAILURES", "FORMAT", "GENERATOR", "GT", "LABELS",
+           "LatencyDataset", "MANIFEST", "RETEST", "RetestSummary", "build_dataset", "build_order", "export_graphs",
+           "graph_path", "load_dataset", "parse_families", "retest_dataset", "retest_sample", "summarize_retest",
+           "variant_onnx", "write_gt"]
+
 BUILD_PROVIDERS = ("cpu", "cuda", "tensorrt", "torch-cuda")
 # The settings a label depends on: a folder holds labels of one setting only.
 IDENTITY_KEYS = ("space", "provider", "batch", "opset")
-QUEUE_AHEAD = 6  # exported graphs waiting for the measurer (each 4-60 KB)
-
-
-def graph_path(family: str, space: str, seed: int) -> str:
-    """Where ``gt.txt`` says the graph of (family, space, seed) lives, relative to the dataset folder."""
-    return f"onnx/{family}/{family}_{space}_{seed:05d}.onnx"
+QUEUE_AHEAD = 6
+# How a reader regenerates the graphs (nas_predictor.data.measured_latency imports it by this name).
+GENERATOR = "search_spaces.cnn_families.dataset:variant_onnx"  # exported graphs waiting for the measurer (each 4-60 KB)
 
 
 def variant_onnx(family: str, seed: int, *, space: str = "nnlqp", batch: int = 1,
@@ -95,101 +97,6 @@ def build_order(families: Sequence[str], per_family: int, skip: set[tuple[str, i
     return [(f, s) for s in range(first_seed, first_seed + per_family) for f in families if (f, s) not in skip]
 
 
-@dataclass
-class DatasetRecord:
-    """One label of a dataset, as :func:`load_dataset` returns it."""
-
-    family: str
-    seed: int
-    space: str
-    batch: int
-    opset: int
-    graph: str
-    latency_ms: float
-    estimator: str
-    fallback: bool
-    macs: int
-    config: dict
-    label: dict = field(repr=False)
-
-    def onnx(self) -> bytes:
-        """The record's graph, regenerated (weight-free)."""
-        return variant_onnx(self.family, self.seed, space=self.space, batch=self.batch, opset=self.opset)[1]
-
-
-class LatencyDataset:
-    """An open dataset folder: its manifest, labels and failures (see the module docstring)."""
-
-    def __init__(self, root: str | os.PathLike) -> None:
-        self.root = Path(root)
-        self.manifest: dict[str, Any] = {}
-        if (self.root / MANIFEST).is_file():
-            import json
-            try:
-                self.manifest = json.loads((self.root / MANIFEST).read_text())
-            except json.JSONDecodeError as err:
-                raise DataError(f"{self.root / MANIFEST}: not valid JSON ({err})") from None
-            if self.manifest.get("format") != FORMAT:
-                raise DataError(f"{self.root}: not a {FORMAT} folder (manifest format "
-                                f"{self.manifest.get('format')!r})")
-        self.labels = read_jsonl(self.root / LABELS)
-        self.failures = read_jsonl(self.root / FAILURES)
-
-    @property
-    def identity(self) -> dict[str, Any] | None:
-        return self.manifest.get("identity")
-
-    def done(self) -> set[tuple[str, int]]:
-        return {(e["family"], int(e["seed"])) for e in self.labels}
-
-    def failed(self) -> set[tuple[str, int]]:
-        return {(e["family"], int(e["seed"])) for e in self.failures}
-
-    def counts(self) -> dict[str, int]:
-        counts = {f: 0 for f in FAMILIES}
-        for e in self.labels:
-            counts[e["family"]] += 1
-        return {f: n for f, n in counts.items() if n}
-
-    def records(self) -> list[DatasetRecord]:
-        ident = self.identity or {}
-        out = []
-        for e in self.labels:
-            label = e["label"]
-            out.append(DatasetRecord(e["family"], int(e["seed"]), e["space"], int(ident.get("batch", 1)),
-                                     int(ident.get("opset", DEFAULT_OPSET)), e["graph"], float(label["label_ms"]),
-                                     label["estimator"], bool(label["fallback"]), int(e["macs"]), e["config"], label))
-        return out
-
-
-def load_dataset(root: str | os.PathLike) -> list[DatasetRecord]:
-    """The labels of a dataset folder, sorted by family (FAMILIES order) then seed."""
-    root = Path(root)
-    if not (root / LABELS).is_file():
-        raise DataError(f"{root}: no {LABELS}; build one with `nas-predictor dataset build --out {root}`")
-    records = LatencyDataset(root).records()
-    return sorted(records, key=lambda r: (FAMILIES.index(r.family), r.seed))
-
-
-def _platform_id(label: dict) -> str:
-    """A whitespace-free name of where a label was measured, for gt.txt's PlatformId column."""
-    where = label.get("gpu") or label.get("cpu_model") or "unknown"
-    threads = label.get("threads")
-    text = f"{label['provider']}-{where}" + (f"-t{threads}" if threads else "")
-    return re.sub(r"[^A-Za-z0-9.]+", "-", text).strip("-")
-
-
-def write_gt(root: str | os.PathLike, records: Sequence[DatasetRecord] | None = None) -> Path:
-    """Rewrite ``gt.txt`` from the labels (atomically): NNLQP's columns, one line per label."""
-    root = Path(root)
-    records = load_dataset(root) if records is None else records
-    lines = [f"{i:05d} {r.graph} {r.batch} {r.latency_ms:.6g} {r.family} {_platform_id(r.label)}"
-             for i, r in enumerate(records, 1)]
-    path = root / GT
-    atomic_write_bytes(("\n".join(lines) + ("\n" if lines else "")).encode(), path)
-    return path
-
-
 def export_graphs(root: str | os.PathLike, families: Sequence[str] | None = None, *,
                   progress: bool = True) -> int:
     """Write the ONNX files ``gt.txt`` names (skipping those present); returns the number written."""
@@ -202,7 +109,7 @@ def export_graphs(root: str | os.PathLike, families: Sequence[str] | None = None
         path = root / r.graph
         if path.is_file():
             continue
-        atomic_write_bytes(r.onnx(), path)
+        atomic_write_bytes(variant_onnx(r.family, r.seed, space=r.space, batch=r.batch, opset=r.opset)[1], path)
         written += 1
     write_gt(root)
     return written
@@ -476,7 +383,7 @@ def build_dataset(
             report.counts = final.counts()
             report.remaining = len(build_order(families, per_family, final.done() | final.failed(), first_seed))
             _finish_manifest(root, manifest, final, report)
-            write_gt(root, sorted(final.records(), key=lambda r: (FAMILIES.index(r.family), r.seed)))
+            write_gt(root, final.records())
     return report
 
 
@@ -490,7 +397,7 @@ def _manifest_base(old: dict, identity: dict, families: Sequence[str], command: 
     manifest["families"] = sorted(set(manifest.get("families", [])) | set(families), key=FAMILIES.index)
     manifest["export"] = {"exporter": "torch.onnx legacy (dynamo=False)", "opset": identity["opset"],
                           "export_params": False, "do_constant_folding": False,
-                          "graph": "search_spaces.cnn_families.dataset.variant_onnx(family, seed, space, batch, opset)"}
+                          "generator": GENERATOR}
     manifest["protocol"] = (CpuProtocol() if identity["provider"] == "cpu" else GpuProtocol()).to_dict()
     manifest["reference_version"] = REFERENCE_VERSION if identity["provider"] == "cpu" else None
     manifest["software"] = _software()

@@ -4,6 +4,7 @@ import functools
 import json
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -14,6 +15,7 @@ from nas_predictor.jsonl import read_jsonl
 from search_spaces.cnn_families import FAMILIES
 from search_spaces.cnn_families import dataset as ds
 
+CONFIG = Path(__file__).resolve().parents[2] / "configs" / "latency_measured_cpu.yaml"
 FAST = ("nasbench201", "mobilenetv3")  # the two families that export in well under a second
 _REAL_VARIANT_ONNX = ds.variant_onnx
 
@@ -227,3 +229,32 @@ def test_cli_builds_for_real_with_the_exporter_process_then_reports_status(tmp_p
     bad = subprocess.run([sys.executable, "-m", "nas_predictor.cli", "dataset", "build", "--families", "resnet",
                           "--out", str(out)], capture_output=True, text=True, timeout=120)
     assert bad.returncode == 2 and "unknown family resnet" in bad.stderr
+
+
+def test_a_measured_dataset_trains_a_latency_predictor_and_its_graphs_are_cached(tmp_path):
+    """`data.dataset_dir` feeds the latency experiment: graphs regenerated from (family, seed) through the
+    named generator, cached, labels per family, and a trained predictor that scores them."""
+    from nas_predictor.config import load_config
+    from nas_predictor.data.measured_latency import dataset_graph_cache_space
+    from nas_predictor.latency_experiment import prepare_latency_data, run_latency_experiment
+
+    root = tmp_path / "ds"
+    build(root, per_family=10)
+    cfg = load_config(CONFIG, [
+        f"data.dataset_dir={root}", f"data.cache_dir={tmp_path / 'cache'}", "data.export_workers=1",
+        "train.epochs=2", "model.hidden=32", "model.num_blocks=1"])
+    assert cfg.data.families == ["mobilenetv3", "nasbench201"]  # null: every family the dataset holds
+    records = prepare_latency_data(cfg, progress=False)
+    assert len(records.train) + len(records.valid) + len(records.test) == 20 and len(records.test) == 2
+    i = records.archs.index("nasbench201/3")
+    assert records.latency_ms[i, 0] == pytest.approx(len(_variant_onnx("nasbench201", 3)[1]) / 1000.0)
+    assert records.graphs[i].num_nodes > 10
+    cache = tmp_path / "cache" / f"{dataset_graph_cache_space(ds.LatencyDataset(root))}-graphs-v1.jsonl.gz"
+    assert cache.is_file()
+    result = run_latency_experiment(cfg, tmp_path / "run", prepared=records, progress=False)
+    metrics = result["test"]["epyc_ort_cpu_1t"]
+    assert set(metrics["per_family"]) == {"mobilenetv3", "nasbench201"} and metrics["overall"]["mape"] > 0
+    with pytest.raises(ValueError, match="holds no labels"):
+        load_config(CONFIG, [f"data.dataset_dir={tmp_path / 'empty'}"])
+    with pytest.raises(ValueError, match="need data.dataset_dir"):
+        load_config(CONFIG, ["data.dataset_dir=null", "data.families=[vgg16]"])
