@@ -87,12 +87,13 @@ def count_params(module: nn.Module) -> int:
     return sum(p.numel() for p in module.parameters() if p.requires_grad)
 
 
-def count_macs(module: nn.Module, input_shape: Sequence[int]) -> int:
+def count_macs(module: nn.Module, input_shape: Sequence[int], device: str | torch.device = "cpu") -> int:
     """Multiply-accumulates of one forward pass on ``input_shape`` (the whole batch).
 
     The NB201 / AutoDL convention the spec's sanity numbers use: conv and linear MACs, plus one per
     output element of every layer with a bias; pooling, BN and activations count nothing. Hooks
-    count every execution, so a module run twice counts twice.
+    count every execution, so a module run twice counts twice. ``device="meta"`` counts a module built
+    on the meta device (shapes only, no compute).
     """
     total = 0
 
@@ -115,9 +116,9 @@ def count_macs(module: nn.Module, input_shape: Sequence[int]) -> int:
     module.eval()
     try:
         with torch.no_grad():
-            module(torch.zeros(tuple(int(d) for d in input_shape)))
+            module(torch.zeros(tuple(int(d) for d in input_shape), device=device))
     finally:
         for handle in handles:
             handle.remove()
         module.train(was_training)
-    return total
+    return int(total)

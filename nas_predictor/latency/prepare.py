@@ -21,7 +21,7 @@ import onnx
 from onnx import numpy_helper
 
 from nas_predictor.latency.errors import MeasurementError
-from nas_predictor.onnx.reader import _parameter_inputs, read_model
+from nas_predictor.onnx.reader import parameter_inputs, read_model
 
 _FLOAT_TYPES = (onnx.TensorProto.FLOAT, onnx.TensorProto.FLOAT16, onnx.TensorProto.DOUBLE)
 
@@ -100,7 +100,7 @@ def prepare_model(
                                    f"(inputs: {[i.name for i in candidates]})")
         params = {i.name for i in candidates} - set(data_inputs)
     else:
-        params = _parameter_inputs(model, initializers)
+        params = parameter_inputs(model, initializers)
     data = [i for i in candidates if i.name not in params]
     if not data:
         raise MeasurementError(f"{name}: every graph input looks like a weight; name the data input(s)")

@@ -38,7 +38,7 @@ def onnx_to_graph(
 
     ``batch_size`` overrides dim 0 of the data inputs and outputs before shape inference.
     ``data_inputs`` names the real inputs when a weight-free file's parameter inputs cannot be told
-    apart from them by their use and names (see reader._parameter_inputs).
+    apart from them by their use and names (see reader.parameter_inputs).
     """
     return graph_from_loaded(load_model(source, batch_size, data_inputs))
 

@@ -71,7 +71,7 @@ def _dims(type_proto: onnx.TypeProto) -> tuple[int, ...] | None:
     return tuple(int(d.dim_value) if d.HasField("dim_value") else 0 for d in type_proto.tensor_type.shape.dim)
 
 
-def _parameter_inputs(model: onnx.ModelProto, initializers: set[str]) -> set[str]:
+def parameter_inputs(model: onnx.ModelProto, initializers: set[str]) -> set[str]:
     """Graph inputs that are weights in a weight-free (export_params=False) file.
 
     Such files list the weights as ordinary graph inputs. A graph input is taken as a weight when every
@@ -151,7 +151,7 @@ def load_model(
     _drop_weight_values(model)
     graph = model.graph
     initializers = {t.name for t in graph.initializer}
-    params = _parameter_inputs(model, initializers)
+    params = parameter_inputs(model, initializers)
     inputs = [i.name for i in graph.input if i.name not in initializers and i.name not in params]
     if data_inputs is not None:
         unknown = sorted(set(data_inputs) - {i.name for i in graph.input})

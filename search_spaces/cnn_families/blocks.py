@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from search_spaces.ofa_mbv3 import make_divisible
+from search_spaces.onnx_export import count_macs
 
 __all__ = [
     "ACTIVATIONS", "InvertedResidual", "SqueezeExcite", "conv_bn_act", "make_divisible", "meta_macs",
@@ -131,35 +132,16 @@ def _identity(x: torch.Tensor) -> torch.Tensor:
 def meta_macs(build: Callable[[], nn.Module], input_shape: Sequence[int]) -> int:
     """MACs of one forward pass, counted on the meta device (no weights, no compute: milliseconds).
 
-    Same convention as ``search_spaces.onnx_export.count_macs``: conv and linear multiply-accumulates
-    plus one per output element of a layer with a bias; pools, BN and activations count nothing.
+    Counted by ``search_spaces.onnx_export.count_macs`` (same convention) on a throw-away meta copy.
     """
-    total = 0
-
-    def conv_hook(layer: nn.Conv2d, _inputs, output: torch.Tensor) -> None:
-        nonlocal total
-        per_output = (layer.in_channels // layer.groups) * layer.kernel_size[0] * layer.kernel_size[1]
-        total += output.numel() * (per_output + (layer.bias is not None))
-
-    def linear_hook(layer: nn.Linear, _inputs, output: torch.Tensor) -> None:
-        nonlocal total
-        total += output.numel() * (layer.in_features + (layer.bias is not None))
-
     with torch.device("meta"):
         module = build()
     for sub in module.modules():
-        if isinstance(sub, nn.Conv2d):
-            sub.register_forward_hook(conv_hook)
-        elif isinstance(sub, nn.Linear):
-            sub.register_forward_hook(linear_hook)
-        elif isinstance(sub, _SHAPE_PRESERVING):
+        if isinstance(sub, _SHAPE_PRESERVING):
             # meta kernels of BN and activations run as slow Python decompositions; they keep the
             # shape and count no MACs, so this throw-away copy skips them
             sub.forward = _identity
-    module.eval()
-    with torch.no_grad():
-        module(torch.empty(tuple(int(d) for d in input_shape), device="meta"))
-    return int(total)
+    return count_macs(module, input_shape, device="meta")
 
 
 def meta_params(build: Callable[[], nn.Module]) -> int:

@@ -425,15 +425,18 @@ def _finish_manifest(root: Path, manifest: dict, ds: LatencyDataset, report: Bui
 
 @dataclass
 class RetestSummary:
-    """Test-retest agreement: |second / first - 1| over the retested models."""
+    """Test-retest agreement: |second / first - 1| over the retested models. ``mean_diff`` is the
+    MAPE of the second measurement against the first: the noise floor a predictor's MAPE is read against."""
 
     models: int
+    mean_diff: float
     median_diff: float
     p90_diff: float
     max_diff: float
     within_5pct: float
     within_10pct: float
     by_estimator: dict[str, dict[str, float]]
+    by_family: dict[str, dict[str, float]] = field(default_factory=dict)
 
     def as_dict(self) -> dict[str, Any]:
         return dict(self.__dict__)
@@ -466,7 +469,8 @@ def summarize_retest(first: dict[tuple[str, int], float], second: dict[tuple[str
     diff = np.array([abs(second[k] / first[k] - 1.0) for k in keys])
 
     def stats(d: np.ndarray) -> dict[str, float]:
-        return {"models": int(d.size), "median_diff": float(np.median(d)), "p90_diff": float(np.percentile(d, 90)),
+        return {"models": int(d.size), "mean_diff": float(d.mean()), "median_diff": float(np.median(d)),
+                "p90_diff": float(np.percentile(d, 90)),
                 "within_10pct": float(np.mean(d <= 0.10))}
 
     by_est: dict[str, dict[str, float]] = {}
@@ -474,8 +478,11 @@ def summarize_retest(first: dict[tuple[str, int], float], second: dict[tuple[str
         for est in sorted({estimators[k] for k in keys}):
             mask = np.array([estimators[k] == est for k in keys])
             by_est[est] = stats(diff[mask])
-    return RetestSummary(len(keys), float(np.median(diff)), float(np.percentile(diff, 90)), float(diff.max()),
-                         float(np.mean(diff <= 0.05)), float(np.mean(diff <= 0.10)), by_est)
+    families = np.array([k[0] for k in keys])
+    by_family = {f: stats(diff[families == f]) for f in dict.fromkeys(families.tolist())}
+    return RetestSummary(len(keys), float(diff.mean()), float(np.median(diff)), float(np.percentile(diff, 90)),
+                         float(diff.max()), float(np.mean(diff <= 0.05)), float(np.mean(diff <= 0.10)), by_est,
+                         by_family)
 
 
 def retest_dataset(root: str | os.PathLike, sample: int = 100, *, seed: int = 0, measure_core: int | None = None,

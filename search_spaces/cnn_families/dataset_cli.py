@@ -101,7 +101,8 @@ def _cmd_status(args: argparse.Namespace) -> int:
         print(f"  {len(info['builds'])} build runs, {hours:.2f} h, {sum(b['measured'] for b in info['builds']) / hours:.0f} labels/h")
     if info["retest"]:
         r = info["retest"]
-        print(f"  retest of {r['models']} models: median |diff| {100 * r['median_diff']:.1f} %, "
+        mean = f"mean |diff| {100 * r['mean_diff']:.1f} %, " if "mean_diff" in r else ""
+        print(f"  retest of {r['models']} models: {mean}median |diff| {100 * r['median_diff']:.1f} %, "
               f"p90 {100 * r['p90_diff']:.1f} %, within 10 % {100 * r['within_10pct']:.0f} %")
     return 0
 
@@ -114,11 +115,15 @@ def _cmd_retest(args: argparse.Namespace) -> int:
     if args.json:
         print(json.dumps(summary.as_dict()))
     else:
-        print(f"retest of {summary.models} models: median |diff| {100 * summary.median_diff:.2f} %, "
+        print(f"retest of {summary.models} models: mean |diff| {100 * summary.mean_diff:.2f} %, "
+              f"median {100 * summary.median_diff:.2f} %, "
               f"p90 {100 * summary.p90_diff:.2f} %, max {100 * summary.max_diff:.1f} %, "
               f"within 5 % {100 * summary.within_5pct:.0f} %, within 10 % {100 * summary.within_10pct:.0f} %")
         for est, s in summary.by_estimator.items():
-            print(f"  {est}: {s['models']} models, median {100 * s['median_diff']:.2f} %, p90 {100 * s['p90_diff']:.2f} %")
+            print(f"  {est}: {s['models']} models, mean {100 * s['mean_diff']:.2f} %, median {100 * s['median_diff']:.2f} %, "
+                  f"p90 {100 * s['p90_diff']:.2f} %")
+        for family, s in summary.by_family.items():
+            print(f"  {family}: {s['models']} models, mean {100 * s['mean_diff']:.2f} %, p90 {100 * s['p90_diff']:.2f} %")
     return 0
 
 

@@ -205,6 +205,8 @@ def test_summarize_retest_numbers():
     second = {("a", 0): 10.5, ("a", 1): 12.0, ("b", 0): 20.0}
     s = ds.summarize_retest(first, second, {k: "gated-ratio" for k in first})
     assert s.median_diff == pytest.approx(0.05) and s.max_diff == pytest.approx(0.2)
+    assert s.mean_diff == pytest.approx(0.25 / 3)  # the MAPE of the second measurement against the first
+    assert s.by_family["a"]["mean_diff"] == pytest.approx(0.125) and s.by_family["b"]["mean_diff"] == 0.0
     assert s.within_10pct == pytest.approx(2 / 3) and s.by_estimator["gated-ratio"]["models"] == 3
     with pytest.raises(DataError):
         ds.summarize_retest(first, {})
