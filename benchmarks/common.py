@@ -7,7 +7,7 @@ import os
 import platform
 import sys
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import torch
 
@@ -46,3 +46,28 @@ def save_results(path: Path, data: dict[str, Any]) -> None:
     from nas_predictor.predictor import atomic_write_json
 
     atomic_write_json(data, path)
+
+
+def append_locked(path: Path, results: dict[str, Any], entry: dict[str, Any], key: Callable[[dict], tuple],
+               summarize: Callable[[list[dict]], dict], merge_dicts: tuple[str, ...] = ()) -> dict[str, Any]:
+    """Add one finished run to a results file under a file lock, merging the runs other processes
+    appended meanwhile (seeds of one benchmark may run in parallel processes). Runs are keyed by
+    ``key``; the top-level dicts named in ``merge_dicts`` are merged too; the summary is recomputed."""
+    import fcntl
+
+    lock = path.with_suffix(".lock")
+    with lock.open("w") as handle:
+        fcntl.flock(handle, fcntl.LOCK_EX)
+        on_disk = load_results(path)
+        runs = {key(r): r for r in on_disk.get("runs", [])}
+        runs.update({key(r): r for r in results.get("runs", [])})
+        runs[key(entry)] = entry
+        merged = {**on_disk, **{k: v for k, v in results.items() if k != "runs"}}
+        merged["commands"] = list(dict.fromkeys(on_disk.get("commands", []) + results.get("commands", [])))
+        for name in merge_dicts:
+            merged[name] = {**on_disk.get(name, {}), **results.get(name, {})}
+        merged["runs"] = list(runs.values())
+        merged["summary"] = summarize(merged["runs"])
+        save_results(path, merged)
+        fcntl.flock(handle, fcntl.LOCK_UN)
+    return merged

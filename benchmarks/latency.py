@@ -25,7 +25,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import RESULTS, command_line, load_results, machine, save_results  # noqa: E402
+from common import RESULTS, append_locked, command_line, load_results, machine  # noqa: E402
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -176,9 +176,10 @@ def main(argv: list[str] | None = None) -> int:
                 entry = run_model(name, cfg, overrides, records, seed, args, save_dir)
                 entry.update({"settings": settings, "seed": seed, "model": name, "num_train": int(len(records.train)),
                               "num_valid": int(len(records.valid)), "num_test": int(len(records.test))})
-                runs.append(entry)
-                results["summary"] = summarize(runs)
-                save_results(out_path, results)
+                # parallel processes (other seeds) may share the file: merge under a lock
+                results = append_locked(out_path, results, entry, summarize=summarize,
+                                        key=lambda r: ("+".join(r["settings"]), r["seed"], r["model"]))
+                runs = results["runs"]
                 for setting, metrics in entry["test"].items():
                     o = metrics["overall"]
                     print(f"[{setting} seed {seed}] {name}: MAPE {o['mape']:.4f}  Acc(10%) {o['acc_10pct']:.3f}  "

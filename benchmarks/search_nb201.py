@@ -29,7 +29,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import RESULTS, command_line, load_results, machine, save_results  # noqa: E402
+from common import RESULTS, append_locked, command_line, load_results, machine  # noqa: E402
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -138,26 +138,9 @@ def plot(results: dict, path: Path) -> None:
 
 
 def append_run(path: Path, results: dict, entry: dict) -> dict:
-    """Add one finished run under a file lock, merging runs other processes appended meanwhile (seeds
-    or strategies of one benchmark may run in parallel processes)."""
-    import fcntl
-
-    lock = path.with_suffix(".lock")
-    with lock.open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        on_disk = load_results(path)
-        key = lambda r: (r["dataset"], r["strategy"], r["seed"])  # noqa: E731
-        runs = {key(r): r for r in on_disk.get("runs", [])}
-        runs.update({key(r): r for r in results.get("runs", [])})
-        runs[key(entry)] = entry
-        merged = {**on_disk, **{k: v for k, v in results.items() if k != "runs"}}
-        merged["commands"] = list(dict.fromkeys(on_disk.get("commands", []) + results.get("commands", [])))
-        merged["optimum"] = {**on_disk.get("optimum", {}), **results.get("optimum", {})}
-        merged["runs"] = list(runs.values())
-        merged["summary"] = summarize(merged["runs"])
-        save_results(path, merged)
-        fcntl.flock(handle, fcntl.LOCK_UN)
-    return merged
+    """Add one finished run under a file lock, merging what parallel processes appended meanwhile."""
+    return append_locked(path, results, entry, key=lambda r: (r["dataset"], r["strategy"], r["seed"]),
+                         summarize=summarize, merge_dicts=("optimum",))
 
 
 def main(argv: list[str] | None = None) -> int:

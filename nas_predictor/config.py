@@ -62,7 +62,9 @@ class TrainConfig(_Strict):
     sr_mode: Literal["permutation", "all_pairs"] = "permutation"
     # The value term: the reference's mean((pred/y - 1)^2), or mean(|pred/y - 1|), which is the MAPE
     # that latency predictors are judged on.
-    value_loss: Literal["relative_squared", "relative_absolute"] = "relative_squared"
+    # relative_squared: the reference's; relative_absolute: the MAPE itself; log_absolute: |log pred -
+    # log label|, for labels spanning orders of magnitude (the output starts at their geometric mean)
+    value_loss: Literal["relative_squared", "relative_absolute", "log_absolute"] = "relative_squared"
     # > 0 switches Adam to AdamW (decoupled decay); the reference uses plain Adam without decay.
     weight_decay: float = Field(0.0, ge=0)
     seed: int = 0

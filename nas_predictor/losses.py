@@ -28,7 +28,27 @@ def relative_absolute_error(pred: torch.Tensor, target: torch.Tensor) -> torch.T
     return _relative_errors(pred, target).abs().mean()
 
 
-VALUE_LOSSES = {"relative_squared": relative_squared_error, "relative_absolute": relative_absolute_error}
+#: below this a prediction counts as this (softplus can underflow to 0; log 0 would be -inf)
+LOG_FLOOR = 1e-12
+
+
+def log_absolute_error(pred: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
+    """mean(|log pred - log target|): the relative error measured symmetrically, in log space.
+
+    Where labels span orders of magnitude (whole CNNs on a CPU: 0.7 ms to 1.6 s), the MAPE as loss has
+    a trivial way out: predicting ~0 costs exactly 1 per network, while an overshoot on a small
+    network costs 100x; a model that starts at the mean label collapses towards 0 (MAPE 0.84-0.91 after
+    30 epochs on the measured CPU dataset). In log space an overshoot and an undershoot by the same
+    factor cost the same, and for small errors |log(1 + e)| ~ |e|, so it still targets the MAPE.
+    """
+    known = ~torch.isnan(target)
+    if not bool(known.all()):
+        pred, target = pred[known], target[known]
+    return (torch.log(pred.clamp_min(LOG_FLOOR)) - torch.log(target)).abs().mean()
+
+
+VALUE_LOSSES = {"relative_squared": relative_squared_error, "relative_absolute": relative_absolute_error,
+                "log_absolute": log_absolute_error}
 
 
 def sequence_ranking_loss(pred: torch.Tensor, target: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:

@@ -232,8 +232,11 @@ def train_member(
     gen = torch.Generator().manual_seed(seed)
     model = build_model(cfg.model)
     if tc.init_output_bias:
-        # one mean per output of a multi-device latency model (NaN = not measured on that device)
-        model.init_output(train.labels.nanmean(dim=0) if train.labels.ndim == 2 else float(train.labels.mean()))
+        # one mean per output of a multi-device latency model (NaN = not measured on that device); the
+        # log loss starts at the geometric mean, the centre of what it measures
+        labels0 = train.labels.log() if tc.value_loss == "log_absolute" else train.labels
+        mean = labels0.nanmean(dim=0) if labels0.ndim == 2 else labels0.mean()
+        model.init_output(mean.exp() if tc.value_loss == "log_absolute" else mean)
     model = model.to(device)
     if tc.weight_decay > 0:
         optim = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)

@@ -74,7 +74,11 @@ class LatencyDataset:
             if self.manifest.get("format") != FORMAT:
                 raise DataError(f"{self.root}: not a {FORMAT} folder (manifest format "
                                 f"{self.manifest.get('format')!r})")
-        self.labels = read_jsonl(self.root / LABELS)
+        raw = read_jsonl(self.root / LABELS)
+        # a model measured again (``dataset build --relabel``, after a machine change) keeps its last label
+        latest = {(e.get("family"), e.get("seed")): e for e in raw}
+        self.labels = list(latest.values())
+        self.superseded = len(raw) - len(self.labels)
         self.failures = read_jsonl(self.root / FAILURES)
 
     @property

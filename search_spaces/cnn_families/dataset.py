@@ -55,12 +55,17 @@ from search_spaces.onnx_export import DEFAULT_OPSET, export_onnx
 
 __all__ = ["BUILD_PROVIDERS", "BuildReport", "DatasetRecord", "FAILURES", "FORMAT", "GENERATOR", "GT", "LABELS",
            "LatencyDataset", "MANIFEST", "RETEST", "RetestSummary", "build_dataset", "build_order", "export_graphs",
-           "graph_path", "load_dataset", "parse_families", "retest_dataset", "retest_sample", "summarize_retest",
+           "graph_path", "load_dataset", "other_machine_labels", "parse_families", "retest_dataset", "retest_sample", "summarize_retest",
            "variant_onnx", "write_gt"]
 
 BUILD_PROVIDERS = ("cpu", "cuda", "tensorrt", "torch-cuda")
 # The settings a label depends on: a folder holds labels of one setting only.
 IDENTITY_KEYS = ("space", "provider", "batch", "opset")
+#: Labels whose reference model ran more than this factor faster or slower than it runs here were
+#: measured on another machine (or host): seen here, one VM ran the reference at 6.1-7.5 ms and the
+#: next at 2.9 ms, and labels of the same models differed by 2.0-2.8x. Within one machine the
+#: reference's fast time drifted by up to 1.2x over hours.
+MACHINE_TOLERANCE = 1.3
 QUEUE_AHEAD = 6
 # How a reader regenerates the graphs (nas_predictor.data.measured_latency imports it by this name).
 GENERATOR = "search_spaces.cnn_families.dataset:variant_onnx"  # exported graphs waiting for the measurer (each 4-60 KB)
@@ -295,11 +300,15 @@ def build_dataset(
     provider: str = "cpu", space: str = "nnlqp", batch: int = 1, opset: int = DEFAULT_OPSET,
     measure_core: int | None = None, export_core: int | None = None, max_minutes: float | None = None,
     retry_failed: bool = False, first_seed: int = 0, progress: bool = True, subprocess_export: bool = True,
-    command: str | None = None, measurer: Any = None,
+    command: str | None = None, measurer: Any = None, relabel: bool = False,
 ) -> BuildReport:
     """Measure seeds ``first_seed .. first_seed + per_family - 1`` of each family into ``root``
     (resuming what is there). ``max_minutes`` stops cleanly after that long (build in chunks);
-    ``retry_failed`` measures models that failed before again. See the module docstring."""
+    ``retry_failed`` measures models that failed before again. See the module docstring.
+
+    On the CPU the reference model's fast time here is compared with the one stored in every label:
+    labels measured on another machine do not compare with new ones, so a build that would mix them
+    is refused, and ``relabel`` measures those models again here (the new label supersedes the old)."""
     from tqdm import tqdm
 
     families = parse_families(families)
@@ -331,6 +340,14 @@ def build_dataset(
                              if ds.identity.get(k) != identity[k])
             raise ConfigError(f"{root} holds labels of another setting: {diff}; use another --out folder")
         skip = ds.done() | (set() if retry_failed else ds.failed())
+        if provider == "cpu" and ds.labels:
+            from nas_predictor.latency import Measurer
+
+            measurer = measurer or Measurer("cpu", core=_cores(measure_core, export_core)[0])
+            foreign = other_machine_labels(ds, _reference_fast_ms(measurer))
+            if foreign and not relabel:
+                raise ConfigError(_machine_message(root, ds, foreign, _reference_fast_ms(measurer)))
+            skip -= set(foreign)
         tasks = build_order(families, per_family, skip, first_seed)
         manifest = _manifest_base(ds.manifest, identity, families, command)
         atomic_write_json(manifest, root / MANIFEST)
@@ -382,9 +399,39 @@ def build_dataset(
             final = LatencyDataset(root)
             report.counts = final.counts()
             report.remaining = len(build_order(families, per_family, final.done() | final.failed(), first_seed))
+            if relabel and provider == "cpu":
+                report.remaining += len(other_machine_labels(final, _reference_fast_ms(measurer)))
             _finish_manifest(root, manifest, final, report)
             write_gt(root, final.records())
     return report
+
+
+def _reference_fast_ms(measurer: Any) -> float | None:
+    """The reference model's fast-state time on this machine (None for a measurer without one)."""
+    tracker = getattr(measurer, "tracker", None)
+    return tracker.fast_ms if tracker is not None else None
+
+
+def other_machine_labels(ds: LatencyDataset, fast_ms: float | None,
+                         tolerance: float = MACHINE_TOLERANCE) -> dict[tuple[str, int], float]:
+    """(family, seed) -> stored reference fast time, for the labels measured where the reference ran
+    more than ``tolerance`` times faster or slower than ``fast_ms`` (this machine's)."""
+    if not fast_ms:
+        return {}
+    out = {}
+    for e in ds.labels:
+        ref = e["label"].get("reference_fast_ms")
+        if ref and not (1.0 / tolerance <= ref / fast_ms <= tolerance):
+            out[(e["family"], int(e["seed"]))] = float(ref)
+    return out
+
+
+def _machine_message(root: Path, ds: LatencyDataset, foreign: dict[tuple[str, int], float], fast_ms: float | None) -> str:
+    refs = sorted(foreign.values())
+    return (f"{root}: {len(foreign)} of its {len(ds.labels)} labels were measured on another machine (the "
+            f"reference model ran at {refs[0]:.2f}-{refs[-1]:.2f} ms there, {fast_ms:.2f} ms here); labels of "
+            "two machines do not compare. Rerun with --relabel to measure those models again here (the new "
+            "labels supersede the old), or build into another --out folder")
 
 
 def _manifest_base(old: dict, identity: dict, families: Sequence[str], command: str | None) -> dict:

@@ -28,6 +28,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--out", required=True, help="dataset folder; rerunning with it resumes")
     b.add_argument("--max-minutes", type=float, default=None, help="stop cleanly after this long (build in chunks)")
     b.add_argument("--retry-failed", action="store_true", help="measure models that failed before again")
+    b.add_argument("--relabel", action="store_true",
+                   help="measure again, here, the labels the folder holds from another machine (the reference "
+                        "model's speed tells); without it a build that would mix machines is refused")
     b.add_argument("--measure-core", type=int, default=None, help="core to measure on (default: the last one)")
     b.add_argument("--export-core", type=int, default=None, help="core to export on (default: another one)")
     b.add_argument("--quiet", action="store_true", help="no progress bar")
@@ -68,7 +71,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
     try:
         report = build_dataset(args.out, args.families, args.per_family, provider=args.provider, space=args.space,
                                batch=args.batch, measure_core=args.measure_core, export_core=args.export_core,
-                               max_minutes=args.max_minutes, retry_failed=args.retry_failed,
+                               max_minutes=args.max_minutes, retry_failed=args.retry_failed, relabel=args.relabel,
                                first_seed=args.first_seed, progress=not args.quiet, command=command)
     except KeyboardInterrupt:
         print(f"nas-predictor: interrupted; every label measured so far is in {args.out}; rerun to resume",
