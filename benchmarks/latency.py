@@ -84,7 +84,9 @@ def run_model(name: str, cfg: LatencyExperimentConfig, overrides: list[str], rec
         # softplus output (the reference head's), not our exp one: the GNN's un-normalised neighbour sums
         # grow with network size, and with exp(z) its first steps overflowed the output clamp (loss 1.8e7
         # at batch 32) and it never recovered (MAPE 0.85-0.99 at 30 epochs, seed 0); --nnlp-set overrides.
-        cfg = load_config(args.config, [*overrides, "model.architecture=nnlp_gnn", "model.output=softplus", *args.nnlp_set])
+        # NNLQP's readout is the graph-level sum (node_sum is our head's option)
+        cfg = load_config(args.config, [*overrides, "model.architecture=nnlp_gnn", "model.output=softplus",
+                                        "model.readout=sum", *args.nnlp_set])
     out = save_dir / f"{'+'.join(cfg.data.settings)}/seed{seed}/{name}" if save_dir else None
     result = run_latency_experiment(cfg, out_dir=out, progress=not args.quiet, prepared=records)
     entry = {"test": result["test"], "train_seconds": result["train_seconds"], "members": result["members"],

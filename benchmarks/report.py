@@ -320,6 +320,33 @@ def measured_unseen_table() -> list[str]:
     return rows
 
 
+MEASURED_PILOT_PREFIX = "latency_measured_cpu_pilot_"
+
+
+def measured_pilot_table() -> list[str]:
+    """Recipe pilots on the measured dataset (one seed each; the data column says which labels)."""
+    rows = ["| pilot | labels | model | epochs | batch | lr | value loss | readout / output | test models | "
+            "test MAPE | Acc(10 %) | worst families (MAPE) | train s |", "|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    for path in sorted(RESULTS.glob(f"{MEASURED_PILOT_PREFIX}*.json")):
+        res = json.loads(path.read_text())
+        data = res["config"]["data"]
+        labels = "mixed hosts" if data["dataset_dir"].startswith("benchmarks/") else "this host only"
+        if data.get("max_per_family"):
+            labels += f", {data['max_per_family']} per family"
+        for run in res["runs"]:
+            tr, mc = run.get("train"), run.get("model_config")  # none for the cost-feature baselines
+            metrics = next(iter(run["test"].values()))
+            fam = sorted(metrics["per_family"].items(), key=lambda kv: -kv[1]["mape"])[:3]
+            worst = ", ".join(f"{f} {m['mape']:.2f}" for f, m in fam)
+            rows.append(f"| {path.stem.removeprefix(MEASURED_PILOT_PREFIX)} | {labels} | {LATENCY_MODELS[run['model']]} | "
+                        + (f"{tr['epochs']} | {tr['batch_size']} | {tr['lr']:g} | {tr['value_loss']} | "
+                           f"{mc.get('readout', 'sum')} / {mc['output']} | " if tr else "– | – | – | – | – | ")
+                        + f"{metrics['overall']['num']} | "
+                        f"{metrics['overall']['mape']:.3f} | {metrics['overall']['acc_10pct']:.3f} | {worst} | "
+                        f"{run['train_seconds']:.0f} |")
+    return rows
+
+
 SEARCH_STRATEGIES = ("random", "evolution", "tpe", "evolution-guided", "tpe-guided", "predictor-v1", "predictor")
 SEARCH_FILES = ("search_nb201", "search_nb201_pixel3_10.6756ms")
 
@@ -409,6 +436,7 @@ README_TABLES = {
     "#### Whole-network latency, unseen structure (paper Table 2 analogue)": latency_unseen_table,
     "#### Whole-network latency, unseen structure: ranking within the held-out family": latency_unseen_tau_table,
     "#### Latency labels: how much other measurements of the same network explain": latency_label_table,
+    "#### Latency measured on this machine: recipe pilots": measured_pilot_table,
     "#### Latency measured on this machine, in domain (NNLQP Table 1 analogue)": measured_in_domain_table,
     "#### Latency measured on this machine, unseen family (NNLQP Table 2 analogue)": measured_unseen_table,
     "#### Predictor-guided search on NAS-Bench-201": search_table,

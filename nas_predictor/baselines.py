@@ -86,8 +86,8 @@ class NNLPGNN(nn.Module):
         self.head = nn.Sequential(nn.Linear(2 * cfg.hidden, cfg.hidden), nn.ReLU(), nn.Dropout(cfg.dropout),
                                   nn.Linear(cfg.hidden, cfg.num_outputs))
 
-    def init_output(self, target_mean: float | Sequence[float]) -> None:
-        init_output_bias(self.head[-1], target_mean, self.cfg.output)
+    def init_output(self, target_mean: float | Sequence[float], mean_nodes: float | None = None) -> None:
+        init_output_bias(self.head[-1], target_mean, self.cfg.output)  # one graph-level output: no node split
 
     def forward(self, batch: GraphBatch) -> torch.Tensor:
         x, adj = batch.tokens, batch.adj

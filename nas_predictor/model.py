@@ -12,7 +12,7 @@ from typing import Literal, NamedTuple, Sequence
 
 import torch
 import torch.nn.functional as F
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import nn
 
 from nas_predictor.encoding import GraphBatch
@@ -40,6 +40,18 @@ class ModelConfig(BaseModel):
     # and an exponential output makes the head additive in log latency, where a power law of FLOPs
     # and memory traffic is a straight line.
     output: Literal["softplus", "exp"] = "softplus"
+    # Latency only, how the graph becomes a prediction. sum: the head reads the sum of the node
+    # embeddings and the static features (the paper's). node_sum: the head runs on every node (its
+    # embedding and the static features) and the prediction is the sum of the nodes' positive outputs,
+    # so a network's latency is built as the sum of its operators' latencies; under an exp output the
+    # sum readout has to learn log(sum of exps) instead (ours; see README "Deviations").
+    readout: Literal["sum", "node_sum"] = "sum"
+
+    @model_validator(mode="after")
+    def _node_sum_is_for_latency(self) -> "ModelConfig":
+        if self.readout == "node_sum" and (self.task != "latency" or self.architecture != "narformer_v2"):
+            raise ValueError("model.readout 'node_sum' is for NAR-Former V2 latency models (task: latency)")
+        return self
 
 
 def _thomas_init(linear: nn.Linear) -> None:
@@ -212,12 +224,15 @@ class NARFormerV2(nn.Module):
                 if isinstance(linear, nn.Linear):
                     _thomas_init(linear)
 
-    def init_output(self, target_mean: float | Sequence[float]) -> None:
+    def init_output(self, target_mean: float | Sequence[float], mean_nodes: float | None = None) -> None:
         """Start predictions near the mean training label (one mean per output).
 
         With the reference init the first predictions are several times the labels, and many early
-        steps go into pulling the output level down instead of learning the ranking.
+        steps go into pulling the output level down instead of learning the ranking. With the
+        node_sum readout each node starts at the mean label divided by the mean node count.
         """
+        if self.cfg.readout == "node_sum" and mean_nodes:
+            target_mean = torch.as_tensor(target_mean, dtype=torch.float64) / float(mean_nodes)
         init_output_bias(self.head[-1], target_mean, self.cfg.output)
 
     def forward(self, batch: GraphBatch) -> torch.Tensor:
@@ -237,6 +252,10 @@ class NARFormerV2(nn.Module):
             if batch.static is None:
                 raise ValueError("the latency model needs static (global scalar) features in the batch")
             static = F.relu(F.dropout(self.static_embed(batch.static), self.cfg.dropout, self.training))
+            if self.cfg.readout == "node_sum":
+                per_node = torch.cat([x, static[:, None, :].expand(-1, x.shape[1], -1)], dim=-1)
+                out = positive_output(self.head(per_node), self.cfg.output)  # (B, N) or (B, N, K)
+                return (out * (maskf if out.dim() == 3 else maskf[..., 0])).sum(dim=1)
             graph_vec = torch.cat([(x * maskf).sum(dim=1), static], dim=-1)
         return positive_output(self.head(graph_vec), self.cfg.output)
 

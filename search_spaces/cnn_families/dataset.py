@@ -30,6 +30,7 @@ batch, opset) is refused; another build running on the same folder is refused (a
 from __future__ import annotations
 
 import fcntl
+import json
 import math
 import multiprocessing as mp
 import os
@@ -397,6 +398,12 @@ def build_dataset(
             report.seconds = time.monotonic() - start
             report.stopped = stopped
             final = LatencyDataset(root)
+            if final.superseded:
+                # relabelled models: keep only their newest labels, so the file stays one line per model
+                # (git keeps the older ones if the folder is committed)
+                body = "".join(json.dumps(e, allow_nan=True) + "\n" for e in final.labels)
+                atomic_write_bytes(body.encode(), root / LABELS)
+                final = LatencyDataset(root)
             report.counts = final.counts()
             report.remaining = len(build_order(families, per_family, final.done() | final.failed(), first_seed))
             if relabel and provider == "cpu":

@@ -81,6 +81,25 @@ def test_latency_prediction_ignores_node_order():
     torch.testing.assert_close(a, b)
 
 
+def test_node_sum_readout_sums_positive_node_latencies_and_ignores_order_and_padding():
+    tok = NetworkTokenizer()
+    with pytest.warns(UserWarning):
+        g = conv_graph()
+        small = ArchGraph(ops=("Input", "Relu"), edges=((0, 1),))
+        cfg = ModelConfig(task="latency", input_dim=tok.token_dim, static_dim=tok.static_dim, hidden=64,
+                          num_blocks=2, output="exp", readout="node_sum")
+        model = NARFormerV2(cfg).eval()
+        model.init_output(12.0, mean_nodes=4.0)  # each node starts at 3 ms
+        alone = model(tok.encode([small]))
+        both = model(tok.encode([small, g]))  # padded to g's 4 nodes
+        permuted = model(tok.encode([g.permuted([2, 0, 3, 1])]))
+    assert both.shape == (2,) and bool((both > 0).all())
+    torch.testing.assert_close(both[:1], alone)  # padding rows add nothing
+    torch.testing.assert_close(both[1:], permuted)
+    with pytest.raises(ValueError, match="node_sum"):
+        ModelConfig(task="accuracy", readout="node_sum")
+
+
 def test_transpose_perm_is_laid_out_frequency_major():
     graph = ArchGraph(ops=("Input", "Transpose"), edges=((0, 1),), attrs=({}, {"perm": [0, 2, 1, 3]}),
                       shapes=((1, 4, 8, 16), (1, 8, 4, 16)), scalars={"batch_size": 1})

@@ -12,7 +12,7 @@ import pytest
 from nas_predictor.data.latency_tables import load_nnlqp_labels
 from nas_predictor.errors import ConfigError, DataError
 from nas_predictor.latency import LatencyLabel, Outcome, RawStats, RobustStats
-from nas_predictor.jsonl import read_jsonl
+from nas_predictor.jsonl import append_jsonl, read_jsonl
 from search_spaces.cnn_families import FAMILIES
 from search_spaces.cnn_families import dataset as ds
 
@@ -191,7 +191,15 @@ def test_a_build_on_another_machine_is_refused_and_relabel_measures_those_models
     report = build(tmp_path, per_family=4, measurer=faster, relabel=True)
     assert report.measured == 4 * n and report.remaining == 0
     data = ds.LatencyDataset(tmp_path)
-    assert len(data.labels) == 4 * n and data.superseded == 3 * n  # each model keeps its newest label
+    # each model keeps its newest label; the file is compacted to one line per model at the end
+    assert len(data.labels) == 4 * n and data.superseded == 0
+    assert len(read_jsonl(tmp_path / ds.LABELS)) == 4 * n
+    # a relabel killed before that leaves both lines of a model: readers take the newest
+    newer = dict(read_jsonl(tmp_path / ds.LABELS)[0], macs=-1)
+    append_jsonl(tmp_path / ds.LABELS, newer)
+    data = ds.LatencyDataset(tmp_path)
+    assert len(data.labels) == 4 * n and data.superseded == 1
+    assert [r.macs for r in data.records() if (r.family, r.seed) == (newer["family"], newer["seed"])] == [-1]
     assert {e["label"]["reference_fast_ms"] for e in data.labels} == {2.9}
     assert ds.other_machine_labels(data, 2.9) == {}
     assert len((tmp_path / ds.GT).read_text().splitlines()) == 4 * n
