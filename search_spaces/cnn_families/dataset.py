@@ -63,9 +63,8 @@ BUILD_PROVIDERS = ("cpu", "cuda", "tensorrt", "torch-cuda")
 # The settings a label depends on: a folder holds labels of one setting only.
 IDENTITY_KEYS = ("space", "provider", "batch", "opset")
 #: Labels whose reference model ran more than this factor faster or slower than it runs here were
-#: measured on another machine (or host): seen here, one VM ran the reference at 6.1-7.5 ms and the
-#: next at 2.9 ms, and labels of the same models differed by 2.0-2.8x. Within one machine the
-#: reference's fast time drifted by up to 1.2x over hours.
+#: measured on another machine (or host): seen here, one VM ran the reference at 5.7-9.3 ms and the
+#: next at 2.45-2.9 ms, and labels of the same models differed by 1.6-2.8x.
 MACHINE_TOLERANCE = 1.3
 QUEUE_AHEAD = 6
 # How a reader regenerates the graphs (nas_predictor.data.measured_latency imports it by this name).
@@ -345,9 +344,10 @@ def build_dataset(
             from nas_predictor.latency import Measurer
 
             measurer = measurer or Measurer("cpu", core=_cores(measure_core, export_core)[0])
-            foreign = other_machine_labels(ds, _reference_fast_ms(measurer))
+            here_ms = _reference_fast_ms(measurer)
+            foreign = other_machine_labels(ds, here_ms)
             if foreign and not relabel:
-                raise ConfigError(_machine_message(root, ds, foreign, _reference_fast_ms(measurer)))
+                raise ConfigError(_machine_message(root, ds, foreign, here_ms))
             skip -= set(foreign)
         tasks = build_order(families, per_family, skip, first_seed)
         manifest = _manifest_base(ds.manifest, identity, families, command)
