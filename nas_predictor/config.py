@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Any, Literal, Sequence
+from typing import TYPE_CHECKING, Any, Literal, Sequence
 
 import yaml
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
@@ -11,6 +11,9 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 from nas_predictor.encoding import PE_VARIANTS
 from nas_predictor.errors import ConfigError
 from nas_predictor.model import ModelConfig
+
+if TYPE_CHECKING:
+    from nas_predictor.network_encoding import NetworkTokenizer
 
 
 class _Strict(BaseModel):
@@ -223,12 +226,21 @@ class NetworkEncodingConfig(_Strict):
     layout: Literal["extended", "reference"] = "extended"
     # Append each node's log FLOPs and log memory traffic to its token (extended layout only).
     node_costs: bool = False
+    # Append whether each node's output and input channel counts are multiples of 4 / 8 / 16 (extended
+    # layout only): CPU kernels slow down sharply off their channel blocks (network_encoding.py).
+    channel_alignment: bool = False
 
     @model_validator(mode="after")
     def _costs_need_extended(self) -> "NetworkEncodingConfig":
-        if self.node_costs and self.layout != "extended":
-            raise ValueError("encoding.node_costs needs layout 'extended' (the 'reference' layout is kept exact)")
+        for key in ("node_costs", "channel_alignment"):
+            if getattr(self, key) and self.layout != "extended":
+                raise ValueError(f"encoding.{key} needs layout 'extended' (the 'reference' layout is kept exact)")
         return self
+
+    def tokenizer(self) -> "NetworkTokenizer":
+        from nas_predictor.network_encoding import NetworkTokenizer
+
+        return NetworkTokenizer(self.layout, self.node_costs, self.channel_alignment)
 
 
 class LatencyExperimentConfig(_Strict):
@@ -252,14 +264,15 @@ class LatencyExperimentConfig(_Strict):
         encoding = tree.get("encoding")
         layout = encoding.get("layout", "extended") if isinstance(encoding, dict) else "extended"
         node_costs = bool(encoding.get("node_costs", False)) if isinstance(encoding, dict) else False
+        alignment = bool(encoding.get("channel_alignment", False)) if isinstance(encoding, dict) else False
         if isinstance(tree.get("model", {}), dict):
             model = {"task": "latency", "num_blocks": 2, **(tree.get("model") or {})}
             data = tree.get("data")
             setting = data.get("setting") if isinstance(data, dict) else None
             if "num_outputs" not in model and isinstance(setting, list):
                 model["num_outputs"] = len(setting)
-            if layout == "extended" or (layout == "reference" and not node_costs):
-                tokenizer = NetworkTokenizer(layout, node_costs)
+            if layout == "extended" or (layout == "reference" and not (node_costs or alignment)):
+                tokenizer = NetworkTokenizer(layout, node_costs, alignment)
                 model.setdefault("input_dim", tokenizer.token_dim)
                 model.setdefault("static_dim", tokenizer.static_dim)
             tree["model"] = model
@@ -271,16 +284,15 @@ class LatencyExperimentConfig(_Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> "LatencyExperimentConfig":
-        from nas_predictor.network_encoding import NetworkTokenizer
-
         if self.model.task != "latency":
             raise ValueError("model.task must be 'latency' in a latency experiment")
-        tokenizer = NetworkTokenizer(self.encoding.layout, self.encoding.node_costs)
+        tokenizer = self.encoding.tokenizer()
         for key, dim in (("input_dim", tokenizer.token_dim), ("static_dim", tokenizer.static_dim)):
             if getattr(self.model, key) != dim:
                 raise ValueError(f"model.{key} ({getattr(self.model, key)}) must be {dim} for the "
                                  f"{self.encoding.layout!r} network token layout"
-                                 f"{' with node_costs' if self.encoding.node_costs else ''}")
+                                 f"{' with node_costs' if self.encoding.node_costs else ''}"
+                                 f"{' with channel_alignment' if self.encoding.channel_alignment else ''}")
         if self.train.lambda_ac > 0 or self.train.equivalence_augment:
             raise ValueError("the AC loss and equivalence augmentation apply to cell predictors only")
         if self.model.num_outputs != len(self.data.settings):

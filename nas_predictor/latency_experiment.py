@@ -27,7 +27,7 @@ from nas_predictor.data.measured_latency import DatasetRecord, LatencyDataset, d
 from nas_predictor.errors import DataError
 from nas_predictor.graph import ArchGraph
 from nas_predictor.metrics import acc_within, kendall_tau, mape
-from nas_predictor.network_encoding import LazyGraphBatch, NetworkTokenizer
+from nas_predictor.network_encoding import LazyGraphBatch
 from nas_predictor.predictor import Predictor, atomic_write_json, resolve_device
 from nas_predictor.train import MEMBER_SEED_STRIDE, CellData, check_labels, train_members
 
@@ -169,7 +169,7 @@ def run_latency_experiment(
     device = resolve_device(cfg.train.device)
     t0 = time.perf_counter()
     records = prepared or prepare_latency_data(cfg, data_dir, progress)
-    tokenizer = NetworkTokenizer(cfg.encoding.layout, cfg.encoding.node_costs)
+    tokenizer = cfg.encoding.tokenizer()
 
     def cells(index: np.ndarray) -> CellData:
         return CellData(LazyGraphBatch(tokenizer, [records.graphs[i] for i in index], cache_features=True),  # type: ignore[arg-type]

@@ -88,3 +88,14 @@ def test_latency_config_sizes_tokens_for_node_costs_and_rejects_them_on_the_refe
     assert cfg.model.input_dim == NetworkTokenizer("extended", node_costs=True).token_dim
     with pytest.raises(ConfigError, match="node_costs needs layout 'extended'"):
         load_config(path, ["encoding.node_costs=true", "encoding.layout=reference"])
+
+
+def test_latency_config_sizes_tokens_for_channel_alignment():
+    from nas_predictor.network_encoding import ALIGNMENT_DIM, NetworkTokenizer
+
+    path = CONFIGS[0].parent / "latency_in_domain_b1.yaml"
+    cfg = load_config(path, ["encoding.node_costs=true", "encoding.channel_alignment=true"])
+    assert cfg.model.input_dim == NetworkTokenizer("extended", True).token_dim + ALIGNMENT_DIM
+    assert cfg.encoding.tokenizer().token_dim == cfg.model.input_dim
+    with pytest.raises(ConfigError, match="channel_alignment needs layout 'extended'"):
+        load_config(path, ["encoding.node_costs=false", "encoding.channel_alignment=true", "encoding.layout=reference"])

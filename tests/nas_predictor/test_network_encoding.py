@@ -158,3 +158,34 @@ def test_node_costs_append_log_flops_and_memory_per_node():
     assert tokenizer_from_config({"kind": "network", "layout": "extended"}).node_costs is False  # older checkpoints
     with pytest.raises(ValueError, match="node_costs"):
         NetworkTokenizer("reference", node_costs=True)
+
+
+def test_channel_alignment_flags_output_and_input_channel_divisibility():
+    # Input 3 ch -> depthwise-like Conv 32 ch -> Conv 33 ch -> Add of (32, 33) -> MatMul (1, 1000) -> FancyOp ()
+    ops = ("Input", "Conv", "Conv", "Add", "MatMul", "FancyOp")
+    edges = ((0, 1), (1, 2), (1, 3), (2, 3), (3, 4), (4, 5))
+    shapes = ((1, 3, 8, 8), (1, 32, 8, 8), (1, 33, 8, 8), (1, 33, 8, 8), (1, 1000), ())
+    g = ArchGraph(ops=ops, edges=edges, attrs=({},) * 6, shapes=shapes,
+                  scalars={"batch_size": 1, "flops": 1e6, "params": 1e4, "memory_access": 1e5})
+    plain, aligned = NetworkTokenizer("extended", node_costs=True), NetworkTokenizer("extended", True, True)
+    with pytest.warns(UserWarning):
+        base = plain.node_features(g)
+    with pytest.warns(UserWarning):
+        feats = aligned.node_features(g)
+    assert aligned.token_dim == plain.token_dim + 6 == feats.shape[1]
+    np.testing.assert_array_equal(feats[:, :-6], base)
+    flags = feats[:, -6:].tolist()
+    # [out % 4, % 8, % 16 | all inputs % 4, % 8, % 16]
+    assert flags[0] == [0, 0, 0, 0, 0, 0]  # 3 channels, no predecessors
+    assert flags[1] == [1, 1, 1, 0, 0, 0]  # 32 out, fed by 3
+    assert flags[2] == [0, 0, 0, 1, 1, 1]  # 33 out, fed by 32
+    assert flags[3] == [0, 0, 0, 0, 0, 0]  # fed by 32 and 33: not all inputs aligned
+    assert flags[4] == [1, 1, 0, 0, 0, 0]  # 1000 = 8 * 125
+    assert flags[5] == [0, 0, 0, 1, 1, 0]  # unknown shape: output zeros; its input has 1000
+    # checkpoints store the option; those saved before it existed load without it
+    from nas_predictor.predictor import tokenizer_from_config
+
+    assert tokenizer_from_config(aligned.config()).token_dim == aligned.token_dim
+    assert "channel_alignment" not in plain.config()
+    with pytest.raises(ValueError, match="channel_alignment"):
+        NetworkTokenizer("reference", channel_alignment=True)
