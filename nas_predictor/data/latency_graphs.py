@@ -102,12 +102,17 @@ def network_graphs(
     dataset's "family/seed" keys); it must be picklable (a module-level function or a partial of one)
     when ``workers`` > 1."""
     path = _cache_file(space, cache_dir(cache))
-    with _locked(path):
+    # Readers share the lock (parallel benchmark processes read the same cache at once); repairing a
+    # torn file or appending exports takes it exclusively, after reading again under that lock.
+    with _locked(path, shared=True):
         graphs, intact = _read(path)
-        if not intact:
-            _rewrite(path, graphs)
-        todo = list(dict.fromkeys(a for a in archs if a not in graphs))
-        graphs.update(_append_exports(path, space, todo, workers, progress, export or _export))
+    if not intact or any(a not in graphs for a in archs):
+        with _locked(path):
+            graphs, intact = _read(path)
+            if not intact:
+                _rewrite(path, graphs)
+            todo = list(dict.fromkeys(a for a in archs if a not in graphs))
+            graphs.update(_append_exports(path, space, todo, workers, progress, export or _export))
     out = [graphs[a] for a in archs]
     if batch_size != 1:
         out = [rebatch(g, batch_size) for g in out]
@@ -152,20 +157,27 @@ def _append_exports(path: Path, space: str, todo: list[str], workers: int, progr
     return graphs
 
 
+_told_waiting: set[Path] = set()  # say once per cache file and process why it waits, not once per call
+
+
 @contextlib.contextmanager
-def _locked(path: Path) -> Iterable[None]:
-    """Exclusive lock on ``<path>.lock`` (POSIX); other processes wait, and are told why."""
+def _locked(path: Path, shared: bool = False) -> Iterable[None]:
+    """Exclusive (or shared, for reading) lock on ``<path>.lock`` (POSIX); other processes wait, and are
+    told why."""
     try:
         import fcntl
     except ImportError:  # Windows: no lock; run one export at a time there
         yield
         return
-    with open(path.with_name(path.name + ".lock"), "w") as lock:
+    mode = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
+    with open(path.with_name(path.name + ".lock"), "a") as lock:
         try:
-            fcntl.flock(lock, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            fcntl.flock(lock, mode | fcntl.LOCK_NB)
         except BlockingIOError:
-            print(f"waiting for another process that is using {path} ...", file=sys.stderr, flush=True)
-            fcntl.flock(lock, fcntl.LOCK_EX)
+            if path not in _told_waiting:
+                _told_waiting.add(path)
+                print(f"waiting for another process that is using {path} ...", file=sys.stderr, flush=True)
+            fcntl.flock(lock, mode)
         try:
             yield
         finally:

@@ -59,3 +59,29 @@ def test_a_second_process_waits_for_the_cache_lock(tmp_path):
         fcntl.flock(lock, fcntl.LOCK_UN)
     reader.join(30)
     assert len(done) == 1 and len(done[0]) == 1
+
+
+def test_readers_share_the_cache_lock_and_only_exports_take_it_alone(tmp_path, capsys):
+    import fcntl
+    import threading
+
+    network_graphs("nasbench201", ARCHS[:1], cache=tmp_path, progress=False)
+    path = _cache_file("nasbench201", tmp_path)
+    with open(path.with_name(path.name + ".lock"), "a") as lock:
+        fcntl.flock(lock, fcntl.LOCK_SH)  # as another process reading the cache would
+        done = []
+        reader = threading.Thread(target=lambda: done.append(
+            network_graphs("nasbench201", ARCHS[:1], cache=tmp_path, progress=False)), daemon=True)
+        reader.start()
+        reader.join(30)
+        assert done and len(done[0]) == 1, "a cached read waited for another reader"
+        # a network the cache lacks has to be appended: that waits for the reader to finish
+        exporter = threading.Thread(target=lambda: done.append(
+            network_graphs("nasbench201", ARCHS, cache=tmp_path, progress=False)), daemon=True)
+        exporter.start()
+        exporter.join(0.5)
+        assert exporter.is_alive() and len(done) == 1
+        fcntl.flock(lock, fcntl.LOCK_UN)
+    exporter.join(60)
+    assert len(done) == 2 and set(read_cache(path)) == set(ARCHS)
+    assert capsys.readouterr().err.count("waiting for another process") == 1
