@@ -83,6 +83,11 @@ class SearchSpace(abc.ABC):
             cache.move_to_end(key)
         return graph
 
+    def proxy_score(self, arch: str) -> float:
+        """A training-free prior of how good ``arch`` is, higher = expected better (a zero-cost proxy;
+        warm starts of the predictor search use it). Spaces without one raise NotImplementedError."""
+        raise NotImplementedError(f"search space {self.name!r} has no training-free proxy score")
+
     def equivalence_key(self, arch: str) -> str:
         """Architectures that compute the same function share a key (default: none are known equal)."""
         return arch

@@ -8,6 +8,11 @@ the ``top_k`` best new candidates within the latency bound. Candidates that comp
 as an evaluated architecture are skipped (``skip_equivalent``). With ``num_local`` > 0, each round also
 evaluates that many of the best-scored new neighbours of the best architecture found so far.
 
+``warm_start`` is how the ``num_init`` first architectures are chosen: ``"random"``, or ``"proxy"``: each
+is the best, by the space's training-free ``proxy_score`` (NAS-Bench-201: its parameter count), of
+``proxy_tournament`` random new architectures within the bound, so the first predictor fit sees
+better architectures than random ones while the draws stay spread over the space.
+
 ``acquisition`` is how candidates are scored: ``"mean"`` ranks by the surrogate's prediction (pure
 exploitation); ``"its"`` is independent Thompson sampling as in BANANAS: each candidate's score is drawn
 from a normal with the mean and spread of the surrogate's ensemble members, so an op the first few
@@ -19,9 +24,11 @@ from __future__ import annotations
 
 import numpy as np
 
+from nas_predictor.errors import ConfigError
 from strategies.base import SearchContext, Strategy
 
 ACQUISITIONS = ("mean", "its")
+WARM_STARTS = ("random", "proxy")
 
 
 class PredictorSearch(Strategy):
@@ -38,9 +45,14 @@ class PredictorSearch(Strategy):
     # 3x the refit time and did not leave that region on the hard seed it was tried on (104).
     def __init__(self, num_init: int = 20, top_k: int = 3, num_parents: int = 10, num_mutants: int = 100,
                  max_mutations: int = 2, num_random: int = 200, exhaustive_below: int = 20000,
-                 skip_equivalent: bool = True, num_local: int = 2, acquisition: str = "mean") -> None:
+                 skip_equivalent: bool = True, num_local: int = 2, acquisition: str = "mean",
+                 warm_start: str = "random", proxy_tournament: int = 10) -> None:
         if acquisition not in ACQUISITIONS:
             raise ValueError(f"unknown acquisition {acquisition!r}; choose from {', '.join(ACQUISITIONS)}")
+        if warm_start not in WARM_STARTS:
+            raise ValueError(f"unknown warm_start {warm_start!r}; choose from {', '.join(WARM_STARTS)}")
+        if proxy_tournament < 1:
+            raise ValueError(f"proxy_tournament must be at least 1, got {proxy_tournament}")
         self.num_init = num_init
         self.top_k = top_k
         self.num_parents = num_parents
@@ -51,6 +63,8 @@ class PredictorSearch(Strategy):
         self.skip_equivalent = skip_equivalent
         self.num_local = num_local
         self.acquisition = acquisition
+        self.warm_start = warm_start
+        self.proxy_tournament = proxy_tournament
 
     def _score(self, ctx: SearchContext, archs: list[str]) -> np.ndarray:
         if self.acquisition == "mean":
@@ -87,9 +101,22 @@ class PredictorSearch(Strategy):
         pool += [space.canonical(space.sample(ctx.rng)) for _ in range(self.num_random)]
         return [a for a in dict.fromkeys(pool) if ctx.known(a) is None]
 
+    def _first(self, ctx: SearchContext) -> str:
+        """One of the ``num_init`` first architectures (see ``warm_start``)."""
+        if self.warm_start == "random":
+            return ctx.sample_new()
+        drawn = list(dict.fromkeys(ctx.sample_new() for _ in range(self.proxy_tournament)))
+        scores = [ctx.space.proxy_score(a) for a in drawn]
+        return drawn[int(np.argmax(scores))]  # the first drawn of any tie: ties stay random
+
     def run(self, ctx: SearchContext) -> None:
+        if self.warm_start == "proxy":  # a space without a proxy fails before anything is spent
+            try:
+                ctx.space.proxy_score(ctx.space.sample(np.random.default_rng(0)))
+            except NotImplementedError as err:
+                raise ConfigError(f"warm_start 'proxy' needs a proxy score: {err}") from None
         while ctx.remaining > 0 and len(ctx.records()) < self.num_init:
-            ctx.evaluate(ctx.sample_new())
+            ctx.evaluate(self._first(ctx))
         while ctx.remaining > 0:
             ctx.surrogate.update(ctx.records())
             if not ctx.surrogate.ready():  # too few distinct values yet to learn from

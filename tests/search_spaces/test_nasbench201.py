@@ -134,3 +134,20 @@ def test_equivalent_cells_have_nearly_equal_benchmark_accuracy(space, nb201_tabl
     assert within < 0.1 * acc.std()
     zero = np.array(keys) == "zero"
     assert np.all(acc[zero] < 11.0)  # an all-zero cell cannot learn: chance level on CIFAR-10
+
+
+def test_proxy_score_ranks_cells_as_the_network_parameter_count_does():
+    from search_spaces.nb201_network import build_nb201_network
+
+    space = NASBench201()
+    archs = [
+        "|none~0|+|none~0|none~1|+|none~0|none~1|none~2|",
+        "|nor_conv_1x1~0|+|none~0|none~1|+|none~0|none~1|none~2|",
+        "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|",
+        "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|nor_conv_3x3~0|nor_conv_3x3~1|nor_conv_3x3~2|",
+    ]
+    params = [sum(p.numel() for p in build_nb201_network(a).parameters()) for a in archs]
+    scores = [space.proxy_score(a) for a in archs]
+    # the score is the parameter count less what every cell shares
+    assert [p - params[0] for p in params] == scores
+    assert params[2] == 1_073_466  # the CIFAR-10 optimum's 1.073466 M (NAS-Bench-201's own count)

@@ -13,8 +13,10 @@ import hashlib
 import json
 import math
 
+import numpy as np
 import pytest
 
+from nas_predictor.errors import ConfigError
 from search_spaces.fbnet import FBNetSpace
 from search_spaces.nasbench101 import NASBench101
 from search_spaces.nasbench201 import NASBench201
@@ -27,7 +29,7 @@ from strategies.surrogates import FunctionSurrogate
 SPACES = {"nasbench201": NASBench201, "nasbench101": NASBench101, "fbnet": FBNetSpace,
           "ofa_mbv3": OFAMobileNetV3Space}
 STRATEGIES = [("random", False), ("evolution", False), ("evolution", True), ("tpe", False), ("tpe", True),
-              ("predictor", False)]
+              ("predictor", False), ("predictor-proxy", False)]
 BUDGET = 24
 
 
@@ -59,8 +61,20 @@ class CountingOracle(FunctionOracle):
         return super()._evaluate(arch)
 
 
+def has_proxy(space_name: str) -> bool:
+    space = SPACES[space_name]()
+    try:
+        space.proxy_score(space.sample(np.random.default_rng(0)))
+    except NotImplementedError:
+        return False
+    return True
+
+
 def make(space_name, strategy_name, guided, bound=None):
-    strategy = make_strategy(strategy_name, guided=guided, **_small(strategy_name))
+    if strategy_name == "predictor-proxy":  # the predictor search with a warm start from the proxy score
+        strategy = make_strategy("predictor", warm_start="proxy", proxy_tournament=4, **_small("predictor"))
+    else:
+        strategy = make_strategy(strategy_name, guided=guided, **_small(strategy_name))
     surrogate = FunctionSurrogate(lambda archs: [value_of(a) + 20 * unit(a, "noise") for a in archs], "noisy truth") \
         if strategy.needs_surrogate else None
     constraint = LatencyConstraint(FunctionLatency(lambda archs: [latency_of(a) for a in archs]), bound) if bound else None
@@ -78,12 +92,13 @@ def _small(name):
     return {}
 
 
-params = pytest.mark.parametrize("space_name", sorted(SPACES))
-strategies = pytest.mark.parametrize("strategy_name,guided", STRATEGIES, ids=[f"{s}{'-guided' if g else ''}" for s, g in STRATEGIES])
+# every strategy on every space; the proxy warm start on the spaces that have a proxy score
+CASES = [pytest.param(space, s, g, id=f"{space}-{s}{'-guided' if g else ''}")
+         for space in sorted(SPACES) for s, g in STRATEGIES if s != "predictor-proxy" or has_proxy(space)]
+cases = pytest.mark.parametrize("space_name,strategy_name,guided", CASES)
 
 
-@params
-@strategies
+@cases
 def test_seeded_runs_repeat_and_respect_the_budget(space_name, strategy_name, guided):
     runs = []
     for _ in range(2):
@@ -101,8 +116,7 @@ def test_seeded_runs_repeat_and_respect_the_budget(space_name, strategy_name, gu
     assert other.calls != runs[0]
 
 
-@params
-@strategies
+@cases
 def test_no_evaluation_breaks_the_latency_bound(space_name, strategy_name, guided):
     space, strategy, surrogate, constraint = make(space_name, strategy_name, guided, bound=3.0)
     oracle = CountingOracle()
@@ -115,8 +129,7 @@ def test_no_evaluation_breaks_the_latency_bound(space_name, strategy_name, guide
     assert all(r["latency_ms"] <= 3.0 for r in summary["top"])
 
 
-@params
-@strategies
+@cases
 def test_resume_after_a_kill_has_no_duplicate_evaluations(tmp_path, space_name, strategy_name, guided):
     space, strategy, surrogate, _ = make(space_name, strategy_name, guided)
     reference = CountingOracle()
@@ -140,8 +153,7 @@ def test_resume_after_a_kill_has_no_duplicate_evaluations(tmp_path, space_name, 
     assert summary["best"]["arch"] == max(reference.calls, key=value_of)
 
 
-@params
-@strategies
+@cases
 def test_a_failing_oracle_is_recorded_and_the_search_goes_on(space_name, strategy_name, guided):
     calls = []
 
@@ -159,3 +171,23 @@ def test_a_failing_oracle_is_recorded_and_the_search_goes_on(space_name, strateg
     assert summary["failed"] == sum(1 for n in range(1, BUDGET + 1) if n % 5 == 0 or n % 7 == 0)
     assert summary["best"] is not None and math.isfinite(summary["best"]["value"])
     assert all(math.isfinite(r["value"]) for r in summary["top"])
+
+
+def test_the_proxy_warm_start_prefers_high_proxy_archs_and_needs_a_proxy():
+    space = NASBench201()
+    picked = {}
+    for warm in ("random", "proxy"):
+        strategy = make_strategy("predictor", warm_start=warm, proxy_tournament=10, **_small("predictor"))
+        oracle = CountingOracle()
+        run_search(space, strategy, oracle, 6, seed=0, surrogate=make("nasbench201", "predictor", False)[2],
+                   progress=False)
+        picked[warm] = np.mean([space.proxy_score(a) for a in oracle.calls])
+    assert picked["proxy"] > 1.5 * picked["random"]
+    without = SPACES["nasbench101"]()
+    oracle = CountingOracle()
+    with pytest.raises(ConfigError, match="warm_start 'proxy' needs a proxy score"):
+        run_search(without, make_strategy("predictor", warm_start="proxy"), oracle, 6, seed=0,
+                   surrogate=make("nasbench101", "predictor", False)[2], progress=False)
+    assert oracle.calls == []
+    with pytest.raises(ValueError, match="warm_start"):
+        make_strategy("predictor", warm_start="zero-cost")
