@@ -354,7 +354,8 @@ def measured_pilot_table() -> list[str]:
     return rows
 
 
-SEARCH_STRATEGIES = ("random", "evolution", "tpe", "evolution-guided", "tpe-guided", "predictor-v1", "predictor")
+SEARCH_STRATEGIES = ("random", "evolution", "tpe", "evolution-guided", "tpe-guided", "predictor-v1", "predictor-v2",
+                     "predictor")
 SEARCH_FILES = ("search_nb201", "search_nb201_pixel3_10.6756ms")
 
 

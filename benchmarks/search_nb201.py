@@ -41,11 +41,14 @@ from strategies.runner import make_strategy, run_search  # noqa: E402
 from strategies.surrogates import OnlineSurrogate  # noqa: E402
 
 BUDGETS = (25, 50, 100, 150, 200)
-STRATEGIES = ("random", "evolution", "tpe", "evolution-guided", "tpe-guided", "predictor-v1", "predictor")
+STRATEGIES = ("random", "evolution", "tpe", "evolution-guided", "tpe-guided", "predictor-v1", "predictor-v2",
+              "predictor")
 #: labels that are a strategy with other settings than its defaults: (strategy, parameters)
 VARIANTS = {
     # the predictor search's first defaults (10 random starts, 5 ranked picks per round, no local picks)
     "predictor-v1": ("predictor", {"num_init": 10, "top_k": 5, "num_local": 0}),
+    # its second: 20 random starts (before the warm start from the parameter-count proxy)
+    "predictor-v2": ("predictor", {"warm_start": "random"}),
 }
 
 

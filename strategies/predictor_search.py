@@ -11,7 +11,8 @@ evaluates that many of the best-scored new neighbours of the best architecture f
 ``warm_start`` is how the ``num_init`` first architectures are chosen: ``"random"``, or ``"proxy"``: each
 is the best, by the space's training-free ``proxy_score`` (NAS-Bench-201: its parameter count), of
 ``proxy_tournament`` random new architectures within the bound, so the first predictor fit sees
-better architectures than random ones while the draws stay spread over the space.
+better architectures than random ones while the draws stay spread over the space. ``"auto"`` (the
+default) is ``"proxy"`` on a space that has a proxy score and ``"random"`` on one that has none.
 
 ``acquisition`` is how candidates are scored: ``"mean"`` ranks by the surrogate's prediction (pure
 exploitation); ``"its"`` is independent Thompson sampling as in BANANAS: each candidate's score is drawn
@@ -28,7 +29,7 @@ from nas_predictor.errors import ConfigError
 from strategies.base import SearchContext, Strategy
 
 ACQUISITIONS = ("mean", "its")
-WARM_STARTS = ("random", "proxy")
+WARM_STARTS = ("auto", "random", "proxy")
 
 
 class PredictorSearch(Strategy):
@@ -46,7 +47,7 @@ class PredictorSearch(Strategy):
     def __init__(self, num_init: int = 20, top_k: int = 3, num_parents: int = 10, num_mutants: int = 100,
                  max_mutations: int = 2, num_random: int = 200, exhaustive_below: int = 20000,
                  skip_equivalent: bool = True, num_local: int = 2, acquisition: str = "mean",
-                 warm_start: str = "random", proxy_tournament: int = 10) -> None:
+                 warm_start: str = "auto", proxy_tournament: int = 10) -> None:
         if acquisition not in ACQUISITIONS:
             raise ValueError(f"unknown acquisition {acquisition!r}; choose from {', '.join(ACQUISITIONS)}")
         if warm_start not in WARM_STARTS:
@@ -101,22 +102,25 @@ class PredictorSearch(Strategy):
         pool += [space.canonical(space.sample(ctx.rng)) for _ in range(self.num_random)]
         return [a for a in dict.fromkeys(pool) if ctx.known(a) is None]
 
-    def _first(self, ctx: SearchContext) -> str:
+    def _first(self, ctx: SearchContext, warm_start: str) -> str:
         """One of the ``num_init`` first architectures (see ``warm_start``)."""
-        if self.warm_start == "random":
+        if warm_start == "random":
             return ctx.sample_new()
         drawn = list(dict.fromkeys(ctx.sample_new() for _ in range(self.proxy_tournament)))
         scores = [ctx.space.proxy_score(a) for a in drawn]
         return drawn[int(np.argmax(scores))]  # the first drawn of any tie: ties stay random
 
     def run(self, ctx: SearchContext) -> None:
-        if self.warm_start == "proxy":  # a space without a proxy fails before anything is spent
+        warm_start = self.warm_start
+        if warm_start != "random":  # a space without a proxy fails ("proxy") before anything is spent
             try:
                 ctx.space.proxy_score(ctx.space.sample(np.random.default_rng(0)))
             except NotImplementedError as err:
-                raise ConfigError(f"warm_start 'proxy' needs a proxy score: {err}") from None
+                if warm_start == "proxy":
+                    raise ConfigError(f"warm_start 'proxy' needs a proxy score: {err}") from None
+                warm_start = "random"
         while ctx.remaining > 0 and len(ctx.records()) < self.num_init:
-            ctx.evaluate(self._first(ctx))
+            ctx.evaluate(self._first(ctx, "proxy" if warm_start == "auto" else warm_start))
         while ctx.remaining > 0:
             ctx.surrogate.update(ctx.records())
             if not ctx.surrogate.ready():  # too few distinct values yet to learn from
