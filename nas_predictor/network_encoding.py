@@ -74,8 +74,8 @@ NODE_COST_DIVISOR = np.array([10.0, 9.0])
 # kernels run convolutions in channel-blocked layouts (onnxruntime's MLAS: NCHWc, blocks of 8 or 16)
 # and fall back to slower code for channel counts off the block. Measured here with onnxruntime 1.32
 # on one EPYC core: a 7x7 depthwise conv at 112x112 costs 8-10 us per channel at 32, 48 or 64
-# channels, 67-68 us at 33 or 38 (benchmarks/depthwise_alignment.py). Sinusoidal codes of the channel count cannot express divisibility,
-# and the depthwise families' latencies, which MACs explain worst, turn on it.
+# channels, 67-68 us at 33 or 38 (benchmarks/depthwise_alignment.py). Sinusoidal codes of the channel
+# count cannot express divisibility, and the depthwise families' latencies, which MACs explain worst, turn on it.
 ALIGNMENTS = (4, 8, 16)
 ALIGNMENT_DIM = 2 * len(ALIGNMENTS)
 
