@@ -20,7 +20,7 @@ from torch import nn
 
 from nas_predictor.encoding import GraphBatch
 from nas_predictor.graph import ArchGraph
-from nas_predictor.model import ModelConfig, init_output_bias, positive_output
+from nas_predictor.model import ModelConfig, drop_op_identity, init_output_bias, positive_output
 
 COST_KEYS = ("batch_size", "flops", "params", "memory_access")
 
@@ -90,7 +90,7 @@ class NNLPGNN(nn.Module):
         init_output_bias(self.head[-1], target_mean, self.cfg.output)  # one graph-level output: no node split
 
     def forward(self, batch: GraphBatch) -> torch.Tensor:
-        x, adj = batch.tokens, batch.adj
+        x, adj = drop_op_identity(batch.tokens, self.cfg, self.training), batch.adj
         deg = adj.sum(dim=-1, keepdim=True)
         maskf = batch.mask.to(x.dtype)[..., None]
         for layer in self.layers:

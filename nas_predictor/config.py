@@ -229,10 +229,14 @@ class NetworkEncodingConfig(_Strict):
     # Append whether each node's output and input channel counts are multiples of 4 / 8 / 16 (extended
     # layout only): CPU kernels slow down sharply off their channel blocks (network_encoding.py).
     channel_alignment: bool = False
+    # Append a one-hot of each node's op group (conv, activation, pooling, ...), and encode an op type
+    # the training networks never had by its group alone (network_encoding.py): for families with
+    # op types the training families lack (the unseen-family split).
+    op_groups: bool = False
 
     @model_validator(mode="after")
     def _costs_need_extended(self) -> "NetworkEncodingConfig":
-        for key in ("node_costs", "channel_alignment"):
+        for key in ("node_costs", "channel_alignment", "op_groups"):
             if getattr(self, key) and self.layout != "extended":
                 raise ValueError(f"encoding.{key} needs layout 'extended' (the 'reference' layout is kept exact)")
         return self
@@ -240,7 +244,7 @@ class NetworkEncodingConfig(_Strict):
     def tokenizer(self) -> "NetworkTokenizer":
         from nas_predictor.network_encoding import NetworkTokenizer
 
-        return NetworkTokenizer(self.layout, self.node_costs, self.channel_alignment)
+        return NetworkTokenizer(self.layout, self.node_costs, self.channel_alignment, self.op_groups)
 
 
 class LatencyExperimentConfig(_Strict):
@@ -258,23 +262,22 @@ class LatencyExperimentConfig(_Strict):
         """Keys a latency YAML leaves out take the reference's latency values, not the accuracy ones."""
         if not isinstance(tree, dict):
             return tree
-        from nas_predictor.network_encoding import NetworkTokenizer
-
         tree = dict(tree)
         encoding = tree.get("encoding")
-        layout = encoding.get("layout", "extended") if isinstance(encoding, dict) else "extended"
-        node_costs = bool(encoding.get("node_costs", False)) if isinstance(encoding, dict) else False
-        alignment = bool(encoding.get("channel_alignment", False)) if isinstance(encoding, dict) else False
+        try:  # the encoding's own validation names its errors; here it only sizes the model
+            tokenizer = NetworkEncodingConfig.model_validate(encoding or {}).tokenizer()
+        except (ValueError, TypeError):
+            tokenizer = None
         if isinstance(tree.get("model", {}), dict):
             model = {"task": "latency", "num_blocks": 2, **(tree.get("model") or {})}
             data = tree.get("data")
             setting = data.get("setting") if isinstance(data, dict) else None
             if "num_outputs" not in model and isinstance(setting, list):
                 model["num_outputs"] = len(setting)
-            if layout == "extended" or (layout == "reference" and not (node_costs or alignment)):
-                tokenizer = NetworkTokenizer(layout, node_costs, alignment)
+            if tokenizer is not None:
                 model.setdefault("input_dim", tokenizer.token_dim)
                 model.setdefault("static_dim", tokenizer.static_dim)
+                model.setdefault("op_slots", tokenizer.num_slots if tokenizer.op_groups else 0)
             tree["model"] = model
         if isinstance(tree.get("train", {}), dict):
             tree["train"] = {"lambda_sr": 0.0, "lambda_ac": 0.0, "select_metric": "mape", "init_output_bias": True,
@@ -293,6 +296,10 @@ class LatencyExperimentConfig(_Strict):
                                  f"{self.encoding.layout!r} network token layout"
                                  f"{' with node_costs' if self.encoding.node_costs else ''}"
                                  f"{' with channel_alignment' if self.encoding.channel_alignment else ''}")
+        op_slots = tokenizer.num_slots if tokenizer.op_groups else 0
+        if self.model.op_slots != op_slots:
+            raise ValueError(f"model.op_slots ({self.model.op_slots}) must be {op_slots}: the op one-hot's width "
+                             f"with encoding.op_groups, 0 without")
         if self.train.lambda_ac > 0 or self.train.equivalence_augment:
             raise ValueError("the AC loss and equivalence augmentation apply to cell predictors only")
         if self.model.num_outputs != len(self.data.settings):

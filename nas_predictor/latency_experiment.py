@@ -170,6 +170,8 @@ def run_latency_experiment(
     t0 = time.perf_counter()
     records = prepared or prepare_latency_data(cfg, data_dir, progress)
     tokenizer = cfg.encoding.tokenizer()
+    if tokenizer.op_groups:  # op types outside the training networks are then encoded by their group alone
+        tokenizer.learn_vocabulary([records.graphs[i] for i in np.concatenate([records.train, records.valid])])
 
     def cells(index: np.ndarray) -> CellData:
         return CellData(LazyGraphBatch(tokenizer, [records.graphs[i] for i in index], cache_features=True),  # type: ignore[arg-type]

@@ -46,11 +46,20 @@ class ModelConfig(BaseModel):
     # so a network's latency is built as the sum of its operators' latencies; under an exp output the
     # sum readout has to learn log(sum of exps) instead (ours; see README "Deviations").
     readout: Literal["sum", "node_sum"] = "sum"
+    # Latency only: in training, each node's op one-hot (the first op_slots token columns, which a
+    # latency config fills in under encoding.op_groups) is zeroed with this probability, so that the
+    # model learns to read a node from its group, attributes and costs alone, as it must for an op type
+    # no training network had (the tokenizer encodes those by their group only).
+    op_dropout: float = Field(0.0, ge=0.0, lt=1.0)
+    op_slots: int = Field(0, ge=0)
 
     @model_validator(mode="after")
     def _node_sum_is_for_latency(self) -> "ModelConfig":
         if self.readout == "node_sum" and (self.task != "latency" or self.architecture != "narformer_v2"):
             raise ValueError("model.readout 'node_sum' is for NAR-Former V2 latency models (task: latency)")
+        if self.op_dropout > 0 and not self.op_slots:
+            raise ValueError("model.op_dropout needs encoding.op_groups (a node whose op one-hot is dropped "
+                             "is read from its op group)")
         return self
 
 
@@ -179,6 +188,15 @@ class HierarchicalFusion(nn.Module):
         return (weights[..., None] * pooled).sum(dim=1)
 
 
+def drop_op_identity(x: torch.Tensor, cfg: ModelConfig, training: bool) -> torch.Tensor:
+    """Tokens with each node's op one-hot (columns :op_slots) zeroed with probability cfg.op_dropout
+    while training; unchanged otherwise."""
+    if not training or cfg.op_dropout <= 0:
+        return x
+    keep = (torch.rand(x.shape[:-1] + (1,), device=x.device) >= cfg.op_dropout).to(x.dtype)
+    return torch.cat([x[..., : cfg.op_slots] * keep, x[..., cfg.op_slots :]], dim=-1)
+
+
 # exp(z) is clamped here: e^±30 covers 1e-13..1e13 ms, and an early step cannot overflow to inf.
 EXP_OUTPUT_LIMIT = 30.0
 
@@ -238,6 +256,7 @@ class NARFormerV2(nn.Module):
     def forward(self, batch: GraphBatch) -> torch.Tensor:
         """Predictions, shape (B,) (or (B, num_outputs)), strictly positive (softplus(-z) or exp(z))."""
         x, adj, mask = batch.tokens, batch.adj, batch.mask
+        x = drop_op_identity(x, self.cfg, self.training)
         deg = adj.sum(dim=-1, keepdim=True)
         maskf = mask.to(x.dtype)[..., None]
         edges = EdgeList.from_adjacency(adj) if adj.shape[-1] > SPARSE_MIN_NODES else None

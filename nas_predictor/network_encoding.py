@@ -79,6 +79,28 @@ NODE_COST_DIVISOR = np.array([10.0, 9.0])
 ALIGNMENTS = (4, 8, 16)
 ALIGNMENT_DIM = 2 * len(ALIGNMENTS)
 
+# Optional op-group slots (encoding.op_groups): a coarse kind per op type. A network family that
+# introduces an op type no training network had (MobileNetV3's HardSwish, a NB201 cell's AveragePool)
+# gives a one-hot column whose weights never trained; the group tells the model what such an op is
+# like (an elementwise activation, a pooling) and costs about. With a tokenizer that knows its
+# training vocabulary (known_ops), an op outside it is encoded by its group alone, which the model
+# learns to read under model.op_dropout.
+OP_GROUP_MEMBERS = {
+    "conv": ("Conv", "ConvTranspose"),
+    "dense": ("Gemm", "MatMul", "Einsum"),
+    "activation": ("Relu", "Sigmoid", "Tanh", "Clip", "HardSwish", "HardSigmoid", "Gelu", "Erf", "LeakyRelu",
+                   "PRelu", "Elu", "Softplus", "Mish", "Exp", "Log", "Sqrt", "Neg", "Abs", "Reciprocal"),
+    "binary": ("Add", "Mul", "Sub", "Div", "Pow", "Max", "Min", "Where", "Equal"),
+    "normalization": ("BatchNormalization", "LayerNormalization", "InstanceNormalization", "GroupNormalization"),
+    "pooling": ("MaxPool", "AveragePool", "GlobalAveragePool", "GlobalMaxPool"),
+    "reduction": ("ReduceMean", "ReduceSum", "ReduceMax", "Softmax", "LogSoftmax"),
+    "layout": ("Reshape", "Flatten", "Transpose", "Concat", "Split", "Slice", "Gather", "Pad", "Squeeze",
+               "Unsqueeze", "Expand", "Tile", "Upsample", "Cast", "Shape", "ConstantOfShape", "Range", "Dropout"),
+    "input": ("Input",),
+}
+OP_GROUPS = tuple(OP_GROUP_MEMBERS)
+OP_GROUP = {op: g for g, ops in OP_GROUP_MEMBERS.items() for op in ops}
+
 
 def _pe(values) -> np.ndarray:
     return positional_encoding(np.asarray(values, dtype=np.float64), ATTR_FREQS, "trans")
@@ -110,18 +132,36 @@ def channel_alignment_features(graph: ArchGraph) -> np.ndarray:
     return np.concatenate([aligned, inputs], axis=1).astype(np.float32)
 
 
+def op_group_features(graph: ArchGraph) -> np.ndarray:
+    """(num_nodes, len(OP_GROUPS)) one-hot of each node's op group (all zeros for an op in none)."""
+    out = np.zeros((graph.num_nodes, len(OP_GROUPS)), dtype=np.float32)
+    index = {g: i for i, g in enumerate(OP_GROUPS)}
+    for i, op in enumerate(graph.ops):
+        group = OP_GROUP.get(ALIASES.get(op, op))
+        if group is not None:
+            out[i, index[group]] = 1.0
+    return out
+
+
 class NetworkTokenizer:
     """ArchGraph of a whole network (from ONNX) -> padded tokens, adjacency and static features."""
 
-    def __init__(self, layout: str = "extended", node_costs: bool = False, channel_alignment: bool = False) -> None:
+    def __init__(self, layout: str = "extended", node_costs: bool = False, channel_alignment: bool = False,
+                 op_groups: bool = False, known_ops: Sequence[str] | None = None) -> None:
         if layout not in LAYOUTS:
             raise ValueError(f"unknown network token layout {layout!r}; choose one of {LAYOUTS}")
-        if (node_costs or channel_alignment) and layout != "extended":
-            raise ValueError("node_costs and channel_alignment extend the 'extended' layout; the 'reference' "
-                             "layout stays the reference's")
+        if (node_costs or channel_alignment or op_groups) and layout != "extended":
+            raise ValueError("node_costs, channel_alignment and op_groups extend the 'extended' layout; the "
+                             "'reference' layout stays the reference's")
+        if known_ops is not None and not op_groups:
+            raise ValueError("known_ops needs op_groups: an op outside the vocabulary is encoded by its group")
         self.layout = layout
         self.node_costs = bool(node_costs)
         self.channel_alignment = bool(channel_alignment)
+        self.op_groups = bool(op_groups)
+        self.known_ops: frozenset[str] | None = None
+        if known_ops is not None:
+            self.known_ops = frozenset(ALIASES.get(op, op) for op in known_ops)
         slots = {op: i for i, op in enumerate(REFERENCE_OPS)}
         if layout == "extended":
             for op in (*EXTRA_OPS, INPUT_OP, OTHER):
@@ -135,17 +175,36 @@ class NetworkTokenizer:
     @property
     def token_dim(self) -> int:
         return (self.num_slots + ATTR_SLOTS * PE_DIM + SHAPE_DIMS * PE_DIM + (len(NODE_COST_KEYS) if self.node_costs else 0)
-                + (ALIGNMENT_DIM if self.channel_alignment else 0))
+                + (ALIGNMENT_DIM if self.channel_alignment else 0) + (len(OP_GROUPS) if self.op_groups else 0))
 
     def config(self) -> dict:
-        config = {"kind": "network", "layout": self.layout, "node_costs": self.node_costs}
-        if self.channel_alignment:  # absent = off, so checkpoints saved before the option still load
+        config: dict = {"kind": "network", "layout": self.layout, "node_costs": self.node_costs}
+        # absent = off, so checkpoints saved before these options still load
+        if self.channel_alignment:
             config["channel_alignment"] = True
+        if self.op_groups:
+            config["op_groups"] = True
+        if self.known_ops is not None:
+            config["known_ops"] = sorted(self.known_ops)
         return config
 
+    def learn_vocabulary(self, graphs: Sequence[ArchGraph]) -> None:
+        """Remember the op types of the training networks (known_ops); an op type outside them is then
+        encoded by its group alone (op_groups only: without groups such a node would say nothing of its kind)."""
+        if not self.op_groups:
+            raise ValueError("learn_vocabulary needs op_groups")
+        self.known_ops = frozenset(ALIASES.get(op, op) for g in graphs for op in g.ops)
+
     def slot(self, op: str) -> int | None:
-        """One-hot position of an op type (None: all-zero one-hot, as the reference does for Input)."""
+        """One-hot position of an op type (None: all-zero one-hot, as the reference does for Input, and
+        as an op outside a learnt vocabulary gets)."""
         op = ALIASES.get(op, op)
+        if self.known_ops is not None and op not in self.known_ops:
+            if op not in self._warned:
+                self._warned.add(op)
+                warnings.warn(f"op type {op!r} never appeared in this predictor's training networks; encoded "
+                              f"by its group ({OP_GROUP.get(op, 'none')}) only", stacklevel=4)
+            return None
         if op in self._slot:
             return self._slot[op]
         if op == INPUT_OP:
@@ -196,6 +255,8 @@ class NetworkTokenizer:
             parts.append(np.log10(1.0 + costs) / NODE_COST_DIVISOR)
         if self.channel_alignment:
             parts.append(channel_alignment_features(graph))
+        if self.op_groups:
+            parts.append(op_group_features(graph))
         return np.concatenate(parts, axis=1)
 
     @property

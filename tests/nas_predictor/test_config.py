@@ -99,3 +99,18 @@ def test_latency_config_sizes_tokens_for_channel_alignment():
     assert cfg.encoding.tokenizer().token_dim == cfg.model.input_dim
     with pytest.raises(ConfigError, match="channel_alignment needs layout 'extended'"):
         load_config(path, ["encoding.node_costs=false", "encoding.channel_alignment=true", "encoding.layout=reference"])
+
+
+def test_latency_config_sizes_tokens_and_op_slots_for_op_groups():
+    from nas_predictor.network_encoding import OP_GROUPS, NetworkTokenizer
+
+    path = CONFIGS[0].parent / "latency_in_domain_b1.yaml"
+    cfg = load_config(path, ["encoding.node_costs=true", "encoding.op_groups=true", "model.op_dropout=0.2"])
+    plain = NetworkTokenizer("extended", True)
+    assert cfg.model.input_dim == plain.token_dim + len(OP_GROUPS) == cfg.encoding.tokenizer().token_dim
+    assert cfg.model.op_slots == plain.num_slots
+    assert load_config(path, ["encoding.node_costs=true"]).model.op_slots == 0
+    with pytest.raises(ConfigError, match="op_dropout needs encoding.op_groups"):
+        load_config(path, ["model.op_dropout=0.2"])
+    with pytest.raises(ConfigError, match="op_slots"):
+        load_config(path, ["encoding.op_groups=true", "model.op_slots=3"])

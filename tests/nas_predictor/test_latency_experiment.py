@@ -84,3 +84,16 @@ def test_multi_device_model_has_one_output_per_setting(tmp_path, data_dir):
         _cfg(tmp_path, setting="[titan_rtx_1, titan_rtx_32]")
     with pytest.raises(ConfigError, match="num_outputs"):
         load_config(None, ["model.task=latency", "model.num_outputs=3", "data.setting=[titan_rtx_1, 2080ti_1]"])
+
+
+def test_op_groups_run_learns_its_training_vocabulary_and_keeps_it_in_the_checkpoint(tmp_path, data_dir):
+    cfg = _cfg(tmp_path, ("encoding.node_costs=true", "encoding.op_groups=true", "model.op_dropout=0.3"),
+               families="[nasbench201, fbnet]", split="unseen", test_family="fbnet")
+    records = prepare_latency_data(cfg, data_dir, progress=False)
+    result = run_latency_experiment(cfg, tmp_path / "groups", data_dir, progress=False, prepared=records)
+    seen = {op for i in np.concatenate([records.train, records.valid]) for op in records.graphs[i].ops}
+    loaded = Predictor.load(tmp_path / "groups" / "predictor.pt")
+    assert loaded.tokenizer.known_ops == seen == result["predictor"].tokenizer.known_ops
+    graphs = [records.graphs[i] for i in records.test]
+    np.testing.assert_allclose(loaded.predict_graphs(graphs), result["predictor"].predict_graphs(graphs), rtol=1e-5)
+    assert np.isfinite(result["test"]["titan_rtx_1"]["overall"]["mape"])

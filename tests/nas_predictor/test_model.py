@@ -136,3 +136,19 @@ def test_exp_output_is_positive_and_finite_for_extreme_logits():
     out = positive_output(torch.tensor([[-1e4], [0.0], [1e4]]), "exp")
     assert out.shape == (3,) and bool(torch.isfinite(out).all()) and bool((out > 0).all())
     assert out[1] == 1.0
+
+
+def test_op_dropout_zeroes_only_the_op_one_hot_and_only_in_training():
+    from nas_predictor.model import drop_op_identity
+
+    cfg = ModelConfig(task="latency", input_dim=12, hidden=16, num_blocks=1, op_slots=5, op_dropout=0.5)
+    x = torch.ones(4, 50, 12)
+    torch.manual_seed(0)
+    out = drop_op_identity(x, cfg, training=True)
+    assert torch.equal(out[..., 5:], x[..., 5:])
+    dropped = out[..., :5].sum(dim=-1) == 0  # a node loses all of its one-hot or none of it
+    assert torch.equal(out[..., :5].sum(dim=-1), (~dropped).float() * 5)
+    assert 0.35 < dropped.float().mean().item() < 0.65
+    assert torch.equal(drop_op_identity(x, cfg, training=False), x)
+    with pytest.raises(ValueError, match="op_dropout needs encoding.op_groups"):
+        ModelConfig(task="latency", op_dropout=0.2)

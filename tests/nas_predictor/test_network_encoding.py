@@ -189,3 +189,47 @@ def test_channel_alignment_flags_output_and_input_channel_divisibility():
     assert "channel_alignment" not in plain.config()
     with pytest.raises(ValueError, match="channel_alignment"):
         NetworkTokenizer("reference", channel_alignment=True)
+
+
+def _mobile_graph(act: str) -> ArchGraph:
+    ops = ("Input", "Conv", act, "GlobalAveragePool", "Gemm")
+    return ArchGraph(ops=ops, edges=((0, 1), (1, 2), (2, 3), (3, 4)), attrs=({},) * 5,
+                     shapes=((1, 3, 8, 8), (1, 16, 8, 8), (1, 16, 8, 8), (1, 16, 1, 1), (1, 10)),
+                     scalars={"batch_size": 1, "flops": 1e6, "params": 1e4, "memory_access": 1e5})
+
+
+def test_op_groups_append_a_group_one_hot():
+    from nas_predictor.network_encoding import OP_GROUPS
+
+    plain, grouped = NetworkTokenizer("extended", True, True), NetworkTokenizer("extended", True, True, op_groups=True)
+    g = _mobile_graph("HardSwish")
+    feats = grouped.node_features(g)
+    assert grouped.token_dim == plain.token_dim + len(OP_GROUPS) == feats.shape[1]
+    np.testing.assert_array_equal(feats[:, : plain.token_dim], plain.node_features(g))
+    groups = [OP_GROUPS[int(np.argmax(row))] for row in feats[:, plain.token_dim :]]
+    assert groups == ["input", "conv", "activation", "pooling", "dense"]
+    assert feats[:, plain.token_dim :].sum(axis=1).tolist() == [1.0] * 5
+    with pytest.raises(ValueError, match="op_groups"):
+        NetworkTokenizer("reference", op_groups=True)
+
+
+def test_an_op_outside_the_learnt_vocabulary_is_encoded_by_its_group_alone():
+    from nas_predictor.predictor import tokenizer_from_config
+
+    tok = NetworkTokenizer("extended", True, True, op_groups=True)
+    with pytest.raises(ValueError, match="op_groups"):
+        NetworkTokenizer("extended", known_ops=("Conv",))
+    tok.learn_vocabulary([_mobile_graph("Relu")])
+    assert tok.known_ops == {"Input", "Conv", "Relu", "GlobalAveragePool", "Gemm"}
+    seen = tok.node_features(_mobile_graph("Relu"))
+    with pytest.warns(UserWarning, match="'HardSwish' never appeared .* group \\(activation\\)"):
+        unseen = tok.node_features(_mobile_graph("HardSwish"))
+    ident = slice(0, tok.num_slots)
+    assert seen[2, ident].sum() == 1.0 and not unseen[2, ident].any()  # identity dropped ...
+    np.testing.assert_array_equal(unseen[2, tok.num_slots :], seen[2, tok.num_slots :])  # ... the rest kept
+    np.testing.assert_array_equal(unseen[[0, 1, 3, 4]], seen[[0, 1, 3, 4]])
+    # the vocabulary travels with the checkpoint's encoding config; older configs have none
+    restored = tokenizer_from_config(tok.config())
+    assert restored.known_ops == tok.known_ops and restored.op_groups
+    assert "known_ops" not in NetworkTokenizer("extended", op_groups=True).config()
+    assert "op_groups" not in NetworkTokenizer("extended").config()
