@@ -325,9 +325,9 @@ MEASURED_PILOT_PREFIX = "latency_measured_cpu_pilot_"
 
 def measured_pilot_table() -> list[str]:
     """Recipe pilots on the measured dataset (one seed each; the data column says which labels)."""
-    rows = ["| pilot | labels | model | epochs | batch | lr | value loss | readout / output | channel flags | "
-            "test models | test MAPE | Acc(10 %) | worst families (MAPE) | train s |",
-            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
+    rows = ["| pilot | labels | split | model | epochs | batch | lr | value loss | readout / output | channel flags | "
+            "op groups / op dropout | test models | test MAPE | Acc(10 %) | worst families (MAPE) | train s |",
+            "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|"]
     for path in sorted(RESULTS.glob(f"{MEASURED_PILOT_PREFIX}*.json")):
         res = json.loads(path.read_text())
         data = res["config"]["data"]
@@ -344,10 +344,13 @@ def measured_pilot_table() -> list[str]:
             metrics = next(iter(run["test"].values()))
             fam = sorted(metrics["per_family"].items(), key=lambda kv: -kv[1]["mape"])[:3]
             worst = ", ".join(f"{f} {m['mape']:.2f}" for f, m in fam)
-            rows.append(f"| {path.stem.removeprefix(MEASURED_PILOT_PREFIX)} | {labels} | {LATENCY_MODELS[run['model']]} | "
+            encoding = res["config"].get("encoding", {})
+            split = f"unseen: {data['test_family']}" if data.get("split") == "unseen" else "in domain"
+            groups = (f"yes / {mc.get('op_dropout', 0.0):g}" if mc else "yes") if encoding.get("op_groups") else "no"
+            rows.append(f"| {path.stem.removeprefix(MEASURED_PILOT_PREFIX)} | {labels} | {split} | {LATENCY_MODELS[run['model']]} | "
                         + (f"{tr['epochs']} | {tr['batch_size']} | {tr['lr']:g} | {tr['value_loss']} | "
                            f"{mc.get('readout', 'sum')} / {mc['output']} | " if tr else "– | – | – | – | – | ")
-                        + ("yes | " if res["config"].get("encoding", {}).get("channel_alignment") else "no | ")
+                        + ("yes | " if encoding.get("channel_alignment") else "no | ") + f"{groups} | "
                         + f"{metrics['overall']['num']} | "
                         f"{metrics['overall']['mape']:.3f} | {metrics['overall']['acc_10pct']:.3f} | {worst} | "
                         f"{run['train_seconds']:.0f} |")
