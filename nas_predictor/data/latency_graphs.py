@@ -123,10 +123,13 @@ def load_cache(space: str, cache: str | os.PathLike | None = None) -> dict[str, 
     """Every network of ``space`` in the graph cache, repairing a torn file first (so appends by
     :func:`export_to_cache` stay readable)."""
     path = _cache_file(space, cache_dir(cache))
-    with _locked(path):
+    with _locked(path, shared=True):  # readers share the lock; only a repair needs it alone
         graphs, intact = _read(path)
-        if not intact:
-            _rewrite(path, graphs)
+    if not intact:
+        with _locked(path):
+            graphs, intact = _read(path)  # again: another process may have repaired it meanwhile
+            if not intact:
+                _rewrite(path, graphs)
     return graphs
 
 

@@ -85,3 +85,20 @@ def test_readers_share_the_cache_lock_and_only_exports_take_it_alone(tmp_path, c
     exporter.join(60)
     assert len(done) == 2 and set(read_cache(path)) == set(ARCHS)
     assert capsys.readouterr().err.count("waiting for another process") == 1
+
+
+def test_load_cache_reads_beside_other_readers_and_repairs_a_torn_file(tmp_path):
+    import fcntl
+
+    from nas_predictor.data.latency_graphs import load_cache
+
+    network_graphs("nasbench201", ARCHS, cache=tmp_path, progress=False)
+    path = _cache_file("nasbench201", tmp_path)
+    with open(path.with_name(path.name + ".lock"), "w") as lock:
+        fcntl.flock(lock, fcntl.LOCK_SH)  # another process reading the cache
+        assert set(load_cache("nasbench201", tmp_path)) == set(ARCHS)  # does not wait for it
+        fcntl.flock(lock, fcntl.LOCK_UN)
+    path.write_bytes(path.read_bytes() + gzip.compress(b'{"arch": "x", "graph": {"op')[:-6])  # torn tail
+    assert set(load_cache("nasbench201", tmp_path)) == set(ARCHS)
+    with gzip.open(path, "rt") as f:  # repaired: every record whole again
+        assert len(f.read().splitlines()) == len(ARCHS)
