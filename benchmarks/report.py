@@ -354,7 +354,8 @@ def measured_pilot_table() -> list[str]:
             rows.append(f"| {path.stem.removeprefix(MEASURED_PILOT_PREFIX)} | {labels} | {split} | {LATENCY_MODELS[run['model']]} | "
                         + (f"{tr['epochs']} | {tr['batch_size']} | {tr['lr']:g} | {tr['value_loss']} | "
                            f"{mc.get('readout', 'sum')} / {mc['output']} | " if tr else "– | – | – | – | – | ")
-                        + ("yes | " if encoding.get("channel_alignment") else "no | ") + f"{groups} | "
+                        # the cost-feature baselines read no tokens
+                        + (("yes | " if encoding.get("channel_alignment") else "no | ") + f"{groups} | " if tr else "– | – | ")
                         + f"{metrics['overall']['num']} | "
                         f"{metrics['overall']['mape']:.3f} | {metrics['overall']['acc_10pct']:.3f} | {worst} | "
                         f"{run['train_seconds']:.0f} |")
