@@ -295,7 +295,8 @@ class LatencyExperimentConfig(_Strict):
                 raise ValueError(f"model.{key} ({getattr(self.model, key)}) must be {dim} for the "
                                  f"{self.encoding.layout!r} network token layout"
                                  f"{' with node_costs' if self.encoding.node_costs else ''}"
-                                 f"{' with channel_alignment' if self.encoding.channel_alignment else ''}")
+                                 f"{' with channel_alignment' if self.encoding.channel_alignment else ''}"
+                                 f"{' with op_groups' if self.encoding.op_groups else ''}")
         op_slots = tokenizer.num_slots if tokenizer.op_groups else 0
         if self.model.op_slots != op_slots:
             raise ValueError(f"model.op_slots ({self.model.op_slots}) must be {op_slots}: the op one-hot's width "
