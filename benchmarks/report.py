@@ -350,7 +350,7 @@ def measured_pilot_table() -> list[str]:
             worst = ", ".join(f"{f} {m['mape']:.2f}" for f, m in fam)
             encoding = res["config"].get("encoding", {})
             split = f"unseen: {data['test_family']}" if data.get("split") == "unseen" else "in domain"
-            groups = (f"yes / {mc.get('op_dropout', 0.0):g}" if mc else "yes") if encoding.get("op_groups") else "no"
+            groups = f"yes / {mc.get('op_dropout', 0.0):g}" if tr and encoding.get("op_groups") else "no"
             rows.append(f"| {path.stem.removeprefix(MEASURED_PILOT_PREFIX)} | {labels} | {split} | {LATENCY_MODELS[run['model']]} | "
                         + (f"{tr['epochs']} | {tr['batch_size']} | {tr['lr']:g} | {tr['value_loss']} | "
                            f"{mc.get('readout', 'sum')} / {mc['output']} | " if tr else "– | – | – | – | – | ")

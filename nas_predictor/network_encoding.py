@@ -99,7 +99,7 @@ OP_GROUP_MEMBERS = {
     "input": ("Input",),
 }
 OP_GROUPS = tuple(OP_GROUP_MEMBERS)
-OP_GROUP = {op: g for g, ops in OP_GROUP_MEMBERS.items() for op in ops}
+OP_GROUP_INDEX = {op: i for i, ops in enumerate(OP_GROUP_MEMBERS.values()) for op in ops}
 
 
 def _pe(values) -> np.ndarray:
@@ -135,11 +135,10 @@ def channel_alignment_features(graph: ArchGraph) -> np.ndarray:
 def op_group_features(graph: ArchGraph) -> np.ndarray:
     """(num_nodes, len(OP_GROUPS)) one-hot of each node's op group (all zeros for an op in none)."""
     out = np.zeros((graph.num_nodes, len(OP_GROUPS)), dtype=np.float32)
-    index = {g: i for i, g in enumerate(OP_GROUPS)}
     for i, op in enumerate(graph.ops):
-        group = OP_GROUP.get(ALIASES.get(op, op))
+        group = OP_GROUP_INDEX.get(ALIASES.get(op, op))
         if group is not None:
-            out[i, index[group]] = 1.0
+            out[i, group] = 1.0
     return out
 
 
@@ -203,7 +202,7 @@ class NetworkTokenizer:
             if op not in self._warned:
                 self._warned.add(op)
                 warnings.warn(f"op type {op!r} never appeared in this predictor's training networks; encoded "
-                              f"by its group ({OP_GROUP.get(op, 'none')}) only", stacklevel=4)
+                              f"by its group ({OP_GROUPS[OP_GROUP_INDEX[op]] if op in OP_GROUP_INDEX else 'none'}) only", stacklevel=4)
             return None
         if op in self._slot:
             return self._slot[op]
