@@ -278,6 +278,7 @@ class LatencyExperimentConfig(_Strict):
                 model.setdefault("input_dim", tokenizer.token_dim)
                 model.setdefault("static_dim", tokenizer.static_dim)
                 model.setdefault("op_slots", tokenizer.num_slots if tokenizer.op_groups else 0)
+                model.setdefault("cost_offset", tokenizer.cost_offset if tokenizer.node_costs else 0)
             tree["model"] = model
         if isinstance(tree.get("train", {}), dict):
             tree["train"] = {"lambda_sr": 0.0, "lambda_ac": 0.0, "select_metric": "mape", "init_output_bias": True,
@@ -301,6 +302,10 @@ class LatencyExperimentConfig(_Strict):
         if self.model.op_slots != op_slots:
             raise ValueError(f"model.op_slots ({self.model.op_slots}) must be {op_slots}: the op one-hot's width "
                              f"with encoding.op_groups, 0 without")
+        cost_offset = tokenizer.cost_offset if tokenizer.node_costs else 0
+        if self.model.cost_offset != cost_offset:
+            raise ValueError(f"model.cost_offset ({self.model.cost_offset}) must be {cost_offset}: the column of the "
+                             f"node-cost slots with encoding.node_costs, 0 without")
         if self.train.lambda_ac > 0 or self.train.equivalence_augment:
             raise ValueError("the AC loss and equivalence augmentation apply to cell predictors only")
         if self.model.num_outputs != len(self.data.settings):

@@ -16,6 +16,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import nn
 
 from nas_predictor.encoding import GraphBatch
+from nas_predictor.network_encoding import decode_node_costs
 
 
 class ModelConfig(BaseModel):
@@ -44,8 +45,21 @@ class ModelConfig(BaseModel):
     # embeddings and the static features (the paper's). node_sum: the head runs on every node (its
     # embedding and the static features) and the prediction is the sum of the nodes' positive outputs,
     # so a network's latency is built as the sum of its operators' latencies; under an exp output the
-    # sum readout has to learn log(sum of exps) instead (ours; see README "Deviations").
-    readout: Literal["sum", "node_sum"] = "sum"
+    # sum readout has to learn log(sum of exps) instead (ours; see README "Deviations"). op_sum: as
+    # node_sum, but each node's head reads its own embedding alone, without the network's static
+    # features: with them, a node's latency could scale with the whole network's FLOPs, and a network
+    # of many small operators (GoogLeNet's branches) was over-predicted 2.4x when held out (README
+    # "recipe pilots"). An operator's latency is a property of the operator and its neighbours.
+    # roofline: op_sum with each node's latency built from its own costs, F * t_F + M * t_M + t_0,
+    # where F and M are the node's FLOPs and memory traffic (read back from its node-cost token
+    # columns) and the head predicts the positive times per unit t_F, t_M and the fixed t_0 from the
+    # node's embedding. The head's output is bounded (the blocks L2-normalise every token), so under
+    # op_sum an operator larger than any in training is capped near the largest seen (VGG-16 held
+    # out: MAPE 0.79); here latency keeps growing in proportion to the work, as a roofline does.
+    readout: Literal["sum", "node_sum", "op_sum", "roofline"] = "sum"
+    # roofline only: the token column of the first node-cost slot (a latency config fills it in
+    # under encoding.node_costs)
+    cost_offset: int = Field(0, ge=0)
     # Latency only: in training, each node's op one-hot (the first op_slots token columns, which a
     # latency config fills in under encoding.op_groups) is zeroed with this probability, so that the
     # model learns to read a node from its group, attributes and costs alone, as it must for an op type
@@ -55,8 +69,11 @@ class ModelConfig(BaseModel):
 
     @model_validator(mode="after")
     def _node_sum_is_for_latency(self) -> "ModelConfig":
-        if self.readout == "node_sum" and (self.task != "latency" or self.architecture != "narformer_v2"):
-            raise ValueError("model.readout 'node_sum' is for NAR-Former V2 latency models (task: latency)")
+        if self.readout != "sum" and (self.task != "latency" or self.architecture != "narformer_v2"):
+            raise ValueError(f"model.readout {self.readout!r} is for NAR-Former V2 latency models (task: latency)")
+        if self.readout == "roofline" and not self.cost_offset:
+            raise ValueError("model.readout 'roofline' needs encoding.node_costs (it reads each node's FLOPs and "
+                             "memory traffic from its token; model.cost_offset names their column)")
         if self.op_dropout > 0 and not self.op_slots:
             raise ValueError("model.op_dropout needs encoding.op_groups (a node whose op one-hot is dropped "
                              "is read from its op group)")
@@ -197,6 +214,9 @@ def drop_op_identity(x: torch.Tensor, cfg: ModelConfig, training: bool) -> torch
     return torch.cat([x[..., : cfg.op_slots] * keep, x[..., cfg.op_slots :]], dim=-1)
 
 
+# The roofline readout's terms, in the head's output order (each times num_outputs).
+ROOFLINE_TERMS = ("per_gflop", "per_million_elements", "fixed")
+
 # exp(z) is clamped here: e^±30 covers 1e-13..1e13 ms, and an early step cannot overflow to inf.
 EXP_OUTPUT_LIMIT = 30.0
 
@@ -228,13 +248,15 @@ class NARFormerV2(nn.Module):
         head_in = cfg.hidden
         if cfg.task == "accuracy":
             self.fusion = HierarchicalFusion(cfg.hidden, cfg.num_blocks)
-        else:
+        elif cfg.readout in ("sum", "node_sum"):
             self.static_embed = nn.Linear(cfg.static_dim, cfg.hidden)
             head_in = 2 * cfg.hidden
+        # roofline: three positive terms (time per GFLOP, per million elements, fixed) per output
+        outputs = cfg.num_outputs * (len(ROOFLINE_TERMS) if cfg.readout == "roofline" else 1)
         self.head = nn.Sequential(
             nn.Linear(head_in, cfg.hidden), nn.ReLU(), nn.Dropout(cfg.dropout),
             nn.Linear(cfg.hidden, cfg.hidden), nn.ReLU(), nn.Dropout(cfg.dropout),
-            nn.Linear(cfg.hidden, cfg.num_outputs),
+            nn.Linear(cfg.hidden, outputs),
         )
         # The attention blocks keep torch's default init; head, fusion and static linears use the reference's.
         for part in (self.head, getattr(self, "fusion", None), getattr(self, "static_embed", None)):
@@ -242,14 +264,27 @@ class NARFormerV2(nn.Module):
                 if isinstance(linear, nn.Linear):
                     _thomas_init(linear)
 
-    def init_output(self, target_mean: float | Sequence[float], mean_nodes: float | None = None) -> None:
+    def init_output(self, target_mean: float | Sequence[float], mean_nodes: float | None = None,
+                    mean_costs: Sequence[float] | None = None) -> None:
         """Start predictions near the mean training label (one mean per output).
 
         With the reference init the first predictions are several times the labels, and many early
         steps go into pulling the output level down instead of learning the ranking. With the
-        node_sum readout each node starts at the mean label divided by the mean node count.
+        node_sum and op_sum readouts each node starts at the mean label divided by the mean node count.
+        With roofline, each of its three terms starts at a third of the mean label: the times per unit
+        are the mean label over three times the mean network's GFLOPs (``mean_costs[0]``), its
+        millions of memory elements (``mean_costs[1]``) and its node count.
         """
-        if self.cfg.readout == "node_sum" and mean_nodes:
+        if self.cfg.readout == "roofline":
+            if not mean_nodes or mean_costs is None:
+                raise ValueError("the roofline readout's init needs the mean node count and mean network costs")
+            means = torch.as_tensor(target_mean, dtype=torch.float64).reshape(-1).expand(self.cfg.num_outputs)
+            per_term = torch.as_tensor([max(float(c), 1e-9) for c in mean_costs] + [float(mean_nodes)],
+                                       dtype=torch.float64)
+            target = means[None, :] / (len(ROOFLINE_TERMS) * per_term[:, None])  # (terms, outputs)
+            init_output_bias(self.head[-1], target.reshape(-1), self.cfg.output)
+            return
+        if self.cfg.readout in ("node_sum", "op_sum") and mean_nodes:
             target_mean = torch.as_tensor(target_mean, dtype=torch.float64) / float(mean_nodes)
         init_output_bias(self.head[-1], target_mean, self.cfg.output)
 
@@ -267,6 +302,16 @@ class NARFormerV2(nn.Module):
                 pooled.append((x * maskf).sum(dim=1) / maskf.sum(dim=1).clamp_min(1.0))
         if self.cfg.task == "accuracy":
             graph_vec = self.fusion(torch.stack(pooled, dim=1))
+        elif self.cfg.readout == "op_sum":
+            out = positive_output(self.head(x), self.cfg.output)  # (B, N) or (B, N, K)
+            return (out * (maskf if out.dim() == 3 else maskf[..., 0])).sum(dim=1)
+        elif self.cfg.readout == "roofline":
+            z = self.head(x).unflatten(-1, (len(ROOFLINE_TERMS), self.cfg.num_outputs))  # (B, N, 3, K)
+            rates = torch.exp(z.clamp(-EXP_OUTPUT_LIMIT, EXP_OUTPUT_LIMIT)) if self.cfg.output == "exp" else F.softplus(-z)
+            costs = decode_node_costs(batch.tokens, self.cfg.cost_offset)  # (B, N, 2), before op dropout
+            work = torch.cat([costs, torch.ones_like(costs[..., :1])], dim=-1)  # (B, N, 3): GFLOPs, M elements, 1
+            out = ((rates * work[..., None]).sum(dim=2) * maskf).sum(dim=1)  # (B, K)
+            return out.squeeze(-1) if self.cfg.num_outputs == 1 else out
         else:
             if batch.static is None:
                 raise ValueError("the latency model needs static (global scalar) features in the batch")

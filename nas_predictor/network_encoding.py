@@ -68,6 +68,9 @@ LOG_STATIC_DIVISOR = {"batch_size": 3.0, "flops": 11.0, "params": 9.0, "memory_a
 # alone leave the model to multiply out; compute-bound GPU latency is close to a sum of these costs.
 NODE_COST_KEYS = ("flops", "memory_access")
 NODE_COST_DIVISOR = np.array([10.0, 9.0])
+# The roofline readout (model.readout) reads a node's costs back from its token in these units:
+# GFLOPs and millions of memory elements, so that its per-unit times start near 1 ms.
+NODE_COST_UNITS = np.array([1e9, 1e6])
 
 # Optional channel-alignment slots (encoding.channel_alignment): whether the node's output channels, and
 # the channels of every node feeding it, are multiples of 4, 8 and 16 (0 when unknown or not). CPU
@@ -140,6 +143,26 @@ def op_group_features(graph: ArchGraph) -> np.ndarray:
         if group is not None:
             out[i, group] = 1.0
     return out
+
+
+def node_costs(graph: ArchGraph) -> np.ndarray:
+    """(num_nodes, 2): each node's FLOPs and memory traffic at the graph's batch size, as the
+    node_costs token columns encode them (0 where the graph has no per-node attributes)."""
+    costs = np.zeros((graph.num_nodes, len(NODE_COST_KEYS)), dtype=np.float64)
+    for i in range(graph.num_nodes):
+        node_attrs = graph.attrs[i] if graph.attrs is not None else {}
+        costs[i] = [float(node_attrs.get("flops", 0.0)),
+                    float(node_attrs.get("memory_batched", 0)) + float(node_attrs.get("memory_fixed", 0))]
+    return costs
+
+
+def decode_node_costs(tokens: torch.Tensor, offset: int) -> torch.Tensor:
+    """The node-cost columns of ``tokens`` (..., token_dim) starting at ``offset``, back in
+    NODE_COST_UNITS (GFLOPs, millions of elements): the inverse of the tokenizer's log10 scaling."""
+    columns = tokens[..., offset : offset + len(NODE_COST_KEYS)].double()
+    divisor = torch.as_tensor(NODE_COST_DIVISOR, dtype=columns.dtype, device=tokens.device)
+    units = torch.as_tensor(NODE_COST_UNITS, dtype=columns.dtype, device=tokens.device)
+    return ((torch.pow(10.0, columns * divisor) - 1.0).clamp_min(0.0) / units).to(tokens.dtype)
 
 
 class NetworkTokenizer:
@@ -223,15 +246,11 @@ class NetworkTokenizer:
         filled = np.zeros(n, dtype=np.int64)  # attribute slots in use (the rest stay all-zero)
         transposed = np.zeros(n, dtype=bool)  # Transpose perms are laid out frequency-major
         shapes = np.zeros((n, SHAPE_DIMS), dtype=np.float64)
-        costs = np.zeros((n, len(NODE_COST_KEYS)), dtype=np.float64)
         for i, op in enumerate(graph.ops):
             slot = self.slot(op)
             if slot is not None:
                 onehot[i, slot] = 1.0
             node_attrs = graph.attrs[i] if graph.attrs is not None else {}
-            if self.node_costs:
-                costs[i] = [float(node_attrs.get("flops", 0.0)),
-                            float(node_attrs.get("memory_batched", 0)) + float(node_attrs.get("memory_fixed", 0))]
             if op == "Transpose" and "perm" in node_attrs:
                 values[i] = (list(node_attrs["perm"]) + [0] * ATTR_SLOTS)[:ATTR_SLOTS]
                 filled[i] = ATTR_SLOTS
@@ -251,12 +270,19 @@ class NetworkTokenizer:
             attrs[transposed] = rows.transpose(0, 2, 3, 1).reshape(len(rows), -1)
         parts = [onehot, attrs, _pe(shapes).reshape(n, -1)]
         if self.node_costs:
-            parts.append(np.log10(1.0 + costs) / NODE_COST_DIVISOR)
+            parts.append(np.log10(1.0 + node_costs(graph)) / NODE_COST_DIVISOR)
         if self.channel_alignment:
             parts.append(channel_alignment_features(graph))
         if self.op_groups:
             parts.append(op_group_features(graph))
         return np.concatenate(parts, axis=1)
+
+    @property
+    def cost_offset(self) -> int:
+        """Column of the first node-cost slot in a token (node_costs only)."""
+        if not self.node_costs:
+            raise ValueError("this tokenizer has no node-cost columns (encoding.node_costs is off)")
+        return self.num_slots + ATTR_SLOTS * PE_DIM + SHAPE_DIMS * PE_DIM
 
     @property
     def static_dim(self) -> int:
@@ -305,6 +331,10 @@ class LazyGraphBatch:
 
     def __len__(self) -> int:
         return len(self.graphs)
+
+    def cost_totals(self) -> np.ndarray:
+        """(num_graphs, 2): each network's summed node costs in NODE_COST_UNITS (the roofline readout's init)."""
+        return np.stack([node_costs(g).sum(axis=0) / NODE_COST_UNITS for g in self.graphs])
 
     def select(self, index) -> GraphBatch:
         if isinstance(index, slice):

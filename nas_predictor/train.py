@@ -236,9 +236,12 @@ def train_member(
         # log loss starts at the geometric mean, the centre of what it measures
         labels0 = train.labels.log() if tc.value_loss == "log_absolute" else train.labels
         mean = labels0.nanmean(dim=0) if labels0.ndim == 2 else labels0.mean()
-        sizes = getattr(train.batch, "sizes", None)  # node counts of whole networks (node_sum readout)
+        sizes = getattr(train.batch, "sizes", None)  # node counts of whole networks (per-node readouts)
+        kwargs = {}
+        if getattr(cfg.model, "readout", "sum") == "roofline":
+            kwargs["mean_costs"] = train.batch.cost_totals().mean(axis=0).tolist()
         model.init_output(mean.exp() if tc.value_loss == "log_absolute" else mean,
-                          float(np.mean(sizes)) if sizes is not None and len(sizes) else None)
+                          float(np.mean(sizes)) if sizes is not None and len(sizes) else None, **kwargs)
     model = model.to(device)
     if tc.weight_decay > 0:
         optim = torch.optim.AdamW(model.parameters(), lr=tc.lr, weight_decay=tc.weight_decay)

@@ -114,3 +114,14 @@ def test_latency_config_sizes_tokens_and_op_slots_for_op_groups():
         load_config(path, ["model.op_dropout=0.2"])
     with pytest.raises(ConfigError, match="op_slots"):
         load_config(path, ["encoding.op_groups=true", "model.op_slots=3"])
+
+
+def test_latency_config_fills_the_cost_column_for_the_roofline_readout():
+    path = CONFIGS[0].parent / "latency_in_domain_b1.yaml"
+    cfg = load_config(path, ["encoding.node_costs=true", "model.readout=roofline"])
+    assert cfg.model.cost_offset == cfg.encoding.tokenizer().cost_offset > 0
+    assert load_config(path, ["encoding.node_costs=false"]).model.cost_offset == 0
+    with pytest.raises(ConfigError, match="roofline.*node_costs"):
+        load_config(path, ["encoding.node_costs=false", "model.readout=roofline"])
+    with pytest.raises(ConfigError, match="cost_offset"):
+        load_config(path, ["encoding.node_costs=true", "model.cost_offset=5"])

@@ -1,3 +1,5 @@
+import dataclasses
+
 import numpy as np
 import pytest
 import torch
@@ -5,7 +7,7 @@ import torch
 from nas_predictor.encoding import positional_encoding
 from nas_predictor.graph import ArchGraph
 from nas_predictor.model import ModelConfig, NARFormerV2, count_parameters
-from nas_predictor.network_encoding import STATIC_DIM, NetworkTokenizer
+from nas_predictor.network_encoding import STATIC_DIM, LazyGraphBatch, NetworkTokenizer, node_costs
 
 
 def pe(v):
@@ -98,6 +100,59 @@ def test_node_sum_readout_sums_positive_node_latencies_and_ignores_order_and_pad
     torch.testing.assert_close(both[1:], permuted)
     with pytest.raises(ValueError, match="node_sum"):
         ModelConfig(task="accuracy", readout="node_sum")
+
+
+def test_op_sum_readout_adds_operator_latencies_and_ignores_the_network_totals():
+    tok = NetworkTokenizer()
+    g = conv_graph()
+    small = ArchGraph(ops=("Input", "Relu"), edges=((0, 1),), attrs=({}, {}), shapes=((1, 3, 8, 8), (1, 3, 8, 8)),
+                      scalars={"batch_size": 1, "flops": 192, "params": 0, "memory_access": 384})
+    # the two networks side by side, as one graph with no edge between them
+    union = ArchGraph(ops=g.ops + small.ops, edges=g.edges + tuple((a + 4, b + 4) for a, b in small.edges),
+                      attrs=g.attrs + small.attrs, shapes=g.shapes + small.shapes, scalars=g.scalars)
+    cfg = ModelConfig(task="latency", input_dim=tok.token_dim, static_dim=tok.static_dim, hidden=64,
+                      num_blocks=2, output="exp", readout="op_sum")
+    model = NARFormerV2(cfg).eval()
+    model.init_output(12.0, mean_nodes=4.0)
+    assert not hasattr(model, "static_embed")
+    with pytest.warns(UserWarning, match="FancyOp"):
+        batch = tok.encode([g])
+        out = model(batch)
+        permuted = model(tok.encode([g.permuted([2, 0, 3, 1])]))
+        together = model(tok.encode([union]))
+    alone = model(tok.encode([small]))
+    torch.testing.assert_close(together, out + alone)  # a network's latency is the sum of its operators'
+    torch.testing.assert_close(permuted, out)
+    # a node's latency cannot see the whole network's FLOPs, params or memory traffic
+    torch.testing.assert_close(model(dataclasses.replace(batch, static=batch.static * 0 + 7.0)), out)
+    with pytest.raises(ValueError, match="op_sum"):
+        ModelConfig(task="latency", architecture="nnlp_gnn", readout="op_sum")
+
+
+def test_roofline_readout_is_work_times_rate_summed_over_operators():
+    tok = NetworkTokenizer(node_costs=True)
+    g = ArchGraph(ops=("Input", "Conv", "Relu"), edges=((0, 1), (1, 2)),
+                  attrs=({}, {"kernel": [3, 3], "flops": 2.0e9, "memory_batched": 3.0e6, "memory_fixed": 1.0e6},
+                         {"flops": 4.0e6, "memory_batched": 8.0e6}),
+                  shapes=((1, 3, 224, 224), (1, 64, 112, 112), (1, 64, 112, 112)),
+                  scalars={"batch_size": 1, "flops": 2.004e9, "params": 1728, "memory_access": 1.2e7})
+    np.testing.assert_allclose(node_costs(g), [[0, 0], [2.0e9, 4.0e6], [4.0e6, 8.0e6]])
+    cfg = ModelConfig(task="latency", input_dim=tok.token_dim, static_dim=tok.static_dim, hidden=32, num_blocks=2,
+                      output="exp", readout="roofline", cost_offset=tok.cost_offset)
+    model = NARFormerV2(cfg).eval()
+    assert not hasattr(model, "static_embed")
+    totals = LazyGraphBatch(tok, [g]).cost_totals()
+    np.testing.assert_allclose(totals, [[2.004, 12.0]])  # GFLOPs, millions of elements
+    model.init_output(9.0, mean_nodes=3.0, mean_costs=totals[0])
+    with torch.no_grad():
+        model.head[-1].weight.zero_()  # every node gets the initial rates: 9 / (3 * [2.004, 12, 3])
+        out = model(tok.encode([g]))
+    rates = 9.0 / (3 * np.array([2.004, 12.0, 3.0]))
+    work = np.array([[0, 0, 1], [2.0, 4.0, 1], [0.004, 8.0, 1]])
+    torch.testing.assert_close(out, torch.tensor([float((work @ rates).sum())]), rtol=1e-5, atol=0)
+    assert abs(float(out) - 9.0) < 1e-4  # the mean network starts at the mean label
+    with pytest.raises(ValueError, match="node_costs"):
+        ModelConfig(task="latency", readout="roofline")
 
 
 def test_transpose_perm_is_laid_out_frequency_major():
