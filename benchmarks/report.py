@@ -293,6 +293,8 @@ def measured_in_domain_table() -> list[str]:
 
 # the first Table 2 runs: the in-domain config (graph-level sum readout, no op groups) at 60 epochs
 MEASURED_UNSEEN_SUM_PREFIX = "latency_measured_cpu_unseen-sum_"
+# the second: graph-level sum readout with op-group tokens and op dropout, before the roofline readout
+MEASURED_UNSEEN_SUM_GROUPS_PREFIX = "latency_measured_cpu_unseen-sum-groups_"
 
 
 def measured_unseen_table(prefix: str = MEASURED_UNSEEN_PREFIX) -> list[str]:
@@ -457,6 +459,8 @@ README_TABLES = {
     "#### Latency measured on this machine, unseen family (NNLQP Table 2 analogue)": measured_unseen_table,
     "#### Latency measured on this machine, unseen family: first runs (in-domain recipe)":
         lambda: measured_unseen_table(MEASURED_UNSEEN_SUM_PREFIX),
+    "#### Latency measured on this machine, unseen family: second runs (sum readout, op groups)":
+        lambda: measured_unseen_table(MEASURED_UNSEEN_SUM_GROUPS_PREFIX),
     "#### Predictor-guided search on NAS-Bench-201": search_table,
     "#### NAS-Bench-101 accuracy prediction (paper Table 3 analogue)": nb101_table,
 }
@@ -468,8 +472,12 @@ def update_readme(path: Path) -> None:
         if heading not in lines:
             raise SystemExit(f"{path}: heading {heading!r} not found")
         start = lines.index(heading) + 1
-        while start < len(lines) and not lines[start].startswith("|"):
+        # the section's table: its first "|" line, or, for a section without one yet, a new table just
+        # before the next heading (never the next section's table)
+        while start < len(lines) and not lines[start].startswith(("|", "#")):
             start += 1
+        if start == len(lines) or lines[start].startswith("#"):
+            lines[start:start] = [""]
         end = start
         while end < len(lines) and lines[end].startswith("|"):
             end += 1
