@@ -306,8 +306,8 @@ class NARFormerV2(nn.Module):
             out = positive_output(self.head(x), self.cfg.output)  # (B, N) or (B, N, K)
             return (out * (maskf if out.dim() == 3 else maskf[..., 0])).sum(dim=1)
         elif self.cfg.readout == "roofline":
-            z = self.head(x).unflatten(-1, (len(ROOFLINE_TERMS), self.cfg.num_outputs))  # (B, N, 3, K)
-            rates = torch.exp(z.clamp(-EXP_OUTPUT_LIMIT, EXP_OUTPUT_LIMIT)) if self.cfg.output == "exp" else F.softplus(-z)
+            # (B, N, 3K) -> (B, N, 3, K); 3K > 1, so positive_output squeezes nothing
+            rates = positive_output(self.head(x), self.cfg.output).unflatten(-1, (len(ROOFLINE_TERMS), self.cfg.num_outputs))
             costs = decode_node_costs(batch.tokens, self.cfg.cost_offset)  # (B, N, 2), before op dropout
             work = torch.cat([costs, torch.ones_like(costs[..., :1])], dim=-1)  # (B, N, 3): GFLOPs, M elements, 1
             out = ((rates * work[..., None]).sum(dim=2) * maskf).sum(dim=1)  # (B, K)

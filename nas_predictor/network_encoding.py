@@ -69,7 +69,7 @@ LOG_STATIC_DIVISOR = {"batch_size": 3.0, "flops": 11.0, "params": 9.0, "memory_a
 NODE_COST_KEYS = ("flops", "memory_access")
 NODE_COST_DIVISOR = np.array([10.0, 9.0])
 # The roofline readout (model.readout) reads a node's costs back from its token in these units:
-# GFLOPs and millions of memory elements, so that its per-unit times start near 1 ms.
+# GFLOPs and millions of memory elements (its learnt times are per unit of these).
 NODE_COST_UNITS = np.array([1e9, 1e6])
 
 # Optional channel-alignment slots (encoding.channel_alignment): whether the node's output channels, and
