@@ -7,7 +7,12 @@ import torch
 from nas_predictor.encoding import positional_encoding
 from nas_predictor.graph import ArchGraph
 from nas_predictor.model import ModelConfig, NARFormerV2, count_parameters
-from nas_predictor.network_encoding import STATIC_DIM, LazyGraphBatch, NetworkTokenizer, node_costs
+from nas_predictor.network_encoding import (
+    STATIC_DIM,
+    LazyGraphBatch,
+    NetworkTokenizer,
+    node_costs,
+)
 
 
 def pe(v):
@@ -115,11 +120,11 @@ def test_op_sum_readout_adds_operator_latencies_and_ignores_the_network_totals()
     model = NARFormerV2(cfg).eval()
     model.init_output(12.0, mean_nodes=4.0)
     assert not hasattr(model, "static_embed")
-    with pytest.warns(UserWarning, match="FancyOp"):
+    with pytest.warns(UserWarning, match="FancyOp"):  # once per tokenizer
         batch = tok.encode([g])
-        out = model(batch)
-        permuted = model(tok.encode([g.permuted([2, 0, 3, 1])]))
-        together = model(tok.encode([union]))
+    out = model(batch)
+    permuted = model(tok.encode([g.permuted([2, 0, 3, 1])]))
+    together = model(tok.encode([union]))
     alone = model(tok.encode([small]))
     torch.testing.assert_close(together, out + alone)  # a network's latency is the sum of its operators'
     torch.testing.assert_close(permuted, out)
