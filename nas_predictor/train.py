@@ -238,7 +238,7 @@ def train_member(
         mean = labels0.nanmean(dim=0) if labels0.ndim == 2 else labels0.mean()
         sizes = getattr(train.batch, "sizes", None)  # node counts of whole networks (per-node readouts)
         kwargs = {}
-        if getattr(cfg.model, "readout", "sum") == "roofline":
+        if cfg.model.readout == "roofline":
             kwargs["mean_costs"] = train.batch.cost_totals().mean(axis=0).tolist()
         model.init_output(mean.exp() if tc.value_loss == "log_absolute" else mean,
                           float(np.mean(sizes)) if sizes is not None and len(sizes) else None, **kwargs)
