@@ -35,3 +35,26 @@ def test_a_section_without_a_table_gets_one_and_the_next_sections_table_is_kept(
     assert "| c |\n|---|\n| 3 |" in text[c:]  # C's table untouched
     report.update_readme(readme)  # idempotent
     assert readme.read_text() == text
+
+
+def _summary(mapes: dict[str, dict[str, float]]) -> dict:
+    """A latency results file's summary: {setting: {model: mean MAPE}} -> the stored shape."""
+    stat = lambda v: {"mean": v, "std": 0.0}  # noqa: E731
+    return {"summary": {setting: {model: {"overall": {"mape": stat(v), "acc_5pct": stat(0.5), "acc_10pct": stat(0.9)},
+                                          "seeds": [0], "train_seconds_mean": 60.0}
+                                  for model, v in models.items()}
+                        for setting, models in mapes.items()}}
+
+
+def test_the_unseen_table_ends_with_the_mean_over_every_fold_and_setting(report, monkeypatch):
+    files = {
+        "latency_unseen_nasbench201": _summary({"a": {"narformer_v2": 0.1, "nnlp_gnn": 0.3}, "b": {"narformer_v2": 0.3, "nnlp_gnn": 0.3}}),
+        "latency_unseen_fbnet": _summary({"a": {"narformer_v2": 0.5, "nnlp_gnn": 0.2}}),
+    }
+    monkeypatch.setattr(report, "_load", files.get)
+    rows = report.latency_unseen_table()
+    # per file: nasbench201 has a mean row (two settings), fbnet one row only; then the overall row
+    assert any(r.startswith("| nasbench201, mean over these settings | | **0.2000** | 0.3000 |") for r in rows)
+    assert rows[-2].startswith("| latency_unseen_ofa: not run yet")
+    # over the three (file, setting) rows: ours (0.1 + 0.3 + 0.5) / 3 = 0.3, NNLP (0.3 + 0.3 + 0.2) / 3 = 0.2667
+    assert rows[-1].startswith("| **all three held-out families** (mean over the nine rows) | | 0.3000 | **0.2667** | – |")
