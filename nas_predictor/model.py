@@ -19,6 +19,12 @@ from nas_predictor.encoding import GraphBatch
 from nas_predictor.network_encoding import decode_node_costs
 
 
+# The roofline readout's terms, in the head's output order (each times num_outputs).
+ROOFLINE_TERMS = ("per_gflop", "per_million_elements", "fixed")
+# Readouts that build a network's latency from each operator's costs (they need encoding.node_costs).
+ROOFLINE_READOUTS = ("roofline", "roofline_sum")
+
+
 class ModelConfig(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
@@ -56,7 +62,10 @@ class ModelConfig(BaseModel):
     # node's embedding. The head's output is bounded (the blocks L2-normalise every token), so under
     # op_sum an operator larger than any in training is capped near the largest seen (VGG-16 held
     # out: MAPE 0.79); here latency keeps growing in proportion to the work, as a roofline does.
-    readout: Literal["sum", "node_sum", "op_sum", "roofline"] = "sum"
+    # roofline_sum: roofline plus one positive network-level term read from the summed node embeddings
+    # and the static features, as the sum readout does: costs no single operator carries (launches,
+    # synchronisation, a framework's fixed overhead) go there instead of being spread over the nodes.
+    readout: Literal["sum", "node_sum", "op_sum", "roofline", "roofline_sum"] = "sum"
     # roofline only: the token column of the first node-cost slot (a latency config fills it in
     # under encoding.node_costs)
     cost_offset: int = Field(0, ge=0)
@@ -71,8 +80,8 @@ class ModelConfig(BaseModel):
     def _node_sum_is_for_latency(self) -> "ModelConfig":
         if self.readout != "sum" and (self.task != "latency" or self.architecture != "narformer_v2"):
             raise ValueError(f"model.readout {self.readout!r} is for NAR-Former V2 latency models (task: latency)")
-        if self.readout == "roofline" and not self.cost_offset:
-            raise ValueError("model.readout 'roofline' needs encoding.node_costs (it reads each node's FLOPs and "
+        if self.readout in ROOFLINE_READOUTS and not self.cost_offset:
+            raise ValueError(f"model.readout {self.readout!r} needs encoding.node_costs (it reads each node's FLOPs and "
                              "memory traffic from its token; model.cost_offset names their column)")
         if self.op_dropout > 0 and not self.op_slots:
             raise ValueError("model.op_dropout needs encoding.op_groups (a node whose op one-hot is dropped "
@@ -214,8 +223,6 @@ def drop_op_identity(x: torch.Tensor, cfg: ModelConfig, training: bool) -> torch
     return torch.cat([x[..., : cfg.op_slots] * keep, x[..., cfg.op_slots :]], dim=-1)
 
 
-# The roofline readout's terms, in the head's output order (each times num_outputs).
-ROOFLINE_TERMS = ("per_gflop", "per_million_elements", "fixed")
 
 # exp(z) is clamped here: e^±30 covers 1e-13..1e13 ms, and an early step cannot overflow to inf.
 EXP_OUTPUT_LIMIT = 30.0
@@ -248,18 +255,18 @@ class NARFormerV2(nn.Module):
         head_in = cfg.hidden
         if cfg.task == "accuracy":
             self.fusion = HierarchicalFusion(cfg.hidden, cfg.num_blocks)
-        elif cfg.readout in ("sum", "node_sum"):
+        elif cfg.readout in ("sum", "node_sum", "roofline_sum"):
             self.static_embed = nn.Linear(cfg.static_dim, cfg.hidden)
-            head_in = 2 * cfg.hidden
+            head_in = 2 * cfg.hidden if cfg.readout != "roofline_sum" else cfg.hidden
         # roofline: three positive terms (time per GFLOP, per million elements, fixed) per output
-        outputs = cfg.num_outputs * (len(ROOFLINE_TERMS) if cfg.readout == "roofline" else 1)
-        self.head = nn.Sequential(
-            nn.Linear(head_in, cfg.hidden), nn.ReLU(), nn.Dropout(cfg.dropout),
-            nn.Linear(cfg.hidden, cfg.hidden), nn.ReLU(), nn.Dropout(cfg.dropout),
-            nn.Linear(cfg.hidden, outputs),
-        )
+        roofline = cfg.readout in ROOFLINE_READOUTS
+        outputs = cfg.num_outputs * (len(ROOFLINE_TERMS) if roofline else 1)
+        self.head = _mlp_head(head_in, cfg.hidden, outputs, cfg.dropout)
+        # roofline_sum: the network-level term's head, on the summed embeddings and the static features
+        self.graph_head = _mlp_head(2 * cfg.hidden, cfg.hidden, cfg.num_outputs, cfg.dropout) \
+            if cfg.readout == "roofline_sum" else None
         # The attention blocks keep torch's default init; head, fusion and static linears use the reference's.
-        for part in (self.head, getattr(self, "fusion", None), getattr(self, "static_embed", None)):
+        for part in (self.head, self.graph_head, getattr(self, "fusion", None), getattr(self, "static_embed", None)):
             for linear in part.modules() if part is not None else ():
                 if isinstance(linear, nn.Linear):
                     _thomas_init(linear)
@@ -273,20 +280,30 @@ class NARFormerV2(nn.Module):
         node_sum and op_sum readouts each node starts at the mean label divided by the mean node count.
         With roofline, each of its three terms starts at a third of the mean label: the times per unit
         are the mean label over three times the mean network's GFLOPs (``mean_costs[0]``), its
-        millions of memory elements (``mean_costs[1]``) and its node count.
+        millions of memory elements (``mean_costs[1]``) and its node count. roofline_sum splits the
+        mean label in four: the three terms and the network-level one.
         """
-        if self.cfg.readout == "roofline":
+        if self.cfg.readout in ROOFLINE_READOUTS:
             if not mean_nodes or mean_costs is None:
                 raise ValueError("the roofline readout's init needs the mean node count and mean network costs")
+            parts = len(ROOFLINE_TERMS) + (self.graph_head is not None)
             means = torch.as_tensor(target_mean, dtype=torch.float64).reshape(-1).expand(self.cfg.num_outputs)
             per_term = torch.as_tensor([max(float(c), 1e-9) for c in mean_costs] + [float(mean_nodes)],
                                        dtype=torch.float64)
-            target = means[None, :] / (len(ROOFLINE_TERMS) * per_term[:, None])  # (terms, outputs)
+            target = means[None, :] / (parts * per_term[:, None])  # (terms, outputs)
             init_output_bias(self.head[-1], target.reshape(-1), self.cfg.output)
+            if self.graph_head is not None:
+                init_output_bias(self.graph_head[-1], means / parts, self.cfg.output)
             return
         if self.cfg.readout in ("node_sum", "op_sum") and mean_nodes:
             target_mean = torch.as_tensor(target_mean, dtype=torch.float64) / float(mean_nodes)
         init_output_bias(self.head[-1], target_mean, self.cfg.output)
+
+    def _static(self, batch: GraphBatch) -> torch.Tensor:
+        """The embedded static (whole-network scalar) features, (B, hidden)."""
+        if batch.static is None:
+            raise ValueError("the latency model needs static (global scalar) features in the batch")
+        return F.relu(F.dropout(self.static_embed(batch.static), self.cfg.dropout, self.training))
 
     def forward(self, batch: GraphBatch) -> torch.Tensor:
         """Predictions, shape (B,) (or (B, num_outputs)), strictly positive (softplus(-z) or exp(z))."""
@@ -305,23 +322,34 @@ class NARFormerV2(nn.Module):
         elif self.cfg.readout == "op_sum":
             out = positive_output(self.head(x), self.cfg.output)  # (B, N) or (B, N, K)
             return (out * (maskf if out.dim() == 3 else maskf[..., 0])).sum(dim=1)
-        elif self.cfg.readout == "roofline":
+        elif self.cfg.readout in ROOFLINE_READOUTS:
             # (B, N, 3K) -> (B, N, 3, K); 3K > 1, so positive_output squeezes nothing
             rates = positive_output(self.head(x), self.cfg.output).unflatten(-1, (len(ROOFLINE_TERMS), self.cfg.num_outputs))
             costs = decode_node_costs(batch.tokens, self.cfg.cost_offset)  # (B, N, 2), before op dropout
             work = torch.cat([costs, torch.ones_like(costs[..., :1])], dim=-1)  # (B, N, 3): GFLOPs, M elements, 1
             out = ((rates * work[..., None]).sum(dim=2) * maskf).sum(dim=1)  # (B, K)
+            if self.graph_head is not None:
+                graph_vec = torch.cat([(x * maskf).sum(dim=1), self._static(batch)], dim=-1)
+                network = self.graph_head(graph_vec)  # (B, K): positive_output would squeeze K = 1
+                out = out + positive_output(network, self.cfg.output).reshape(out.shape)
             return out.squeeze(-1) if self.cfg.num_outputs == 1 else out
         else:
-            if batch.static is None:
-                raise ValueError("the latency model needs static (global scalar) features in the batch")
-            static = F.relu(F.dropout(self.static_embed(batch.static), self.cfg.dropout, self.training))
+            static = self._static(batch)
             if self.cfg.readout == "node_sum":
                 per_node = torch.cat([x, static[:, None, :].expand(-1, x.shape[1], -1)], dim=-1)
                 out = positive_output(self.head(per_node), self.cfg.output)  # (B, N) or (B, N, K)
                 return (out * (maskf if out.dim() == 3 else maskf[..., 0])).sum(dim=1)
             graph_vec = torch.cat([(x * maskf).sum(dim=1), static], dim=-1)
         return positive_output(self.head(graph_vec), self.cfg.output)
+
+
+def _mlp_head(inputs: int, hidden: int, outputs: int, dropout: float) -> nn.Sequential:
+    """The prediction head: two hidden ReLU layers (the reference's), then a linear output."""
+    return nn.Sequential(
+        nn.Linear(inputs, hidden), nn.ReLU(), nn.Dropout(dropout),
+        nn.Linear(hidden, hidden), nn.ReLU(), nn.Dropout(dropout),
+        nn.Linear(hidden, outputs),
+    )
 
 
 def count_parameters(model: nn.Module) -> int:

@@ -25,7 +25,7 @@ from nas_predictor.errors import ConfigError, DataError, TrainingError
 from nas_predictor.graph import ArchGraph
 from nas_predictor.losses import accuracy_loss
 from nas_predictor.metrics import column_mape, kendall_tau, summarize
-from nas_predictor.model import NARFormerV2, build_model
+from nas_predictor.model import ROOFLINE_READOUTS, NARFormerV2, build_model
 from nas_predictor.predictor import Predictor, atomic_write_json, resolve_device
 from nas_predictor.spaces import get_space
 
@@ -238,7 +238,7 @@ def train_member(
         mean = labels0.nanmean(dim=0) if labels0.ndim == 2 else labels0.mean()
         sizes = getattr(train.batch, "sizes", None)  # node counts of whole networks (per-node readouts)
         kwargs = {}
-        if cfg.model.readout == "roofline":
+        if cfg.model.readout in ROOFLINE_READOUTS:
             kwargs["mean_costs"] = train.batch.cost_totals().mean(axis=0).tolist()
         model.init_output(mean.exp() if tc.value_loss == "log_absolute" else mean,
                           float(np.mean(sizes)) if sizes is not None and len(sizes) else None, **kwargs)

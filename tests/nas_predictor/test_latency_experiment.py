@@ -41,8 +41,9 @@ def test_in_domain_and_unseen_splits(tmp_path, data_dir):
 
 
 @pytest.mark.parametrize("extra", [(), ("encoding.node_costs=true", "train.value_loss=relative_absolute"),
-                                   ("encoding.node_costs=true", "model.readout=roofline", "train.value_loss=log_absolute")],
-                         ids=["reference-tokens", "node-costs-mape-loss", "roofline-log-loss"])
+                                   ("encoding.node_costs=true", "model.readout=roofline", "train.value_loss=log_absolute"),
+                                   ("encoding.node_costs=true", "model.readout=roofline_sum")],
+                         ids=["reference-tokens", "node-costs-mape-loss", "roofline-log-loss", "roofline-sum"])
 def test_tiny_latency_run_saves_a_predictor_that_reloads(tmp_path, data_dir, extra):
     cfg = _cfg(tmp_path, extra, families="[nasbench201]")
     result = run_latency_experiment(cfg, tmp_path / "run", data_dir, progress=False)

@@ -160,6 +160,36 @@ def test_roofline_readout_is_work_times_rate_summed_over_operators():
         ModelConfig(task="latency", readout="roofline")
 
 
+@pytest.mark.parametrize("outputs", [1, 2])
+def test_roofline_sum_adds_one_network_level_term_to_the_operator_sum(outputs):
+    tok = NetworkTokenizer(node_costs=True)
+    g = ArchGraph(ops=("Input", "Conv", "Relu"), edges=((0, 1), (1, 2)),
+                  attrs=({}, {"kernel": [3, 3], "flops": 2.0e9, "memory_batched": 3.0e6, "memory_fixed": 1.0e6},
+                         {"flops": 4.0e6, "memory_batched": 8.0e6}),
+                  shapes=((1, 3, 224, 224), (1, 64, 112, 112), (1, 64, 112, 112)),
+                  scalars={"batch_size": 1, "flops": 2.004e9, "params": 1728, "memory_access": 1.2e7})
+    cfg = ModelConfig(task="latency", input_dim=tok.token_dim, static_dim=tok.static_dim, hidden=32, num_blocks=2,
+                      output="exp", readout="roofline_sum", cost_offset=tok.cost_offset, num_outputs=outputs)
+    model = NARFormerV2(cfg).eval()
+    totals = LazyGraphBatch(tok, [g]).cost_totals()
+    model.init_output([8.0, 20.0][:outputs], mean_nodes=3.0, mean_costs=totals[0])
+    with torch.no_grad():
+        model.head[-1].weight.zero_()  # constant rates: the mean label over four parts
+        model.graph_head[-1].weight.zero_()
+        batch = tok.encode([g])
+        out = model(batch)
+        assert out.shape == ((1,) if outputs == 1 else (1, outputs))
+        # three roofline terms of a quarter of the label each on the mean network, plus a quarter
+        torch.testing.assert_close(out.reshape(-1), torch.tensor([8.0, 20.0][:outputs]), rtol=1e-5, atol=0)
+        model.graph_head[-1].weight.normal_()
+        out = model(batch)
+        torch.testing.assert_close(model(tok.encode([g.permuted([2, 0, 1])])), out)  # node order is irrelevant
+        # the network-level term, unlike the operators', reads the static features
+        assert not torch.allclose(model(dataclasses.replace(batch, static=batch.static * 0 + 7.0)), out)
+    with pytest.raises(ValueError, match="roofline_sum.*node_costs"):
+        ModelConfig(task="latency", readout="roofline_sum")
+
+
 def test_transpose_perm_is_laid_out_frequency_major():
     graph = ArchGraph(ops=("Input", "Transpose"), edges=((0, 1),), attrs=({}, {"perm": [0, 2, 1, 3]}),
                       shapes=((1, 4, 8, 16), (1, 8, 4, 16)), scalars={"batch_size": 1})
