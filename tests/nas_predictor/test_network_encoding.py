@@ -134,13 +134,18 @@ def test_op_sum_readout_adds_operator_latencies_and_ignores_the_network_totals()
         ModelConfig(task="latency", architecture="nnlp_gnn", readout="op_sum")
 
 
+def costed_conv_relu() -> ArchGraph:
+    """Input -> Conv (2 GFLOPs, 4 M elements) -> Relu (4 MFLOPs, 8 M elements), costs set by hand."""
+    return ArchGraph(ops=("Input", "Conv", "Relu"), edges=((0, 1), (1, 2)),
+                     attrs=({}, {"kernel": [3, 3], "flops": 2.0e9, "memory_batched": 3.0e6, "memory_fixed": 1.0e6},
+                            {"flops": 4.0e6, "memory_batched": 8.0e6}),
+                     shapes=((1, 3, 224, 224), (1, 64, 112, 112), (1, 64, 112, 112)),
+                     scalars={"batch_size": 1, "flops": 2.004e9, "params": 1728, "memory_access": 1.2e7})
+
+
 def test_roofline_readout_is_work_times_rate_summed_over_operators():
     tok = NetworkTokenizer(node_costs=True)
-    g = ArchGraph(ops=("Input", "Conv", "Relu"), edges=((0, 1), (1, 2)),
-                  attrs=({}, {"kernel": [3, 3], "flops": 2.0e9, "memory_batched": 3.0e6, "memory_fixed": 1.0e6},
-                         {"flops": 4.0e6, "memory_batched": 8.0e6}),
-                  shapes=((1, 3, 224, 224), (1, 64, 112, 112), (1, 64, 112, 112)),
-                  scalars={"batch_size": 1, "flops": 2.004e9, "params": 1728, "memory_access": 1.2e7})
+    g = costed_conv_relu()
     np.testing.assert_allclose(node_costs(g), [[0, 0], [2.0e9, 4.0e6], [4.0e6, 8.0e6]])
     cfg = ModelConfig(task="latency", input_dim=tok.token_dim, static_dim=tok.static_dim, hidden=32, num_blocks=2,
                       output="exp", readout="roofline", cost_offset=tok.cost_offset)
@@ -163,11 +168,7 @@ def test_roofline_readout_is_work_times_rate_summed_over_operators():
 @pytest.mark.parametrize("outputs", [1, 2])
 def test_roofline_sum_adds_one_network_level_term_to_the_operator_sum(outputs):
     tok = NetworkTokenizer(node_costs=True)
-    g = ArchGraph(ops=("Input", "Conv", "Relu"), edges=((0, 1), (1, 2)),
-                  attrs=({}, {"kernel": [3, 3], "flops": 2.0e9, "memory_batched": 3.0e6, "memory_fixed": 1.0e6},
-                         {"flops": 4.0e6, "memory_batched": 8.0e6}),
-                  shapes=((1, 3, 224, 224), (1, 64, 112, 112), (1, 64, 112, 112)),
-                  scalars={"batch_size": 1, "flops": 2.004e9, "params": 1728, "memory_access": 1.2e7})
+    g = costed_conv_relu()
     cfg = ModelConfig(task="latency", input_dim=tok.token_dim, static_dim=tok.static_dim, hidden=32, num_blocks=2,
                       output="exp", readout="roofline_sum", cost_offset=tok.cost_offset, num_outputs=outputs)
     model = NARFormerV2(cfg).eval()
