@@ -66,7 +66,7 @@ class ModelConfig(BaseModel):
     # and the static features, as the sum readout does: costs no single operator carries (launches,
     # synchronisation, a framework's fixed overhead) go there instead of being spread over the nodes.
     readout: Literal["sum", "node_sum", "op_sum", "roofline", "roofline_sum"] = "sum"
-    # roofline only: the token column of the first node-cost slot (a latency config fills it in
+    # roofline readouts only: the token column of the first node-cost slot (a latency config fills it in
     # under encoding.node_costs)
     cost_offset: int = Field(0, ge=0)
     # Latency only: in training, each node's op one-hot (the first op_slots token columns, which a
@@ -223,7 +223,6 @@ def drop_op_identity(x: torch.Tensor, cfg: ModelConfig, training: bool) -> torch
     return torch.cat([x[..., : cfg.op_slots] * keep, x[..., cfg.op_slots :]], dim=-1)
 
 
-
 # exp(z) is clamped here: e^±30 covers 1e-13..1e13 ms, and an early step cannot overflow to inf.
 EXP_OUTPUT_LIMIT = 30.0
 
@@ -257,10 +256,10 @@ class NARFormerV2(nn.Module):
             self.fusion = HierarchicalFusion(cfg.hidden, cfg.num_blocks)
         elif cfg.readout in ("sum", "node_sum", "roofline_sum"):
             self.static_embed = nn.Linear(cfg.static_dim, cfg.hidden)
-            head_in = 2 * cfg.hidden if cfg.readout != "roofline_sum" else cfg.hidden
+            if cfg.readout != "roofline_sum":  # roofline_sum's head reads nodes; its graph_head the statics
+                head_in = 2 * cfg.hidden
         # roofline: three positive terms (time per GFLOP, per million elements, fixed) per output
-        roofline = cfg.readout in ROOFLINE_READOUTS
-        outputs = cfg.num_outputs * (len(ROOFLINE_TERMS) if roofline else 1)
+        outputs = cfg.num_outputs * (len(ROOFLINE_TERMS) if cfg.readout in ROOFLINE_READOUTS else 1)
         self.head = _mlp_head(head_in, cfg.hidden, outputs, cfg.dropout)
         # roofline_sum: the network-level term's head, on the summed embeddings and the static features
         self.graph_head = _mlp_head(2 * cfg.hidden, cfg.hidden, cfg.num_outputs, cfg.dropout) \
