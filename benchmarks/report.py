@@ -130,7 +130,8 @@ def augment_table() -> list[str]:
 
 LATENCY_MODELS = {"narformer_v2": "NAR-Former V2 (ours)", "nnlp_gnn": "NNLP GNN", "gbdt": "GBDT",
                   "linear_flops_memory": "linear FLOPs + memory", "linear_flops": "linear FLOPs"}
-LATENCY_IN_DOMAIN = ("latency_in_domain_b1", "latency_in_domain_b1_first_recipe", "latency_in_domain_b32",
+LATENCY_IN_DOMAIN = ("latency_in_domain_b1", "latency_in_domain_b1_30ep", "latency_in_domain_b1_first_recipe",
+                     "latency_in_domain_b32",
                      "latency_in_domain_b32_sum_readout", "latency_in_domain_b32_first_recipe")
 LATENCY_UNSEEN = ("latency_unseen_nasbench201", "latency_unseen_fbnet", "latency_unseen_ofa")
 
@@ -189,6 +190,8 @@ def _recipe(name: str) -> str:
     """Row-label prefix of an earlier recipe's file (the config's current recipe has none)."""
     if name.endswith("_sum_readout"):
         return "sum readout: "
+    if name.endswith("_30ep"):
+        return "30 epochs: "
     return "first recipe: " if name.endswith("_first_recipe") else ""
 
 
