@@ -34,6 +34,7 @@ from nas_predictor.baselines import CostGBDT, CostLinearRegression  # noqa: E402
 from nas_predictor.config import LatencyExperimentConfig, load_config  # noqa: E402
 from nas_predictor.latency_experiment import (  # noqa: E402
     LatencyRecords,
+    few_shot_metrics,
     metrics_by_setting,
     prepare_latency_data,
     run_latency_experiment,
@@ -63,6 +64,14 @@ def fit_cost_baseline(name: str, records: LatencyRecords, seed: int) -> tuple[np
     return pred, time.perf_counter() - t0
 
 
+def few_shot(records: LatencyRecords, pred: np.ndarray, seed: int, shots: list[int]) -> dict:
+    """{"few_shot": {shots: {setting: metrics}}}: the test predictions rescaled by that many measured
+    test networks (few_shot_metrics); nothing without --few-shot."""
+    if not shots:
+        return {}
+    return {"few_shot": {str(k): few_shot_metrics(records, records.test, pred, k, seed) for k in shots}}
+
+
 def predict_speed(predictor, graphs: list, repeats: int = 3) -> dict:
     """Seconds to predict ``graphs`` (tokenising included), best and median of ``repeats``."""
     predictor.predict_graphs(graphs[:8])  # warm-up
@@ -79,7 +88,8 @@ def run_model(name: str, cfg: LatencyExperimentConfig, overrides: list[str], rec
               args, save_dir: Path | None) -> dict:
     if name in ("linear_flops", "linear_flops_memory", "gbdt"):
         pred, seconds = fit_cost_baseline(name, records, seed)
-        return {"test": metrics_by_setting(records, records.test, pred), "train_seconds": seconds}
+        return {"test": metrics_by_setting(records, records.test, pred), "train_seconds": seconds,
+                **few_shot(records, pred, seed, args.few_shot)}
     if name == "nnlp_gnn":
         # softplus output (the reference head's), not our exp one: the GNN's un-normalised neighbour sums
         # grow with network size, and with exp(z) its first steps overflowed the output clamp (loss 1.8e7
@@ -93,6 +103,9 @@ def run_model(name: str, cfg: LatencyExperimentConfig, overrides: list[str], rec
              "history": result["history"], "model_config": cfg.model.model_dump(), "train": cfg.train.model_dump()}
     if out is not None:
         entry["checkpoint"] = str(out / "predictor.pt")
+    if args.few_shot:
+        pred = result["predictor"].predict_graphs([records.graphs[i] for i in records.test])
+        entry.update(few_shot(records, pred, seed, args.few_shot))
     if name == "narformer_v2" and args.speed_graphs:
         graphs = [records.graphs[i] for i in records.test[: args.speed_graphs]]
         entry["predict_speed"] = predict_speed(result["predictor"], graphs)
@@ -117,6 +130,12 @@ def summarize(runs: list[dict]) -> dict:
             row["per_family"] = {f: {m: stats([t["per_family"][f][m] for _, t in items]) for m in METRICS}
                                  for f in items[0][1]["per_family"]}
             row["train_seconds_mean"] = statistics.mean(r["train_seconds"] for r, _ in items)
+            shot_runs = [r for r, _ in items if setting in next(iter(r.get("few_shot", {}).values()), {})]
+            if shot_runs:
+                row["few_shot"] = {k: {m: stats([r["few_shot"][k][setting][m] for r in shot_runs])
+                                       for m in ("mape", "acc_10pct", "scale_all")}
+                                   for k in shot_runs[0]["few_shot"] if all(k in r["few_shot"] for r in shot_runs)}
+                row["few_shot_seeds"] = [r["seed"] for r in shot_runs]
             summary.setdefault(setting, {})[model] = row
     return summary
 
@@ -145,6 +164,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--save-dir", help="keep each trained predictor here")
     ap.add_argument("--data-dir")
     ap.add_argument("--speed-graphs", type=int, default=1000, help="time prediction of this many test graphs")
+    ap.add_argument("--few-shot", nargs="+", type=int, default=[], metavar="K",
+                    help="also score each model after rescaling its test predictions by K measured test networks "
+                         "per setting (one factor; mean over 20 random draws), e.g. --few-shot 5 10")
     ap.add_argument("--quiet", action="store_true")
     args = ap.parse_args(argv)
 

@@ -134,6 +134,7 @@ LATENCY_IN_DOMAIN = ("latency_in_domain_b1", "latency_in_domain_b1_30ep", "laten
                      "latency_in_domain_b32",
                      "latency_in_domain_b32_sum_readout", "latency_in_domain_b32_first_recipe")
 LATENCY_UNSEEN = ("latency_unseen_nasbench201", "latency_unseen_fbnet", "latency_unseen_ofa")
+LATENCY_FEW_SHOT = tuple(f"{name}_few_shot" for name in LATENCY_UNSEEN)
 
 
 def _ms(stat: dict) -> str:
@@ -203,6 +204,47 @@ def latency_unseen_table() -> list[str]:
     return _latency_rows(LATENCY_UNSEEN, "held-out family, setting",
                          lambda name: f"{name.removeprefix('latency_unseen_')}, ",
                          overall="**all three held-out families** (mean over the nine rows)")
+
+
+def latency_few_shot_table() -> list[str]:
+    """Unseen-family MAPE as trained (0), then rescaled by 5 and 10 measured networks of the held-out
+    family (benchmarks/latency.py --few-shot 5 10); the lowest 10-network MAPE in bold, and a last row
+    of means over every (fold, setting) row."""
+    head = " | ".join(LATENCY_MODELS.values())
+    rows = [f"| held-out family, setting | seeds | {head} |", "|---|---|" + "---|" * len(LATENCY_MODELS)]
+    shots = ("5", "10")
+    totals: dict[str, list[list[float]]] = {}
+    for name in LATENCY_FEW_SHOT:
+        res = _load(name)
+        if not res or not res.get("summary"):
+            rows.append(f"| {name}: not run yet |" + " |" * (len(LATENCY_MODELS) + 1))
+            continue
+        for setting, models in res["summary"].items():
+            values = {k: [m["overall"]["mape"]["mean"]] + [m["few_shot"][n]["mape"]["mean"] for n in shots]
+                      for k, m in models.items() if k in LATENCY_MODELS and "few_shot" in m}
+            if not values:
+                continue
+            best = min(values, key=lambda k: values[k][-1])
+            cells = []
+            for key in LATENCY_MODELS:
+                if key not in values:
+                    cells.append("–")
+                    continue
+                totals.setdefault(key, []).append(values[key])
+                zero, *rescaled = values[key]
+                text = f"{zero:.4f} → {' / '.join(f'{v:.4f}' for v in rescaled)}"
+                cells.append(f"**{text}**" if key == best else text)
+            seeds = ", ".join(map(str, next(iter(models.values()))["few_shot_seeds"]))
+            fold = name.removeprefix("latency_unseen_").removesuffix("_few_shot")
+            rows.append(f"| {fold}, {setting} | {seeds} | {' | '.join(cells)} |")
+    if totals:
+        means = {k: [sum(col) / len(col) for col in zip(*v)] for k, v in totals.items()}
+        best = min(means, key=lambda k: means[k][-1])
+        cells = [("**{}**" if k == best else "{}").format(
+                     f"{means[k][0]:.4f} → {' / '.join(f'{v:.4f}' for v in means[k][1:])}") if k in means else "–"
+                 for k in LATENCY_MODELS]
+        rows.append(f"| **mean over these rows** | | {' | '.join(cells)} |")
+    return rows
 
 
 def latency_unseen_tau_table() -> list[str]:
@@ -473,6 +515,7 @@ README_TABLES = {
     "#### Whole-network latency per family (in domain, test MAPE, mean over seeds)": latency_family_table,
     "#### Whole-network latency, unseen structure (paper Table 2 analogue)": latency_unseen_table,
     "#### Whole-network latency, unseen structure: ranking within the held-out family": latency_unseen_tau_table,
+    "#### Whole-network latency, unseen structure: rescaled by a few measured networks": latency_few_shot_table,
     "#### Latency labels: how much other measurements of the same network explain": latency_label_table,
     "#### Latency measured on this machine: recipe pilots": measured_pilot_table,
     "#### Latency measured on this machine, in domain (NNLQP Table 1 analogue)": measured_in_domain_table,

@@ -136,23 +136,34 @@ def _cmd_latency(args: argparse.Namespace) -> int:
         from nas_predictor.data.latency_tables import parse_setting
 
         batch = parse_setting(setting)[1]
+    calibration = _latency_scale(args.calibrate, predictor, setting, batch) if args.calibrate else None
+    scale = calibration["scale"] if calibration else 1.0
     rows, errors = [], []
     for path in args.models:
         try:
             graph = onnx_to_graph(path, batch_size=batch)
-            ms = float(predictor.predict_latency([graph], setting)[0])
+            raw_ms = float(predictor.predict_latency([graph], setting)[0])
         except NasPredictorError as err:  # one bad file does not hide the others' results
             errors.append({"model": path, "error": str(err)})
             continue
+        ms = raw_ms * scale
         row = {"model": path, "predicted_ms": ms, "batch_size": batch, "setting": setting,
                "nodes": graph.num_nodes, "gflops": graph.scalars["flops"] / 1e9}
+        if calibration:
+            row["unscaled_ms"] = raw_ms
         if args.max_ms is not None:
             row["max_ms"] = args.max_ms
             row["pass"] = ms <= args.max_ms
         rows.append(row)
     if args.json:
-        print(json.dumps({"predictor": str(args.predictor), "results": rows, "errors": errors}))
+        out = {"predictor": str(args.predictor), "results": rows, "errors": errors}
+        if calibration:
+            out["calibration"] = calibration
+        print(json.dumps(out))
     else:
+        if calibration:
+            print(f"rescaled x{scale:.3f}: the median measured/predicted ratio of {calibration['num_measured']} "
+                  f"measured models in {args.calibrate}")
         for row in rows:
             verdict = f"  {'PASS' if row['pass'] else 'FAIL'} (budget {row['max_ms']:g} ms)" if "pass" in row else ""
             print(f"{row['predicted_ms']:10.3f} ms  {row['model']}  [{setting}, batch {batch}]{verdict}")
@@ -161,6 +172,22 @@ def _cmd_latency(args: argparse.Namespace) -> int:
     if errors:
         return 2
     return 1 if any(not r.get("pass", True) for r in rows) else 0
+
+
+def _latency_scale(path: str, predictor, setting: str, batch: int) -> dict:
+    """The factor that rescales ``predictor`` to the user's measurements in ``path`` (see
+    nas_predictor.data.latency_measurements); a bad entry is an error, never a silently unscaled gate."""
+    from nas_predictor.calibration import fit_log_scale
+    from nas_predictor.data.latency_measurements import read_latency_measurements
+    from nas_predictor.onnx import onnx_to_graph
+
+    measured = read_latency_measurements(path)
+    predicted = [float(predictor.predict_latency([onnx_to_graph(m.model, batch_size=m.batch_size or batch)], setting)[0])
+                 for m in measured]
+    scale = fit_log_scale(predicted, [m.ms for m in measured])
+    return {"file": str(path), "scale": scale, "num_measured": len(measured),
+            "measured": [{"model": str(m.model), "measured_ms": m.ms, "predicted_ms": p, "batch_size": m.batch_size or batch}
+                         for m, p in zip(measured, predicted)]}
 
 
 def _cmd_measure(args: argparse.Namespace) -> int:
@@ -261,6 +288,10 @@ def build_parser() -> argparse.ArgumentParser:
     la.add_argument("--batch", type=int, default=None, help="batch size (default: the predictor's measured batch)")
     la.add_argument("--max-ms", type=float, default=None, help="latency budget: exit 1 when any model exceeds it")
     la.add_argument("--json", action="store_true", help="print one JSON object")
+    la.add_argument("--calibrate", default=None, metavar="MEASURED",
+                    help="rescale the predictions by your own timings of a few models: the JSON of "
+                         "`nas-predictor measure --json`, or a CSV of model,ms[,batch]; for a device or a "
+                         "network family the predictor never saw (5-10 models are enough to fix its scale)")
     la.add_argument("--device", default=None, choices=["cpu", "cuda", "auto"])
     la.set_defaults(func=_cmd_latency)
 

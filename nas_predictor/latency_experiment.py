@@ -20,6 +20,7 @@ from typing import Any
 import numpy as np
 import torch
 
+from nas_predictor.calibration import fit_log_scale
 from nas_predictor.config import LatencyExperimentConfig
 from nas_predictor.data.latency_graphs import network_graphs
 from nas_predictor.data.latency_tables import load_help_latency
@@ -151,6 +152,39 @@ def metrics_by_setting(records: LatencyRecords, index: np.ndarray, pred: np.ndar
             continue
         out[setting] = {"overall": latency_metrics(t, p),
                         "per_family": {name: latency_metrics(t[f == name], p[f == name]) for name in dict.fromkeys(f)}}
+    return out
+
+
+def few_shot_metrics(records: LatencyRecords, index: np.ndarray, pred: np.ndarray, shots: int, seed: int,
+                     draws: int = 20) -> dict[str, dict[str, float]]:
+    """Test metrics after rescaling by ``shots`` measured networks, per setting, mean over ``draws``.
+
+    What a user does with a predictor and a family (or device) it never saw: measure a few of the
+    candidate networks, fit one factor (``fit_log_scale``) from their predicted and measured latency,
+    and rescale the predictions of the rest. Each draw takes ``shots`` random records of ``index``
+    measured on the setting as the measured ones and scores the others; ``pred`` is (n,) or
+    (n, settings) over ``index``. Draws are seeded by ``seed`` and ``shots``, so every model of a run
+    is scored on the same draws. ``scale_all``: the factor fitted on all of them, i.e. how far off
+    the unscaled predictions were.
+    """
+    pred = np.asarray(pred, dtype=np.float64).reshape(len(index), -1)
+    out: dict[str, dict[str, float]] = {}
+    for k, setting in enumerate(records.settings):
+        truth = records.latency_ms[index, k]
+        known = np.flatnonzero(~np.isnan(truth))
+        if len(known) <= shots:
+            continue
+        rng = np.random.default_rng([seed, shots, k])
+        scores = []
+        for _ in range(draws):
+            chosen = rng.choice(len(known), shots, replace=False)
+            rest = np.setdiff1d(np.arange(len(known)), chosen)
+            fit, score = known[chosen], known[rest]
+            scale = fit_log_scale(pred[fit, k], truth[fit])
+            scores.append(latency_metrics(truth[score], pred[score, k] * scale))
+        out[setting] = {m: float(np.mean([s[m] for s in scores])) for m in ("mape", "acc_5pct", "acc_10pct")}
+        # the factor all of them would give: how far off the unscaled predictions were
+        out[setting]["scale_all"] = fit_log_scale(pred[known, k], truth[known])
     return out
 
 

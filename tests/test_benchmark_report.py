@@ -58,3 +58,25 @@ def test_the_unseen_table_ends_with_the_mean_over_every_fold_and_setting(report,
     assert rows[-2].startswith("| latency_unseen_ofa: not run yet")
     # over the three (file, setting) rows: ours (0.1 + 0.3 + 0.5) / 3 = 0.3, NNLP (0.3 + 0.3 + 0.2) / 3 = 0.2667
     assert rows[-1].startswith("| **all three held-out families** (mean over the nine rows) | | 0.3000 | **0.2667** | – |")
+
+
+def test_the_few_shot_table_shows_zero_five_and_ten_networks_and_bolds_the_best_rescaled(report, monkeypatch):
+    stat = lambda v: {"mean": v, "std": 0.0}  # noqa: E731
+
+    def model(zero, five, ten):
+        return {"overall": {"mape": stat(zero)}, "few_shot_seeds": [0],
+                "few_shot": {"5": {"mape": stat(five)}, "10": {"mape": stat(ten)}}}
+
+    files = {"latency_unseen_fbnet_few_shot": {"summary": {
+        "titan_rtx_1": {"narformer_v2": model(0.4, 0.05, 0.04), "nnlp_gnn": model(0.3, 0.06, 0.05),
+                        "linear_flops": model(0.2, 0.08, 0.07)},
+        "2080ti_1": {"narformer_v2": model(0.2, 0.03, 0.025), "nnlp_gnn": model(0.1, 0.02, 0.01)}}}}
+    monkeypatch.setattr(report, "_load", files.get)
+    rows = report.latency_few_shot_table()
+    assert rows[2].startswith("| latency_unseen_nasbench201_few_shot: not run yet")
+    assert ("| fbnet, titan_rtx_1 | 0 | **0.4000 → 0.0500 / 0.0400** | 0.3000 → 0.0600 / 0.0500 | – | – | "
+            "0.2000 → 0.0800 / 0.0700 |") in rows
+    assert "| fbnet, 2080ti_1 | 0 | 0.2000 → 0.0300 / 0.0250 | **0.1000 → 0.0200 / 0.0100** | – | – | – |" in rows
+    # means over the two rows; NNLP's 10-network mean 0.0300 beats ours' 0.0325
+    assert rows[-1] == ("| **mean over these rows** | | 0.3000 → 0.0400 / 0.0325 | **0.2000 → 0.0400 / 0.0300** | – "
+                        "| – | 0.2000 → 0.0800 / 0.0700 |")

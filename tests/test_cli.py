@@ -137,3 +137,39 @@ def test_latency_gate_exit_codes(tmp_path, data_dir, capsys):
     # an accuracy predictor is refused with a clear message
     assert main(["latency", str(model), "--predictor", "nb201-accuracy-compact"]) == 2
     assert "not a latency predictor" in capsys.readouterr().err
+
+
+def test_latency_calibrate_rescales_by_the_median_measured_ratio(tmp_path, capsys):
+    import torch
+
+    from search_spaces.onnx_export import export_onnx
+
+    models = []
+    for width in (8, 16, 32):
+        models.append(tmp_path / f"net{width}.onnx")
+        export_onnx(torch.nn.Sequential(torch.nn.Conv2d(3, width, 3), torch.nn.ReLU()), (1, 3, 32, 32), models[-1])
+    args = ["latency", *map(str, models), "--predictor", "latency-titan_rtx_1", "--json"]
+    assert main(args) == 0
+    raw = {r["model"]: r["predicted_ms"] for r in json.loads(capsys.readouterr().out)["results"]}
+    # the user's device runs these 2x, 3x and 5x slower than predicted: the factor is the median, 3
+    measured = tmp_path / "measured.csv"
+    measured.write_text("model,ms\n" + "".join(f"{m.name},{raw[str(m)] * k}\n" for m, k in zip(models, (2, 3, 5))))
+    assert main([*args, "--calibrate", str(measured)]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["calibration"]["scale"] == pytest.approx(3.0, rel=1e-6)
+    assert report["calibration"]["num_measured"] == 3
+    for row in report["results"]:
+        assert row["unscaled_ms"] == pytest.approx(raw[row["model"]])
+        assert row["predicted_ms"] == pytest.approx(3.0 * raw[row["model"]])
+    # the gate judges the rescaled latency
+    budget = 2.0 * max(raw.values())
+    assert main(["latency", str(models[-1]), "--predictor", "latency-titan_rtx_1", "--max-ms", str(budget)]) == 0
+    capsys.readouterr()
+    assert main(["latency", str(models[-1]), "--predictor", "latency-titan_rtx_1", "--max-ms", str(budget),
+                 "--calibrate", str(measured)]) == 1
+    out = capsys.readouterr().out
+    assert "rescaled x3.000" in out and "FAIL" in out
+    # a bad calibration file stops the gate with its name, rather than gating unscaled
+    measured.write_text(f"{models[0].name},-1\n")
+    assert main([*args, "--calibrate", str(measured)]) == 2
+    assert "measured.csv:1: latency must be a positive number" in capsys.readouterr().err

@@ -99,3 +99,29 @@ def test_op_groups_run_learns_its_training_vocabulary_and_keeps_it_in_the_checkp
     graphs = [records.graphs[i] for i in records.test]
     np.testing.assert_allclose(loaded.predict_graphs(graphs), result["predictor"].predict_graphs(graphs), rtol=1e-5)
     assert np.isfinite(result["test"]["titan_rtx_1"]["overall"]["mape"])
+
+
+def test_few_shot_rescaling_removes_a_constant_factor_and_skips_unmeasured_settings():
+    from nas_predictor.latency_experiment import LatencyRecords, few_shot_metrics
+
+    rng = np.random.default_rng(0)
+    n = 200
+    truth = rng.uniform(1.0, 10.0, size=(n, 2))
+    truth[:, 1] = np.nan  # a setting none of these networks was measured on
+    index = np.arange(n)
+    records = LatencyRecords(["fbnet"] * n, [str(i) for i in index], [None] * n, truth, index[:0], index[:0], index,
+                             ["titan_rtx_1", "gold_6226"])
+    # ranking perfect, scale 2x off: any few measured networks fix it exactly
+    exact = few_shot_metrics(records, index, truth / 2.0, shots=5, seed=0)
+    assert set(exact) == {"titan_rtx_1"}
+    assert exact["titan_rtx_1"]["mape"] == pytest.approx(0.0, abs=1e-12)
+    assert exact["titan_rtx_1"]["acc_5pct"] == 1.0
+    assert exact["titan_rtx_1"]["scale_all"] == pytest.approx(2.0)
+    # with noise, more measured networks give a steadier factor, and the same seed the same draws
+    noisy = truth[:, :1] / 2.0 * np.exp(rng.normal(0, 0.1, size=(n, 1)))
+    few = few_shot_metrics(records, index, noisy, shots=1, seed=0, draws=200)["titan_rtx_1"]["mape"]
+    many = few_shot_metrics(records, index, noisy, shots=20, seed=0, draws=200)["titan_rtx_1"]["mape"]
+    assert many < few
+    assert few_shot_metrics(records, index, noisy, shots=5, seed=3) == few_shot_metrics(records, index, noisy, shots=5, seed=3)
+    # fewer measured records than shots: nothing to score
+    assert few_shot_metrics(records, index[:3], noisy[:3], shots=5, seed=0) == {}
