@@ -123,6 +123,7 @@ def _cmd_distill(args: argparse.Namespace) -> int:
 
 def _cmd_latency(args: argparse.Namespace) -> int:
     """Predicted latency of ONNX files; with --max-ms a deployment gate (exit 1 when any fails)."""
+    from nas_predictor.data.latency_measurements import fit_scale_to_measurements
     from nas_predictor.onnx import onnx_to_graph
     from nas_predictor.predictor import load_predictor
 
@@ -136,7 +137,7 @@ def _cmd_latency(args: argparse.Namespace) -> int:
         from nas_predictor.data.latency_tables import parse_setting
 
         batch = parse_setting(setting)[1]
-    calibration = _latency_scale(args.calibrate, predictor, setting, batch) if args.calibrate else None
+    calibration = fit_scale_to_measurements(args.calibrate, predictor, setting, batch) if args.calibrate else None
     scale = calibration["scale"] if calibration else 1.0
     rows, errors = [], []
     for path in args.models:
@@ -172,22 +173,6 @@ def _cmd_latency(args: argparse.Namespace) -> int:
     if errors:
         return 2
     return 1 if any(not r.get("pass", True) for r in rows) else 0
-
-
-def _latency_scale(path: str, predictor, setting: str, batch: int) -> dict:
-    """The factor that rescales ``predictor`` to the user's measurements in ``path`` (see
-    nas_predictor.data.latency_measurements); a bad entry is an error, never a silently unscaled gate."""
-    from nas_predictor.calibration import fit_log_scale
-    from nas_predictor.data.latency_measurements import read_latency_measurements
-    from nas_predictor.onnx import onnx_to_graph
-
-    measured = read_latency_measurements(path)
-    predicted = [float(predictor.predict_latency([onnx_to_graph(m.model, batch_size=m.batch_size or batch)], setting)[0])
-                 for m in measured]
-    scale = fit_log_scale(predicted, [m.ms for m in measured])
-    return {"file": str(path), "scale": scale, "num_measured": len(measured),
-            "measured": [{"model": str(m.model), "measured_ms": m.ms, "predicted_ms": p, "batch_size": m.batch_size or batch}
-                         for m, p in zip(measured, predicted)]}
 
 
 def _cmd_measure(args: argparse.Namespace) -> int:

@@ -26,6 +26,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     se.add_argument("--latency-source", choices=["auto", "table", "predictor"], default=None,
                     help="measured HELP table (NB201 data) or a latency predictor (default: the table when present)")
     se.add_argument("--latency-predictor", default=None, help="latency predictor name or path (default latency-help-b1)")
+    se.add_argument("--latency-calibrate", default=None, metavar="TIMINGS",
+                    help="rescale the latency predictor to a few networks timed on your device (the JSON of "
+                         "`nas-predictor measure --json`, or a CSV of model,ms[,batch])")
     se.add_argument("--oracle", choices=["auto", "table", "predictor"], default=None,
                     help="real benchmark accuracies (table) or the shipped predictor's predictions")
     se.add_argument("--dataset", choices=["cifar10", "cifar100", "ImageNet16-120"], default=None)
@@ -57,7 +60,8 @@ def _cmd_search(args: argparse.Namespace) -> int:
     cfg = load_search_config(args.config, args.set, space=args.space, strategy=args.strategy, guided=args.guided,
                              budget=args.budget, max_latency_ms=args.max_latency_ms,
                              latency_device=args.latency_device, latency_source=args.latency_source,
-                             latency_predictor=args.latency_predictor, oracle=args.oracle, dataset=args.dataset,
+                             latency_predictor=args.latency_predictor,
+                             latency_calibrate=args.latency_calibrate, oracle=args.oracle, dataset=args.dataset,
                              table_file=args.table_file, predictor=args.predictor, surrogate=args.surrogate,
                              seed=args.seed, target=args.target, top=args.top)
     device = str(resolve_device(args.device))

@@ -48,6 +48,9 @@ class SearchConfig(BaseModel):
     # "table" = HELP's measured latencies (NB201, needs the data), "predictor" = latency_predictor
     latency_source: Literal["auto", "table", "predictor"] = "auto"
     latency_predictor: str = "latency-help-b1"
+    # a few networks timed on your device (nas-predictor measure --json, or CSV model,ms[,batch]): the
+    # latency predictor is rescaled by their median measured / predicted ratio
+    latency_calibrate: str | None = None
     target: float | None = None  # stop once an evaluation reaches this value
     top: int = Field(10, ge=1)
 
@@ -60,6 +63,9 @@ class SearchConfig(BaseModel):
             raise ValueError(f"guided applies to evolution and tpe; {self.strategy} has no guided variant")
         if self.max_latency_ms is not None and self.latency_device is None:
             raise ValueError("max_latency_ms needs latency_device (a device setting such as titan_rtx_1 or pixel3)")
+        if self.latency_calibrate is not None and self.latency_source == "table":
+            raise ValueError("latency_calibrate rescales a latency predictor; latency_source table is measured "
+                             "latencies (use latency_source predictor or auto)")
         return self
 
 

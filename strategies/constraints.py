@@ -11,6 +11,8 @@ Two latency sources behind one interface:
 from __future__ import annotations
 
 import abc
+import math
+import os
 from typing import Sequence
 
 import numpy as np
@@ -57,12 +59,19 @@ class TableLatency(LatencySource):
 
 
 class PredictedLatency(LatencySource):
-    """A latency predictor's estimate for each architecture's whole network (batch 1 export)."""
+    """A latency predictor's estimate for each architecture's whole network, at the batch of ``setting``.
+
+    ``calibrate`` rescales every estimate by one factor: a number, or a file of a few networks timed
+    on the real device (the ``nas-predictor latency --calibrate`` format, see
+    nas_predictor.data.latency_measurements) from which the factor is fitted. That is how a predictor
+    trained on one device, or on other network families, is carried to the user's device.
+    """
 
     kind = "predicted"
 
     def __init__(self, predictor: str, space: str, setting: str | None = None, device: str = "cpu",
-                 cache: str | None = None) -> None:
+                 cache: str | None = None, calibrate: str | os.PathLike | float | None = None) -> None:
+        from nas_predictor.data.latency_tables import parse_setting
         from nas_predictor.predictor import load_predictor
 
         self.predictor = load_predictor(predictor, device=device)
@@ -72,12 +81,27 @@ class PredictedLatency(LatencySource):
         if self.setting not in self.predictor.settings:
             raise ConfigError(f"latency predictor {predictor!r} has no setting {self.setting!r}; "
                               f"it predicts {', '.join(self.predictor.settings)}")
+        self.batch_size = parse_setting(self.setting)[1]
         self.cache = cache
+        self.calibration: dict | None = None
+        self.scale = 1.0
+        if isinstance(calibrate, bool):
+            raise ConfigError(f"calibrate must be a factor or a timings file, got {calibrate!r}")
+        if isinstance(calibrate, (int, float)):
+            if not (math.isfinite(calibrate) and calibrate > 0):
+                raise ConfigError(f"a latency scale must be a positive finite number, got {calibrate!r}")
+            self.scale = float(calibrate)
+        elif calibrate is not None:
+            from nas_predictor.data.latency_measurements import fit_scale_to_measurements
+
+            self.calibration = fit_scale_to_measurements(calibrate, self.predictor, self.setting, self.batch_size)
+            self.scale = self.calibration["scale"]
         self._memo: dict[str, float] = {}
         self._graphs: dict | None = None  # the graph cache, read once per search
 
     def latency_ms(self, archs: Sequence[str]) -> np.ndarray:
         from nas_predictor.data.latency_graphs import export_to_cache, load_cache
+        from nas_predictor.onnx.rebatch import rebatch
 
         todo = list(dict.fromkeys(a for a in archs if a not in self._memo))
         if todo:
@@ -86,13 +110,20 @@ class PredictedLatency(LatencySource):
             missing = [a for a in todo if a not in self._graphs]
             if missing:
                 self._graphs.update(export_to_cache(self.space, missing, self.cache, progress=len(missing) > 20))
-            graphs = [self._graphs[a] for a in todo]
+            # the cache holds batch-1 exports; a batch-32 setting is predicted on batch-32 graphs
+            graphs = [self._graphs[a] if self.batch_size == 1 else rebatch(self._graphs[a], self.batch_size)
+                      for a in todo]
             for arch, ms in zip(todo, self.predictor.predict_latency(graphs, self.setting)):
-                self._memo[arch] = float(ms)
+                self._memo[arch] = float(ms) * self.scale
         return np.array([self._memo[a] for a in archs], dtype=np.float64)
 
     def describe(self) -> str:
-        return f"latency on {self.setting} predicted by {self.name}"
+        text = f"latency on {self.setting} predicted by {self.name}"
+        if self.scale != 1.0:
+            text += f", rescaled x{self.scale:.3f}"
+            if self.calibration:
+                text += f" (median ratio of {self.calibration['num_measured']} timings in {self.calibration['file']})"
+        return text
 
 
 class FunctionLatency(LatencySource):

@@ -66,7 +66,8 @@ def build_search(cfg: SearchConfig, data_dir: str | None = None, device: str = "
     constraint = None
     if cfg.max_latency_ms is not None:
         source = None
-        if cfg.latency_source in ("auto", "table") and cfg.space == "nasbench201":
+        # timings of the user's device mean the user's device: the predictor, rescaled, not HELP's table
+        if cfg.latency_source in ("auto", "table") and cfg.space == "nasbench201" and cfg.latency_calibrate is None:
             try:
                 source = TableLatency(cfg.latency_device, data_dir=data_dir)
             except DataError:
@@ -75,7 +76,8 @@ def build_search(cfg: SearchConfig, data_dir: str | None = None, device: str = "
         if source is None:
             if cfg.latency_source == "table":
                 raise ConfigError(f"no measured latency table for {cfg.space}")
-            source = PredictedLatency(cfg.latency_predictor, cfg.space, cfg.latency_device, device=device)
+            source = PredictedLatency(cfg.latency_predictor, cfg.space, cfg.latency_device, device=device,
+                                      calibrate=cfg.latency_calibrate)
         constraint = LatencyConstraint(source, cfg.max_latency_ms)
     surrogate: Surrogate | None = None
     if strategy.needs_surrogate:

@@ -22,6 +22,8 @@ Every answer is remembered (per sample), and :attr:`LatencyFilter.history` keeps
 from __future__ import annotations
 
 import json
+import math
+import os
 from typing import Any, Sequence
 
 from strategies.nni_bridge import require_nni
@@ -58,15 +60,23 @@ class LatencyFilter:
         The input the frozen model of an unknown space is exported at, e.g. ``(1, 3, 32, 32)``.
     use_sample
         False: always export the frozen model, even for a known space.
+    calibrate
+        Rescale the predictor's latencies by one factor: a number, or a file of a few networks timed on
+        your device (``nas-predictor measure --json`` output, or a CSV of ``model,ms[,batch]``) from
+        which the factor is fitted, as ``nas-predictor latency --calibrate`` does. Only for the
+        predictor; a ``latency`` source of your own is used as given.
     """
 
     def __init__(self, max_ms: float, latency: LatencySource | None = None, *, predictor: str = DEFAULT_PREDICTOR,
                  setting: str | None = None, input_shape: Sequence[int] | None = None, use_sample: bool = True,
-                 device: str = "cpu") -> None:
+                 device: str = "cpu", calibrate: str | os.PathLike | float | None = None) -> None:
         if not max_ms > 0:
             raise ConfigError(f"the latency bound must be a positive number of ms, got {max_ms}")
         if latency is not None and not isinstance(latency, LatencySource):
             raise ConfigError(f"latency must be a strategies.constraints LatencySource, got {type(latency).__name__}")
+        if latency is not None and calibrate is not None:
+            raise ConfigError("calibrate rescales the latency predictor; a latency source of your own is used as "
+                              "given (rescale it yourself, or drop latency= to use the predictor)")
         self.max_ms = float(max_ms)
         self.latency = latency
         self.predictor_name = predictor
@@ -78,6 +88,14 @@ class LatencyFilter:
         self._memo: dict[str, float] = {}
         self._sources: dict[str, LatencySource] = {}
         self._predictor = None
+        self.calibrate = calibrate
+        self.calibration: dict | None = None  # what a timings file gave, once fitted
+        self._scale: float | None = None
+        if isinstance(calibrate, bool) or isinstance(calibrate, (int, float)) and not (
+                math.isfinite(calibrate) and calibrate > 0):
+            raise ConfigError(f"calibrate must be a positive finite factor or a timings file, got {calibrate!r}")
+        if isinstance(calibrate, (int, float)):
+            self._scale = float(calibrate)
 
     def __repr__(self) -> str:
         return f"LatencyFilter(max_ms={self.max_ms}, source={self.describe()!r})"
@@ -85,7 +103,29 @@ class LatencyFilter:
     def describe(self) -> str:
         if self.latency is not None:
             return self.latency.describe()
-        return f"latency on {self.setting or 'its default setting'} predicted by {self.predictor_name}"
+        text = f"latency on {self.setting or 'its default setting'} predicted by {self.predictor_name}"
+        if isinstance(self.calibrate, (int, float)):
+            text += f", rescaled x{self.calibrate:g}"
+        elif self.calibrate is not None:
+            text += f", rescaled to the timings in {self.calibrate}"
+        return text
+
+    def scale(self) -> float:
+        """The factor every predicted latency is multiplied by (1 without ``calibrate``); a timings file
+        is read and fitted once, on first use."""
+        if self._scale is None:
+            if self.calibrate is None:
+                self._scale = 1.0
+            else:
+                from nas_predictor.data.latency_measurements import fit_scale_to_measurements
+                from nas_predictor.data.latency_tables import parse_setting
+
+                predictor = self._predictor_obj()
+                setting = self.setting or predictor.default_setting
+                batch = self.input_shape[0] if self.input_shape else parse_setting(setting)[1]
+                self.calibration = fit_scale_to_measurements(self.calibrate, predictor, setting, batch)
+                self._scale = self.calibration["scale"]
+        return self._scale
 
     # -- the latency of a model --------------------------------------------------------------------
     def source_for(self, space_name: str) -> LatencySource:
@@ -94,7 +134,7 @@ class LatencyFilter:
             return self.latency
         if space_name not in self._sources:
             self._sources[space_name] = PredictedLatency(self.predictor_name, space_name, self.setting,
-                                                         device=self.device)
+                                                         device=self.device, calibrate=self.scale())
         return self._sources[space_name]
 
     def as_constraint(self, space_name: str) -> LatencyConstraint:
@@ -117,7 +157,7 @@ class LatencyFilter:
         from search_spaces.onnx_export import export_onnx
 
         graph = onnx_to_graph(export_onnx(module, self.input_shape))
-        return float(self._predictor_obj().predict_latency([graph], self.setting)[0])
+        return float(self._predictor_obj().predict_latency([graph], self.setting)[0]) * self.scale()
 
     def latency_of(self, model: Any) -> tuple[float, str | None]:
         """(latency ms, arch string or None) of a frozen NNI model."""

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from nas_predictor.cli import main
 
 
@@ -41,6 +43,29 @@ def test_bad_search_config_exits_2(tmp_path, capsys):
     assert "evolution needs 1 <= sample_size" in capsys.readouterr().err
     assert main(["search", "--set", "bugdet=3", "--out", str(tmp_path / "y")]) == 2
     assert "unknown config key 'bugdet'" in capsys.readouterr().err
+    assert main(["search", "--max-latency-ms", "5", "--latency-device", "titan_rtx_1", "--latency-source", "table",
+                 "--latency-calibrate", "t.csv", "--out", str(tmp_path / "z")]) == 2
+    assert "latency_calibrate rescales a latency predictor" in capsys.readouterr().err
+
+
+def test_latency_calibrate_puts_the_rescaled_predictor_behind_the_bound(tmp_path, data_dir):
+    import torch
+
+    from nas_predictor.onnx import onnx_to_graph
+    from nas_predictor.predictor import load_predictor
+    from search_spaces.onnx_export import export_onnx
+    from strategies.config import load_search_config
+    from strategies.constraints import PredictedLatency
+    from strategies.setup import build_search
+
+    export_onnx(torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3)), (1, 3, 32, 32), tmp_path / "m.onnx")
+    raw = float(load_predictor("latency-help-b1").predict_latency([onnx_to_graph(tmp_path / "m.onnx")], "titan_rtx_1")[0])
+    (tmp_path / "t.csv").write_text(f"m.onnx,{0.5 * raw}\n")
+    cfg = load_search_config(None, max_latency_ms=5, latency_device="titan_rtx_1",
+                             latency_calibrate=str(tmp_path / "t.csv"))
+    # even with HELP's table there (latency_source auto), timings of your device mean the predictor
+    source = build_search(cfg, str(data_dir)).constraint.source
+    assert isinstance(source, PredictedLatency) and source.scale == pytest.approx(0.5)
 
 
 def test_nb101_search_on_the_shared_subset(tmp_path, data_dir, capsys):

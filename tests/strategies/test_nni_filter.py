@@ -124,3 +124,39 @@ def test_bad_arguments():
         LatencyFilter(0)
     with pytest.raises(ConfigError, match="LatencySource"):
         LatencyFilter(5.0, latency="pixel3")
+    with pytest.raises(ConfigError, match="used as given"):
+        LatencyFilter(5.0, TableLatency("pixel3"), calibrate=2.0)
+    for bad in (0, -2.0, float("inf"), False):
+        with pytest.raises(ConfigError, match="calibrate must be"):
+            LatencyFilter(5.0, calibrate=bad)
+
+
+def test_calibrate_rescales_the_predicted_latency(tmp_path):
+    from nas_predictor.onnx import onnx_to_graph
+    from search_spaces.onnx_export import export_onnx
+
+    net = torch.nn.Sequential(torch.nn.Conv2d(3, 16, 3), torch.nn.ReLU())
+
+    class Frozen:  # a model of a space the bridge does not know: exported to ONNX
+        sample = None
+
+        def executable_model(self):
+            return net
+
+    shape = (1, 3, 32, 32)
+    plain = LatencyFilter(1e6, setting="gold_6226", input_shape=shape)
+    raw = plain.latency_of(Frozen())[0]
+    assert LatencyFilter(1e6, setting="gold_6226", input_shape=shape, calibrate=3.0).latency_of(Frozen())[0] == \
+        pytest.approx(3.0 * raw)
+    # timings of the user's device: 4x the prediction
+    export_onnx(net, shape, tmp_path / "net.onnx")
+    assert raw == pytest.approx(float(plain._predictor_obj().predict_latency([onnx_to_graph(tmp_path / "net.onnx")],
+                                                                               "gold_6226")[0]))
+    (tmp_path / "t.csv").write_text(f"net.onnx,{4 * raw}\n")
+    fitted = LatencyFilter(3.5 * raw, setting="gold_6226", input_shape=shape, calibrate=tmp_path / "t.csv")
+    assert not fitted(Frozen()) and fitted.history[-1]["latency_ms"] == pytest.approx(4 * raw)
+    assert fitted.scale() == pytest.approx(4.0) and "timings in" in fitted.describe()
+    # arch strings of a known space go through the same factor
+    arch = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"
+    assert fitted.source_for("nasbench201").latency_ms([arch])[0] == pytest.approx(
+        4.0 * plain.source_for("nasbench201").latency_ms([arch])[0])
