@@ -247,6 +247,51 @@ def latency_few_shot_table() -> list[str]:
     return rows
 
 
+UNSEEN_DEVICE_COLUMNS = (("ours", "ours, one factor"), ("ours_power", "ours, a·pred^b"),
+                         ("ours_auto", "ours, auto (the default)"),
+                         ("measured_reference", "measured on our settings, one factor"),
+                         ("flops_power", "FLOPs, a·FLOPs^b"))
+
+
+def latency_unseen_device_table() -> list[str]:
+    """Devices no shipped predictor has (benchmarks/latency_unseen_device.py): test MAPE after fitting
+    on K timed networks, each K of the run per cell (mean over seeds), the lowest MAPE at the largest K
+    in bold; ours' Kendall tau there; last rows of means per device kind."""
+    res = _load("latency_unseen_device")
+    shots = [str(k) for k in (res["shots"] if res else (5, 10, 20))]
+    head = " | ".join(f"{label} MAPE, K = {' / '.join(shots)}" for _, label in UNSEEN_DEVICE_COLUMNS)
+    rows = [f"| family, setting | predictor | {head} | ours τ (K = {shots[-1]}) |",
+            "|---|---|" + "---|" * (len(UNSEEN_DEVICE_COLUMNS) + 1)]
+    if not res:
+        return rows + ["| latency_unseen_device: not run yet |" + " |" * (len(UNSEEN_DEVICE_COLUMNS) + 2)]
+    kinds: dict[str, list[dict]] = {}
+    for family, settings in res["results"].items():
+        for setting, r in settings.items():
+            mape = {m: [r["shots"][k][m]["mape"]["mean"] for k in shots] for m, _ in UNSEEN_DEVICE_COLUMNS}
+            best = min(mape, key=lambda m: mape[m][-1])
+            cells = [("**{}**" if m == best else "{}").format(" / ".join(f"{v:.3f}" for v in mape[m]))
+                     for m, _ in UNSEEN_DEVICE_COLUMNS]
+            tau = r["shots"][shots[-1]]["ours"]["kendall_tau"]["mean"]
+            rows.append(f"| {family}, {setting} | {r['predictor']} | {' | '.join(cells)} | {tau:.3f} |")
+            kinds.setdefault(_device_kind(setting), []).append(mape)
+    for kind, items in kinds.items():
+        means = {m: [statistics.mean(i[m][k] for i in items) for k in range(len(shots))] for m, _ in UNSEEN_DEVICE_COLUMNS}
+        best = min(means, key=lambda m: means[m][-1])
+        cells = [("**{}**" if m == best else "{}").format(" / ".join(f"{v:.3f}" for v in means[m]))
+                 for m, _ in UNSEEN_DEVICE_COLUMNS]
+        rows.append(f"| **mean, {kind} ({len(items)} rows)** | | {' | '.join(cells)} | |")
+    return rows
+
+
+def _device_kind(setting: str) -> str:
+    device = setting.rsplit("_", 1)[0] if setting.rsplit("_", 1)[-1].isdigit() else setting
+    if any(device.startswith(g) for g in ("1080ti", "2080ti", "titan", "v100")):
+        return "GPUs"
+    if device.startswith(("gold", "silver")):
+        return "server CPUs"
+    return "phones, Raspberry Pi, FPGA, Eyeriss"
+
+
 def latency_unseen_tau_table() -> list[str]:
     """Kendall tau within the held-out family, from the runs (mean ± std over seeds)."""
     head = " | ".join(LATENCY_MODELS.values())
@@ -516,6 +561,7 @@ README_TABLES = {
     "#### Whole-network latency, unseen structure (paper Table 2 analogue)": latency_unseen_table,
     "#### Whole-network latency, unseen structure: ranking within the held-out family": latency_unseen_tau_table,
     "#### Whole-network latency, unseen structure: rescaled by a few measured networks": latency_few_shot_table,
+    "#### Whole-network latency on devices no predictor saw: a few timings": latency_unseen_device_table,
     "#### Latency labels: how much other measurements of the same network explain": latency_label_table,
     "#### Latency measured on this machine: recipe pilots": measured_pilot_table,
     "#### Latency measured on this machine, in domain (NNLQP Table 1 analogue)": measured_in_domain_table,

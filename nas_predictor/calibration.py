@@ -8,13 +8,24 @@
   close to but not the one it learnt, is mostly off by one factor (HELP's OFA networks run at half
   their 2080ti_1 latency on titan_rtx_1, NB201 ones at 0.84). A few measured networks fix that
   factor; the ranking is again unchanged.
+- Latency on a device of another kind (``fit_latency_map``): a phone, a server CPU, or a GPU at
+  batch 256 does not just run slower or faster; big networks cost it relatively more or less than on
+  the predictor's device, so latency = a * prediction^b fits better than one factor. With enough
+  timings, ``fit="auto"`` picks whichever of the two predicts left-out timings better.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+
 import numpy as np
 
-from nas_predictor.errors import DataError
+from nas_predictor.errors import ConfigError, DataError
+
+LATENCY_FITS = ("auto", "scale", "power")
+# Fewer timings than this: "auto" keeps one factor. A two-parameter fit on a handful of networks
+# chases their noise (on HELP's devices the power fit lost to one factor at 5 timings, see README).
+MIN_POWER_TIMINGS = 8
 
 
 def fit_linear_calibration(pred: np.ndarray, labels: np.ndarray) -> dict[str, float]:
@@ -39,11 +50,7 @@ def apply_calibration(pred: np.ndarray, calibration: dict[str, float] | None) ->
     return pred * calibration["scale"] + calibration["shift"]
 
 
-def fit_log_scale(predicted: np.ndarray, measured: np.ndarray) -> float:
-    """The factor s that rescales latency predictions to measurements: exp(median(log(measured /
-    predicted))). The median, not the mean: with five or ten measurements one noisy timing must not
-    move the factor, and the median log ratio is the factor that leaves half the networks above and
-    half below (what minimises the mean absolute log error)."""
+def _positive_pair(predicted, measured) -> tuple[np.ndarray, np.ndarray]:
     predicted = np.asarray(predicted, dtype=np.float64).ravel()
     measured = np.asarray(measured, dtype=np.float64).ravel()
     if predicted.shape != measured.shape or predicted.size < 1:
@@ -51,4 +58,72 @@ def fit_log_scale(predicted: np.ndarray, measured: np.ndarray) -> float:
     for name, values in (("predicted", predicted), ("measured", measured)):
         if not np.all(np.isfinite(values) & (values > 0)):
             raise DataError(f"{name} latencies must be finite and positive, got {values[~(np.isfinite(values) & (values > 0))][:3].tolist()}")
+    return predicted, measured
+
+
+def fit_log_scale(predicted: np.ndarray, measured: np.ndarray) -> float:
+    """The factor s that rescales latency predictions to measurements: exp(median(log(measured /
+    predicted))). The median, not the mean: with five or ten measurements one noisy timing must not
+    move the factor, and the median log ratio is the factor that leaves half the networks above and
+    half below (what minimises the mean absolute log error)."""
+    predicted, measured = _positive_pair(predicted, measured)
     return float(np.exp(np.median(np.log(measured / predicted))))
+
+
+@dataclass(frozen=True)
+class LatencyMap:
+    """measured ~ scale * predicted ** exponent (exponent 1: one factor)."""
+
+    scale: float
+    exponent: float = 1.0
+    fit: str = "scale"
+
+    def apply(self, predicted) -> np.ndarray:
+        return self.scale * np.power(np.asarray(predicted, dtype=np.float64), self.exponent)
+
+    def describe(self) -> str:
+        if self.exponent == 1.0:
+            return f"x{self.scale:.3f}"
+        return f"{self.scale:.3f} * predicted^{self.exponent:.3f}"
+
+    def to_dict(self) -> dict:
+        return {"scale": self.scale, "exponent": self.exponent, "fit": self.fit}
+
+
+def _power(predicted: np.ndarray, measured: np.ndarray) -> LatencyMap | None:
+    """Least squares of log measured on log predicted; None where it cannot be fitted or would reverse
+    the ranking (exponent <= 0)."""
+    x = np.log(predicted)
+    if predicted.size < 3 or np.ptp(x) == 0:
+        return None
+    b, log_a = np.polyfit(x, np.log(measured), 1)
+    return LatencyMap(float(np.exp(log_a)), float(b), "power") if b > 0 else None
+
+
+def fit_latency_map(predicted, measured, fit: str = "auto") -> LatencyMap:
+    """Map latency predictions to a device from a few of its timings.
+
+    ``scale``: one factor (``fit_log_scale``). ``power``: scale * predicted^exponent, least squares
+    in log space (one factor where that cannot be fitted). ``auto``: one factor below
+    ``MIN_POWER_TIMINGS`` timings; from there, whichever of the two has the lower median absolute log
+    error over leave-one-out fits of the timings."""
+    if fit not in LATENCY_FITS:
+        raise ConfigError(f"unknown latency fit {fit!r}; choose from {', '.join(LATENCY_FITS)}")
+    predicted, measured = _positive_pair(predicted, measured)
+    scale = LatencyMap(fit_log_scale(predicted, measured))
+    if fit == "scale":
+        return scale
+    power = _power(predicted, measured)
+    if power is None or fit == "power":
+        return power or scale
+    if predicted.size < MIN_POWER_TIMINGS:
+        return scale
+    errors = {"scale": [], "power": []}
+    for i in range(predicted.size):
+        rest = np.arange(predicted.size) != i
+        fits = {"scale": LatencyMap(fit_log_scale(predicted[rest], measured[rest])),
+                "power": _power(predicted[rest], measured[rest])}
+        for name, m in fits.items():
+            m = m or fits["scale"]
+            errors[name].append(abs(float(np.log(measured[i] / m.apply(predicted[i])))))
+    return power if np.median(errors["power"]) < np.median(errors["scale"]) else scale

@@ -123,7 +123,7 @@ def _cmd_distill(args: argparse.Namespace) -> int:
 
 def _cmd_latency(args: argparse.Namespace) -> int:
     """Predicted latency of ONNX files; with --max-ms a deployment gate (exit 1 when any fails)."""
-    from nas_predictor.data.latency_measurements import fit_scale_to_measurements
+    from nas_predictor.data.latency_measurements import fit_map_to_measurements
     from nas_predictor.onnx import onnx_to_graph
     from nas_predictor.predictor import load_predictor
 
@@ -137,8 +137,8 @@ def _cmd_latency(args: argparse.Namespace) -> int:
         from nas_predictor.data.latency_tables import parse_setting
 
         batch = parse_setting(setting)[1]
-    calibration = fit_scale_to_measurements(args.calibrate, predictor, setting, batch) if args.calibrate else None
-    scale = calibration["scale"] if calibration else 1.0
+    latency_map, calibration = (fit_map_to_measurements(args.calibrate, predictor, setting, batch, args.calibrate_fit)
+                                if args.calibrate else (None, None))
     rows, errors = [], []
     for path in args.models:
         try:
@@ -147,7 +147,7 @@ def _cmd_latency(args: argparse.Namespace) -> int:
         except NasPredictorError as err:  # one bad file does not hide the others' results
             errors.append({"model": path, "error": str(err)})
             continue
-        ms = raw_ms * scale
+        ms = float(latency_map.apply(raw_ms)) if latency_map else raw_ms
         row = {"model": path, "predicted_ms": ms, "batch_size": batch, "setting": setting,
                "nodes": graph.num_nodes, "gflops": graph.scalars["flops"] / 1e9}
         if calibration:
@@ -162,9 +162,10 @@ def _cmd_latency(args: argparse.Namespace) -> int:
             out["calibration"] = calibration
         print(json.dumps(out))
     else:
-        if calibration:
-            print(f"rescaled x{scale:.3f}: the median measured/predicted ratio of {calibration['num_measured']} "
-                  f"measured models in {args.calibrate}")
+        if latency_map:
+            how = (f"rescaled {latency_map.describe()}: one factor" if latency_map.exponent == 1.0
+                   else f"mapped to {latency_map.describe()}: a power law")
+            print(f"{how} fitted to {calibration['num_measured']} measured models in {args.calibrate}")
         for row in rows:
             verdict = f"  {'PASS' if row['pass'] else 'FAIL'} (budget {row['max_ms']:g} ms)" if "pass" in row else ""
             print(f"{row['predicted_ms']:10.3f} ms  {row['model']}  [{setting}, batch {batch}]{verdict}")
@@ -277,6 +278,10 @@ def build_parser() -> argparse.ArgumentParser:
                     help="rescale the predictions by your own timings of a few models: the JSON of "
                          "`nas-predictor measure --json`, or a CSV of model,ms[,batch]; for a device or a "
                          "network family the predictor never saw (5-10 models are enough to fix its scale)")
+    la.add_argument("--calibrate-fit", default="auto", choices=["auto", "scale", "power"],
+                    help="scale: one factor; power: a * predicted^b, for a device of another kind (a phone, a "
+                         "CPU, a large batch); auto (default): one factor below 8 timings, else whichever "
+                         "predicts left-out timings better")
     la.add_argument("--device", default=None, choices=["cpu", "cuda", "auto"])
     la.set_defaults(func=_cmd_latency)
 

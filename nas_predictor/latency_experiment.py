@@ -90,6 +90,15 @@ def _measured_families(d: Any) -> tuple[LatencyDataset, dict[str, list[DatasetRe
     return ds, by_family
 
 
+def family_subset(n: int, max_per_family: int | None, rng: np.random.Generator) -> np.ndarray:
+    """Sorted indices of the records of one family an experiment uses: all of them, or
+    ``max_per_family`` drawn by ``rng`` (one generator, seeded by ``subset_seed``, drawn from family
+    after family in the config's order, so a family's subset depends on the families before it)."""
+    if max_per_family and max_per_family < n:
+        return np.sort(rng.choice(n, max_per_family, replace=False))
+    return np.arange(n)
+
+
 def prepare_latency_data(cfg: LatencyExperimentConfig, data_dir: str | None = None, progress: bool = True) -> LatencyRecords:
     d = cfg.data
     rng = np.random.default_rng(d.split_seed)
@@ -104,9 +113,7 @@ def prepare_latency_data(cfg: LatencyExperimentConfig, data_dir: str | None = No
             family_lat = np.array([[r.latency_ms] for r in family_records])
         else:
             family_archs, family_lat, batch = _family_latencies(space, d.settings, data_dir)
-        pick = np.arange(len(family_archs))
-        if d.max_per_family and d.max_per_family < len(pick):
-            pick = np.sort(subset_rng.choice(len(pick), d.max_per_family, replace=False))
+        pick = family_subset(len(family_archs), d.max_per_family, subset_rng)
         chosen = [family_archs[i] for i in pick]
         offset = len(archs)
         if measured is not None:

@@ -51,6 +51,7 @@ class SearchConfig(BaseModel):
     # a few networks timed on your device (nas-predictor measure --json, or CSV model,ms[,batch]): the
     # latency predictor is rescaled by their median measured / predicted ratio
     latency_calibrate: str | None = None
+    latency_calibrate_fit: Literal["auto", "scale", "power"] = "auto"  # see nas_predictor.calibration
     target: float | None = None  # stop once an evaluation reaches this value
     top: int = Field(10, ge=1)
 

@@ -17,6 +17,7 @@ from typing import Sequence
 
 import numpy as np
 
+from nas_predictor.calibration import LatencyMap
 from nas_predictor.errors import ConfigError
 
 
@@ -61,16 +62,18 @@ class TableLatency(LatencySource):
 class PredictedLatency(LatencySource):
     """A latency predictor's estimate for each architecture's whole network, at the batch of ``setting``.
 
-    ``calibrate`` rescales every estimate by one factor: a number, or a file of a few networks timed
-    on the real device (the ``nas-predictor latency --calibrate`` format, see
-    nas_predictor.data.latency_measurements) from which the factor is fitted. That is how a predictor
-    trained on one device, or on other network families, is carried to the user's device.
+    ``calibrate`` maps every estimate to the user's device: a number (one factor), a
+    ``nas_predictor.calibration.LatencyMap``, or a file of a few networks timed on that device (the
+    ``nas-predictor latency --calibrate`` format, see nas_predictor.data.latency_measurements) from
+    which the map is fitted (``calibrate_fit``: "auto", "scale" or "power"). That is how a predictor
+    trained on other devices, or on other network families, is carried to the user's device.
     """
 
     kind = "predicted"
 
     def __init__(self, predictor: str, space: str, setting: str | None = None, device: str = "cpu",
-                 cache: str | None = None, calibrate: str | os.PathLike | float | None = None) -> None:
+                 cache: str | None = None, calibrate: str | os.PathLike | float | LatencyMap | None = None,
+                 calibrate_fit: str = "auto") -> None:
         from nas_predictor.data.latency_tables import parse_setting
         from nas_predictor.predictor import load_predictor
 
@@ -84,18 +87,20 @@ class PredictedLatency(LatencySource):
         self.batch_size = parse_setting(self.setting)[1]
         self.cache = cache
         self.calibration: dict | None = None
-        self.scale = 1.0
-        if isinstance(calibrate, bool):
+        self.latency_map = LatencyMap(1.0)
+        if isinstance(calibrate, LatencyMap):
+            self.latency_map = calibrate
+        elif isinstance(calibrate, bool):
             raise ConfigError(f"calibrate must be a factor or a timings file, got {calibrate!r}")
-        if isinstance(calibrate, (int, float)):
+        elif isinstance(calibrate, (int, float)):
             if not (math.isfinite(calibrate) and calibrate > 0):
                 raise ConfigError(f"a latency scale must be a positive finite number, got {calibrate!r}")
-            self.scale = float(calibrate)
+            self.latency_map = LatencyMap(float(calibrate))
         elif calibrate is not None:
-            from nas_predictor.data.latency_measurements import fit_scale_to_measurements
+            from nas_predictor.data.latency_measurements import fit_map_to_measurements
 
-            self.calibration = fit_scale_to_measurements(calibrate, self.predictor, self.setting, self.batch_size)
-            self.scale = self.calibration["scale"]
+            self.latency_map, self.calibration = fit_map_to_measurements(calibrate, self.predictor, self.setting,
+                                                                         self.batch_size, calibrate_fit)
         self._memo: dict[str, float] = {}
         self._graphs: dict | None = None  # the graph cache, read once per search
 
@@ -114,16 +119,20 @@ class PredictedLatency(LatencySource):
             graphs = [self._graphs[a] if self.batch_size == 1 else rebatch(self._graphs[a], self.batch_size)
                       for a in todo]
             for arch, ms in zip(todo, self.predictor.predict_latency(graphs, self.setting)):
-                self._memo[arch] = float(ms) * self.scale
+                self._memo[arch] = float(self.latency_map.apply(ms))
         return np.array([self._memo[a] for a in archs], dtype=np.float64)
 
     def describe(self) -> str:
         text = f"latency on {self.setting} predicted by {self.name}"
-        if self.scale != 1.0:
-            text += f", rescaled x{self.scale:.3f}"
+        if self.latency_map != LatencyMap(1.0):
+            text += f", mapped {self.latency_map.describe()}"
             if self.calibration:
-                text += f" (median ratio of {self.calibration['num_measured']} timings in {self.calibration['file']})"
+                text += f" (fitted to {self.calibration['num_measured']} timings in {self.calibration['file']})"
         return text
+
+    @property
+    def scale(self) -> float:
+        return self.latency_map.scale
 
 
 class FunctionLatency(LatencySource):

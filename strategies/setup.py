@@ -77,7 +77,7 @@ def build_search(cfg: SearchConfig, data_dir: str | None = None, device: str = "
             if cfg.latency_source == "table":
                 raise ConfigError(f"no measured latency table for {cfg.space}")
             source = PredictedLatency(cfg.latency_predictor, cfg.space, cfg.latency_device, device=device,
-                                      calibrate=cfg.latency_calibrate)
+                                      calibrate=cfg.latency_calibrate, calibrate_fit=cfg.latency_calibrate_fit)
         constraint = LatencyConstraint(source, cfg.max_latency_ms)
     surrogate: Surrogate | None = None
     if strategy.needs_surrogate:

@@ -45,3 +45,27 @@ def small_model_config() -> ModelConfig:
 def _seed_everything():
     torch.manual_seed(0)
     np.random.seed(0)
+
+
+@pytest.fixture()
+def load_benchmark(monkeypatch):
+    """``load_benchmark("report")``: a script of benchmarks/ imported as a module (they are scripts,
+    not a package), with benchmarks/ on sys.path for their shared ``common`` helpers."""
+    import importlib.util
+    import sys
+    from pathlib import Path
+
+    folder = Path(__file__).resolve().parents[1] / "benchmarks"
+    monkeypatch.syspath_prepend(str(folder))
+    loaded: list[str] = []
+
+    def load(name: str):
+        spec = importlib.util.spec_from_file_location(f"{name}_under_test", folder / f"{name}.py")
+        module = importlib.util.module_from_spec(spec)
+        spec.loader.exec_module(module)
+        loaded.append(spec.name)
+        return module
+
+    yield load
+    for name in loaded:
+        sys.modules.pop(name, None)

@@ -1,22 +1,13 @@
 """benchmarks/report.py: README tables are rewritten in their own sections only."""
 
-import importlib.util
-import sys
-from pathlib import Path
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[1]
 
 
 @pytest.fixture()
-def report(monkeypatch):
-    monkeypatch.syspath_prepend(str(ROOT / "benchmarks"))
-    spec = importlib.util.spec_from_file_location("report_under_test", ROOT / "benchmarks" / "report.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    yield module
-    sys.modules.pop("report_under_test", None)
+def report(load_benchmark):
+    return load_benchmark("report")
 
 
 def test_a_section_without_a_table_gets_one_and_the_next_sections_table_is_kept(report, tmp_path, monkeypatch):
@@ -80,3 +71,33 @@ def test_the_few_shot_table_shows_zero_five_and_ten_networks_and_bolds_the_best_
     # means over the two rows; NNLP's 10-network mean 0.0300 beats ours' 0.0325
     assert rows[-1] == ("| **mean over these rows** | | 0.3000 → 0.0400 / 0.0325 | **0.2000 → 0.0400 / 0.0300** | – "
                         "| – | 0.2000 → 0.0800 / 0.0700 |")
+
+
+def test_the_unseen_device_table_bolds_the_best_at_the_most_shots_and_averages_by_device_kind(report, monkeypatch):
+    def method(values, tau=0.5):
+        return {str(k): {"mape": {"mean": v, "std": 0.0}, "kendall_tau": {"mean": tau, "std": 0.0}}
+                for k, v in zip((5, 20), values)}
+
+    def setting(ours, power, reference, flops):
+        per = {"ours": method(ours, 0.9), "ours_power": method(power), "ours_auto": method((0.9, 0.9)),
+               "measured_reference": method(reference), "flops_power": method(flops)}
+        return {"predictor": "latency-help-b1",
+                "shots": {k: {m: v[k] for m, v in per.items()} for k in ("5", "20")}}
+
+    files = {"latency_unseen_device": {"shots": [5, 20], "results": {"nasbench201": {
+        "1080ti_1": setting((0.03, 0.02), (0.04, 0.025), (0.05, 0.03), (0.2, 0.15)),
+        "pixel3": setting((0.3, 0.28), (0.4, 0.25), (0.3, 0.3), (0.25, 0.22)),
+        "titanx_32": setting((0.05, 0.04), (0.03, 0.02), (0.05, 0.04), (0.2, 0.14))}}}}
+    monkeypatch.setattr(report, "_load", files.get)
+    rows = report.latency_unseen_device_table()
+    assert "| nasbench201, 1080ti_1 | latency-help-b1 | **0.030 / 0.020** | 0.040 / 0.025 | 0.900 / 0.900 | " \
+           "0.050 / 0.030 | 0.200 / 0.150 | 0.900 |" in rows
+    assert "| nasbench201, pixel3 | latency-help-b1 | 0.300 / 0.280 | 0.400 / 0.250 | 0.900 / 0.900 | " \
+           "0.300 / 0.300 | **0.250 / 0.220** | 0.900 |" in rows
+    # the two GPU rows: ours (0.02 + 0.04) / 2 = 0.03 at 20 against the power fit's (0.025 + 0.02) / 2
+    assert "| **mean, GPUs (2 rows)** | | 0.040 / 0.030 | **0.035 / 0.022** | 0.900 / 0.900 | 0.050 / 0.035 | " \
+           "0.200 / 0.145 | |" in rows
+    assert "K = 5 / 20" in rows[0] and "ours τ (K = 20)" in rows[0]
+    assert rows[-1].startswith("| **mean, phones, Raspberry Pi, FPGA, Eyeriss (1 rows)** |")
+    monkeypatch.setattr(report, "_load", {}.get)
+    assert report.latency_unseen_device_table()[-1].startswith("| latency_unseen_device: not run yet")

@@ -173,3 +173,31 @@ def test_latency_calibrate_rescales_by_the_median_measured_ratio(tmp_path, capsy
     measured.write_text(f"{models[0].name},-1\n")
     assert main([*args, "--calibrate", str(measured)]) == 2
     assert "measured.csv:1: latency must be a positive number" in capsys.readouterr().err
+
+
+def test_latency_calibrate_fits_a_power_law_for_a_device_of_another_kind(tmp_path, capsys):
+    import torch
+
+    from search_spaces.onnx_export import export_onnx
+
+    models = []
+    for i, width in enumerate((4, 8, 12, 16, 24, 32, 48, 64, 96)):
+        models.append(tmp_path / f"net{width}.onnx")
+        layers = [torch.nn.Conv2d(3, width, 3)] + [torch.nn.Conv2d(width, width, 3, padding=1)] * (i % 3)
+        export_onnx(torch.nn.Sequential(*layers), (1, 3, 32, 32), models[-1])
+    args = ["latency", *map(str, models), "--predictor", "latency-help-b1", "--setting", "gold_6226", "--json"]
+    assert main(args) == 0
+    raw = {r["model"]: r["predicted_ms"] for r in json.loads(capsys.readouterr().out)["results"]}
+    # a device on which bigger networks cost relatively more: measured = 0.5 * predicted^1.5
+    measured = tmp_path / "measured.csv"
+    measured.write_text("".join(f"{m},{0.5 * raw[str(m)] ** 1.5}\n" for m in models))
+    assert main([*args, "--calibrate", str(measured)]) == 0  # auto: 9 timings, the power law predicts them
+    report = json.loads(capsys.readouterr().out)
+    assert report["calibration"]["fit"] == "power"
+    assert report["calibration"]["exponent"] == pytest.approx(1.5, rel=1e-6)
+    for row in report["results"]:
+        assert row["predicted_ms"] == pytest.approx(0.5 * raw[row["model"]] ** 1.5, rel=1e-6)
+    assert main([*args[:-1], "--calibrate", str(measured), "--calibrate-fit", "scale"]) == 0
+    assert "rescaled x" in capsys.readouterr().out
+    assert main([*args[:-1], "--calibrate", str(measured)]) == 0
+    assert "mapped to 0.500 * predicted^1.500: a power law fitted to 9 measured models" in capsys.readouterr().out

@@ -20,6 +20,7 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
+from nas_predictor.calibration import LatencyMap, fit_latency_map
 from nas_predictor.errors import DataError
 
 
@@ -106,18 +107,18 @@ def read_latency_measurements(path: str | Path) -> list[Measurement]:
     return rows
 
 
-def fit_scale_to_measurements(path: str | Path, predictor, setting: str, batch_size: int) -> dict:
-    """The factor that rescales ``predictor``'s latencies on ``setting`` to the measurements in ``path``
-    (one factor, see :func:`nas_predictor.calibration.fit_log_scale`), with what it was fitted on.
-    ``batch_size`` is the batch of models whose entry names none. A bad entry is a DataError, never a
-    silently unscaled prediction."""
-    from nas_predictor.calibration import fit_log_scale
+def fit_map_to_measurements(path: str | Path, predictor, setting: str, batch_size: int,
+                            fit: str = "auto") -> tuple[LatencyMap, dict]:
+    """The map from ``predictor``'s latencies on ``setting`` to the measurements in ``path`` (one
+    factor or a power law, see :func:`nas_predictor.calibration.fit_latency_map`), and a record of
+    what it was fitted on. ``batch_size`` is the batch of models whose entry names none. A bad entry
+    is a DataError, never a silently unmapped prediction."""
     from nas_predictor.onnx import onnx_to_graph
 
     measured = read_latency_measurements(path)
     graphs = [onnx_to_graph(m.model, batch_size=m.batch_size or batch_size) for m in measured]
     predicted = [float(ms) for ms in predictor.predict_latency(graphs, setting)]
-    scale = fit_log_scale(predicted, [m.ms for m in measured])
-    return {"file": str(path), "scale": scale, "num_measured": len(measured),
-            "measured": [{"model": str(m.model), "measured_ms": m.ms, "predicted_ms": p,
-                          "batch_size": m.batch_size or batch_size} for m, p in zip(measured, predicted)]}
+    latency_map = fit_latency_map(predicted, [m.ms for m in measured], fit)
+    return latency_map, {"file": str(path), **latency_map.to_dict(), "num_measured": len(measured),
+                         "measured": [{"model": str(m.model), "measured_ms": m.ms, "predicted_ms": p,
+                                       "batch_size": m.batch_size or batch_size} for m, p in zip(measured, predicted)]}

@@ -32,6 +32,7 @@ require_nni()
 
 from nni.nas.strategy.middleware import Filter  # noqa: E402
 
+from nas_predictor.calibration import LatencyMap  # noqa: E402
 from nas_predictor.errors import ConfigError  # noqa: E402
 from strategies.constraints import LatencyConstraint, LatencySource, PredictedLatency  # noqa: E402
 from strategies.nni_bridge.mapping import mapping_for_sample  # noqa: E402
@@ -60,16 +61,18 @@ class LatencyFilter:
         The input the frozen model of an unknown space is exported at, e.g. ``(1, 3, 32, 32)``.
     use_sample
         False: always export the frozen model, even for a known space.
-    calibrate
-        Rescale the predictor's latencies by one factor: a number, or a file of a few networks timed on
-        your device (``nas-predictor measure --json`` output, or a CSV of ``model,ms[,batch]``) from
-        which the factor is fitted, as ``nas-predictor latency --calibrate`` does. Only for the
-        predictor; a ``latency`` source of your own is used as given.
+    calibrate, calibrate_fit
+        Map the predictor's latencies to your device: a number (one factor), a ``LatencyMap``, or a
+        file of a few networks timed on your device (``nas-predictor measure --json`` output, or a CSV
+        of ``model,ms[,batch]``) from which the map is fitted (``calibrate_fit``: "auto", "scale" or
+        "power"), as ``nas-predictor latency --calibrate`` does. Only for the predictor; a
+        ``latency`` source of your own is used as given.
     """
 
     def __init__(self, max_ms: float, latency: LatencySource | None = None, *, predictor: str = DEFAULT_PREDICTOR,
                  setting: str | None = None, input_shape: Sequence[int] | None = None, use_sample: bool = True,
-                 device: str = "cpu", calibrate: str | os.PathLike | float | None = None) -> None:
+                 device: str = "cpu", calibrate: str | os.PathLike | float | LatencyMap | None = None,
+                 calibrate_fit: str = "auto") -> None:
         if not max_ms > 0:
             raise ConfigError(f"the latency bound must be a positive number of ms, got {max_ms}")
         if latency is not None and not isinstance(latency, LatencySource):
@@ -89,13 +92,14 @@ class LatencyFilter:
         self._sources: dict[str, LatencySource] = {}
         self._predictor = None
         self.calibrate = calibrate
+        self.calibrate_fit = calibrate_fit
         self.calibration: dict | None = None  # what a timings file gave, once fitted
-        self._scale: float | None = None
+        self._map: LatencyMap | None = calibrate if isinstance(calibrate, LatencyMap) else None
         if isinstance(calibrate, bool) or isinstance(calibrate, (int, float)) and not (
                 math.isfinite(calibrate) and calibrate > 0):
             raise ConfigError(f"calibrate must be a positive finite factor or a timings file, got {calibrate!r}")
         if isinstance(calibrate, (int, float)):
-            self._scale = float(calibrate)
+            self._map = LatencyMap(float(calibrate))
 
     def __repr__(self) -> str:
         return f"LatencyFilter(max_ms={self.max_ms}, source={self.describe()!r})"
@@ -104,28 +108,28 @@ class LatencyFilter:
         if self.latency is not None:
             return self.latency.describe()
         text = f"latency on {self.setting or 'its default setting'} predicted by {self.predictor_name}"
-        if isinstance(self.calibrate, (int, float)):
-            text += f", rescaled x{self.calibrate:g}"
-        elif self.calibrate is not None:
+        if self._map is not None and self._map != LatencyMap(1.0):
+            text += f", mapped {self._map.describe()}"
+        if isinstance(self.calibrate, (str, os.PathLike)):
             text += f", rescaled to the timings in {self.calibrate}"
         return text
 
-    def scale(self) -> float:
-        """The factor every predicted latency is multiplied by (1 without ``calibrate``); a timings file
-        is read and fitted once, on first use."""
-        if self._scale is None:
+    def latency_map(self) -> LatencyMap:
+        """The map applied to every predicted latency (identity without ``calibrate``); a timings
+        file is read and fitted once, on first use."""
+        if self._map is None:
             if self.calibrate is None:
-                self._scale = 1.0
+                self._map = LatencyMap(1.0)
             else:
-                from nas_predictor.data.latency_measurements import fit_scale_to_measurements
+                from nas_predictor.data.latency_measurements import fit_map_to_measurements
                 from nas_predictor.data.latency_tables import parse_setting
 
                 predictor = self._predictor_obj()
                 setting = self.setting or predictor.default_setting
                 batch = self.input_shape[0] if self.input_shape else parse_setting(setting)[1]
-                self.calibration = fit_scale_to_measurements(self.calibrate, predictor, setting, batch)
-                self._scale = self.calibration["scale"]
-        return self._scale
+                self._map, self.calibration = fit_map_to_measurements(self.calibrate, predictor, setting, batch,
+                                                                      self.calibrate_fit)
+        return self._map
 
     # -- the latency of a model --------------------------------------------------------------------
     def source_for(self, space_name: str) -> LatencySource:
@@ -134,7 +138,7 @@ class LatencyFilter:
             return self.latency
         if space_name not in self._sources:
             self._sources[space_name] = PredictedLatency(self.predictor_name, space_name, self.setting,
-                                                         device=self.device, calibrate=self.scale())
+                                                         device=self.device, calibrate=self.latency_map())
         return self._sources[space_name]
 
     def as_constraint(self, space_name: str) -> LatencyConstraint:
@@ -157,7 +161,7 @@ class LatencyFilter:
         from search_spaces.onnx_export import export_onnx
 
         graph = onnx_to_graph(export_onnx(module, self.input_shape))
-        return float(self._predictor_obj().predict_latency([graph], self.setting)[0]) * self.scale()
+        return float(self.latency_map().apply(self._predictor_obj().predict_latency([graph], self.setting)[0]))
 
     def latency_of(self, model: Any) -> tuple[float, str | None]:
         """(latency ms, arch string or None) of a frozen NNI model."""

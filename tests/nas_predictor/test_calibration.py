@@ -52,3 +52,31 @@ def test_log_scale_recovers_a_factor_and_ignores_one_bad_timing():
 def test_log_scale_rejects_bad_inputs(pred, measured, message):
     with pytest.raises(DataError, match=message):
         fit_log_scale(pred, measured)
+
+
+def test_latency_map_scale_power_and_auto():
+    from nas_predictor.calibration import MIN_POWER_TIMINGS, fit_latency_map
+    from nas_predictor.errors import ConfigError
+
+    rng = np.random.default_rng(3)
+    pred = rng.uniform(1.0, 20.0, 12)
+    # a device where big networks cost relatively more: measured = 0.5 * pred^1.4 (1 % noise)
+    measured = 0.5 * pred ** 1.4 * rng.uniform(0.99, 1.01, 12)
+    power = fit_latency_map(pred, measured, "power")
+    assert power.fit == "power" and power.exponent == pytest.approx(1.4, abs=0.02)
+    assert np.allclose(power.apply(pred), measured, rtol=0.03)
+    assert fit_latency_map(pred, measured, "auto") == power  # left-out timings prefer the power law
+    scale = fit_latency_map(pred, measured, "scale")
+    assert scale.exponent == 1.0 and scale.scale == pytest.approx(fit_log_scale(pred, measured))
+    # a device that is only faster: auto keeps one factor; below MIN_POWER_TIMINGS it never fits two
+    assert fit_latency_map(pred, 2.0 * pred * rng.uniform(0.95, 1.05, 12), "auto").exponent == 1.0
+    few = slice(0, MIN_POWER_TIMINGS - 1)
+    assert fit_latency_map(pred[few], measured[few], "auto").fit == "scale"
+    # a fit that would reverse the ranking, or cannot be made, falls back to one factor
+    assert fit_latency_map(pred, 1.0 / pred, "power").fit == "scale"
+    assert fit_latency_map(np.ones(4), np.arange(1.0, 5.0), "power").fit == "scale"
+    assert "predicted^1.4" in power.describe() and scale.describe().startswith("x")
+    with pytest.raises(ConfigError, match="unknown latency fit"):
+        fit_latency_map(pred, measured, "cubic")
+    with pytest.raises(DataError):
+        fit_latency_map(pred, -measured)

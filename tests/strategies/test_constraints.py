@@ -65,12 +65,12 @@ def test_predicted_latency_rescaled_by_a_factor_or_by_timings(tmp_path):
     raw = base.latency_ms(ARCHS)
     doubled = PredictedLatency("latency-help-b1", "nasbench201", "titan_rtx_1", cache=str(tmp_path), calibrate=2.0)
     assert np.allclose(doubled.latency_ms(ARCHS), 2.0 * raw)
-    assert "rescaled x2.000" in doubled.describe()
+    assert "mapped x2.000" in doubled.describe()
     _, timings = _timings(tmp_path, base, (1.5, 4.0, 2.5))  # median ratio 2.5
     fitted = PredictedLatency("latency-help-b1", "nasbench201", "titan_rtx_1", cache=str(tmp_path), calibrate=timings)
     assert fitted.scale == pytest.approx(2.5, rel=1e-6) and fitted.calibration["num_measured"] == 3
     assert np.allclose(fitted.latency_ms(ARCHS), 2.5 * raw)
-    assert "3 timings in" in fitted.describe()
+    assert "fitted to 3 timings in" in fitted.describe()
     for bad in (0.0, -1.0, float("nan"), True):
         with pytest.raises(ConfigError, match="latency scale|factor"):
             PredictedLatency("latency-help-b1", "nasbench201", "titan_rtx_1", cache=str(tmp_path), calibrate=bad)

@@ -155,7 +155,7 @@ def test_calibrate_rescales_the_predicted_latency(tmp_path):
     (tmp_path / "t.csv").write_text(f"net.onnx,{4 * raw}\n")
     fitted = LatencyFilter(3.5 * raw, setting="gold_6226", input_shape=shape, calibrate=tmp_path / "t.csv")
     assert not fitted(Frozen()) and fitted.history[-1]["latency_ms"] == pytest.approx(4 * raw)
-    assert fitted.scale() == pytest.approx(4.0) and "timings in" in fitted.describe()
+    assert fitted.latency_map().scale == pytest.approx(4.0) and "timings in" in fitted.describe()
     # arch strings of a known space go through the same factor
     arch = "|nor_conv_3x3~0|+|nor_conv_3x3~0|nor_conv_3x3~1|+|skip_connect~0|nor_conv_3x3~1|nor_conv_1x1~2|"
     assert fitted.source_for("nasbench201").latency_ms([arch])[0] == pytest.approx(
