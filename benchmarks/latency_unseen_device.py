@@ -22,7 +22,7 @@ draws per seed, seeds 0-2), scored on the other held-out networks:
   fitted on the K timings (``fit="power"``, least squares in log space): for devices whose latencies
   grow faster or slower with network size than on the predictor's devices.
 - ``ours_auto``: ``fit="auto"`` of ``fit_latency_map`` (the ``--calibrate`` default): one factor
-  below 8 timings, from there the power fit where it predicts left-out timings better.
+  below 4 timings, from there the power fit where it predicts left-out timings better.
 - ``ours_power_flops``: log latency = a + b log prediction + c log FLOPs (three weights from the K
   timings): the prediction's structure plus the FLOPs share some devices (mobile CPUs, accelerators)
   pay far more for than GPUs do.

@@ -280,7 +280,7 @@ def build_parser() -> argparse.ArgumentParser:
                          "network family the predictor never saw (5-10 models are enough to fix its scale)")
     la.add_argument("--calibrate-fit", default="auto", choices=["auto", "scale", "power"],
                     help="scale: one factor; power: a * predicted^b, for a device of another kind (a phone, a "
-                         "CPU, a large batch); auto (default): one factor below 8 timings, else whichever "
+                         "CPU, a large batch); auto (default): one factor below 4 timings, else whichever "
                          "predicts left-out timings better")
     la.add_argument("--device", default=None, choices=["cpu", "cuda", "auto"])
     la.set_defaults(func=_cmd_latency)
