@@ -92,6 +92,22 @@ class LatencyMap:
         return {"scale": self.scale, "exponent": self.exponent, "fit": self.fit}
 
 
+def fixed_latency_map(calibrate: object) -> LatencyMap | None:
+    """The map a ``calibrate=`` argument names without any timings: identity for None, one factor for
+    a positive number, a ``LatencyMap`` as given; None for anything else (a timings file, fitted by
+    the caller). A bool or a non-positive number is a ConfigError."""
+    if calibrate is None:
+        return LatencyMap(1.0)
+    if isinstance(calibrate, LatencyMap):
+        return calibrate
+    if isinstance(calibrate, bool) or isinstance(calibrate, (int, float)) and not (
+            np.isfinite(calibrate) and calibrate > 0):
+        raise ConfigError(f"calibrate must be a positive finite factor or a timings file, got {calibrate!r}")
+    if isinstance(calibrate, (int, float)):
+        return LatencyMap(float(calibrate))
+    return None
+
+
 def _power(predicted: np.ndarray, measured: np.ndarray) -> LatencyMap | None:
     """Least squares of log measured on log predicted; None where it cannot be fitted or would reverse
     the ranking (exponent <= 0)."""

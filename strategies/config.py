@@ -49,7 +49,7 @@ class SearchConfig(BaseModel):
     latency_source: Literal["auto", "table", "predictor"] = "auto"
     latency_predictor: str = "latency-help-b1"
     # a few networks timed on your device (nas-predictor measure --json, or CSV model,ms[,batch]): the
-    # latency predictor is rescaled by their median measured / predicted ratio
+    # latency predictor is mapped to them (one factor or a power law, nas_predictor.calibration)
     latency_calibrate: str | None = None
     latency_calibrate_fit: Literal["auto", "scale", "power"] = "auto"  # see nas_predictor.calibration
     target: float | None = None  # stop once an evaluation reaches this value

@@ -11,13 +11,12 @@ Two latency sources behind one interface:
 from __future__ import annotations
 
 import abc
-import math
 import os
 from typing import Sequence
 
 import numpy as np
 
-from nas_predictor.calibration import LatencyMap
+from nas_predictor.calibration import LatencyMap, fixed_latency_map
 from nas_predictor.errors import ConfigError
 
 
@@ -87,20 +86,13 @@ class PredictedLatency(LatencySource):
         self.batch_size = parse_setting(self.setting)[1]
         self.cache = cache
         self.calibration: dict | None = None
-        self.latency_map = LatencyMap(1.0)
-        if isinstance(calibrate, LatencyMap):
-            self.latency_map = calibrate
-        elif isinstance(calibrate, bool):
-            raise ConfigError(f"calibrate must be a factor or a timings file, got {calibrate!r}")
-        elif isinstance(calibrate, (int, float)):
-            if not (math.isfinite(calibrate) and calibrate > 0):
-                raise ConfigError(f"a latency scale must be a positive finite number, got {calibrate!r}")
-            self.latency_map = LatencyMap(float(calibrate))
-        elif calibrate is not None:
+        fixed = fixed_latency_map(calibrate)
+        if fixed is None:  # a timings file
             from nas_predictor.data.latency_measurements import fit_map_to_measurements
 
-            self.latency_map, self.calibration = fit_map_to_measurements(calibrate, self.predictor, self.setting,
-                                                                         self.batch_size, calibrate_fit)
+            fixed, self.calibration = fit_map_to_measurements(calibrate, self.predictor, self.setting,
+                                                              self.batch_size, calibrate_fit)
+        self.latency_map = fixed
         self._memo: dict[str, float] = {}
         self._graphs: dict | None = None  # the graph cache, read once per search
 

@@ -22,7 +22,6 @@ Every answer is remembered (per sample), and :attr:`LatencyFilter.history` keeps
 from __future__ import annotations
 
 import json
-import math
 import os
 from typing import Any, Sequence
 
@@ -32,7 +31,7 @@ require_nni()
 
 from nni.nas.strategy.middleware import Filter  # noqa: E402
 
-from nas_predictor.calibration import LatencyMap  # noqa: E402
+from nas_predictor.calibration import LatencyMap, fixed_latency_map  # noqa: E402
 from nas_predictor.errors import ConfigError  # noqa: E402
 from strategies.constraints import LatencyConstraint, LatencySource, PredictedLatency  # noqa: E402
 from strategies.nni_bridge.mapping import mapping_for_sample  # noqa: E402
@@ -94,12 +93,7 @@ class LatencyFilter:
         self.calibrate = calibrate
         self.calibrate_fit = calibrate_fit
         self.calibration: dict | None = None  # what a timings file gave, once fitted
-        self._map: LatencyMap | None = calibrate if isinstance(calibrate, LatencyMap) else None
-        if isinstance(calibrate, bool) or isinstance(calibrate, (int, float)) and not (
-                math.isfinite(calibrate) and calibrate > 0):
-            raise ConfigError(f"calibrate must be a positive finite factor or a timings file, got {calibrate!r}")
-        if isinstance(calibrate, (int, float)):
-            self._map = LatencyMap(float(calibrate))
+        self._map: LatencyMap | None = fixed_latency_map(calibrate)  # None: a timings file, fitted on first use
 
     def __repr__(self) -> str:
         return f"LatencyFilter(max_ms={self.max_ms}, source={self.describe()!r})"
@@ -118,17 +112,14 @@ class LatencyFilter:
         """The map applied to every predicted latency (identity without ``calibrate``); a timings
         file is read and fitted once, on first use."""
         if self._map is None:
-            if self.calibrate is None:
-                self._map = LatencyMap(1.0)
-            else:
-                from nas_predictor.data.latency_measurements import fit_map_to_measurements
-                from nas_predictor.data.latency_tables import parse_setting
+            from nas_predictor.data.latency_measurements import fit_map_to_measurements
+            from nas_predictor.data.latency_tables import parse_setting
 
-                predictor = self._predictor_obj()
-                setting = self.setting or predictor.default_setting
-                batch = self.input_shape[0] if self.input_shape else parse_setting(setting)[1]
-                self._map, self.calibration = fit_map_to_measurements(self.calibrate, predictor, setting, batch,
-                                                                      self.calibrate_fit)
+            predictor = self._predictor_obj()
+            setting = self.setting or predictor.default_setting
+            batch = self.input_shape[0] if self.input_shape else parse_setting(setting)[1]
+            self._map, self.calibration = fit_map_to_measurements(self.calibrate, predictor, setting, batch,
+                                                                  self.calibrate_fit)
         return self._map
 
     # -- the latency of a model --------------------------------------------------------------------

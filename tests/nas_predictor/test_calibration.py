@@ -80,3 +80,17 @@ def test_latency_map_scale_power_and_auto():
         fit_latency_map(pred, measured, "cubic")
     with pytest.raises(DataError):
         fit_latency_map(pred, -measured)
+
+
+def test_fixed_latency_map_of_a_calibrate_argument():
+    from nas_predictor.calibration import LatencyMap, fixed_latency_map
+    from nas_predictor.errors import ConfigError
+
+    assert fixed_latency_map(None) == LatencyMap(1.0)
+    assert fixed_latency_map(2) == LatencyMap(2.0)
+    power = LatencyMap(0.5, 1.3, "power")
+    assert fixed_latency_map(power) is power
+    assert fixed_latency_map("timed.csv") is None  # a file: the caller fits it
+    for bad in (0, -1.5, float("nan"), True):
+        with pytest.raises(ConfigError, match="positive finite factor"):
+            fixed_latency_map(bad)
