@@ -13,8 +13,9 @@ draws per seed, seeds 0-2), scored on the other held-out networks:
 - ``ours``: the shipped predictor of the setting's batch (``latency-help-b1`` for batch 1 and
   devices without one, ``latency-help-b32`` otherwise, its graphs re-batched to the setting's batch).
   Each of its outputs is rescaled by the K timings (one factor, ``fit_latency_map(fit="scale")``); the
-  output whose rescaled predictions fit the K timings best (median absolute log error) is used.
-  Nothing but the K timings decides.
+  output whose rescaled predictions fit the K timings best (median absolute log error) is used:
+  ``nas-predictor latency --setting nearest --calibrate TIMINGS --calibrate-fit scale``. Nothing but
+  the K timings decides.
 - ``measured_reference``: the same choice and rescaling applied to the *measured* latencies of the
   same networks on the predictor's settings: what a perfect predictor of those settings would reach,
   i.e. how much of the error is the device change itself.
@@ -56,7 +57,7 @@ import numpy as np  # noqa: E402
 import torch  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
-from nas_predictor.calibration import fit_latency_map  # noqa: E402
+from nas_predictor.calibration import choose_latency_map, fit_latency_map  # noqa: E402
 from nas_predictor.data.latency_graphs import network_graphs  # noqa: E402
 from nas_predictor.data.latency_tables import help_settings, load_help_latency, parse_setting  # noqa: E402
 from nas_predictor.latency_experiment import family_subset, latency_metrics  # noqa: E402
@@ -106,8 +107,12 @@ def fit_map(x: np.ndarray, flops: np.ndarray, truth: np.ndarray, mode: str) -> C
 
 
 def choose_and_fit(candidates: np.ndarray, flops: np.ndarray, truth: np.ndarray, mode: str):
-    """The candidate column whose predictions, mapped by ``fit_map``, fit ``truth`` best (median
-    absolute log error on the timed networks themselves), with its map."""
+    """The candidate column whose predictions, mapped by ``fit_map``, fit ``truth`` best, with its map:
+    the product's ``choose_latency_map`` (what ``--setting nearest`` does), and the same criterion
+    (median absolute log error on the timed networks) for the benchmark-only ``power_flops``."""
+    if mode != "power_flops":
+        j, latency_map = choose_latency_map(candidates, truth, mode)
+        return j, lambda x_, flops_: latency_map.apply(x_)
     best = (np.inf, 0, None)
     for j in range(candidates.shape[1]):
         f = fit_map(candidates[:, j], flops, truth, mode)

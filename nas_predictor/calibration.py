@@ -92,6 +92,23 @@ class LatencyMap:
         return {"scale": self.scale, "exponent": self.exponent, "fit": self.fit}
 
 
+def choose_latency_map(candidates, measured, fit: str = "auto") -> tuple[int, LatencyMap]:
+    """Of several predictions of the same timed networks (columns of ``candidates``: a multi-device
+    predictor's outputs), the one that, mapped by ``fit_latency_map``, fits ``measured`` best (median
+    absolute log error on the timings), with its map. For a device the predictor never saw: its
+    nearest setting is the one whose latencies, rescaled, already look like the timings."""
+    candidates = np.asarray(candidates, dtype=np.float64)
+    if candidates.ndim != 2 or candidates.shape[1] < 1:
+        raise DataError(f"candidates must be a (networks, settings) array, got shape {candidates.shape}")
+    best: tuple[float, int, LatencyMap] | None = None
+    for j in range(candidates.shape[1]):
+        latency_map = fit_latency_map(candidates[:, j], measured, fit)
+        err = float(np.median(np.abs(np.log(np.asarray(measured, dtype=np.float64) / latency_map.apply(candidates[:, j])))))
+        if best is None or err < best[0]:
+            best = (err, j, latency_map)
+    return best[1], best[2]
+
+
 def fixed_latency_map(calibrate: object) -> LatencyMap | None:
     """The map a ``calibrate=`` argument names without any timings: identity for None, one factor for
     a positive number, a ``LatencyMap`` as given; None for anything else (a timings file, fitted by

@@ -123,7 +123,8 @@ def _cmd_distill(args: argparse.Namespace) -> int:
 
 def _cmd_latency(args: argparse.Namespace) -> int:
     """Predicted latency of ONNX files; with --max-ms a deployment gate (exit 1 when any fails)."""
-    from nas_predictor.data.latency_measurements import fit_map_to_measurements
+    from nas_predictor.data.latency_measurements import NEAREST, fit_map_to_measurements
+    from nas_predictor.data.latency_tables import parse_setting
     from nas_predictor.onnx import onnx_to_graph
     from nas_predictor.predictor import load_predictor
 
@@ -131,14 +132,17 @@ def _cmd_latency(args: argparse.Namespace) -> int:
     if predictor.meta.get("task") != "latency":
         raise NasPredictorError(f"{args.predictor} is not a latency predictor (it predicts {predictor.meta.get('task')!r})")
     setting = args.setting or predictor.default_setting
-    predictor.predict_latency([], setting)  # an unknown setting fails before any file is read
-    batch = args.batch
-    if batch is None:  # the batch its latencies were measured at
-        from nas_predictor.data.latency_tables import parse_setting
-
-        batch = parse_setting(setting)[1]
-    latency_map, calibration = (fit_map_to_measurements(args.calibrate, predictor, setting, batch, args.calibrate_fit)
+    if setting == NEAREST:
+        if not args.calibrate:
+            raise NasPredictorError("--setting nearest picks the predictor setting closest to your device from your "
+                                    "timings: give --calibrate TIMINGS")
+    else:
+        predictor.predict_latency([], setting)  # an unknown setting fails before any file is read
+    latency_map, calibration = (fit_map_to_measurements(args.calibrate, predictor, setting, args.batch, args.calibrate_fit)
                                 if args.calibrate else (None, None))
+    if calibration:
+        setting = calibration["setting"]
+    batch = args.batch or parse_setting(setting)[1]  # default: the batch the setting's latencies were measured at
     rows, errors = [], []
     for path in args.models:
         try:
@@ -165,7 +169,8 @@ def _cmd_latency(args: argparse.Namespace) -> int:
         if latency_map:
             how = (f"rescaled {latency_map.describe()}: one factor" if latency_map.exponent == 1.0
                    else f"mapped to {latency_map.describe()}: a power law")
-            print(f"{how} fitted to {calibration['num_measured']} measured models in {args.calibrate}")
+            print(f"{how} fitted to {calibration['num_measured']} measured models in {args.calibrate} "
+                  f"(setting {setting})")
         for row in rows:
             verdict = f"  {'PASS' if row['pass'] else 'FAIL'} (budget {row['max_ms']:g} ms)" if "pass" in row else ""
             print(f"{row['predicted_ms']:10.3f} ms  {row['model']}  [{setting}, batch {batch}]{verdict}")
@@ -270,7 +275,8 @@ def build_parser() -> argparse.ArgumentParser:
     la.add_argument("models", nargs="+", metavar="MODEL.onnx")
     la.add_argument("--predictor", required=True, metavar="NAME_OR_PATH", help="latency predictor (see `list`)")
     la.add_argument("--setting", default=None,
-                    help="device setting of a multi-device predictor (default: its first; see `list`)")
+                    help="device setting of a multi-device predictor (default: its first; see `list`); with "
+                         "--calibrate, 'nearest' picks the setting whose latencies fit your timings best")
     la.add_argument("--batch", type=int, default=None, help="batch size (default: the predictor's measured batch)")
     la.add_argument("--max-ms", type=float, default=None, help="latency budget: exit 1 when any model exceeds it")
     la.add_argument("--json", action="store_true", help="print one JSON object")

@@ -64,6 +64,9 @@ class SearchConfig(BaseModel):
             raise ValueError(f"guided applies to evolution and tpe; {self.strategy} has no guided variant")
         if self.max_latency_ms is not None and self.latency_device is None:
             raise ValueError("max_latency_ms needs latency_device (a device setting such as titan_rtx_1 or pixel3)")
+        if self.latency_device == "nearest" and self.latency_calibrate is None:
+            raise ValueError("latency_device nearest is the predictor setting closest to your timings: "
+                             "give latency_calibrate")
         if self.latency_calibrate is not None and self.latency_source == "table":
             raise ValueError("latency_calibrate rescales a latency predictor; latency_source table is measured "
                              "latencies (use latency_source predictor or auto)")

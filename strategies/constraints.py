@@ -64,7 +64,8 @@ class PredictedLatency(LatencySource):
     ``calibrate`` maps every estimate to the user's device: a number (one factor), a
     ``nas_predictor.calibration.LatencyMap``, or a file of a few networks timed on that device (the
     ``nas-predictor latency --calibrate`` format, see nas_predictor.data.latency_measurements) from
-    which the map is fitted (``calibrate_fit``: "auto", "scale" or "power"). That is how a predictor
+    which the map is fitted (``calibrate_fit``: "auto", "scale" or "power"); with a timings file,
+    ``setting="nearest"`` uses the predictor's setting that fits them best. That is how a predictor
     trained on other devices, or on other network families, is carried to the user's device.
     """
 
@@ -73,6 +74,7 @@ class PredictedLatency(LatencySource):
     def __init__(self, predictor: str, space: str, setting: str | None = None, device: str = "cpu",
                  cache: str | None = None, calibrate: str | os.PathLike | float | LatencyMap | None = None,
                  calibrate_fit: str = "auto") -> None:
+        from nas_predictor.data.latency_measurements import NEAREST
         from nas_predictor.data.latency_tables import parse_setting
         from nas_predictor.predictor import load_predictor
 
@@ -80,19 +82,22 @@ class PredictedLatency(LatencySource):
         self.name = predictor
         self.space = space
         self.setting = setting or self.predictor.default_setting
-        if self.setting not in self.predictor.settings:
+        fixed = fixed_latency_map(calibrate)
+        if self.setting == NEAREST and fixed is not None:
+            raise ConfigError("setting 'nearest' is chosen from timings of your device: give calibrate a timings file")
+        if self.setting != NEAREST and self.setting not in self.predictor.settings:
             raise ConfigError(f"latency predictor {predictor!r} has no setting {self.setting!r}; "
                               f"it predicts {', '.join(self.predictor.settings)}")
-        self.batch_size = parse_setting(self.setting)[1]
         self.cache = cache
         self.calibration: dict | None = None
-        fixed = fixed_latency_map(calibrate)
         if fixed is None:  # a timings file
             from nas_predictor.data.latency_measurements import fit_map_to_measurements
 
-            fixed, self.calibration = fit_map_to_measurements(calibrate, self.predictor, self.setting,
-                                                              self.batch_size, calibrate_fit)
+            fixed, self.calibration = fit_map_to_measurements(calibrate, self.predictor, self.setting, None,
+                                                              calibrate_fit)
+            self.setting = self.calibration["setting"]
         self.latency_map = fixed
+        self.batch_size = parse_setting(self.setting)[1]
         self._memo: dict[str, float] = {}
         self._graphs: dict | None = None  # the graph cache, read once per search
 

@@ -201,3 +201,26 @@ def test_latency_calibrate_fits_a_power_law_for_a_device_of_another_kind(tmp_pat
     assert "rescaled x" in capsys.readouterr().out
     assert main([*args[:-1], "--calibrate", str(measured)]) == 0
     assert "mapped to 0.500 * predicted^1.500: a power law fitted to 9 measured models" in capsys.readouterr().out
+
+
+def test_latency_setting_nearest_is_the_setting_that_fits_the_timings(tmp_path, capsys):
+    import torch
+
+    from search_spaces.onnx_export import export_onnx
+
+    models = []
+    for width in (8, 16, 32, 64):
+        models.append(tmp_path / f"net{width}.onnx")
+        export_onnx(torch.nn.Sequential(torch.nn.Conv2d(3, width, 3), torch.nn.Conv2d(width, width, 3)),
+                    (1, 3, 64, 64), models[-1])
+    base = ["latency", *map(str, models), "--predictor", "latency-help-b1", "--json"]
+    assert main([*base, "--setting", "samsung_a50"]) == 0
+    phone = {r["model"]: r["predicted_ms"] for r in json.loads(capsys.readouterr().out)["results"]}
+    measured = tmp_path / "measured.csv"
+    measured.write_text("".join(f"{m},{1.5 * phone[str(m)]}\n" for m in models))  # a phone 1.5x slower
+    assert main([*base, "--setting", "nearest", "--calibrate", str(measured), "--calibrate-fit", "scale"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["calibration"]["setting"] == "samsung_a50" and report["calibration"]["scale"] == pytest.approx(1.5)
+    assert {r["setting"] for r in report["results"]} == {"samsung_a50"}
+    assert main([*base, "--setting", "nearest"]) == 2
+    assert "give --calibrate TIMINGS" in capsys.readouterr().err

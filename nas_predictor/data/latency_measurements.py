@@ -20,7 +20,9 @@ import math
 from dataclasses import dataclass
 from pathlib import Path
 
-from nas_predictor.calibration import LatencyMap, fit_latency_map
+import numpy as np
+
+from nas_predictor.calibration import LatencyMap, choose_latency_map
 from nas_predictor.errors import DataError
 
 
@@ -107,18 +109,33 @@ def read_latency_measurements(path: str | Path) -> list[Measurement]:
     return rows
 
 
-def fit_map_to_measurements(path: str | Path, predictor, setting: str, batch_size: int,
+NEAREST = "nearest"  # a setting name: the predictor's setting that fits the timings best
+
+
+def fit_map_to_measurements(path: str | Path, predictor, setting: str, batch_size: int | None = None,
                             fit: str = "auto") -> tuple[LatencyMap, dict]:
     """The map from ``predictor``'s latencies on ``setting`` to the measurements in ``path`` (one
     factor or a power law, see :func:`nas_predictor.calibration.fit_latency_map`), and a record of
-    what it was fitted on. ``batch_size`` is the batch of models whose entry names none. A bad entry
-    is a DataError, never a silently unmapped prediction."""
+    what it was fitted on (its ``setting`` key names the setting used). ``setting="nearest"`` tries
+    every setting of the predictor and keeps the one whose mapped latencies fit the timings best
+    (``choose_latency_map``). ``batch_size`` is the batch of models whose entry names none (default:
+    the setting's own batch). A bad entry is a DataError, never a silently unmapped prediction."""
+    from nas_predictor.data.latency_tables import parse_setting
     from nas_predictor.onnx import onnx_to_graph
 
     measured = read_latency_measurements(path)
-    graphs = [onnx_to_graph(m.model, batch_size=m.batch_size or batch_size) for m in measured]
-    predicted = [float(ms) for ms in predictor.predict_latency(graphs, setting)]
-    latency_map = fit_latency_map(predicted, [m.ms for m in measured], fit)
-    return latency_map, {"file": str(path), **latency_map.to_dict(), "num_measured": len(measured),
+    settings = list(predictor.settings) if setting == NEAREST else [setting]
+    graphs: dict[int, list] = {}  # the timed models at each default batch the settings need
+    columns = []
+    for name in settings:
+        default = batch_size or parse_setting(name)[1]
+        if default not in graphs:
+            graphs[default] = [onnx_to_graph(m.model, batch_size=m.batch_size or default) for m in measured]
+        columns.append(predictor.predict_latency(graphs[default], name))
+    index, latency_map = choose_latency_map(np.stack(columns, axis=1), [m.ms for m in measured], fit)
+    chosen = settings[index]
+    default = batch_size or parse_setting(chosen)[1]
+    predicted = [float(v) for v in columns[index]]
+    return latency_map, {"file": str(path), "setting": chosen, **latency_map.to_dict(), "num_measured": len(measured),
                          "measured": [{"model": str(m.model), "measured_ms": m.ms, "predicted_ms": p,
-                                       "batch_size": m.batch_size or batch_size} for m, p in zip(measured, predicted)]}
+                                       "batch_size": m.batch_size or default} for m, p in zip(measured, predicted)]}

@@ -64,7 +64,8 @@ class LatencyFilter:
         Map the predictor's latencies to your device: a number (one factor), a ``LatencyMap``, or a
         file of a few networks timed on your device (``nas-predictor measure --json`` output, or a CSV
         of ``model,ms[,batch]``) from which the map is fitted (``calibrate_fit``: "auto", "scale" or
-        "power"), as ``nas-predictor latency --calibrate`` does. Only for the predictor; a
+        "power"), as ``nas-predictor latency --calibrate`` does; with a file, ``setting="nearest"``
+        uses the predictor's setting that fits the timings best. Only for the predictor; a
         ``latency`` source of your own is used as given.
     """
 
@@ -94,6 +95,8 @@ class LatencyFilter:
         self.calibrate_fit = calibrate_fit
         self.calibration: dict | None = None  # what a timings file gave, once fitted
         self._map: LatencyMap | None = fixed_latency_map(calibrate)  # None: a timings file, fitted on first use
+        if setting == "nearest" and self._map is not None:
+            raise ConfigError("setting 'nearest' is chosen from timings of your device: give calibrate a timings file")
 
     def __repr__(self) -> str:
         return f"LatencyFilter(max_ms={self.max_ms}, source={self.describe()!r})"
@@ -113,13 +116,13 @@ class LatencyFilter:
         file is read and fitted once, on first use."""
         if self._map is None:
             from nas_predictor.data.latency_measurements import fit_map_to_measurements
-            from nas_predictor.data.latency_tables import parse_setting
 
             predictor = self._predictor_obj()
             setting = self.setting or predictor.default_setting
-            batch = self.input_shape[0] if self.input_shape else parse_setting(setting)[1]
+            batch = self.input_shape[0] if self.input_shape else None  # None: the setting's own batch
             self._map, self.calibration = fit_map_to_measurements(self.calibrate, predictor, setting, batch,
                                                                   self.calibrate_fit)
+            self.setting = self.calibration["setting"]  # "nearest" resolved
         return self._map
 
     # -- the latency of a model --------------------------------------------------------------------
@@ -128,8 +131,9 @@ class LatencyFilter:
         if self.latency is not None:
             return self.latency
         if space_name not in self._sources:
+            latency_map = self.latency_map()  # first: fitting a timings file may resolve the setting
             self._sources[space_name] = PredictedLatency(self.predictor_name, space_name, self.setting,
-                                                         device=self.device, calibrate=self.latency_map())
+                                                         device=self.device, calibrate=latency_map)
         return self._sources[space_name]
 
     def as_constraint(self, space_name: str) -> LatencyConstraint:
@@ -152,7 +156,8 @@ class LatencyFilter:
         from search_spaces.onnx_export import export_onnx
 
         graph = onnx_to_graph(export_onnx(module, self.input_shape))
-        return float(self.latency_map().apply(self._predictor_obj().predict_latency([graph], self.setting)[0]))
+        latency_map = self.latency_map()  # first: fitting a timings file may resolve the setting
+        return float(latency_map.apply(self._predictor_obj().predict_latency([graph], self.setting)[0]))
 
     def latency_of(self, model: Any) -> tuple[float, str | None]:
         """(latency ms, arch string or None) of a frozen NNI model."""

@@ -94,3 +94,16 @@ def test_fixed_latency_map_of_a_calibrate_argument():
     for bad in (0, -1.5, float("nan"), True):
         with pytest.raises(ConfigError, match="positive finite factor"):
             fixed_latency_map(bad)
+
+
+def test_choose_latency_map_takes_the_column_that_fits_the_timings():
+    from nas_predictor.calibration import choose_latency_map
+
+    rng = np.random.default_rng(4)
+    measured = rng.uniform(1.0, 10.0, 9)
+    # column 2 is the device at a third of the speed (1 % noise); columns 0-1 order the networks differently
+    candidates = np.stack([rng.uniform(1.0, 10.0, 9), measured[::-1], measured / 3 * rng.uniform(0.99, 1.01, 9)], axis=1)
+    index, latency_map = choose_latency_map(candidates, measured, "scale")
+    assert index == 2 and latency_map.scale == pytest.approx(3.0, rel=0.02)
+    with pytest.raises(DataError, match="networks, settings"):
+        choose_latency_map(measured, measured)

@@ -74,6 +74,13 @@ def test_predicted_latency_rescaled_by_a_factor_or_by_timings(tmp_path):
     for bad in (0.0, -1.0, float("nan"), True):
         with pytest.raises(ConfigError, match="latency scale|factor"):
             PredictedLatency("latency-help-b1", "nasbench201", "titan_rtx_1", cache=str(tmp_path), calibrate=bad)
+    # "nearest": the predictor's setting closest to the timings (here exactly titan_rtx_1's, 2.5x)
+    _, timings = _timings(tmp_path, base, (2.5, 2.5, 2.5))
+    nearest = PredictedLatency("latency-help-b1", "nasbench201", "nearest", cache=str(tmp_path), calibrate=timings,
+                               calibrate_fit="scale")
+    assert nearest.setting == "titan_rtx_1" and nearest.scale == pytest.approx(2.5, rel=1e-6)
+    with pytest.raises(ConfigError, match="give calibrate a timings file"):
+        PredictedLatency("latency-help-b1", "nasbench201", "nearest", cache=str(tmp_path), calibrate=2.0)
 
 
 def test_predicted_latency_of_a_batch_32_setting_reads_batch_32_graphs(tmp_path):
