@@ -46,6 +46,8 @@ def test_bad_search_config_exits_2(tmp_path, capsys):
     assert main(["search", "--max-latency-ms", "5", "--latency-device", "titan_rtx_1", "--latency-source", "table",
                  "--latency-calibrate", "t.csv", "--out", str(tmp_path / "z")]) == 2
     assert "latency_calibrate rescales a latency predictor" in capsys.readouterr().err
+    assert main(["search", "--max-latency-ms", "5", "--latency-device", "nearest", "--out", str(tmp_path / "n")]) == 2
+    assert "latency_device nearest is the predictor setting closest to your timings" in capsys.readouterr().err
 
 
 def test_latency_calibrate_puts_the_rescaled_predictor_behind_the_bound(tmp_path, data_dir):
