@@ -32,6 +32,7 @@ require_nni()
 from nni.nas.strategy.middleware import Filter  # noqa: E402
 
 from nas_predictor.calibration import LatencyMap, fixed_latency_map  # noqa: E402
+from nas_predictor.data.latency_measurements import NEAREST  # noqa: E402
 from nas_predictor.errors import ConfigError  # noqa: E402
 from strategies.constraints import LatencyConstraint, LatencySource, PredictedLatency  # noqa: E402
 from strategies.nni_bridge.mapping import mapping_for_sample  # noqa: E402
@@ -95,7 +96,7 @@ class LatencyFilter:
         self.calibrate_fit = calibrate_fit
         self.calibration: dict | None = None  # what a timings file gave, once fitted
         self._map: LatencyMap | None = fixed_latency_map(calibrate)  # None: a timings file, fitted on first use
-        if setting == "nearest" and self._map is not None:
+        if setting == NEAREST and self._map is not None:
             raise ConfigError("setting 'nearest' is chosen from timings of your device: give calibrate a timings file")
 
     def __repr__(self) -> str:
