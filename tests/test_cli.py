@@ -156,11 +156,11 @@ def test_latency_calibrate_rescales_by_the_median_measured_ratio(tmp_path, capsy
     measured.write_text("model,ms\n" + "".join(f"{m.name},{raw[str(m)] * k}\n" for m, k in zip(models, (2, 3, 5))))
     assert main([*args, "--calibrate", str(measured)]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["calibration"]["scale"] == pytest.approx(3.0, rel=1e-6)
+    assert report["calibration"]["scale"] == pytest.approx(3.0, rel=1e-4)  # float32 batches: 6th digit
     assert report["calibration"]["num_measured"] == 3
     for row in report["results"]:
-        assert row["unscaled_ms"] == pytest.approx(raw[row["model"]])
-        assert row["predicted_ms"] == pytest.approx(3.0 * raw[row["model"]])
+        assert row["unscaled_ms"] == pytest.approx(raw[row["model"]], rel=1e-4)
+        assert row["predicted_ms"] == pytest.approx(3.0 * raw[row["model"]], rel=1e-4)
     # the gate judges the rescaled latency
     budget = 2.0 * max(raw.values())
     assert main(["latency", str(models[-1]), "--predictor", "latency-titan_rtx_1", "--max-ms", str(budget)]) == 0
@@ -194,9 +194,10 @@ def test_latency_calibrate_fits_a_power_law_for_a_device_of_another_kind(tmp_pat
     assert main([*args, "--calibrate", str(measured)]) == 0  # auto: 9 timings, the power law predicts them
     report = json.loads(capsys.readouterr().out)
     assert report["calibration"]["fit"] == "power"
-    assert report["calibration"]["exponent"] == pytest.approx(1.5, rel=1e-6)
+    # float32 predictions of the same graphs move in the 6th digit between a batch of one and of nine
+    assert report["calibration"]["exponent"] == pytest.approx(1.5, rel=1e-4)
     for row in report["results"]:
-        assert row["predicted_ms"] == pytest.approx(0.5 * raw[row["model"]] ** 1.5, rel=1e-6)
+        assert row["predicted_ms"] == pytest.approx(0.5 * raw[row["model"]] ** 1.5, rel=1e-4)
     assert main([*args[:-1], "--calibrate", str(measured), "--calibrate-fit", "scale"]) == 0
     assert "rescaled x" in capsys.readouterr().out
     assert main([*args[:-1], "--calibrate", str(measured)]) == 0
@@ -220,7 +221,8 @@ def test_latency_setting_nearest_is_the_setting_that_fits_the_timings(tmp_path, 
     measured.write_text("".join(f"{m},{1.5 * phone[str(m)]}\n" for m in models))  # a phone 1.5x slower
     assert main([*base, "--setting", "nearest", "--calibrate", str(measured), "--calibrate-fit", "scale"]) == 0
     report = json.loads(capsys.readouterr().out)
-    assert report["calibration"]["setting"] == "samsung_a50" and report["calibration"]["scale"] == pytest.approx(1.5)
+    assert report["calibration"]["setting"] == "samsung_a50"
+    assert report["calibration"]["scale"] == pytest.approx(1.5, rel=1e-4)
     assert {r["setting"] for r in report["results"]} == {"samsung_a50"}
     assert main([*base, "--setting", "nearest"]) == 2
     assert "give --calibrate TIMINGS" in capsys.readouterr().err

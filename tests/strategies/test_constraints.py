@@ -68,7 +68,7 @@ def test_predicted_latency_rescaled_by_a_factor_or_by_timings(tmp_path):
     assert "mapped x2.000" in doubled.describe()
     _, timings = _timings(tmp_path, base, (1.5, 4.0, 2.5))  # median ratio 2.5
     fitted = PredictedLatency("latency-help-b1", "nasbench201", "titan_rtx_1", cache=str(tmp_path), calibrate=timings)
-    assert fitted.scale == pytest.approx(2.5, rel=1e-6) and fitted.calibration["num_measured"] == 3
+    assert fitted.scale == pytest.approx(2.5, rel=1e-4) and fitted.calibration["num_measured"] == 3
     assert np.allclose(fitted.latency_ms(ARCHS), 2.5 * raw)
     assert "fitted to 3 timings in" in fitted.describe()
     for bad in (0.0, -1.0, float("nan"), True):
@@ -78,7 +78,7 @@ def test_predicted_latency_rescaled_by_a_factor_or_by_timings(tmp_path):
     _, timings = _timings(tmp_path, base, (2.5, 2.5, 2.5))
     nearest = PredictedLatency("latency-help-b1", "nasbench201", "nearest", cache=str(tmp_path), calibrate=timings,
                                calibrate_fit="scale")
-    assert nearest.setting == "titan_rtx_1" and nearest.scale == pytest.approx(2.5, rel=1e-6)
+    assert nearest.setting == "titan_rtx_1" and nearest.scale == pytest.approx(2.5, rel=1e-4)
     with pytest.raises(ConfigError, match="give calibrate a timings file"):
         PredictedLatency("latency-help-b1", "nasbench201", "nearest", cache=str(tmp_path), calibrate=2.0)
 
