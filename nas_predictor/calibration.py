@@ -10,8 +10,9 @@
   factor; the ranking is again unchanged.
 - Latency on a device of another kind (``fit_latency_map``): a phone, a server CPU, or a GPU at
   batch 256 does not just run slower or faster; big networks cost it relatively more or less than on
-  the predictor's device, so latency = a * prediction^b fits better than one factor. With enough
-  timings, ``fit="auto"`` picks whichever of the two predicts left-out timings better.
+  the predictor's device, so latency = a * prediction^b fits better than one factor. The exponent is
+  bounded (``EXPONENT_RANGE``) and ``fit="auto"`` takes the power law only where the timings support
+  it clearly (``fit_latency_map``): a few timings must never turn into an extrapolation by millions.
 """
 
 from __future__ import annotations
@@ -28,6 +29,16 @@ LATENCY_FITS = ("auto", "scale", "power")
 # MAPE on GPUs against 6.4 % for one factor, and never lost more than a point where one factor won
 # (benchmarks/latency_unseen_device.py; README "devices no predictor saw").
 MIN_POWER_TIMINGS = 4
+# Physically plausible exponents of latency = a * prediction^b. Between two devices the cost of a
+# network grows with its work on both, only somewhat faster or slower on one (memory-bound phones,
+# large batches). b = 2.77 (fitted from 5 timings in issue 26) says that a network 10x bigger takes
+# 590x longer, which no device does; it extrapolated a Swin-T to 1.57 million ms. b = 1.5 already
+# says 32x for 10x; b = 0.5 says 3x.
+EXPONENT_RANGE = (0.5, 1.5)
+# ``auto`` takes the power law only when its median leave-one-out abs log error is at least this much
+# lower than one factor's: two parameters fitted on 4-10 timings always fit a little better by chance,
+# and the price of a wrong exponent grows with the distance from the timed networks.
+AUTO_POWER_MARGIN = 0.10
 
 
 def fit_linear_calibration(pred: np.ndarray, labels: np.ndarray) -> dict[str, float]:
@@ -126,22 +137,41 @@ def fixed_latency_map(calibrate: object) -> LatencyMap | None:
 
 
 def _power(predicted: np.ndarray, measured: np.ndarray) -> LatencyMap | None:
-    """Least squares of log measured on log predicted; None where it cannot be fitted or would reverse
-    the ranking (exponent <= 0)."""
+    """Least squares of log measured on log predicted with the exponent bounded to ``EXPONENT_RANGE``;
+    None where it cannot be fitted or would reverse the ranking (unbounded exponent <= 0).
+
+    An exponent outside the range is clamped to the nearer bound and the scale refitted (mean log
+    residual at that exponent): the objective is a convex quadratic in (log a, b), so this is the exact
+    least-squares optimum under the bound, the best physically plausible power law for the timings.
+    Dropping to one factor instead would ignore a real trend (timings that grow like prediction^1.8
+    are still best told by b = 1.5, not 1); ``auto`` however never picks a clamped fit (see
+    ``fit_latency_map``), since there the bound, not the timings, sets the exponent."""
+    fit = _unbounded_exponent(predicted, measured)
+    if fit is None:
+        return None
+    b = float(np.clip(fit, *EXPONENT_RANGE))
+    log_a = float(np.mean(np.log(measured) - b * np.log(predicted)))
+    return LatencyMap(float(np.exp(log_a)), b, "power")
+
+
+def _unbounded_exponent(predicted: np.ndarray, measured: np.ndarray) -> float | None:
+    """The least-squares exponent without bounds; None where it cannot be fitted or is <= 0."""
     x = np.log(predicted)
     if predicted.size < 3 or np.ptp(x) == 0:
         return None
-    b, log_a = np.polyfit(x, np.log(measured), 1)
-    return LatencyMap(float(np.exp(log_a)), float(b), "power") if b > 0 else None
+    b = float(np.polyfit(x, np.log(measured), 1)[0])
+    return b if b > 0 else None
 
 
 def fit_latency_map(predicted, measured, fit: str = "auto") -> LatencyMap:
     """Map latency predictions to a device from a few of its timings.
 
     ``scale``: one factor (``fit_log_scale``). ``power``: scale * predicted^exponent, least squares
-    in log space (one factor where that cannot be fitted). ``auto``: one factor below
-    ``MIN_POWER_TIMINGS`` timings; from there, whichever of the two has the lower median absolute log
-    error over leave-one-out fits of the timings."""
+    in log space with the exponent clamped to ``EXPONENT_RANGE`` (one factor where no power law can be
+    fitted). ``auto``: the power law only when all of these hold, else one factor:
+    at least ``MIN_POWER_TIMINGS`` timings; the unbounded least-squares exponent lies in
+    ``EXPONENT_RANGE`` (the timings themselves support a plausible law); and its median absolute log
+    error over leave-one-out fits is at least ``AUTO_POWER_MARGIN`` (10 %) lower than one factor's."""
     if fit not in LATENCY_FITS:
         raise ConfigError(f"unknown latency fit {fit!r}; choose from {', '.join(LATENCY_FITS)}")
     predicted, measured = _positive_pair(predicted, measured)
@@ -151,7 +181,9 @@ def fit_latency_map(predicted, measured, fit: str = "auto") -> LatencyMap:
     power = _power(predicted, measured)
     if power is None or fit == "power":
         return power or scale
-    if predicted.size < MIN_POWER_TIMINGS:
+    exponent = _unbounded_exponent(predicted, measured)
+    low, high = EXPONENT_RANGE
+    if predicted.size < MIN_POWER_TIMINGS or exponent is None or not low <= exponent <= high:
         return scale
     errors = {"scale": [], "power": []}
     for i in range(predicted.size):
@@ -161,4 +193,5 @@ def fit_latency_map(predicted, measured, fit: str = "auto") -> LatencyMap:
         for name, m in fits.items():
             m = m or fits["scale"]
             errors[name].append(abs(float(np.log(measured[i] / m.apply(predicted[i])))))
-    return power if np.median(errors["power"]) < np.median(errors["scale"]) else scale
+    better = np.median(errors["power"]) <= (1.0 - AUTO_POWER_MARGIN) * np.median(errors["scale"])
+    return power if better else scale

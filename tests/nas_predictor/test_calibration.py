@@ -107,3 +107,67 @@ def test_choose_latency_map_takes_the_column_that_fits_the_timings():
     assert index == 2 and latency_map.scale == pytest.approx(3.0, rel=0.02)
     with pytest.raises(DataError, match="networks, settings"):
         choose_latency_map(measured, measured)
+
+
+# Issue 26: 5 timings that an unbounded least-squares power law turned into 0.098 * pred^2.77, which
+# then predicted a network with a raw prediction of ~400 ms at 1.57 million ms.
+ISSUE_PRED = np.array([2.0, 3.0, 4.0, 5.0, 6.5])
+ISSUE_MEASURED = 0.098 * ISSUE_PRED ** 2.77 * np.array([1.02, 0.97, 1.01, 0.99, 1.03])
+
+
+def test_the_issue_timings_fit_an_implausible_exponent_without_the_bound():
+    b, log_a = np.polyfit(np.log(ISSUE_PRED), np.log(ISSUE_MEASURED), 1)
+    assert b == pytest.approx(2.77, abs=0.05) and np.exp(log_a) == pytest.approx(0.098, rel=0.1)
+    assert np.exp(log_a) * 400.0 ** b > 1e6  # what --calibrate-fit auto used to print for the big network
+
+
+def test_auto_never_extrapolates_the_issue_timings_to_millions_of_ms():
+    from nas_predictor.calibration import fit_latency_map
+
+    auto = fit_latency_map(ISSUE_PRED, ISSUE_MEASURED, "auto")
+    # the timings fit a perfect law, but its exponent is implausible: auto keeps one factor
+    assert auto.fit == "scale" and auto.exponent == 1.0
+    assert auto.scale == pytest.approx(np.exp(np.median(np.log(ISSUE_MEASURED / ISSUE_PRED))))
+    assert float(auto.apply(400.0)) < 1000.0
+
+
+def test_an_explicit_power_fit_is_clamped_and_its_scale_refitted():
+    from nas_predictor.calibration import EXPONENT_RANGE, fit_latency_map
+
+    power = fit_latency_map(ISSUE_PRED, ISSUE_MEASURED, "power")
+    assert power.fit == "power" and power.exponent == EXPONENT_RANGE[1] == 1.5
+    # the exact least-squares scale at the bound: the mean log residual
+    assert np.log(power.scale) == pytest.approx(np.mean(np.log(ISSUE_MEASURED) - 1.5 * np.log(ISSUE_PRED)))
+    assert float(power.apply(400.0)) < 1e5
+    # a shrinking law is held at the lower bound the same way
+    low = fit_latency_map(ISSUE_PRED, 3.0 * ISSUE_PRED ** 0.2, "power")
+    assert low.exponent == EXPONENT_RANGE[0] == 0.5
+
+
+def test_auto_needs_a_clear_leave_one_out_win_for_the_power_law(monkeypatch):
+    from nas_predictor import calibration
+    from nas_predictor.calibration import fit_latency_map
+
+    pred = np.array([1.0, 2.0, 3.0, 5.0, 8.0, 13.0])
+    # exponent 1.15 under 5-9 % timing noise: the power law wins leave-one-out, but by less than 10 %
+    slight = 2.0 * pred ** 1.15 * np.array([1.06, 1.09, 1.09, 0.95, 1.09, 0.92])
+    assert calibration.AUTO_POWER_MARGIN == 0.10
+    assert fit_latency_map(pred, slight, "auto").fit == "scale"
+    monkeypatch.setattr(calibration, "AUTO_POWER_MARGIN", 0.0)  # any win at all: the power law
+    assert fit_latency_map(pred, slight, "auto").fit == "power"
+    monkeypatch.undo()
+    # exponent 1.4 with 1 % noise: a clear win, in range
+    clear = 0.5 * pred ** 1.4 * np.array([1.01, 0.99, 1.0, 1.01, 0.99, 1.0])
+    chosen = fit_latency_map(pred, clear, "auto")
+    assert chosen.fit == "power" and chosen.exponent == pytest.approx(1.4, abs=0.02)
+
+
+def test_nearest_setting_inherits_the_bound():
+    from nas_predictor.calibration import EXPONENT_RANGE, choose_latency_map
+
+    # both columns fit the timings only through an implausible exponent: auto maps each by one factor
+    candidates = np.stack([ISSUE_PRED, ISSUE_PRED * 1.7], axis=1)
+    index, latency_map = choose_latency_map(candidates, ISSUE_MEASURED, "auto")
+    assert latency_map.fit == "scale"
+    _, power = choose_latency_map(candidates, ISSUE_MEASURED, "power")
+    assert EXPONENT_RANGE[0] <= power.exponent <= EXPONENT_RANGE[1]
