@@ -10,7 +10,7 @@
 - measurer: :class:`Measurer`, :func:`measure_onnx`; torch_cuda: :func:`measure_torch_cuda`.
 """
 
-from nas_predictor.latency.errors import MeasurementError, ProviderUnavailableError
+from nas_predictor.latency.errors import InconsistentLabelError, MeasurementError, ProviderUnavailableError
 from nas_predictor.latency.measurer import Measurer, Outcome, measure_onnx
 from nas_predictor.latency.protocol import CpuProtocol, GpuProtocol
 from nas_predictor.latency.providers import PROVIDERS
@@ -18,6 +18,6 @@ from nas_predictor.latency.record import LatencyLabel, RawStats, RobustStats
 from nas_predictor.latency.reference import REFERENCE_VERSION
 from nas_predictor.latency.torch_cuda import measure_torch_cuda
 
-__all__ = ["MeasurementError", "ProviderUnavailableError", "Measurer", "Outcome", "measure_onnx", "CpuProtocol",
+__all__ = ["InconsistentLabelError", "MeasurementError", "ProviderUnavailableError", "Measurer", "Outcome", "measure_onnx", "CpuProtocol",
            "GpuProtocol", "PROVIDERS", "LatencyLabel", "RawStats", "RobustStats", "REFERENCE_VERSION",
            "measure_torch_cuda"]

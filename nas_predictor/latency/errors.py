@@ -9,3 +9,8 @@ class MeasurementError(NasPredictorError, RuntimeError):
 
 class ProviderUnavailableError(MeasurementError):
     """The requested execution provider (CUDA, TensorRT, PyTorch CUDA) is not installed or sees no GPU."""
+
+
+class InconsistentLabelError(MeasurementError):
+    """A label would exceed the median of its own runs by more than the protocol's tolerance after
+    every retry; it is refused rather than stored."""

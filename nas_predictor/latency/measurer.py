@@ -21,14 +21,14 @@ import onnx
 import onnxruntime as ort
 
 from nas_predictor.errors import NasPredictorError
-from nas_predictor.latency.errors import MeasurementError
+from nas_predictor.latency.errors import InconsistentLabelError, MeasurementError
 from nas_predictor.latency.estimators import ReferenceTracker, summarize
 from nas_predictor.latency.pinning import choose_core, pinned
 from nas_predictor.latency.prepare import PreparedModel, prepare_model
 from nas_predictor.latency.protocol import MEDIAN, CpuProtocol, Decision, GpuProtocol, decide, is_long, pass_complete
 from nas_predictor.latency.providers import THREADS, check_provider, create_session, execution_providers
 from nas_predictor.latency.record import (LatencyLabel, RawStats, RobustStats, cpu_model, machine_id,
-                                          software_versions, utc_timestamp)
+                                          software_versions, stored_runs, utc_timestamp)
 from nas_predictor.latency.reference import REFERENCE_INPUT_NAME, REFERENCE_INPUT_SHAPE, REFERENCE_VERSION, reference_onnx
 from nas_predictor.latency.timing import PerfClock, paired_runs, timed_runs
 
@@ -168,7 +168,13 @@ class Measurer:
         job.reference_passes.append(references)
         if job.long is None:
             job.long = is_long(targets, protocol)
-        return decide(job.target_passes, job.reference_passes, self.tracker.fast_ms, job.long, protocol)
+        try:
+            decision = decide(job.target_passes, job.reference_passes, self.tracker.fast_ms, job.long, protocol)
+        except InconsistentLabelError as err:
+            raise InconsistentLabelError(f"{job.prepared.name}: {err}") from None
+        if decision.remeasure:
+            job.notes.append(f"measured again after pass {len(job.target_passes)}: {decision.remeasure}")
+        return decision
 
     def _common(self, job: _Job) -> dict:
         prepared = job.prepared
@@ -185,7 +191,8 @@ class Measurer:
         raw = RawStats(runs.median_ms, runs.p10_ms, runs.min_ms, runs.max_ms, runs.runs, gated.kept, gated.total,
                        len(job.target_passes))
         robust = RobustStats(gated_ms=gated.label_ms, gated_ratio=gated.ratio, kept_seconds=gated.kept_seconds,
-                             min_of_pass_ms=decision.min_of_pass_ms, pass_min_ms=decision.pass_min_ms)
+                             min_of_pass_ms=decision.min_of_pass_ms, pass_min_ms=decision.pass_min_ms,
+                             reference_scale_ms=gated.scale_ms, kept_median_ms=gated.kept_median_ms)
         notes = []
         if decision.fallback:
             notes.append(f"fallback: {gated.kept} of {gated.total} pairs passed the reference gate "
@@ -195,7 +202,9 @@ class Measurer:
             notes.append(f"long model (fastest first-pass run > {self.protocol.long_ms} ms): min-of-pass label")
         label = LatencyLabel(label_ms=decision.label_ms, estimator=decision.estimator, raw=raw, robust=robust,
                              fallback=decision.fallback, reference_version=REFERENCE_VERSION,
-                             reference_fast_ms=gated.fast_ms, protocol=self.protocol.to_dict(), **self._common(job))
+                             reference_fast_ms=gated.fast_ms, protocol=self.protocol.to_dict(),
+                             target_runs_ms=stored_runs(job.target_passes),
+                             reference_runs_ms=stored_runs(job.reference_passes), **self._common(job))
         label.notes.extend(notes)
         return label
 
@@ -207,7 +216,8 @@ class Measurer:
         raw = RawStats(runs.median_ms, runs.p10_ms, runs.min_ms, runs.max_ms, runs.runs)
         robust = RobustStats(min_of_pass_ms=runs.min_ms, pass_min_ms=[runs.min_ms], median_ms=runs.median_ms)
         return LatencyLabel(label_ms=runs.median_ms, estimator=MEDIAN, raw=raw, robust=robust,
-                            protocol=self.gpu_protocol.to_dict(), **self._common(job))
+                            protocol=self.gpu_protocol.to_dict(), target_runs_ms=stored_runs([times]),
+                            **self._common(job))
 
     def _step(self, job: _Job) -> LatencyLabel | None:
         """One pass of ``job``: its label, or None when it goes back to the queue."""

@@ -8,7 +8,12 @@ done or goes back to the queue for another pass:
   the gated ratio; when too few pairs pass the gate it is requeued (at most ``max_retries`` times,
   the pairs of every pass pooled), and after that a flagged fallback is stored;
 - a *long* model gets ``long_passes`` passes and its label is the min-of-pass estimate (the gated
-  ratio is stored too).
+  ratio is stored too);
+- a label that exceeds the median of the runs it was made from by more than ``tolerance`` (the kept
+  pairs' target runs for the gated ratio, every target run for min-of-pass) is never emitted: the
+  model is measured again (another pass, pooled) while it has retries left (at most ``max_retries``
+  passes beyond the first possible finish: the first pass of a short model, the ``long_passes``-th of a
+  long one), then :class:`~nas_predictor.latency.errors.InconsistentLabelError` is raised.
 """
 
 from __future__ import annotations
@@ -16,8 +21,11 @@ from __future__ import annotations
 from dataclasses import asdict, dataclass
 from typing import Sequence
 
-from nas_predictor.latency.errors import MeasurementError
-from nas_predictor.latency.estimators import GatedEstimate, gated_estimate, min_of_pass, pass_minima
+import numpy as np
+
+from nas_predictor.latency.errors import InconsistentLabelError, MeasurementError
+from nas_predictor.latency.estimators import (GatedEstimate, gated_estimate, label_contradicts_runs, min_of_pass,
+                                              pass_minima)
 
 GATED = "gated-ratio"
 MIN_OF_PASS = "min-of-pass"
@@ -95,7 +103,8 @@ def pass_complete(target_ms: Sequence[float], reference_ms: Sequence[float], fas
 def gated(target_ms: Sequence[float], reference_ms: Sequence[float], fast_ms: float,
           protocol: CpuProtocol) -> GatedEstimate:
     return gated_estimate(target_ms, reference_ms, fast_ms, tolerance=protocol.tolerance,
-                          min_pairs=protocol.min_pairs, min_seconds=protocol.min_seconds)
+                          min_pairs=protocol.min_pairs, min_seconds=protocol.min_seconds,
+                          scale_percentile=protocol.fast_percentile)
 
 
 def is_long(first_pass_target_ms: Sequence[float], protocol: CpuProtocol) -> bool:
@@ -105,7 +114,11 @@ def is_long(first_pass_target_ms: Sequence[float], protocol: CpuProtocol) -> boo
 
 @dataclass(frozen=True)
 class Decision:
-    """What to do after a pass. ``action`` is "requeue" (label fields None) or "done"."""
+    """What to do after a pass. ``action`` is "requeue" (label fields None) or "done".
+
+    runs_median_ms: median of the target runs the label is made from (the kept pairs' for the gated
+    ratio, every run for min-of-pass), which the label is checked against (None on a requeue);
+    remeasure: why an otherwise finished model was requeued (its label contradicted its runs)."""
 
     action: str
     label_ms: float | None
@@ -114,6 +127,12 @@ class Decision:
     gated: GatedEstimate
     min_of_pass_ms: float | None
     pass_min_ms: list[float]
+    runs_median_ms: float | None = None
+    remeasure: str | None = None
+
+
+def _runs_name(estimator: str) -> str:
+    return "kept pairs' target runs" if estimator == GATED else "target runs"
 
 
 def decide(target_passes: Sequence[Sequence[float]], reference_passes: Sequence[Sequence[float]],
@@ -129,7 +148,19 @@ def decide(target_passes: Sequence[Sequence[float]], reference_passes: Sequence[
     passes = len(target_passes)
 
     def done(label: float, estimator: str, fallback: bool = False) -> Decision:
-        return Decision("done", label, estimator, fallback, estimate, mop, minima)
+        runs_median = estimate.kept_median_ms if estimator == GATED else float(np.median(targets))
+        if label_contradicts_runs(label, runs_median, protocol.tolerance):
+            why = (f"its {estimator} label {label:.4g} ms exceeds the median of the {_runs_name(estimator)} it "
+                   f"was made from ({runs_median:.4g} ms) by more than the protocol's tolerance "
+                   f"({protocol.tolerance:g}x)")
+            # measured again later, pooled with this pass, within the model's usual budget of retries:
+            # a long model whose passes mostly met a slow host gets fast passes to outvote them
+            if passes < (protocol.long_passes if long else 1) + protocol.max_retries:
+                return Decision("requeue", None, None, False, estimate, mop, minima, remeasure=why)
+            raise InconsistentLabelError(
+                f"{why} after {passes} passes, so no label is stored: the reference runs disagree with "
+                f"the target runs (retry when the machine is quiet)")
+        return Decision("done", label, estimator, fallback, estimate, mop, minima, runs_median)
 
     if long:
         if passes < protocol.long_passes:

@@ -13,7 +13,9 @@ import time
 from dataclasses import asdict, dataclass, field
 from typing import Any
 
-RECORD_VERSION = 1
+# 2: the gated ratio is scaled by the kept pairs' own reference runs (reference_scale_ms), and every
+# timed run is stored (target_runs_ms / reference_runs_ms) so a label can be checked against its runs.
+RECORD_VERSION = 2
 
 
 @dataclass
@@ -38,8 +40,11 @@ class RawStats:
 class RobustStats:
     """The protocol's estimates; the label is one of them (``LatencyLabel.estimator`` says which).
 
-    gated_ms: median(target / reference) over kept pairs x the reference's fast-state time (None if
-    no pair was kept); gated_ratio: that median ratio (a label can be rescaled with it);
+    gated_ms: median(target / reference) over kept pairs x reference_scale_ms (None if no pair was
+    kept); gated_ratio: that median ratio (a label can be rescaled with it); reference_scale_ms: the
+    reference's fast time within the kept pairs (their low percentile; before record version 2 the
+    ratio was scaled by the tracker's reference_fast_ms instead); kept_median_ms: median of the kept
+    pairs' target runs, which a gated label may not exceed by more than the protocol's tolerance;
     kept_seconds: time the kept pairs took; min_of_pass_ms: median over passes of each pass's fastest
     run; pass_min_ms: those fastest runs; median_ms: median of the timed runs (GPU providers);
     eager_ms / cuda_graph_ms: PyTorch CUDA medians run eagerly / replayed as a CUDA graph."""
@@ -52,6 +57,8 @@ class RobustStats:
     median_ms: float | None = None
     eager_ms: float | None = None
     cuda_graph_ms: float | None = None
+    reference_scale_ms: float | None = None
+    kept_median_ms: float | None = None
 
 
 @dataclass
@@ -71,7 +78,9 @@ class LatencyLabel:
     (None: not pinned); onnxruntime_version / torch_version / onnx_opset / onnx_producer: software and
     export; cpu_model / machine / gpu: hardware (machine = host name); protocol: the protocol's
     settings; notes: what was done to the model (weights filled, batch changed, ...); timestamp:
-    UTC, ISO 8601, when the label was made; record_version: the layout of this record."""
+    UTC, ISO 8601, when the label was made; record_version: the layout of this record;
+    target_runs_ms / reference_runs_ms: every timed run, one list per pass (reference runs on the CPU
+    only: reference_runs_ms[p][i] ran right after target_runs_ms[p][i]), rounded to 0.1 us."""
 
     model: str
     label_ms: float
@@ -100,6 +109,8 @@ class LatencyLabel:
     notes: list[str] = field(default_factory=list)
     timestamp: str = ""
     record_version: int = RECORD_VERSION
+    target_runs_ms: list[list[float]] = field(default_factory=list)
+    reference_runs_ms: list[list[float]] = field(default_factory=list)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
@@ -123,6 +134,12 @@ class LatencyLabel:
         if self.fallback:
             parts.append("FALLBACK: too few pairs passed the reference gate")
         return f"{self.label_ms:10.3f} ms  {self.model}  [{', '.join(parts)}]"
+
+
+def stored_runs(passes) -> list[list[float]]:
+    """Timed runs as stored in a record: one list per pass, milliseconds rounded to 0.1 us (4 decimals),
+    far below run-to-run noise and a third of the text of full floats."""
+    return [[round(float(t), 4) for t in p] for p in passes]
 
 
 @functools.lru_cache(maxsize=1)

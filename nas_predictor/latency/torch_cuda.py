@@ -17,7 +17,7 @@ from torch import nn
 from nas_predictor.latency.errors import MeasurementError, ProviderUnavailableError
 from nas_predictor.latency.protocol import GpuProtocol
 from nas_predictor.latency.record import (LatencyLabel, RawStats, RobustStats, cpu_model, machine_id,
-                                          software_versions, utc_timestamp)
+                                          software_versions, stored_runs, utc_timestamp)
 from nas_predictor.latency.estimators import summarize
 from nas_predictor.latency.timing import timed_runs
 
@@ -130,4 +130,4 @@ def measure_torch_cuda(
                            eager_ms=eager_ms, cuda_graph_ms=graph_ms),
         core=None, onnx_opset=opset, onnx_producer=producer, cpu_model=cpu_model(), machine=machine_id(),
         gpu=torch.cuda.get_device_name(dev), protocol={**protocol.to_dict(), "mode": mode, "cuda_graphs": cuda_graphs},
-        notes=notes, timestamp=utc_timestamp(), **software_versions())
+        notes=notes, timestamp=utc_timestamp(), target_runs_ms=stored_runs([chosen]), **software_versions())

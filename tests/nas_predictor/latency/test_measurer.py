@@ -4,10 +4,12 @@ import json
 import math
 import statistics
 
+import numpy as np
 import pytest
 
 from nas_predictor.errors import OnnxError
-from nas_predictor.latency import REFERENCE_VERSION, CpuProtocol, Measurer
+from nas_predictor.latency import REFERENCE_VERSION, CpuProtocol, InconsistentLabelError, Measurer
+from nas_predictor.latency.consistency import check_label
 from nas_predictor.latency.protocol import GATED, MIN_OF_PASS
 
 from .conftest import QUICK
@@ -29,6 +31,9 @@ def check_complete(label, batch=1):
         assert label.label_ms == label.robust.gated_ms
     if label.fallback:  # only after every retry
         assert raw.passes == QUICK.max_retries + 1
+    # the runs are stored and the label agrees with them
+    assert len(label.target_runs_ms) == len(label.reference_runs_ms) == raw.passes
+    assert sum(map(len, label.target_runs_ms)) == raw.runs and check_label(label).verdict == "ok"
     json.dumps(label.to_dict())  # plain JSON
 
 
@@ -76,3 +81,85 @@ def test_long_models_get_several_passes_and_the_min_of_pass_label(tiny_weighted)
 def test_corrupt_bytes_raise_an_onnx_error(measurer):
     with pytest.raises(OnnxError):
         measurer.measure(b"\x08\x07garbage")
+
+
+# --- injected timings: the reference's speed depends on what ran before it (issue 26) ---------------
+
+class ContextHost:
+    """Stands in for the timing loop: each source (by its position) has a target time and the
+    reference's time right after that target (its context); 1 % noise; the pass stops the protocol's
+    way. ``fixed`` sources return the same given pass every time instead."""
+
+    def __init__(self, models, fixed=None):
+        self.models, self.fixed = models, fixed or {}
+        self.rng = np.random.default_rng(0)
+
+    def paired_runs(self, target, reference, clock, *, warmup, stop):
+        if target.index in self.fixed:
+            return [list(x) for x in self.fixed[target.index]]
+        target_ms, reference_ms = self.models[target.index]
+        targets, references = [], []
+        while not (targets and stop(targets, references)):
+            targets.append(target_ms * self.rng.lognormal(0, 0.01))
+            references.append(reference_ms * self.rng.lognormal(0, 0.01))
+        return targets, references
+
+
+@pytest.fixture
+def injected(monkeypatch):
+    """A Measurer whose reference never runs: its tracker holds 1,900 runs that followed other models,
+    at ``tracker_ms``; pairs come from a ContextHost."""
+    from nas_predictor.latency import measurer as module
+
+    def start(tracker_ms, host):
+        def fake_reference(self):
+            self._reference_run = lambda: None
+            self.tracker.add(tracker_ms * np.random.default_rng(1).lognormal(0, 0.01, 1900))
+
+        original = Measurer._prepare
+
+        def tagged(self, index, *args):
+            job = original(self, index, *args)
+            job.run.index = index  # which model ContextHost is timing
+            return job
+
+        monkeypatch.setattr(Measurer, "_start_reference", fake_reference)
+        monkeypatch.setattr(Measurer, "_prepare", tagged)
+        monkeypatch.setattr(module, "paired_runs", host.paired_runs)
+        return Measurer("cpu", core=-1, protocol=CpuProtocol(retry_gap_s=0.0))
+
+    return start
+
+
+def test_small_model_after_large_ones_is_labelled_with_its_own_runs(injected, tiny_weighted):
+    # the issue's MobileNetV3-Small: the reference ran at 6.5 ms after the large models measured
+    # before, at 2.4 ms right after this 2.3 ms target
+    measurer = injected(6.5, ContextHost({0: (30.0, 6.5), 1: (2.3, 2.4)}))
+    outcomes = {o.index: o.label for o in measurer.measure_many([tiny_weighted, tiny_weighted], window=2)}
+    small, large = outcomes[1], outcomes[0]
+    assert small.estimator == GATED and small.reference_fast_ms == pytest.approx(6.5, rel=0.03)
+    assert small.robust.gated_ratio * small.reference_fast_ms > 2.5 * 2.3  # what the old scaling made of it
+    assert small.label_ms == pytest.approx(2.3, rel=0.03) and large.label_ms == pytest.approx(30.0, rel=0.03)
+    assert small.robust.reference_scale_ms == pytest.approx(2.4, rel=0.03)
+    assert small.label_ms <= small.robust.kept_median_ms * 1.12
+    # every run is stored, and the label checks out against them exactly
+    assert len(small.target_runs_ms[0]) == len(small.reference_runs_ms[0]) == small.raw.runs
+    check = check_label(json.loads(json.dumps(small.to_dict())))
+    assert check.verdict == "ok" and check.basis == "stored runs" and check.runs == small.raw.pairs_kept
+
+
+def test_a_label_that_contradicts_its_runs_is_never_emitted(injected, tiny_weighted):
+    # every pass of model 0 gives a ratio x low-percentile label of 19.2 ms from kept runs of median 10 ms
+    targets = [20.0] * 48 + [10.0] * 52
+    references = [10.0] * 95 + [2.0] * 5
+    measurer = injected(10.0, ContextHost({1: (2.3, 10.0)}, fixed={0: (targets, references)}))
+    outcomes = {o.index: o for o in measurer.measure_many([tiny_weighted, tiny_weighted], window=2)}
+    error = outcomes[0].error
+    assert isinstance(error, InconsistentLabelError) and outcomes[0].label is None
+    assert str(error) == ("<bytes>: its gated-ratio label 19.2 ms exceeds the median of the kept pairs' target runs "
+                          "it was made from (10 ms) by more than the protocol's tolerance (1.12x) after 4 passes, "
+                          "so no label is stored: the reference runs disagree with the target runs (retry when "
+                          "the machine is quiet)")
+    assert outcomes[1].label.label_ms == pytest.approx(2.3, rel=0.03)  # the other model is unaffected
+    with pytest.raises(InconsistentLabelError, match="19.2 ms exceeds"):
+        measurer.measure(tiny_weighted)

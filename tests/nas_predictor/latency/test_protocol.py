@@ -1,6 +1,6 @@
 import pytest
 
-from nas_predictor.latency.errors import MeasurementError
+from nas_predictor.latency.errors import InconsistentLabelError, MeasurementError
 from nas_predictor.latency.protocol import GATED, MIN_OF_PASS, CpuProtocol, GpuProtocol, decide, is_long, pass_complete
 
 FAST = 6.7
@@ -74,3 +74,51 @@ def test_long_model_gets_its_passes_and_the_min_of_pass_label():
     d = decide(passes, refs, FAST, True, P)
     assert d.action == "done" and d.estimator == MIN_OF_PASS and d.label_ms == 103.0
     assert d.gated.label_ms is not None and d.pass_min_ms == [100.0, 103.0, 150.0]  # both estimates stored
+
+
+# --- a label never contradicts its runs (issue 26) --------------------------------------------------
+
+def contradicting_pass():
+    """Kept pairs whose ratio x the reference's low percentile lands far above the target runs' median:
+    half the targets at 10 ms, just under half at 20 ms with their references at 10 ms, and five
+    reference runs at 2 ms (a reference faster than itself: the data of a broken estimator)."""
+    targets = [20.0] * 48 + [10.0] * 47 + [10.0] * 5
+    references = [10.0] * 95 + [2.0] * 5
+    return targets, references
+
+
+def test_gated_label_is_checked_against_its_kept_runs():
+    d = decide([[3.0] * 50], [[FAST] * 50], FAST, long=False, protocol=P)
+    assert d.runs_median_ms == 3.0 and d.remeasure is None
+    # the tracker learnt another context (references after large models): the label still follows its runs
+    d = decide([[2.3] * 80], [[2.4] * 80], 6.5, long=False, protocol=P)
+    assert d.action == "done" and d.label_ms == pytest.approx(2.3) and d.gated.fast_ms == 6.5
+
+
+def test_contradicting_gated_label_is_measured_again_then_refused():
+    targets, references = contradicting_pass()
+    d = decide([targets], [references], 10.0, long=False, protocol=P)
+    assert d.action == "requeue" and d.label_ms is None
+    assert d.remeasure == ("its gated-ratio label 19.2 ms exceeds the median of the kept pairs' target runs it "
+                           "was made from (10 ms) by more than the protocol's tolerance (1.12x)")
+    for passes in (2, 3):
+        assert decide([targets] * passes, [references] * passes, 10.0, False, P).action == "requeue"
+    with pytest.raises(InconsistentLabelError, match=r"label 19.2 ms exceeds the median .* after 4 passes, so no "
+                                                     r"label is stored"):
+        decide([targets] * 4, [references] * 4, 10.0, False, P)
+
+
+def test_long_model_whose_passes_mostly_met_a_slow_host_gets_more_passes():
+    # two short passes in a 2.7x slow state, one long pass in the fast state: min-of-pass says 135 ms
+    # while most runs took 50 ms
+    slow, fast = [135.0] * 14, [50.0] * 37
+    passes = [slow, slow, fast]
+    refs = [[FAST] * len(p) for p in passes]
+    d = decide(passes, refs, FAST, True, P)
+    assert d.action == "requeue" and d.remeasure.startswith("its min-of-pass label 135 ms exceeds the median of "
+                                                            "the target runs it was made from (50 ms)")
+    d = decide(passes + [fast, fast], refs + [[FAST] * 37] * 2, FAST, True, P)  # the fast passes outvote
+    assert d.action == "done" and d.label_ms == 50.0 and d.runs_median_ms == 50.0
+    more = [slow, fast, slow]  # the host keeps slowing most passes: 4 of 6 minima slow, most runs fast
+    with pytest.raises(InconsistentLabelError, match="after 6 passes"):
+        decide(passes + more, refs + [[FAST] * len(p) for p in more], FAST, True, P)
