@@ -27,6 +27,7 @@ from typing import Callable, Iterable, Sequence
 
 from tqdm.auto import tqdm
 
+from nas_predictor.data.paths import cache_dir
 from nas_predictor.errors import GraphError
 from nas_predictor.graph import ArchGraph
 from nas_predictor.onnx.rebatch import rebatch
@@ -34,13 +35,6 @@ from nas_predictor.spaces import get_space
 
 # Bump when onnx_to_graph, the builders or the export settings change what a graph looks like.
 GRAPH_VERSION = 1
-CACHE_ENV = "NAS_PREDICTOR_CACHE"
-
-
-def cache_dir(path: str | os.PathLike | None = None) -> Path:
-    root = Path(path or os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "nas_predictor")
-    root.mkdir(parents=True, exist_ok=True)
-    return root
 
 
 def _cache_file(space: str, root: Path) -> Path:

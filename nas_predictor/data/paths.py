@@ -8,6 +8,15 @@ from pathlib import Path
 from nas_predictor.errors import DataError
 
 ENV_VAR = "NAS_PREDICTOR_DATA"
+CACHE_ENV = "NAS_PREDICTOR_CACHE"
+
+
+def cache_dir(path: str | os.PathLike | None = None) -> Path:
+    """Where computed artefacts are cached (exported graphs, resolved ONNX shapes): ``path``, else
+    ``$NAS_PREDICTOR_CACHE``, else ``~/.cache/nas_predictor``; created if missing."""
+    root = Path(path or os.environ.get(CACHE_ENV) or Path.home() / ".cache" / "nas_predictor")
+    root.mkdir(parents=True, exist_ok=True)
+    return root
 
 
 def _default_candidates() -> list[Path]:

@@ -16,15 +16,17 @@
 
 from __future__ import annotations
 
+import math
 import os
 from typing import Sequence
 
 import onnx
 
+from nas_predictor.errors import OnnxError
 from nas_predictor.graph import ArchGraph
 from nas_predictor.onnx.attributes import canonical_attributes
 from nas_predictor.onnx.costs import node_flops, numel
-from nas_predictor.onnx.reader import ALWAYS_PARAMETER, PARAMETER_SLOTS, LoadedModel, load_model
+from nas_predictor.onnx.reader import ALWAYS_PARAMETER, PARAMETER_SLOTS, LoadedModel, load_model, read_model
 
 SKIPPED_OPS = ("Identity", "Constant")
 INPUT_OP = "Input"
@@ -36,14 +38,67 @@ def onnx_to_graph(
 ) -> ArchGraph:
     """Read an ONNX model (path, bytes or ModelProto) into an ArchGraph.
 
-    ``batch_size`` overrides dim 0 of the data inputs and outputs before shape inference.
+    ``batch_size`` sets dim 0 of the data inputs. A batch other than the file's own is accepted only
+    where the result is verifiably right (``check_rebatched``): exporters often write the export batch
+    into Reshape constants, and such a graph re-sized to another batch computes something else.
     ``data_inputs`` names the real inputs when a weight-free file's parameter inputs cannot be told
     apart from them by their use and names (see reader.parameter_inputs).
     """
-    return graph_from_loaded(load_model(source, batch_size, data_inputs))
+    source, name = read_model(source)  # read (and parse) the file once for both batches
+    own = graph_from_loaded(load_model(source, None, data_inputs, name=name))
+    if batch_size is None or batch_size == own.scalars["batch_size"]:
+        return own
+    if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
+        raise OnnxError(f"batch size must be a positive integer, got {batch_size!r}")
+    old = int(own.scalars["batch_size"])
+    advice = f"export the model at batch {batch_size} (or with a dynamic batch axis) and give that file"
+    try:
+        moved, names = _graph_and_names(load_model(source, batch_size, data_inputs, name=name))
+    except OnnxError as err:
+        raise OnnxError(f"{name}: cannot be re-batched from {old} to {batch_size} ({_after_name(err, name)}); "
+                        f"{advice}") from None
+    problem = check_rebatched(own, moved, names)
+    if problem:
+        raise OnnxError(f"{name}: cannot be re-batched from {old} to {batch_size}: {problem}; {advice}")
+    return moved
+
+
+def _after_name(err: OnnxError, name: str) -> str:
+    text = str(err)
+    return text[len(name) + 2:] if text.startswith(name + ": ") else text
+
+
+def check_rebatched(own: ArchGraph, moved: ArchGraph, names: Sequence[str] | None = None) -> str | None:
+    """Why ``moved`` (the same network sized at another batch) is not ``own`` at that batch, or None.
+
+    Right means: the same nodes and edges; every tensor that follows the input has factor times its
+    elements, with one dim scaled by the factor and the others unchanged; every other tensor is
+    unchanged; and every node's FLOPs are factor times its own (inference is per sample)."""
+    factor = moved.scalars["batch_size"] / own.scalars["batch_size"]
+    if own.ops != moved.ops or own.edges != moved.edges:
+        return "the graph changes with the batch size"
+    for i, (a, b, attrs, moved_attrs) in enumerate(zip(own.shapes, moved.shapes, own.attrs, moved.attrs)):
+        where = f"{own.ops[i]} node {names[i]!r}" if names else f"node {i} ({own.ops[i]})"
+        if attrs.get("batched") and len(a):
+            changed = [d for d, (x, y) in enumerate(zip(a, b)) if x != y]
+            if len(a) != len(b) or len(changed) != 1 or b[changed[0]] != a[changed[0]] * factor:
+                return (f"{where} gives shape {tuple(b)} at batch {int(moved.scalars['batch_size'])} against "
+                        f"{tuple(a)} at batch {int(own.scalars['batch_size'])}, not {factor:g}x along one dim "
+                        f"(a shape constant in the file holds the batch)")
+        elif tuple(a) != tuple(b):
+            return f"{where} changes shape from {tuple(a)} to {tuple(b)} although it does not follow the input"
+        expected = attrs.get("flops", 0.0) * (factor if attrs.get("batched") else 1.0)
+        if not math.isclose(moved_attrs.get("flops", 0.0), expected, rel_tol=1e-9, abs_tol=1e-6):
+            return f"{where} costs {moved_attrs.get('flops', 0.0):.6g} FLOPs where {expected:.6g} is right"
+    return None
 
 
 def graph_from_loaded(loaded: LoadedModel) -> ArchGraph:
+    return _graph_and_names(loaded)[0]
+
+
+def _graph_and_names(loaded: LoadedModel) -> tuple[ArchGraph, list[str]]:
+    """The graph, and for each of its nodes the ONNX node (or input tensor) it came from, for messages."""
     graph = loaded.model.graph
     shapes = loaded.shapes
     constants = set(loaded.constants) | loaded.parameter_inputs
@@ -65,12 +120,13 @@ def graph_from_loaded(loaded: LoadedModel) -> ArchGraph:
         return shapes.get(resolve(name)) if name else None
 
     ops: list[str] = []
+    names: list[str] = []
     attrs: list[dict] = []
     node_shapes: list[tuple[int, ...]] = []
     produced_by: dict[str, int] = {}
     op_nodes: list[tuple[onnx.NodeProto, list[int], dict]] = []
     for node in graph.node:
-        if node.op_type in SKIPPED_OPS:
+        if node.op_type in SKIPPED_OPS or node.output and all(o in loaded.folded for o in node.output if o):
             continue
         canonical = canonical_attributes(node, shape_of)
         flops = node_flops(node.op_type, [resolve(i) if i else "" for i in node.input], list(node.output),
@@ -80,6 +136,7 @@ def graph_from_loaded(loaded: LoadedModel) -> ArchGraph:
             produced_by[out] = len(ops)
             ids.append(len(ops))
             ops.append(node.op_type)
+            names.append(node.name or out)
             # the op's FLOPs sit on its first output node, so graph totals count them once
             attrs.append({**canonical, "flops": flops if position == 0 else 0.0})
             node_shapes.append(shapes.get(out, ()))
@@ -114,6 +171,7 @@ def graph_from_loaded(loaded: LoadedModel) -> ArchGraph:
                         param_uses.append(name)
                     input_node[name] = len(ops)
                     ops.append(INPUT_OP)
+                    names.append(name)
                     attrs.append({"batched": int(name in batched)})
                     node_shapes.append(shapes.get(name, ()))
                 src = input_node[name]
@@ -143,7 +201,7 @@ def graph_from_loaded(loaded: LoadedModel) -> ArchGraph:
     params = sum(numel(loaded.constants.get(t, shapes.get(t))) for t in param_uses)
     kept_attrs = [attrs[i] for i in order]
     memory = sum(a.get("memory_batched", 0) + a.get("memory_fixed", 0) for a in kept_attrs)
-    batch = loaded.batch_size or _batch_of(loaded, data_inputs)
+    batch = loaded.batch_size
     return ArchGraph(
         ops=tuple(ops[i] for i in order),
         edges=tuple(sorted((new[s], new[d]) for s, d in edges if s in new and d in new)),
@@ -151,15 +209,7 @@ def graph_from_loaded(loaded: LoadedModel) -> ArchGraph:
         shapes=tuple(node_shapes[i] for i in order),
         scalars={"batch_size": float(batch), "flops": float(sum(a.get("flops", 0.0) for a in kept_attrs)),
                  "params": float(params), "memory_access": float(memory + params)},
-    )
-
-
-def _batch_of(loaded: LoadedModel, data_inputs: set[str]) -> int:
-    for name in loaded.data_inputs:
-        dims = loaded.shapes.get(name)
-        if dims and dims[0] > 0:
-            return dims[0]
-    return 1
+    ), [names[i] for i in order]
 
 
 def _topological(nodes: list[int], edges: set[tuple[int, int]]) -> list[int]:

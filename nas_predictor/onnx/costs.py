@@ -81,3 +81,26 @@ def node_flops(op: str, inputs: Sequence[str], outputs: Sequence[str], attrs: di
         resized = sum(1 for a, b in zip(x, out) if a != b) or 1
         return float(numel(out) * 2 * (2 if mode == 1 else 4) ** resized)
     return 0.0
+
+
+MAC_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul")
+
+
+def node_macs(op: str, attrs: dict[str, Any], shape: Sequence[int] | None) -> float:
+    """Multiply-accumulates of a Conv / ConvTranspose / Gemm / MatMul node, from the FLOPs node_flops
+    gave it (2 per multiply-add, minus one add per output, plus the bias) and its output shape: the
+    figure torchvision and timm publish as "GFLOPs" (they count MACs)."""
+    flops = float(attrs.get("flops", 0.0))
+    if op not in MAC_OPS or not flops:
+        return 0.0
+    bias = attrs.get("bias", 0) if op != "MatMul" else 0
+    out = numel(shape)
+    if op == "ConvTranspose":  # 2 per input-weight product, bias once per output
+        return (flops - bias * out) / 2
+    return (flops + out * (1 - bias)) / 2
+
+
+def graph_macs(graph, ops: Sequence[str] = MAC_OPS) -> float:
+    """Multiply-accumulates of a graph's ``ops`` nodes (by default every Conv, ConvTranspose, Gemm and
+    MatMul), for the whole batch."""
+    return float(sum(node_macs(op, a, s) for op, a, s in zip(graph.ops, graph.attrs, graph.shapes) if op in ops))

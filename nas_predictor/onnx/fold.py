@@ -1,10 +1,16 @@
-"""Fold shape computations (Shape -> Gather -> Div -> Slice ...) into constants.
+"""Evaluate shape computations (Shape -> Gather -> Div -> Slice ...) to constants.
 
 Exporters write reshapes and splits as small integer subgraphs over ``Shape``. onnx's data
-propagation resolves some of them, not all (e.g. Div, Mul of shape values), which leaves later
-tensors without sizes. With the input shapes fixed, these subgraphs are constants: evaluate them with
-NumPy and replace their ops by ``Constant`` ops, as onnxruntime's constant folding does when it loads
-the model, then infer shapes again.
+propagation resolves some of them, not all (e.g. Div, Mul, Mod of shape values), which leaves later
+tensors without sizes. With the input shapes fixed, these subgraphs are constants: ``evaluate`` computes
+one node's small output with NumPy (``shapes.static_shapes`` calls it node by node and replaces the
+folded ops by ``Constant`` ops, as onnxruntime's constant folding does when it loads the model).
+
+Common shape ops have a NumPy line each (fast: a Swin-T has hundreds of them); any other standard op
+whose inputs are all known small tensors (Mod, Clip, Ceil, ScatterND, ... in "same" padding and window
+partitions) is evaluated by onnx's reference implementation, so no shape subgraph is left open for
+want of an evaluator. Data never enters: graph inputs have no values, so only tensors computed from
+constants and ``Shape``/``Size`` are folded.
 """
 
 from __future__ import annotations
@@ -14,20 +20,9 @@ from typing import Callable
 import numpy as np
 import onnx
 from onnx import helper, numpy_helper
+from onnx.reference import ReferenceEvaluator
 
 MAX_ELEMENTS = 64  # shape values are short vectors; never fold real data
-
-
-def _int_inputs(values: dict[str, np.ndarray], node: onnx.NodeProto) -> list[np.ndarray] | None:
-    out = []
-    for name in node.input:
-        if not name:
-            out.append(None)
-            continue
-        if name not in values:
-            return None
-        out.append(values[name])
-    return out
 
 
 def _attr(node: onnx.NodeProto, name: str, default):
@@ -37,7 +32,7 @@ def _attr(node: onnx.NodeProto, name: str, default):
     return default
 
 
-def _evaluate(node: onnx.NodeProto, args: list, shape_of: Callable) -> np.ndarray | None:
+def evaluate(node: onnx.NodeProto, args: list, shape_of: Callable) -> np.ndarray | None:
     op = node.op_type
     if op == "Shape":
         dims = shape_of(node.input[0])
@@ -67,7 +62,9 @@ def _evaluate(node: onnx.NodeProto, args: list, shape_of: Callable) -> np.ndarra
         return {"Add": np.add, "Sub": np.subtract, "Mul": np.multiply}[op](args[0], args[1])
     if op == "Div":
         a, b = args
-        return a // b if a.dtype.kind in "iu" and b.dtype.kind in "iu" else a / b
+        if a.dtype.kind in "iu" and b.dtype.kind in "iu":  # ONNX integer division truncates towards zero
+            return (np.abs(a) // np.abs(b) * np.sign(a) * np.sign(b)).astype(np.result_type(a, b))
+        return a / b
     if op == "Cast":
         to = onnx.helper.tensor_dtype_to_np_dtype(_attr(node, "to", onnx.TensorProto.INT64))
         return args[0].astype(to)
@@ -101,46 +98,32 @@ def _evaluate(node: onnx.NodeProto, args: list, shape_of: Callable) -> np.ndarra
         return np.where(args[0], args[1], args[2])
     if op in ("ReduceProd",):
         return np.prod(args[0], keepdims=bool(_attr(node, "keepdims", 1)))
-    return None
+    if op in _ELEMENTWISE:
+        return _ELEMENTWISE[op](*args)
+    if op == "Mod":
+        a, b = args
+        return np.fmod(a, b) if _attr(node, "fmod", 0) else np.mod(a, b)
+    if op == "Transpose":
+        perm = _attr(node, "perm", None)
+        return np.transpose(args[0], perm)
+    return _reference(node, args)
 
 
-def fold_shape_computations(model: onnx.ModelProto, shape_of: Callable) -> int:
-    """Replace (in place) every op whose outputs are computable small integer tensors by Constants;
-    returns how many ops were folded."""
-    values: dict[str, np.ndarray] = {}
-    for t in model.graph.initializer:
-        if t.data_type in (onnx.TensorProto.INT64, onnx.TensorProto.INT32) and np.prod(t.dims) <= MAX_ELEMENTS:
-            values[t.name] = numpy_helper.to_array(t)
-    folded = 0
-    nodes = list(model.graph.node)
-    for position, node in enumerate(nodes):
-        if node.op_type == "Constant":
-            for a in node.attribute:
-                if a.name == "value" and np.prod(a.t.dims) <= MAX_ELEMENTS:
-                    values[node.output[0]] = numpy_helper.to_array(a.t)
-                elif a.name in ("value_int", "value_ints"):
-                    values[node.output[0]] = np.asarray(helper.get_attribute_value(a), dtype=np.int64)
-            continue
-        if len(node.output) != 1:
-            continue
-        try:
-            result = _evaluate(node, _int_inputs(values, node), shape_of)
-        except Exception:  # noqa: BLE001 - an op we cannot fold simply stays as it is
-            result = None
-        if result is None or np.size(result) > MAX_ELEMENTS:
-            continue
-        result = np.asarray(result)
-        if result.dtype.kind == "f":
-            result = result.astype(np.float32)
-        elif result.dtype.kind == "b":
-            result = result.astype(bool)
-        else:
-            result = result.astype(np.int64)
-        values[node.output[0]] = result
-        nodes[position] = helper.make_node("Constant", [], [node.output[0]],
-                                           value=numpy_helper.from_array(result, name=node.output[0] + "_folded"))
-        folded += 1
-    if folded:
-        del model.graph.node[:]
-        model.graph.node.extend(nodes)
-    return folded
+_ELEMENTWISE = {
+    "Neg": np.negative, "Abs": np.abs, "Ceil": np.ceil, "Floor": np.floor, "Sqrt": np.sqrt, "Not": np.logical_not,
+    "Less": np.less, "Greater": np.greater, "LessOrEqual": np.less_equal, "GreaterOrEqual": np.greater_equal,
+    "And": np.logical_and, "Or": np.logical_or, "Sign": np.sign,
+    "Max": lambda *a: np.maximum.reduce(np.broadcast_arrays(*a)), "Min": lambda *a: np.minimum.reduce(np.broadcast_arrays(*a)),
+}
+
+
+def _reference(node: onnx.NodeProto, args: list) -> np.ndarray | None:
+    """Any other standard op, by onnx's reference implementation (about 1 ms a node)."""
+    if node.domain not in ("", "ai.onnx"):
+        return None
+    names = [f"in{i}" if a is not None else "" for i, a in enumerate(args)]  # "" keeps an omitted input omitted
+    single = helper.make_node(node.op_type, names, list(node.output), domain=node.domain)
+    single.attribute.extend(node.attribute)
+    feeds = {name: a for name, a in zip(names, args) if name}
+    (result, *_) = ReferenceEvaluator(single).run(None, feeds)
+    return result

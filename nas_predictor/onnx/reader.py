@@ -1,9 +1,8 @@
-"""Reading ONNX files: clear errors for non-ONNX input, batch-size override, shape inference."""
+"""Reading ONNX files: clear errors for non-ONNX input, batch-size override, every tensor sized."""
 
 from __future__ import annotations
 
 import os
-import warnings
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Sequence
@@ -12,7 +11,8 @@ import numpy as np
 import onnx
 
 from nas_predictor.errors import OnnxError
-from nas_predictor.onnx.fold import fold_shape_computations
+from nas_predictor.onnx.runtime_shapes import runtime_shapes
+from nas_predictor.onnx.shapes import static_shapes
 
 # Input slots that hold parameters, not activations, by op type. A tensor in such a slot is never a
 # graph edge when it is a known constant (initializer, weight-free parameter input, Constant output).
@@ -33,12 +33,14 @@ ALWAYS_PARAMETER: dict[str, tuple[int, ...]] = {"Conv": (2,), "ConvTranspose": (
 class LoadedModel:
     model: onnx.ModelProto
     source: str
-    shapes: dict[str, tuple[int, ...]]  # tensor name -> shape (symbolic dims read as 0)
+    shapes: dict[str, tuple[int, ...]]  # tensor name -> shape, every op output sized
     constants: dict[str, tuple[int, ...]]  # tensors with known values: initializers, Constant outputs
     parameter_inputs: set[str]  # graph inputs that are weights (weight-free files)
     data_inputs: list[str]
-    batch_size: int | None
-    shape_warning: str | None
+    batch_size: int  # of the data inputs, as given or as the file has it (a symbolic batch reads as 1)
+    # outputs of shape arithmetic computed while sizing (Shape -> Gather -> ...): constants, as
+    # onnxruntime's constant folding makes them, so their ops are not part of the network
+    folded: set[str]
 
 
 def read_model(source: str | os.PathLike | bytes | onnx.ModelProto) -> tuple[onnx.ModelProto, str]:
@@ -65,12 +67,6 @@ def read_model(source: str | os.PathLike | bytes | onnx.ModelProto) -> tuple[onn
     return model, name
 
 
-def _dims(type_proto: onnx.TypeProto) -> tuple[int, ...] | None:
-    if not type_proto.HasField("tensor_type") or not type_proto.tensor_type.HasField("shape"):
-        return None
-    return tuple(int(d.dim_value) if d.HasField("dim_value") else 0 for d in type_proto.tensor_type.shape.dim)
-
-
 def parameter_inputs(model: onnx.ModelProto, initializers: set[str]) -> set[str]:
     """Graph inputs that are weights in a weight-free (export_params=False) file.
 
@@ -93,20 +89,6 @@ def parameter_inputs(model: onnx.ModelProto, initializers: set[str]) -> set[str]
     return params
 
 
-def _constant_value_shapes(model: onnx.ModelProto) -> dict[str, tuple[int, ...]]:
-    shapes: dict[str, tuple[int, ...]] = {}
-    for node in model.graph.node:
-        if node.op_type == "Constant" and node.output:
-            for attr in node.attribute:
-                if attr.name == "value":
-                    shapes[node.output[0]] = tuple(int(d) for d in attr.t.dims)
-                elif attr.name in ("value_float", "value_int", "value_string"):
-                    shapes[node.output[0]] = ()
-                elif attr.name in ("value_floats", "value_ints", "value_strings"):
-                    shapes[node.output[0]] = (len(onnx.helper.get_attribute_value(attr)),)
-    return shapes
-
-
 _VALUE_FIELDS = ("raw_data", "float_data", "double_data", "int32_data", "int64_data", "uint64_data", "string_data")
 
 
@@ -122,32 +104,58 @@ def _drop_weight_values(model: onnx.ModelProto) -> None:
                 tensor.ClearField(name)
 
 
-def _infer(model: onnx.ModelProto, name: str) -> tuple[onnx.ModelProto, dict[str, tuple[int, ...]], str | None]:
-    warning = None
-    try:
-        inferred = onnx.shape_inference.infer_shapes(model, check_type=False, strict_mode=False, data_prop=True)
-    except Exception as err:  # onnx raises several types (InferenceError, ValidationError, RuntimeError)
-        inferred, warning = model, f"{name}: ONNX shape inference failed ({err}); shapes left unknown"
-    shapes: dict[str, tuple[int, ...]] = {}
-    for value in [*inferred.graph.input, *inferred.graph.value_info, *inferred.graph.output]:
-        dims = _dims(value.type)
-        if dims is not None:
-            shapes[value.name] = dims
-    return inferred, shapes, warning
+def _fix_input_sizes(graph: onnx.GraphProto, inputs: list[str], batch_size: int | None, name: str) -> int:
+    """Set dim 0 of the data inputs to ``batch_size`` (a symbolic batch dim to 1 when none is given) and
+    return the batch. Any other dim must be a number: FLOPs and shapes need the input's size."""
+    batch = None
+    for value in graph.input:
+        if value.name not in inputs:
+            continue
+        if not value.type.HasField("tensor_type") or not value.type.tensor_type.HasField("shape"):
+            raise OnnxError(f"{name}: input {value.name!r} has no shape; export the model with a fixed input size")
+        dims = value.type.tensor_type.shape.dim
+        for axis, dim in enumerate(dims):
+            if axis > 0 and not dim.HasField("dim_value"):
+                raise OnnxError(f"{name}: input {value.name!r} has a symbolic size {dim.dim_param or '?'!r} in dim "
+                                f"{axis}; export the model with a fixed input size")
+        if not len(dims):
+            continue
+        if batch_size is not None or not dims[0].HasField("dim_value"):
+            dims[0].Clear()
+            dims[0].dim_value = batch_size or 1
+        batch = batch or int(dims[0].dim_value)
+    return batch or 1
+
+
+def _unsized(graph: onnx.GraphProto, shapes: dict[str, tuple[int, ...]], folded: dict) -> list[str]:
+    return [out for node in graph.node if node.op_type != "Constant"
+            for out in node.output if out and out not in folded and (out not in shapes or 0 in shapes[out])]
+
+
+def _producer(graph: onnx.GraphProto, tensor: str) -> str:
+    for node in graph.node:
+        if tensor in node.output:
+            return f"{node.op_type} node {node.name or '(unnamed)'!r}"
+    return "no node"
 
 
 def load_model(
     source: str | os.PathLike | bytes | onnx.ModelProto, batch_size: int | None = None,
-    data_inputs: Sequence[str] | None = None,
+    data_inputs: Sequence[str] | None = None, name: str | None = None,
 ) -> LoadedModel:
-    """Read a model, set the batch dimension of its data inputs and outputs, and infer every shape.
+    """Read a model, set the batch dimension of its data inputs, and size every tensor.
 
-    Shape inference uses onnx's own (with data propagation, so Shape -> Gather -> Reshape chains
-    resolve). If it fails, the model is still used with whatever shapes are known, and a warning says so.
+    Sizes come from one static pass (onnx's per-node inference, with shape arithmetic evaluated:
+    ``shapes.static_shapes``) and, for whatever that leaves unsized, from one onnxruntime run on random
+    inputs (``runtime_shapes``, cached by content). A tensor neither can size is an OnnxError naming
+    the node that makes it: FLOPs and memory counted on unknown shapes would be silently wrong.
     """
-    model, name = read_model(source)
+    model, read_name = read_model(source)
+    name = name or read_name  # a caller that parsed the file itself still names it in errors
     if isinstance(source, onnx.ModelProto):  # never edit the caller's proto
         model = onnx.ModelProto.FromString(model.SerializeToString())
+    if batch_size is not None and (isinstance(batch_size, bool) or batch_size < 1):
+        raise OnnxError(f"batch size must be >= 1, got {batch_size}")
     _drop_weight_values(model)
     graph = model.graph
     initializers = {t.name for t in graph.initializer}
@@ -160,32 +168,31 @@ def load_model(
                             f"(inputs: {[i.name for i in graph.input]})")
         params |= set(inputs) - set(data_inputs)
         inputs = list(data_inputs)
-    if batch_size is not None:
-        if batch_size < 1:
-            raise OnnxError(f"batch size must be >= 1, got {batch_size}")
-        for value in [*(i for i in graph.input if i.name in inputs), *graph.output]:
-            dims = value.type.tensor_type.shape.dim
-            if len(dims):
-                dims[0].Clear()
-                dims[0].dim_value = batch_size
-    del graph.value_info[:]  # stale shapes from the exporter would survive a batch change
-    inferred, shapes, warning = _infer(model, name)
-    # Shape subgraphs that onnx's data propagation leaves open: fold them and infer again.
-    for _ in range(3):
-        if not fold_shape_computations(inferred, lambda t: shapes.get(t)):
-            break
-        del inferred.graph.value_info[:]
-        inferred, shapes, warning = _infer(inferred, name)
-    constants = {t.name: tuple(int(d) for d in t.dims) for t in inferred.graph.initializer}
-    constants.update(_constant_value_shapes(inferred))
+    batch = _fix_input_sizes(graph, inputs, batch_size, name)
+    # the exporter's shapes were made at its own batch; outputs are inferred like every other tensor
+    del graph.value_info[:]
+    for value in graph.output:
+        if value.type.HasField("tensor_type"):
+            value.type.tensor_type.ClearField("shape")
+    static = static_shapes(model)
+    shapes = static.shapes
+    unsized = _unsized(graph, shapes, static.folded)
+    if unsized:
+        first = unsized[0]
+        what = f"cannot size tensor {first!r} made by {_producer(graph, first)}"
+        why = static.failures.get(first, "its element type is unknown")
+        try:
+            shapes.update(runtime_shapes(model, unsized, static.elem_types, name))
+        except OnnxError as err:
+            raise OnnxError(f"{name}: {what} ({why}), and {err}") from None
+        left = [t for t in unsized if t not in shapes]
+        if left:
+            raise OnnxError(f"{name}: {what} ({why}); {len(left)} tensor(s) unsized")
+    constants = {t.name: tuple(int(d) for d in t.dims) for t in graph.initializer}
+    for node in graph.node:
+        if node.op_type == "Constant" and node.output:
+            constants[node.output[0]] = shapes.get(node.output[0], ())
+    constants.update((tensor, tuple(value.shape)) for tensor, value in static.folded.items())
     for tensor, dims in constants.items():
         shapes.setdefault(tensor, dims)
-    outputs = [o for n in inferred.graph.node if n.op_type != "Constant" for o in n.output if o]
-    missing = [o for o in outputs if o not in shapes or 0 in shapes[o]]
-    if missing and warning is None:
-        warning = (f"{name}: shape inference left {len(missing)} of {len(outputs)} tensors without a full shape "
-                   f"(first: {missing[0]!r}); unknown sizes encode as 0 and count no FLOPs")
-    if warning:
-        warnings.warn(warning, stacklevel=3)
-    return LoadedModel(inferred, name, shapes, constants, params, inputs, batch_size, warning)
-
+    return LoadedModel(model, name, shapes, constants, params, inputs, batch, set(static.folded))

@@ -4,6 +4,7 @@ import warnings
 import numpy as np
 import pytest
 import torch
+import onnx
 from onnx import TensorProto, helper
 
 from nas_predictor.errors import OnnxError
@@ -109,15 +110,16 @@ def _model(nodes, inputs, outputs, initializers=(), opset=17):
     return helper.make_model(graph, opset_imports=[helper.make_opsetid("", opset)])
 
 
-def test_unknown_op_is_kept_with_a_warning_not_a_crash():
+def test_an_op_nobody_can_size_is_an_error_naming_it():
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 4])
     y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
-    nodes = [helper.make_node("Relu", ["x"], ["h"]), helper.make_node("FancyOp", ["h"], ["y"], domain="my.ops")]
+    nodes = [helper.make_node("Relu", ["x"], ["h"]),
+             helper.make_node("FancyOp", ["h"], ["y"], domain="my.ops", name="fancy")]
     model = _model(nodes, [x], [y])
     model.opset_import.append(helper.make_opsetid("my.ops", 1))
-    with pytest.warns(UserWarning, match="without a full shape"):
-        g = onnx_to_graph(model)
-    assert g.ops == ("Input", "Relu", "FancyOp") and g.shapes[2] == ()
+    with pytest.raises(OnnxError, match=r"cannot size tensor 'y' made by FancyOp node 'fancy' \(op 'FancyOp' "
+                                        r"\(domain 'my.ops'\) is not a known ONNX op\), and onnxruntime cannot run"):
+        onnx_to_graph(model)
 
 
 def test_corrupt_and_non_onnx_files_are_clear_errors(tmp_path):
@@ -184,3 +186,110 @@ def test_rebatch_equals_exporting_at_that_batch():
         assert moved.shapes == direct.shapes and moved.ops == direct.ops and moved.edges == direct.edges
         assert moved.scalars == pytest.approx(direct.scalars)
     assert rebatch(rebatch(one, 32), 1).scalars == pytest.approx(one.scalars)
+
+
+class SamePadConv(torch.nn.Module):
+    """TF "same" padding as timm's tf_ models compute it: the pads come from the input's size at run time
+    (Shape -> Div -> Ceil -> Max -> Pad), which onnx's whole-graph inference leaves unsized."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv = torch.nn.Conv2d(3, 8, 3, 2, bias=False)
+
+    def forward(self, x):
+        ih, iw = x.size()[-2:]  # tensors while torch.onnx traces: the arithmetic below is exported
+        pad_h = torch.clamp(((ih / 2).ceil() - 1) * 2 + 3 - ih, min=0).int()
+        pad_w = torch.clamp(((iw / 2).ceil() - 1) * 2 + 3 - iw, min=0).int()
+        x = torch.nn.functional.pad(x, [pad_w // 2, pad_w - pad_w // 2, pad_h // 2, pad_h - pad_h // 2])
+        return self.conv(x)
+
+
+class WindowPartition(torch.nn.Module):
+    """Swin's window partition: pad H, W up to a multiple of the window with Mod arithmetic on the
+    input's shape, a mask written by index assignment (ScatterND), then windows through a Linear."""
+
+    def __init__(self, window: int = 4, dim: int = 6) -> None:
+        super().__init__()
+        self.window, self.proj = window, torch.nn.Linear(dim, dim)
+
+    def forward(self, x):  # (B, H, W, C)
+        b, h, w, c = x.shape
+        ws = self.window
+        pad_h, pad_w = (ws - h % ws) % ws, (ws - w % ws) % ws
+        x = torch.nn.functional.pad(x, (0, 0, 0, pad_w, 0, pad_h))
+        hp, wp = h + pad_h, w + pad_w
+        mask = torch.zeros((hp, wp))
+        mask[hp - pad_h:, :] = 1.0
+        x = x + mask[None, :, :, None]
+        windows = x.view(b, hp // ws, ws, wp // ws, ws, c).permute(0, 1, 3, 2, 4, 5).reshape(-1, ws * ws, c)
+        return self.proj(windows)
+
+
+def _macs(graph, ops=("Conv", "Gemm", "MatMul")) -> float:
+    from nas_predictor.onnx.costs import graph_macs
+
+    return graph_macs(graph, ops)
+
+
+def test_dynamic_same_padding_is_sized_and_costed_exactly():
+    data = export(SamePadConv(), shape=(1, 3, 15, 17), export_params=False)
+    assert {"Shape", "Ceil", "Clip", "Pad"} <= {n.op_type for n in onnx.load_from_string(data).graph.node}
+    g = onnx_to_graph(data)
+    conv = g.ops.index("Conv")
+    assert g.shapes[conv] == (1, 8, 8, 9)  # ceil(15/2), ceil(17/2)
+    assert _macs(g) == 8 * 8 * 9 * 3 * 3 * 3
+    assert all(len(s) for s, op in zip(g.shapes, g.ops) if op != "Input")
+
+
+def test_mod_and_scatter_window_partition_is_sized_and_costed_exactly():
+    data = export(WindowPartition(), shape=(1, 10, 7, 6), export_params=False)
+    assert {"Mod", "ScatterND", "Pad"} <= {n.op_type for n in onnx.load_from_string(data).graph.node}
+    g = onnx_to_graph(data)
+    windows = (12 // 4) * (8 // 4)  # H 10 -> 12, W 7 -> 8, windows of 4 x 4
+    assert g.shapes[-1] == (windows, 16, 6)
+    assert _macs(g) == windows * 16 * 6 * 6
+
+
+class BatchInReshape(torch.nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.conv, self.fc = torch.nn.Conv2d(3, 4, 3, padding=1), torch.nn.Linear(4 * 8 * 8, 5)
+
+    def forward(self, x):
+        return self.fc(self.conv(x).reshape(x.shape[0], -1))
+
+
+def test_a_reshape_that_holds_batch_1_is_refused_at_another_batch():
+    # exported at a fixed batch 1, torch writes the batch into the Reshape's shape constant
+    fixed = export(BatchInReshape(), shape=(1, 3, 8, 8), export_params=False)
+    with pytest.raises(OnnxError, match=r"cannot be re-batched from 1 to 32 .*Gemm node '/fc/Gemm'.* export the model "
+                                        r"at batch 32"):
+        onnx_to_graph(fixed, batch_size=32)
+    # with a dynamic batch axis the Reshape reads the batch from the input: re-batched exactly
+    dynamic = export(BatchInReshape(), shape=(1, 3, 8, 8), export_params=False, input_names=["input"],
+                     dynamic_axes={"input": {0: "batch"}})
+    one, many = onnx_to_graph(dynamic), onnx_to_graph(dynamic, batch_size=32)
+    assert many.scalars["flops"] == pytest.approx(32 * one.scalars["flops"], rel=1e-12)
+    assert many.shapes[-1] == (32, 5)
+
+
+def test_rebatch_refuses_a_graph_whose_batched_tensor_does_not_lead_with_the_batch():
+    from nas_predictor.errors import GraphError
+    from nas_predictor.onnx.rebatch import rebatch
+
+    class SequenceFirst(torch.nn.Module):
+        def forward(self, x):  # (B, L, C) -> (L, B, C)
+            return torch.relu(x.transpose(0, 1))
+
+    g = onnx_to_graph(export(SequenceFirst(), shape=(1, 5, 3)))
+    with pytest.raises(GraphError, match=r"cannot re-batch this graph from 1 to 32: .* encode the ONNX file at batch 32"):
+        rebatch(g, 32)
+
+
+def test_a_symbolic_input_size_other_than_the_batch_is_an_error():
+    data = export(Tiny(), input_names=["input"], dynamic_axes={"input": {0: "n", 2: "height"}})
+    with pytest.raises(OnnxError, match=r"input 'input' has a symbolic size 'height' in dim 2; export the model "
+                                        r"with a fixed input size"):
+        onnx_to_graph(data)
+    batch_only = export(Tiny(), input_names=["input"], dynamic_axes={"input": {0: "n"}})
+    assert onnx_to_graph(batch_only).scalars["batch_size"] == 1  # a symbolic batch alone reads as 1
