@@ -17,7 +17,8 @@ if TYPE_CHECKING:
 
 
 class _Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # a NaN or an infinity is never a setting (.nan and .inf are YAML floats): refuse them by name
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 #: the metric names each benchmark's tables have (data.train_target / data.eval_target)
@@ -37,7 +38,7 @@ class DataConfig(_Strict):
     split: Literal["paper", "random"] = "paper"
     n_train: int = Field(781, ge=1)
     n_valid: int = Field(200, ge=1)
-    split_seed: int = 0
+    split_seed: int = Field(0, ge=0)  # numpy seeds are non-negative
     # "all": test on every cell, training and validation ones included (the paper's protocol);
     # "rest": only on the cells neither split holds (a held-out test set, for small tables)
     test_on: Literal["all", "rest"] = "all"
@@ -70,7 +71,7 @@ class TrainConfig(_Strict):
     value_loss: Literal["relative_squared", "relative_absolute", "log_absolute"] = "relative_squared"
     # > 0 switches Adam to AdamW (decoupled decay); the reference uses plain Adam without decay.
     weight_decay: float = Field(0.0, ge=0)
-    seed: int = 0
+    seed: int = Field(0, ge=0)
     device: Literal["auto", "cpu", "cuda"] = "auto"
     eval_batch_size: int = Field(128, ge=1)
     # Train this many members with seeds seed, seed+1000, seed+2000, ... and average them (1 = one model).
@@ -168,8 +169,8 @@ class LatencyDataConfig(_Strict):
     max_per_family: int | None = Field(None, ge=10)  # a seeded random subset of each family's records
     # The subset has its own seed so that runs with different split seeds share one set of networks
     # (and one exported-graph cache).
-    subset_seed: int = 0
-    split_seed: int = 0
+    subset_seed: int = Field(0, ge=0)
+    split_seed: int = Field(0, ge=0)  # numpy seeds are non-negative
     cache_dir: str | None = None  # exported-graph cache (default $NAS_PREDICTOR_CACHE or ~/.cache/nas_predictor)
     export_workers: int = Field(1, ge=1)
 
@@ -338,13 +339,23 @@ def _apply_override(tree: dict, assignment: str) -> None:
         raise ConfigError(f"--set expects key=value, got {assignment!r}")
     key, raw = assignment.split("=", 1)
     parts = key.strip().split(".")
+    if not all(parts):
+        raise ConfigError(f"--set {assignment!r}: the key must be dotted names such as train.epochs")
     node = tree
     for part in parts[:-1]:
         child = node.setdefault(part, {})
         if not isinstance(child, dict):
             raise ConfigError(f"--set {key}: {part!r} is not a section")
         node = child
-    node[parts[-1]] = yaml.safe_load(raw)
+    try:
+        node[parts[-1]] = yaml.safe_load(raw)
+    except yaml.YAMLError as err:
+        # the parser's own message spans lines and quotes the input: keep the problem and its column
+        problem = getattr(err, "problem", None) or " ".join(str(err).split())[:200]
+        mark = getattr(err, "problem_mark", None)
+        where = f" at column {mark.column + 1}" if mark is not None else ""
+        raise ConfigError(f"--set {key}: the value {raw!r} is not valid YAML ({problem}{where}); quote a "
+                          f"text value, e.g. --set \"{key}='{raw}'\"") from None
 
 
 def validate_config(tree: dict[str, Any], source: str = "config") -> ExperimentConfig | LatencyExperimentConfig:

@@ -16,8 +16,9 @@ import torch
 from nas_predictor.calibration import apply_calibration
 from nas_predictor.encoding import CellTokenizer, GraphBatch
 from nas_predictor.equivalence import class_mean
-from nas_predictor.errors import CheckpointError, ConfigError
+from nas_predictor.errors import CheckpointError, ConfigError, NasPredictorError
 from nas_predictor.graph import ArchGraph
+from nas_predictor.jsonl import dumps_strict
 from nas_predictor.model import ModelConfig, NARFormerV2, build_model
 from nas_predictor.network_encoding import NetworkTokenizer
 
@@ -35,6 +36,23 @@ def tokenizer_from_config(config: dict[str, Any]) -> CellTokenizer | NetworkToke
     if config.pop("kind", "cell") == "network":
         return NetworkTokenizer(**config)
     return CellTokenizer(**config)
+
+
+class PredictionError(NasPredictorError, ValueError):
+    """A prediction came out NaN or infinite: never printed, never returned."""
+
+
+def _check_finite(values: np.ndarray, count: int, what: str, names: Sequence[str] | None = None) -> np.ndarray:
+    """``values`` (one row per input) when all are finite, else a PredictionError naming the first bad input."""
+    values = np.asarray(values)
+    rows = values.reshape(count, -1) if count else values.reshape(0, 1)
+    bad = np.flatnonzero(~np.isfinite(rows).all(axis=1))
+    if bad.size:
+        name = repr(names[bad[0]]) if names is not None else f"input {bad[0]}"
+        raise PredictionError(f"{what} is not finite for {bad.size} of {count} input(s), first {name} "
+                              f"({rows[bad[0]].tolist()}): it lies outside what this predictor can score "
+                              "(check its FLOPs, parameters and shapes)")
+    return values
 
 
 def resolve_device(device: str) -> torch.device:
@@ -77,18 +95,25 @@ class Predictor:
         out = torch.stack([m(batch) for m in self.models]).mean(dim=0)
         return out.float().cpu().numpy()
 
-    def predict_graphs(self, graphs: Sequence[ArchGraph], batch_size: int | None = None) -> np.ndarray:
-        """Predictions in label units (e.g. accuracy in percent), calibrated when the predictor has one."""
-        return apply_calibration(self.predict_graphs_raw(graphs, batch_size), self.meta.get("calibration"))
+    def predict_graphs(self, graphs: Sequence[ArchGraph], batch_size: int | None = None,
+                       names: Sequence[str] | None = None) -> np.ndarray:
+        """Predictions in label units (e.g. accuracy in percent), calibrated when the predictor has one.
+        A NaN or infinite prediction is a PredictionError naming the graph, never a returned number."""
+        raw = self.predict_graphs_raw(graphs, batch_size, names)
+        return _check_finite(apply_calibration(raw, self.meta.get("calibration")), len(graphs),
+                             "the calibrated prediction", names)
 
-    def predict_graphs_raw(self, graphs: Sequence[ArchGraph], batch_size: int | None = None) -> np.ndarray:
+    def predict_graphs_raw(self, graphs: Sequence[ArchGraph], batch_size: int | None = None,
+                           names: Sequence[str] | None = None) -> np.ndarray:
         """Model outputs divided by the label scale, before calibration."""
         batch_size = batch_size or DEFAULT_BATCH_SIZE.get(self.device.type, 1024)
         outs = [
             self.predict_batch(self.tokenizer.encode(graphs[i : i + batch_size]))
             for i in range(0, len(graphs), batch_size)
         ]
-        return np.concatenate(outs) / self.label_scale if outs else np.zeros(0)
+        if not outs:
+            return np.zeros(0)
+        return _check_finite(np.concatenate(outs) / self.label_scale, len(graphs), "the prediction", names)
 
     @property
     def settings(self) -> list[str]:
@@ -138,7 +163,8 @@ class Predictor:
             space = self._space()
             return class_mean(space, list(archs), lambda todo: self.predict(todo, batch_size, False))
         graphs = [a if isinstance(a, ArchGraph) else self._space().to_graph(a) for a in archs]
-        return self.predict_graphs(graphs, batch_size)
+        names = [a if isinstance(a, str) else f"graph {i}" for i, a in enumerate(archs)]
+        return self.predict_graphs(graphs, batch_size, names)
 
     def predict_with_plain(
         self, archs: Sequence[str], graphs: Sequence[ArchGraph] | None = None, batch_size: int | None = None,
@@ -151,7 +177,7 @@ class Predictor:
         average = self.average_equivalent if average_equivalent is None else average_equivalent
         if graphs is None:
             graphs = [self._space().to_graph(a) for a in archs]
-        plain = self.predict_graphs(graphs, batch_size)
+        plain = self.predict_graphs(graphs, batch_size, list(archs))
         if not average:
             return plain, plain
         averaged = class_mean(self._space(), list(archs), lambda todo: self.predict(todo, batch_size, False),
@@ -198,9 +224,11 @@ class Predictor:
         try:
             payload = torch.load(path, map_location="cpu", weights_only=True)
         except Exception as err:  # torch raises many types for truncated/corrupt/unsafe files
+            detail = (str(err).strip().splitlines() or ["no message"])[0][:200]  # an empty file's error is ''
+            empty = " (the file is empty)" if path.stat().st_size == 0 else ""
             raise CheckpointError(
-                f"cannot read checkpoint {str(path)!r}: it is truncated, corrupt, or not a nas-predictor "
-                f"checkpoint ({type(err).__name__}: {str(err).splitlines()[0][:200]})"
+                f"cannot read checkpoint {str(path)!r}{empty}: it is truncated, corrupt, or not a nas-predictor "
+                f"checkpoint ({type(err).__name__}: {detail})"
             ) from None
         return cls.from_payload(payload, str(path), device)
 
@@ -219,9 +247,16 @@ class Predictor:
         for i, state in enumerate(payload.get("members") or []):
             model = build_model(model_cfg)
             try:
-                model.load_state_dict({k: _unpack(v) for k, v in state.items()})
+                tensors = {k: _unpack(v) for k, v in state.items()}
+                model.load_state_dict(tensors)
             except Exception as err:
                 raise CheckpointError(f"{source}: member {i} does not match its config ({err})") from None
+            # NaN weights predict NaN for every input: refuse the file rather than print its numbers
+            for name, tensor in tensors.items():
+                if tensor.is_floating_point() and not bool(torch.isfinite(tensor).all()):
+                    count = int((~torch.isfinite(tensor)).sum())
+                    raise CheckpointError(f"{source}: member {i} weight {name!r} holds {count} NaN or infinite "
+                                          f"value(s) of {tensor.numel()}; the checkpoint is damaged (retrain it)")
             models.append(model)
         if not models:
             raise CheckpointError(f"{source}: checkpoint holds no model weights")
@@ -279,7 +314,8 @@ def atomic_torch_save(obj: Any, path: Path) -> None:
 
 
 def atomic_write_json(obj: Any, path: Path) -> None:
-    atomic_write_bytes((json.dumps(obj, indent=2, sort_keys=True) + "\n").encode(), path)
+    """Strict JSON (a NaN or infinity is a DataError naming its key, see jsonl.dumps_strict), atomically."""
+    atomic_write_bytes((dumps_strict(obj, str(path), indent=2, sort_keys=True) + "\n").encode(), Path(path))
 
 
 # -- pretrained registry ----------------------------------------------------------------------------

@@ -19,6 +19,22 @@ from strategies.oracle import Oracle
 from strategies.surrogates import Surrogate
 
 
+def checked_int(strategy: str, name: str, value: Any, minimum: int) -> int:
+    """``value`` as an int of at least ``minimum``, else a ConfigError naming the parameter. Strategies
+    check their parameters when they are built, so a bad one fails before the first (paid) evaluation."""
+    if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        raise ConfigError(f"strategy_params.{name} of {strategy} must be an integer, got {value!r}")
+    if value < minimum:
+        raise ConfigError(f"strategy_params.{name} of {strategy} must be at least {minimum}, got {value}")
+    return int(value)
+
+
+def checked_bool(strategy: str, name: str, value: Any) -> bool:
+    if not isinstance(value, (bool, np.bool_)):
+        raise ConfigError(f"strategy_params.{name} of {strategy} must be true or false, got {value!r}")
+    return bool(value)
+
+
 class BudgetExhausted(Exception):
     """Raised inside a strategy when the oracle budget is spent; the runner catches it."""
 
@@ -101,7 +117,9 @@ class SearchContext:
             self.replayed += 1
         else:
             ev = self.oracle.evaluate(arch)
-            record = {"index": len(self.history), "arch": arch, "value": ev.value, "report": ev.report,
+            # a failed evaluation has no value: null in the (strict JSON) history, its error says why
+            record = {"index": len(self.history), "arch": arch, "value": ev.value if ev.ok else None,
+                      "report": ev.report,
                       "status": "ok" if ev.ok else "failed", "error": ev.error, "latency_ms": latency,
                       "predicted": None if predicted is None else float(predicted), "seconds": ev.seconds,
                       "time": time.time()}

@@ -4,12 +4,13 @@
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from pathlib import Path
 
+from nas_predictor.cli import finite_float, non_negative_int, positive_float, positive_int, print_json
+from nas_predictor.jsonl import exclusive_lock
 from strategies.config import SPACE_ALIASES, load_search_config
-from strategies.runner import STRATEGIES, run_search
+from strategies.runner import LOCK_NAME, STRATEGIES, run_search
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -19,8 +20,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     se.add_argument("--strategy", choices=STRATEGIES, default=None, help="default: predictor")
     se.add_argument("--guided", action="store_true", default=None,
                     help="evolution / tpe: screen candidates with the predictor")
-    se.add_argument("--budget", type=int, default=None, help="evaluations (default 100)")
-    se.add_argument("--max-latency-ms", type=float, default=None, help="latency bound on --latency-device")
+    se.add_argument("--budget", type=positive_int, default=None, help="evaluations (default 100)")
+    se.add_argument("--max-latency-ms", type=positive_float, default=None, help="latency bound on --latency-device")
     se.add_argument("--latency-device", default=None,
                     help="device setting of the bound, e.g. titan_rtx_1, 2080ti_1, gold_6226, pixel3")
     se.add_argument("--latency-source", choices=["auto", "table", "predictor"], default=None,
@@ -37,16 +38,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     se.add_argument("--predictor", default=None, help="accuracy predictor name or path (default nb201-accuracy)")
     se.add_argument("--surrogate", choices=["online", "pretrained"], default=None,
                     help="guide with a predictor refit on this search's evaluations, or the shipped one")
-    se.add_argument("--seed", type=int, default=None)
-    se.add_argument("--target", type=float, default=None, help="stop once an evaluation reaches this value")
-    se.add_argument("--top", type=int, default=None, help="architectures to print (default 10)")
+    se.add_argument("--seed", type=non_negative_int, default=None)
+    se.add_argument("--target", type=finite_float, default=None, help="stop once an evaluation reaches this value")
+    se.add_argument("--top", type=positive_int, default=None, help="architectures to print (default 10)")
     se.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
                     help="override a config key, e.g. strategy_params.top_k=3")
     se.add_argument("--out", default=None, help="output folder (default runs/search-STRATEGY-TIMESTAMP); "
                                                 "rerunning with the same folder resumes")
     se.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     se.add_argument("--quiet", action="store_true", help="no progress bar")
-    se.add_argument("--data-dir", default=None)
+    se.add_argument("--data-dir", default=None,
+                    help="benchmark data folder (default: $NAS_PREDICTOR_DATA or ../shared/data); data you name "
+                         "is used or the search fails saying why")
     se.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
     se.set_defaults(func=_cmd_search)
 
@@ -54,6 +57,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 def _cmd_search(args: argparse.Namespace) -> int:
     import torch
 
+    from nas_predictor.errors import ConfigError
     from nas_predictor.predictor import resolve_device
     from strategies.setup import build_search
 
@@ -67,18 +71,31 @@ def _cmd_search(args: argparse.Namespace) -> int:
     device = str(resolve_device(args.device))
     if device == "cpu" and torch.get_num_threads() > 1:
         torch.set_num_threads(1)  # refits of a 64-wide model on a few hundred cells: one thread is fastest
-    setup = build_search(cfg, args.data_dir, device)
     label = cfg.strategy + ("-guided" if cfg.guided else "")
     out = Path(args.out) if args.out else Path("runs") / f"search-{label}-{time.strftime('%Y%m%d-%H%M%S')}"
-    for note in setup.notes:
-        print(f"note: {note}")
-    summary = run_search(setup.space, setup.strategy, setup.oracle, cfg.budget, seed=cfg.seed, out_dir=out,
-                         constraint=setup.constraint, surrogate=setup.surrogate, progress=not args.quiet,
-                         top=cfg.top, target=cfg.target)
+    if out.exists() and not out.is_dir():
+        raise ConfigError(f"--out {str(out)!r} is a file, not a folder")
+    # taken before anything is loaded, so a second search on this folder fails at once (run_search
+    # takes it again for Python callers)
+    created = not out.exists()
+    try:
+        with exclusive_lock(out / LOCK_NAME, f"search folder {out}"):
+            setup = build_search(cfg, args.data_dir, device)
+            for note in setup.notes:
+                print(f"note: {note}")
+            summary = run_search(setup.space, setup.strategy, setup.oracle, cfg.budget, seed=cfg.seed, out_dir=out,
+                                 constraint=setup.constraint, surrogate=setup.surrogate, progress=not args.quiet,
+                                 top=cfg.top, target=cfg.target)
+    except BaseException:
+        if created:  # a search that failed before writing anything leaves no folder behind
+            (out / LOCK_NAME).unlink(missing_ok=True)
+            if not any(out.iterdir()):
+                out.rmdir()
+        raise
     summary["predictions_only"] = setup.predictions_only
     summary["out"] = str(out)
     if args.json:
-        print(json.dumps({k: v for k, v in summary.items() if k not in ("best_so_far", "evaluated_archs")}, indent=2))
+        print_json({k: v for k, v in summary.items() if k not in ("best_so_far", "evaluated_archs")}, indent=2)
         return 0
     print_summary(summary, setup.predictions_only)
     return 0
@@ -106,8 +123,8 @@ def print_summary(summary: dict, predictions_only: bool) -> None:
     print(header + "  architecture")
     for rank, r in enumerate(summary["top"], 1):
         line = f"{rank:>4}  {r['value']:>13.3f}"
-        if key and not predictions_only:
-            line += f"  {r['report'].get(key, float('nan')):>13.3f}"
+        if key and not predictions_only:  # an oracle may leave the key out of a report: shown as "-"
+            line += f"  {r['report'][key]:>13.3f}" if key in r["report"] else f"  {'-':>13}"
         if c:
             line += f"  {r['latency_ms']:>10.3f}"
         print(line + f"  {r['arch']}")

@@ -15,7 +15,7 @@ SPACE_ALIASES = {"nb201": "nasbench201", "nasbench201": "nasbench201", "nb101": 
 
 
 class SurrogateParams(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     refit_every: int = Field(10, ge=1)  # evaluations between refits of the online predictor
     min_points: int = Field(10, ge=2)
     steps: int = Field(400, ge=1)  # optimiser steps per refit
@@ -23,13 +23,14 @@ class SurrogateParams(BaseModel):
 
 
 class SearchConfig(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # a NaN target or bound would silently never (or always) hold: finite numbers only
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
     name: str = "search"
     space: str = "nasbench201"
     strategy: Literal["random", "evolution", "tpe", "predictor"] = "predictor"
     guided: bool = False  # evolution / tpe: screen candidates with the predictor
     budget: int = Field(100, ge=1)
-    seed: int = 0
+    seed: int = Field(0, ge=0)  # numpy seeds are non-negative
     # what an evaluation is: "table" = the real benchmark accuracies (needs the data), "predictor" =
     # the shipped accuracy predictor's predictions, "auto" = the table when the data is there
     oracle: Literal["auto", "table", "predictor"] = "auto"

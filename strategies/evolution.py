@@ -13,7 +13,7 @@ from collections import deque
 import numpy as np
 
 from nas_predictor.errors import ConfigError
-from strategies.base import SearchContext, Strategy
+from strategies.base import SearchContext, Strategy, checked_bool, checked_int
 
 
 class RegularizedEvolution(Strategy):
@@ -21,13 +21,15 @@ class RegularizedEvolution(Strategy):
 
     def __init__(self, population: int = 20, sample_size: int = 5, guided: bool = False, num_mutants: int = 50,
                  max_mutations: int = 2) -> None:
+        population = checked_int(self.name, "population", population, 1)
+        sample_size = checked_int(self.name, "sample_size", sample_size, 1)
         if not 1 <= sample_size <= population:
             raise ConfigError(f"evolution needs 1 <= sample_size ({sample_size}) <= population ({population})")
         self.population = population
         self.sample_size = sample_size
-        self.guided = guided
-        self.num_mutants = num_mutants
-        self.max_mutations = max_mutations
+        self.guided = checked_bool(self.name, "guided", guided)
+        self.num_mutants = checked_int(self.name, "num_mutants", num_mutants, 1)
+        self.max_mutations = checked_int(self.name, "max_mutations", max_mutations, 1)
 
     @property
     def needs_surrogate(self) -> bool:  # type: ignore[override]

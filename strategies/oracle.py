@@ -11,6 +11,11 @@ Tables and functions, one interface, so the same strategy code drives both:
   500-cell subset), looked up by the official cell hash.
 - :class:`FunctionOracle`: any user function ``arch -> float`` (a training run, say), or one returning
   ``(value, report_dict)``.
+
+Any finite value is a result (accuracies, negated losses, zero). An oracle that raises is a failed
+evaluation, recorded with its error, and the search goes on; an oracle that returns NaN or an infinity
+(in its value or its report) stops the search with an :class:`OracleError` naming the architecture:
+such a number cannot be ranked, and written down it would make every later summary a silent wrong answer.
 """
 
 from __future__ import annotations
@@ -23,12 +28,16 @@ from typing import Any, Callable
 
 import numpy as np
 
-from nas_predictor.errors import ConfigError
+from nas_predictor.errors import ConfigError, NasPredictorError
+
+
+class OracleError(NasPredictorError, ValueError):
+    """An oracle returned something that is not a result (NaN, infinity, not a number)."""
 
 
 @dataclass
 class Evaluation:
-    value: float  # what the search maximises; NaN = the evaluation failed
+    value: float  # what the search maximises; NaN = the evaluation failed (see error)
     report: dict[str, float] = field(default_factory=dict)
     seconds: float = 0.0
     error: str | None = None
@@ -49,21 +58,35 @@ class Oracle(abc.ABC):
         """(value, report) of one architecture; may raise."""
 
     def evaluate(self, arch: str) -> Evaluation:
-        """One evaluation; an exception or a non-finite value becomes a failed Evaluation, never a crash
-        of the search (the error text is kept in the history)."""
+        """One evaluation. An exception becomes a failed Evaluation (the error text is kept in the
+        history) and the search goes on; a value or report entry that is not a finite number is an
+        OracleError naming ``arch`` (see the module docstring)."""
         t0 = time.perf_counter()
         try:
             value, report = self._evaluate(arch)
-            value = float(value)
         except Exception as exc:  # a user's training run may fail in any way; the search goes on
             return Evaluation(math.nan, {}, time.perf_counter() - t0, f"{type(exc).__name__}: {exc}")
         seconds = time.perf_counter() - t0
-        if not math.isfinite(value):
-            return Evaluation(value, dict(report), seconds, f"oracle returned {value}")
-        return Evaluation(value, {k: float(v) for k, v in report.items()}, seconds)
+        value = _finite(value, f"{self.describe()} returned the value {value!r} for {arch!r}")
+        clean = {}
+        for key, entry in dict(report).items():
+            clean[str(key)] = _finite(entry, f"{self.describe()} reported {key}={entry!r} for {arch!r}")
+        return Evaluation(value, clean, seconds)
 
     def describe(self) -> str:
         return type(self).__name__
+
+
+def _finite(value: Any, what: str) -> float:
+    try:
+        number = float(value)
+    except (TypeError, ValueError):
+        raise OracleError(f"{what}: not a number; return a finite float (raise an exception to record a "
+                          "failed evaluation)") from None
+    if not math.isfinite(number):
+        raise OracleError(f"{what}: not a finite number; return a finite float (raise an exception to record "
+                          "a failed evaluation); the evaluations before it are kept in the history")
+    return number
 
 
 class FunctionOracle(Oracle):

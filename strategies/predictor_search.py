@@ -26,7 +26,7 @@ from __future__ import annotations
 import numpy as np
 
 from nas_predictor.errors import ConfigError
-from strategies.base import SearchContext, Strategy
+from strategies.base import SearchContext, Strategy, checked_bool, checked_int
 
 ACQUISITIONS = ("mean", "its")
 WARM_STARTS = ("auto", "random", "proxy")
@@ -51,23 +51,23 @@ class PredictorSearch(Strategy):
                  skip_equivalent: bool = True, num_local: int = 2, acquisition: str = "mean",
                  warm_start: str = "auto", proxy_tournament: int = 10) -> None:
         if acquisition not in ACQUISITIONS:
-            raise ValueError(f"unknown acquisition {acquisition!r}; choose from {', '.join(ACQUISITIONS)}")
+            raise ConfigError(f"strategy_params.acquisition of predictor: unknown {acquisition!r}; choose from "
+                              f"{', '.join(ACQUISITIONS)}")
         if warm_start not in WARM_STARTS:
-            raise ValueError(f"unknown warm_start {warm_start!r}; choose from {', '.join(WARM_STARTS)}")
-        if proxy_tournament < 1:
-            raise ValueError(f"proxy_tournament must be at least 1, got {proxy_tournament}")
-        self.num_init = num_init
-        self.top_k = top_k
-        self.num_parents = num_parents
-        self.num_mutants = num_mutants
-        self.max_mutations = max_mutations
-        self.num_random = num_random
-        self.exhaustive_below = exhaustive_below
-        self.skip_equivalent = skip_equivalent
-        self.num_local = num_local
+            raise ConfigError(f"strategy_params.warm_start of predictor: unknown {warm_start!r}; choose from "
+                              f"{', '.join(WARM_STARTS)}")
+        self.num_init = checked_int(self.name, "num_init", num_init, 0)
+        self.top_k = checked_int(self.name, "top_k", top_k, 1)
+        self.num_parents = checked_int(self.name, "num_parents", num_parents, 1)
+        self.num_mutants = checked_int(self.name, "num_mutants", num_mutants, 0)
+        self.max_mutations = checked_int(self.name, "max_mutations", max_mutations, 1)
+        self.num_random = checked_int(self.name, "num_random", num_random, 0)
+        self.exhaustive_below = checked_int(self.name, "exhaustive_below", exhaustive_below, 0)
+        self.skip_equivalent = checked_bool(self.name, "skip_equivalent", skip_equivalent)
+        self.num_local = checked_int(self.name, "num_local", num_local, 0)
         self.acquisition = acquisition
         self.warm_start = warm_start
-        self.proxy_tournament = proxy_tournament
+        self.proxy_tournament = checked_int(self.name, "proxy_tournament", proxy_tournament, 1)
 
     def _score(self, ctx: SearchContext, archs: list[str]) -> np.ndarray:
         if self.acquisition == "mean":

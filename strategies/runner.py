@@ -1,9 +1,12 @@
 """Run one search into an output folder: ``history.jsonl`` (every evaluation, appended as it happens),
 ``summary.json``, ``best_so_far.png`` and, when latencies are known, ``pareto.png``. Re-running with the
-same folder resumes (see strategies.history); a bigger budget extends a finished search."""
+same folder resumes (see strategies.history); a bigger budget extends a finished search. One process
+at a time works in a folder (a lock, ``.search.lock``): a second one fails at once instead of paying for
+the same evaluations again."""
 
 from __future__ import annotations
 
+import contextlib
 import math
 import time
 from pathlib import Path
@@ -12,6 +15,7 @@ from typing import Any
 import numpy as np
 
 from nas_predictor.errors import ConfigError
+from nas_predictor.jsonl import exclusive_lock
 from nas_predictor.predictor import atomic_write_json
 from strategies.base import BudgetExhausted, SearchContext, SearchStalled, Strategy, TargetReached
 from strategies.constraints import LatencyConstraint
@@ -24,6 +28,7 @@ from strategies.surrogates import Surrogate
 from strategies.tpe import TPESearch
 
 STRATEGIES = ("random", "evolution", "tpe", "predictor")
+LOCK_NAME = ".search.lock"
 
 
 def make_strategy(name: str, guided: bool = False, **params: Any) -> Strategy:
@@ -75,10 +80,22 @@ def run_search(
     constraint: LatencyConstraint | None = None, surrogate: Surrogate | None = None, progress: bool = True,
     plots: bool = True, top: int = 10, target: float | None = None,
 ) -> dict[str, Any]:
-    """Run (or resume) a search; returns the summary (also written to ``out_dir/summary.json``)."""
+    """Run (or resume) a search; returns the summary (also written to ``out_dir/summary.json``).
+    While it runs it holds ``out_dir/.search.lock``: another search on the same folder fails at once."""
     if strategy.needs_surrogate and surrogate is None:
         raise ConfigError(f"strategy {strategy_label(strategy)!r} needs a predictor (a surrogate)")
     out = Path(out_dir) if out_dir is not None else None
+    held = exclusive_lock(out / LOCK_NAME, f"search folder {out}") if out is not None else contextlib.nullcontext()
+    with held:
+        return _run_search(space, strategy, oracle, budget, seed, out, constraint, surrogate, progress, plots, top,
+                           target)
+
+
+def _run_search(
+    space: Any, strategy: Strategy, oracle: Oracle, budget: int, seed: int, out: Path | None,
+    constraint: LatencyConstraint | None, surrogate: Surrogate | None, progress: bool, plots: bool, top: int,
+    target: float | None,
+) -> dict[str, Any]:
     identity = {"space": space.name, "strategy": strategy_label(strategy), "params": strategy.params(),
                 "seed": seed, "oracle": oracle.describe(),
                 "constraint": None if constraint is None else constraint.identity(),

@@ -1,10 +1,17 @@
-"""Turn a SearchConfig into the pieces a search runs on (space, oracle, latency bound, surrogate)."""
+"""Turn a SearchConfig into the pieces a search runs on (space, oracle, latency bound, surrogate).
+
+Data the user named (``--data-dir``, ``$NAS_PREDICTOR_DATA``, ``--table-file``) is used, or the search
+fails saying why; only when nothing is named and the default location (../shared/data) lacks the
+benchmark does the search fall back to predictions, and it says so in a note.
+"""
 
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass
 from typing import Any
 
+from nas_predictor.data.paths import ENV_VAR, resolve_data_dir
 from nas_predictor.errors import ConfigError, DataError
 from nas_predictor.spaces import get_space
 from strategies.base import Strategy
@@ -26,6 +33,23 @@ class SearchSetup:
     notes: list[str]
 
 
+def _named(data_dir: str | None) -> str | None:
+    """How the user named the data folder (for error messages), or None for the implicit default."""
+    if data_dir is not None:
+        return f"--data-dir {data_dir!r}"
+    if os.environ.get(ENV_VAR):
+        return f"${ENV_VAR}={os.environ[ENV_VAR]!r}"
+    return None
+
+
+def _default_lacks(relative: str) -> bool:
+    """Whether the implicit default data folder is absent or lacks ``relative`` (then silence is right)."""
+    try:
+        return not (resolve_data_dir(None) / relative).exists()
+    except DataError:
+        return True
+
+
 def _table_oracle(cfg: SearchConfig, data_dir: str | None) -> Oracle | None:
     if cfg.space == "nasbench101":
         if cfg.dataset != "cifar10":
@@ -37,17 +61,50 @@ def _table_oracle(cfg: SearchConfig, data_dir: str | None) -> Oracle | None:
         if cfg.oracle == "table":
             raise ConfigError(f"there is no accuracy table for {cfg.space}; pass a user oracle from Python")
         return None
+    from nas_predictor.data.nb201 import NB201_CSV
+
+    named = "--table-file" if cfg.table_file is not None else _named(data_dir)
+    if named is None and cfg.oracle == "auto" and _default_lacks(str(NB201_CSV)):
+        return None
     try:
         return NB201TableOracle(cfg.dataset, data_dir, cfg.table_file)
-    except DataError:
-        if cfg.oracle == "table":
-            raise
+    except DataError as err:
+        if named is not None:
+            raise DataError(f"cannot use the NAS-Bench-201 data you named ({named}): {err}") from None
+        raise
+
+
+def _latency_table(cfg: SearchConfig, data_dir: str | None, notes: list[str]) -> TableLatency | None:
+    """HELP's measured NB201 latencies for the bound, or None where the predictor stands in: the default
+    data folder lacks them, or (latency_source auto) HELP never measured the setting."""
+    from nas_predictor.data.latency_tables import HELP_FOLDERS, canonical_setting, help_settings
+
+    named = _named(data_dir)
+    if named is None and cfg.latency_source == "auto" and _default_lacks(HELP_FOLDERS["nasbench201"]):
         return None
+    try:
+        settings = help_settings("nasbench201", data_dir)
+    except DataError as err:
+        raise DataError(f"cannot use the latency data you named ({named}): {err}" if named else str(err)) from None
+    if cfg.latency_source == "auto" and canonical_setting(cfg.latency_device) not in settings:
+        notes.append(f"HELP measured no NAS-Bench-201 latency on {cfg.latency_device!r}: the bound uses the "
+                     f"predictor {cfg.latency_predictor}")
+        return None
+    try:
+        return TableLatency(cfg.latency_device, data_dir=data_dir)
+    except DataError as err:
+        raise DataError(f"cannot use the latency data you named ({named}): {err}" if named else str(err)) from None
 
 
 def build_search(cfg: SearchConfig, data_dir: str | None = None, device: str = "cpu") -> SearchSetup:
     space = get_space(cfg.space)
     notes: list[str] = []
+    named = _named(data_dir)
+    if named is not None:  # a folder the user named that is not there fails whatever reads it (or nothing)
+        try:
+            resolve_data_dir(data_dir)
+        except DataError as err:
+            raise DataError(f"cannot use the benchmark data you named: {err}") from None
     try:
         strategy = make_strategy(cfg.strategy, guided=cfg.guided, **cfg.strategy_params)
     except TypeError as exc:
@@ -68,11 +125,7 @@ def build_search(cfg: SearchConfig, data_dir: str | None = None, device: str = "
         source = None
         # timings of the user's device mean the user's device: the predictor, rescaled, not HELP's table
         if cfg.latency_source in ("auto", "table") and cfg.space == "nasbench201" and cfg.latency_calibrate is None:
-            try:
-                source = TableLatency(cfg.latency_device, data_dir=data_dir)
-            except DataError:
-                if cfg.latency_source == "table":
-                    raise
+            source = _latency_table(cfg, data_dir, notes)
         if source is None:
             if cfg.latency_source == "table":
                 raise ConfigError(f"no measured latency table for {cfg.space}")

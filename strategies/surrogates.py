@@ -4,7 +4,8 @@
   checkpoint), used as it is. On a benchmark it was trained on, it has seen the table: fine for users,
   not for judging a search strategy (the benchmark uses the online one).
 - :class:`OnlineSurrogate`: a NAR-Former V2 refit from scratch on everything this search has evaluated,
-  every ``refit_every`` new evaluations (``nas_predictor.online``: ~2-5 s on one CPU thread).
+  every ``refit_every`` new evaluations (``nas_predictor.online``: ~2-5 s on one CPU thread). Any finite
+  search value works (accuracies, negated losses, zero, negative scores): see :func:`label_map`.
 """
 
 from __future__ import annotations
@@ -15,8 +16,24 @@ from typing import Sequence
 
 import numpy as np
 
+from nas_predictor.errors import ConfigError
 from nas_predictor.online import ONLINE_STEPS, fit_online, online_config
 from nas_predictor.spaces import get_space
+
+
+def label_map(values: np.ndarray) -> tuple[float, float]:
+    """(shift, scale) of the increasing map ``label = shift + scale * value`` the online predictor is fit on.
+
+    Its value loss is relative (``pred / label - 1``, nas_predictor.train), which needs positive labels,
+    and its recipe was tuned on accuracies in percent. Positive values are fit as they are (so searches on
+    accuracies are unchanged); values reaching zero or below are mapped onto 50..90, the range of such
+    accuracies. The map is increasing, so the ranking is the same, and scores are mapped back to values.
+    """
+    lo, hi = float(np.min(values)), float(np.max(values))
+    if lo > 0:
+        return 0.0, 1.0
+    scale = 40.0 / (hi - lo) if hi > lo else 1.0
+    return 50.0 - scale * lo, scale
 
 
 class Surrogate(abc.ABC):
@@ -86,7 +103,7 @@ class OnlineSurrogate(Surrogate):
     def __init__(self, space: str, refit_every: int = 10, min_points: int = 10, steps: int = ONLINE_STEPS,
                  seed: int = 0, ensemble: int = 1, bootstrap: bool = False, overrides: dict | None = None) -> None:
         if ensemble < 1:
-            raise ValueError(f"ensemble must be at least 1, got {ensemble}")
+            raise ConfigError(f"surrogate ensemble must be at least 1, got {ensemble}")
         self.space = space
         # each member fit on a bootstrap resample of the evaluations (bagging, as BANANAS does), so the
         # members disagree where few evaluations back a prediction
@@ -104,6 +121,7 @@ class OnlineSurrogate(Surrogate):
         # (graphs + tokens took half of scoring the 15,625 NB201 cells)
         self._rows: dict[str, int] = {}
         self._tokens = None
+        self._map = (0.0, 1.0)  # label_map of the values the current models were fit on
         self.fit_seconds = 0.0
         self.fits = 0
 
@@ -113,7 +131,9 @@ class OnlineSurrogate(Surrogate):
             return
         if self._models and len(ok) - self._fitted_on < self.refit_every:
             return
-        archs, values = [r["arch"] for r in ok], np.array([r["value"] for r in ok])
+        archs, values = [r["arch"] for r in ok], np.array([r["value"] for r in ok], dtype=np.float64)
+        self._map = label_map(values)
+        values = self._map[0] + self._map[1] * values
         self._models = []
         for m in range(self.ensemble):
             # the seed depends on how much is known, so each refit differs but a rerun repeats exactly
@@ -137,7 +157,10 @@ class OnlineSurrogate(Surrogate):
         return self.member_scores(archs).mean(axis=0)
 
     def member_scores(self, archs: Sequence[str]) -> np.ndarray:
-        archs = list(archs)
+        shift, scale = self._map
+        return (self._fitted_scores(list(archs)) - shift) / scale  # back in the search's own values
+
+    def _fitted_scores(self, archs: list[str]) -> np.ndarray:
         if self.cfg.predict.average_equivalent:
             return np.stack([m.predict(archs) for m in self._models])
         import torch

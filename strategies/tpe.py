@@ -16,7 +16,7 @@ import logging
 import numpy as np
 
 from nas_predictor.errors import ArchError
-from strategies.base import SearchContext, Strategy
+from strategies.base import SearchContext, Strategy, checked_bool, checked_int
 
 CONSTRAINT = "latency"
 
@@ -25,9 +25,9 @@ class TPESearch(Strategy):
     name = "tpe"
 
     def __init__(self, guided: bool = False, num_candidates: int = 24, n_startup_trials: int = 10) -> None:
-        self.guided = guided
-        self.num_candidates = num_candidates
-        self.n_startup_trials = n_startup_trials
+        self.guided = checked_bool(self.name, "guided", guided)
+        self.num_candidates = checked_int(self.name, "num_candidates", num_candidates, 1)
+        self.n_startup_trials = checked_int(self.name, "n_startup_trials", n_startup_trials, 0)
 
     @property
     def needs_surrogate(self) -> bool:  # type: ignore[override]

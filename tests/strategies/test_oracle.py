@@ -38,12 +38,30 @@ def test_table_oracle_errors_name_the_problem(data_dir):
 
 def test_function_oracle_records_failures_instead_of_raising():
     assert FunctionOracle(lambda a: (1.5, {"loss": 0.2})).evaluate("x").report == {"loss": 0.2}
-    nan = FunctionOracle(lambda a: math.nan).evaluate("x")
-    assert not nan.ok and "nan" in nan.error
     boom = FunctionOracle(lambda a: 1 / 0).evaluate("x")
     assert not boom.ok and boom.error.startswith("ZeroDivisionError")
     with pytest.raises(ConfigError):
         FunctionOracle(3)
+
+
+@pytest.mark.parametrize("value", [0.0, -3.5, -1e9, 1e-12])
+def test_any_finite_value_is_a_result(value):
+    ev = FunctionOracle(lambda a: (value, {"loss": -value})).evaluate("x")
+    assert ev.ok and ev.value == value and ev.report == {"loss": -value}
+
+
+@pytest.mark.parametrize("out, said", [
+    (math.nan, "returned the value nan for 'arch-7'"),
+    (math.inf, "returned the value inf for 'arch-7'"),
+    ("abc", "returned the value 'abc' for 'arch-7': not a number"),
+    ((90.0, {"test_accuracy": math.nan}), "reported test_accuracy=nan for 'arch-7'"),
+])
+def test_a_non_finite_oracle_answer_is_an_error_naming_the_architecture(out, said):
+    from strategies.oracle import OracleError
+
+    with pytest.raises(OracleError, match=said.replace("(", r"\(")) as err:
+        FunctionOracle(lambda a: out, name="train").evaluate("arch-7")
+    assert "function train" in str(err.value) and "\n" not in str(err.value)
 
 
 def test_nb101_subset_oracle_finds_a_cell_by_its_hash(data_dir):
