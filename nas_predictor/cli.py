@@ -4,12 +4,53 @@ from __future__ import annotations
 
 import argparse
 import json
+import math
 import sys
 import time
 from pathlib import Path
-from typing import Sequence
+from typing import Callable, Sequence
 
 from nas_predictor.errors import NasPredictorError
+from nas_predictor.jsonl import dumps_strict
+
+
+class Parser(argparse.ArgumentParser):
+    """argparse, but a usage error is one line (``nas-predictor CMD: error: ...``, exit 2) like every other
+    error of the command line; ``--help`` still shows the usage."""
+
+    def error(self, message: str) -> None:  # type: ignore[override]
+        self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
+
+
+def _number(kind: type, minimum: float | None = None, strict: bool = False) -> Callable[[str], float]:
+    """An argparse type: a finite number of ``kind``, at least (or, ``strict``, above) ``minimum``."""
+    def parse(text: str) -> float:
+        try:
+            value = kind(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {'an integer' if kind is int else 'a number'}, "
+                                             f"got {text!r}") from None
+        if not math.isfinite(value):
+            raise argparse.ArgumentTypeError(f"expected a finite number, got {text!r}")
+        if minimum is not None and (value <= minimum if strict else value < minimum):
+            raise argparse.ArgumentTypeError(f"must be {'above' if strict else 'at least'} {minimum:g}, got {text}")
+        return value
+
+    parse.__name__ = kind.__name__  # argparse names the type in some messages
+    return parse
+
+
+#: argparse types shared by every command (strategies' ``search`` too)
+positive_int = _number(int, 1)
+non_negative_int = _number(int, 0)
+positive_float = _number(float, 0.0, strict=True)
+non_negative_float = _number(float, 0.0)
+finite_float = _number(float)
+
+
+def print_json(obj: object, **kwargs: object) -> None:
+    """One strict JSON document on stdout (a NaN is an error naming its key, never printed)."""
+    print(dumps_strict(obj, "standard output", **kwargs))
 
 
 def _add_common(parser: argparse.ArgumentParser) -> None:
@@ -31,14 +72,14 @@ def _cmd_train(args: argparse.Namespace) -> int:
 
         results = run_latency_experiment(cfg, out, args.data_dir, progress=not args.quiet)
         results.pop("predictor")
-        print(json.dumps({k: results[k] for k in ("settings", "split", "num_train", "num_test", "test",
-                                                  "train_seconds", "checkpoint")}, indent=2))
+        print_json({k: results[k] for k in ("settings", "split", "num_train", "num_test", "test",
+                                            "train_seconds", "checkpoint")}, indent=2)
         return 0
     results = run_experiment(cfg, out, args.data_dir, progress=not args.quiet)
     results.pop("predictor")
     summary = {k: results[k] for k in ("kendall_tau", "kendall_tau_plain", "kendall_tau_unseen", "mape", "num_archs",
                                        "train_seconds", "checkpoint")}
-    print(json.dumps(summary, indent=2))
+    print_json(summary, indent=2)
     return 0
 
 
@@ -53,7 +94,7 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
     result["load_seconds"] = time.perf_counter() - start - result["seconds"]
     result["predictor"] = str(args.checkpoint)
     if args.json:
-        print(json.dumps(result))
+        print_json(result)
     else:
         print(f"predictor     {args.checkpoint}")
         print(f"target        {result['target']} ({result['num_archs']} architectures)")
@@ -72,12 +113,20 @@ def _cmd_predict(args: argparse.Namespace) -> int:
     predictor = load_predictor(args.checkpoint, args.device)
     archs = list(args.arch or [])
     if args.archs_file:
-        archs += [line.strip() for line in Path(args.archs_file).read_text().splitlines() if line.strip()]
+        try:
+            text = Path(args.archs_file).read_text()
+        except (OSError, UnicodeDecodeError) as err:
+            raise NasPredictorError(f"--archs-file {args.archs_file!r}: cannot read it "
+                                    f"({getattr(err, 'strerror', None) or type(err).__name__})") from None
+        lines = [line.strip() for line in text.splitlines() if line.strip()]
+        if not lines:
+            raise NasPredictorError(f"--archs-file {args.archs_file!r} holds no architecture (one per line)")
+        archs += lines
     if not archs:
         raise NasPredictorError("give at least one --arch ARCH (or --archs-file FILE)")
     preds = predictor.predict(archs, average_equivalent=False if args.no_equivalence_average else None)
     if args.json:
-        print(json.dumps([{"arch": a, "prediction": float(p)} for a, p in zip(archs, preds)]))
+        print_json([{"arch": a, "prediction": float(p)} for a, p in zip(archs, preds)])
     else:
         for arch, pred in zip(archs, preds):
             print(f"{pred:10.4f}  {arch}")
@@ -85,6 +134,7 @@ def _cmd_predict(args: argparse.Namespace) -> int:
 
 
 def _cmd_distill(args: argparse.Namespace) -> int:
+    from nas_predictor.config import validate_model
     from nas_predictor.distill import distill
     from nas_predictor.evaluate import evaluate_on_benchmark
     from nas_predictor.model import ModelConfig
@@ -100,9 +150,8 @@ def _cmd_distill(args: argparse.Namespace) -> int:
         pick = np.random.default_rng(args.seed).choice(len(archs), args.max_archs, replace=False)
         archs = [archs[i] for i in sorted(pick)]
     graphs = [space.to_graph(a) for a in archs]
-    student_cfg = ModelConfig.model_validate(
-        {**teacher.meta["model"], "hidden": args.hidden, "num_blocks": args.blocks}
-    )
+    student_cfg = validate_model(ModelConfig, {**teacher.meta["model"], "hidden": args.hidden,
+                                               "num_blocks": args.blocks}, "distill --hidden/--blocks")
     outputs = teacher.predict_graphs_raw(graphs)
     if teacher.average_equivalent:  # teach the student the teacher's class means: it learns the invariance
         from nas_predictor.equivalence import class_mean
@@ -116,15 +165,19 @@ def _cmd_distill(args: argparse.Namespace) -> int:
     report["student"] = evaluate_on_benchmark(student, args.data_dir)
     report["teacher"] = evaluate_on_benchmark(teacher, args.data_dir)
     atomic_write_json(report, out / "results.json")
-    print(json.dumps({"student_tau": report["student"]["kendall_tau"], "teacher_tau": report["teacher"]["kendall_tau"],
-                      "student_seconds": report["student"]["seconds"], "checkpoint": str(out / "predictor.pt")}, indent=2))
+    print_json({"student_tau": report["student"]["kendall_tau"], "teacher_tau": report["teacher"]["kendall_tau"],
+                "student_seconds": report["student"]["seconds"], "checkpoint": str(out / "predictor.pt")}, indent=2)
     return 0
 
 
 def _cmd_latency(args: argparse.Namespace) -> int:
-    """Predicted latency of ONNX files; with --max-ms a deployment gate (exit 1 when any fails)."""
+    """Predicted latency of ONNX files, each with its in-distribution check; with --max-ms a deployment
+    gate. Exit: 0 all pass, 1 some over budget, 2 an error, 3 a verdict rests on an unsure prediction."""
+    import math
+
     from nas_predictor.data.latency_measurements import NEAREST, fit_map_to_measurements
     from nas_predictor.data.latency_tables import parse_setting
+    from nas_predictor.latency_domain import assess_latency, graph_depth
     from nas_predictor.onnx import onnx_to_graph
     from nas_predictor.predictor import load_predictor
 
@@ -205,7 +258,7 @@ def _cmd_measure(args: argparse.Namespace) -> int:
     rows = [labels[i].to_dict() for i in sorted(labels)]
     failed = [errors[i] for i in sorted(errors)]
     if args.json:
-        print(json.dumps({"provider": args.provider, "results": rows, "errors": failed}))
+        print_json({"provider": args.provider, "results": rows, "errors": failed})
     else:
         for i in sorted(labels):
             print(labels[i].summary())
@@ -224,7 +277,7 @@ def _cmd_list(args: argparse.Namespace) -> int:
 
 
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="nas-predictor", description=__doc__)
+    parser = Parser(prog="nas-predictor", description=__doc__)
     sub = parser.add_subparsers(dest="command", required=True)
 
     train = sub.add_parser("train", help="train a predictor from a YAML config")
@@ -239,7 +292,8 @@ def build_parser() -> argparse.ArgumentParser:
     ev.add_argument("checkpoint", metavar="CHECKPOINT_OR_NAME")
     ev.add_argument("--json", action="store_true", help="print one JSON object")
     ev.add_argument("--target", default=None, help="table column to compare with (default: the training config's eval target)")
-    ev.add_argument("--batch-size", type=int, default=None, help="cells per forward pass (default: 128 on CPU, 4096 on CUDA)")
+    ev.add_argument("--batch-size", type=positive_int, default=None,
+                    help="cells per forward pass (default: 128 on CPU, 4096 on CUDA)")
     ev.add_argument("--table", default=None, help="official NAS-Bench-201 .pth file to take labels from")
     ev.add_argument("--no-equivalence-average", action="store_true",
                     help="score each cell alone, even if the predictor averages over equivalent cells")
@@ -259,14 +313,15 @@ def build_parser() -> argparse.ArgumentParser:
     di = sub.add_parser("distill", help="distill a predictor into a compact one on every architecture of its space")
     di.add_argument("teacher", metavar="CHECKPOINT_OR_NAME")
     di.add_argument("--out", required=True, help="output folder for predictor.pt and results.json")
-    di.add_argument("--hidden", type=int, default=128)
-    di.add_argument("--blocks", type=int, default=3)
-    di.add_argument("--epochs", type=int, default=30)
-    di.add_argument("--batch-size", type=int, default=256)
-    di.add_argument("--lr", type=float, default=2e-3)
-    di.add_argument("--lambda-sr", type=float, default=30.0, help="weight of the all-pairs ranking loss")
-    di.add_argument("--seed", type=int, default=0)
-    di.add_argument("--max-archs", type=int, default=0, help="distill on a random subset of this size (0 = all)")
+    di.add_argument("--hidden", type=positive_int, default=128)
+    di.add_argument("--blocks", type=positive_int, default=3)
+    di.add_argument("--epochs", type=positive_int, default=30)
+    di.add_argument("--batch-size", type=_number(int, 2), default=256)
+    di.add_argument("--lr", type=positive_float, default=2e-3)
+    di.add_argument("--lambda-sr", type=non_negative_float, default=30.0, help="weight of the all-pairs ranking loss")
+    di.add_argument("--seed", type=non_negative_int, default=0)
+    di.add_argument("--max-archs", type=non_negative_int, default=0,
+                    help="distill on a random subset of this size (0 = all)")
     di.add_argument("--quiet", action="store_true")
     _add_common(di)
     di.set_defaults(func=_cmd_distill)
@@ -296,8 +351,8 @@ def build_parser() -> argparse.ArgumentParser:
     me.add_argument("models", nargs="+", metavar="MODEL.onnx")
     me.add_argument("--provider", default="cpu", choices=["cpu", "cuda", "tensorrt", "torch-cuda"],
                     help="onnxruntime CPU (default), CUDA or TensorRT; torch-cuda is for Python callers")
-    me.add_argument("--batch", type=int, default=None, help="batch size (default: the file's own, or 1)")
-    me.add_argument("--core", type=int, default=None,
+    me.add_argument("--batch", type=positive_int, default=None, help="batch size (default: the file's own, or 1)")
+    me.add_argument("--core", type=_number(int, -1), default=None,
                     help="CPU core to pin the measurement to (default: the last allowed core; -1: no pinning)")
     me.add_argument("--json", action="store_true", help="print one JSON object with every record")
     me.set_defaults(func=_cmd_measure)
