@@ -196,28 +196,34 @@ def _cmd_latency(args: argparse.Namespace) -> int:
     if calibration:
         setting = calibration["setting"]
     batch = args.batch or parse_setting(setting)[1]  # default: the batch the setting's latencies were measured at
+    mapped = (lambda ms: float(latency_map.apply(ms))) if latency_map else float  # noqa: E731
     rows, errors = [], []
     for path in args.models:
         try:
             graph = onnx_to_graph(path, batch_size=batch)
-            raw_ms = float(predictor.predict_latency([graph], setting)[0])
+            [estimate] = assess_latency(predictor, [graph], setting, [path])
+            values = {"predicted_ms": mapped(estimate.predicted_ms), "model_ms": mapped(estimate.model_ms),
+                      "fallback_ms": None if estimate.fallback_ms is None else mapped(estimate.fallback_ms)}
+            broken = [k for k, v in values.items() if v is not None and not math.isfinite(v)]
+            if broken:  # a power-law map can overflow: never a number to print
+                raise NasPredictorError(f"{path}: the calibrated {broken[0]} is not finite ({values[broken[0]]})")
         except NasPredictorError as err:  # one bad file does not hide the others' results
             errors.append({"model": path, "error": str(err)})
             continue
-        ms = float(latency_map.apply(raw_ms)) if latency_map else raw_ms
-        row = {"model": path, "predicted_ms": ms, "batch_size": batch, "setting": setting,
-               "nodes": graph.num_nodes, "gflops": graph.scalars["flops"] / 1e9}
+        row = {"model": path, **values, "source": estimate.source, "in_distribution": estimate.in_distribution,
+               "reasons": estimate.reasons, "batch_size": batch, "setting": setting, "nodes": graph.num_nodes,
+               "depth": graph_depth(graph), "gflops": graph.scalars["flops"] / 1e9}
         if calibration:
-            row["unscaled_ms"] = raw_ms
+            row["unscaled_ms"] = estimate.predicted_ms
         if args.max_ms is not None:
             row["max_ms"] = args.max_ms
-            row["pass"] = ms <= args.max_ms
+            row["pass"] = values["predicted_ms"] <= args.max_ms
         rows.append(row)
     if args.json:
         out = {"predictor": str(args.predictor), "results": rows, "errors": errors}
         if calibration:
             out["calibration"] = calibration
-        print(json.dumps(out))
+        print_json(out)
     else:
         if latency_map:
             how = (f"rescaled {latency_map.describe()}: one factor" if latency_map.exponent == 1.0
@@ -226,11 +232,22 @@ def _cmd_latency(args: argparse.Namespace) -> int:
                   f"(setting {setting})")
         for row in rows:
             verdict = f"  {'PASS' if row['pass'] else 'FAIL'} (budget {row['max_ms']:g} ms)" if "pass" in row else ""
-            print(f"{row['predicted_ms']:10.3f} ms  {row['model']}  [{setting}, batch {batch}]{verdict}")
+            unsure = ""
+            if row["in_distribution"] is not True:
+                used = (f"FLOPs/memory fallback; the network said {row['model_ms']:.3f} ms"
+                        if row["source"] == "fallback" else "unchecked")
+                unsure = f"  UNSURE: {row['reasons'][0]} ({used})"
+            print(f"{row['predicted_ms']:10.3f} ms  {row['model']}  [{setting}, batch {batch}]{verdict}{unsure}")
         for err in errors:
             print(f"nas-predictor: error: {err['error']}", file=sys.stderr)
     if errors:
         return 2
+    if args.max_ms is not None and not args.allow_unsure and any(r["in_distribution"] is not True for r in rows):
+        unsure = [r["model"] for r in rows if r["in_distribution"] is not True]
+        print(f"nas-predictor: {len(unsure)} verdict(s) rest on predictions outside the predictor's training "
+              f"domain ({', '.join(unsure[:3])}{' ...' if len(unsure) > 3 else ''}): exit 3 "
+              "(--allow-unsure accepts them)", file=sys.stderr)
+        return 3
     return 1 if any(not r.get("pass", True) for r in rows) else 0
 
 
@@ -326,23 +343,43 @@ def build_parser() -> argparse.ArgumentParser:
     _add_common(di)
     di.set_defaults(func=_cmd_distill)
 
-    la = sub.add_parser("latency", help="predict the latency of ONNX models; with --max-ms, a PASS/FAIL gate")
+    la = sub.add_parser(
+        "latency", help="predict the latency of ONNX models; with --max-ms, a PASS/FAIL gate",
+        formatter_class=argparse.RawDescriptionHelpFormatter,
+        description="Predicted latency of ONNX models, each checked against what the predictor was trained on "
+                    "(op types, nodes, depth, FLOPs, params, memory access, batch, ensemble agreement). A network "
+                    "outside that domain is marked UNSURE and reported by the FLOPs/memory fallback line fitted "
+                    "on the predictor's training labels; --json gives in_distribution, reasons, model_ms and "
+                    "fallback_ms for every model.",
+        epilog="exit status:\n"
+               "  0  every model predicted (and, with --max-ms, within budget on checked predictions)\n"
+               "  1  with --max-ms: some model over budget\n"
+               "  2  an error (bad file, setting, calibration, or a non-finite prediction); results of the\n"
+               "     other models are still printed\n"
+               "  3  with --max-ms: a PASS/FAIL verdict rests on a prediction outside the predictor's training\n"
+               "     domain, or on a predictor without a domain summary (--allow-unsure: judge it anyway,\n"
+               "     exit 0/1)")
     la.add_argument("models", nargs="+", metavar="MODEL.onnx")
     la.add_argument("--predictor", required=True, metavar="NAME_OR_PATH", help="latency predictor (see `list`)")
     la.add_argument("--setting", default=None,
                     help="device setting of a multi-device predictor (default: its first; see `list`); with "
                          "--calibrate, 'nearest' picks the setting whose latencies fit your timings best")
-    la.add_argument("--batch", type=int, default=None, help="batch size (default: the predictor's measured batch)")
-    la.add_argument("--max-ms", type=float, default=None, help="latency budget: exit 1 when any model exceeds it")
+    la.add_argument("--batch", type=positive_int, default=None,
+                    help="batch size (default: the predictor's measured batch)")
+    la.add_argument("--max-ms", type=positive_float, default=None,
+                    help="latency budget: exit 1 when any model exceeds it")
+    la.add_argument("--allow-unsure", action="store_true",
+                    help="with --max-ms: judge predictions outside the training domain too (no exit 3)")
     la.add_argument("--json", action="store_true", help="print one JSON object")
     la.add_argument("--calibrate", default=None, metavar="MEASURED",
                     help="rescale the predictions by your own timings of a few models: the JSON of "
                          "`nas-predictor measure --json`, or a CSV of model,ms[,batch]; for a device or a "
                          "network family the predictor never saw (5-10 models are enough to fix its scale)")
     la.add_argument("--calibrate-fit", default="auto", choices=["auto", "scale", "power"],
-                    help="scale: one factor; power: a * predicted^b, for a device of another kind (a phone, a "
-                         "CPU, a large batch); auto (default): one factor below 4 timings, else whichever "
-                         "predicts left-out timings better")
+                    help="scale: one factor; power: a * predicted^b with b held to 0.5-1.5, for a device of "
+                         "another kind (a phone, a CPU, a large batch); auto (default): the power law only "
+                         "from 4 timings, with b in 0.5-1.5 and a median leave-one-out error at least 10 %% "
+                         "below one factor's, else one factor")
     la.add_argument("--device", default=None, choices=["cpu", "cuda", "auto"])
     la.set_defaults(func=_cmd_latency)
 

@@ -119,23 +119,31 @@ def fit_map_to_measurements(path: str | Path, predictor, setting: str, batch_siz
     what it was fitted on (its ``setting`` key names the setting used). ``setting="nearest"`` tries
     every setting of the predictor and keeps the one whose mapped latencies fit the timings best
     (``choose_latency_map``). ``batch_size`` is the batch of models whose entry names none (default:
-    the setting's own batch). A bad entry is a DataError, never a silently unmapped prediction."""
+    the setting's own batch). A bad entry is a DataError, never a silently unmapped prediction.
+
+    The map is fitted to the latency that is reported for each timed model
+    (``nas_predictor.latency_domain.LatencyEstimate.predicted_ms``: the fallback line for a model
+    outside the predictor's training domain), so that it is applied to the same kind of number it
+    was fitted on."""
     from nas_predictor.data.latency_tables import parse_setting
+    from nas_predictor.latency_domain import assess_latency
     from nas_predictor.onnx import onnx_to_graph
 
     measured = read_latency_measurements(path)
     settings = list(predictor.settings) if setting == NEAREST else [setting]
     graphs: dict[int, list] = {}  # the timed models at each default batch the settings need
-    columns = []
+    estimates = []
     for name in settings:
         default = batch_size or parse_setting(name)[1]
         if default not in graphs:
             graphs[default] = [onnx_to_graph(m.model, batch_size=m.batch_size or default) for m in measured]
-        columns.append(predictor.predict_latency(graphs[default], name))
-    index, latency_map = choose_latency_map(np.stack(columns, axis=1), [m.ms for m in measured], fit)
+        estimates.append(assess_latency(predictor, graphs[default], name, [str(m.model) for m in measured]))
+    columns = [[e.predicted_ms for e in column] for column in estimates]
+    index, latency_map = choose_latency_map(np.array(columns).T, [m.ms for m in measured], fit)
     chosen = settings[index]
     default = batch_size or parse_setting(chosen)[1]
-    predicted = [float(v) for v in columns[index]]
     return latency_map, {"file": str(path), "setting": chosen, **latency_map.to_dict(), "num_measured": len(measured),
-                         "measured": [{"model": str(m.model), "measured_ms": m.ms, "predicted_ms": p,
-                                       "batch_size": m.batch_size or default} for m, p in zip(measured, predicted)]}
+                         "measured": [{"model": str(m.model), "measured_ms": m.ms, "predicted_ms": e.predicted_ms,
+                                       "source": e.source, "in_distribution": e.in_distribution,
+                                       "batch_size": m.batch_size or default}
+                                      for m, e in zip(measured, estimates[index])]}
