@@ -5,13 +5,16 @@ tolerance (:func:`~nas_predictor.latency.estimators.label_contradicts_runs`, app
 :func:`~nas_predictor.latency.protocol.decide`). :func:`check_label` applies the same rule to a label
 read back from a file, so a dataset can be audited:
 
+the label is compared with the median of all its target runs and, for a gated-ratio label, with the
+median of its kept pairs' target runs too (the lower of the two binds, see
+:func:`~nas_predictor.latency.protocol.runs_medians`):
+
 - a record that stores its runs (version 2) is checked exactly: the gate is re-applied with the
-  record's own tracker time and tolerance, and the label compared with the median of the kept pairs'
-  target runs (every target run for min-of-pass and median labels);
-- an older record (version 1) stores only statistics of *all* its target runs. Where every pair was
-  kept, or the label is min-of-pass or a median, that is exactly the runs it was made from; otherwise
-  the kept runs' median is only known to lie between two of the stored order statistics, and a label
-  between the two limits is reported as undetermined rather than guessed.
+  record's own tracker time and tolerance;
+- an older record (version 1) stores only statistics of *all* its target runs: their median is
+  exact, and so is the kept runs' median where every pair was kept; otherwise the kept runs' median
+  is only known to lie between two of the stored order statistics, and a label between the two
+  resulting limits is reported as undetermined rather than guessed.
 """
 
 from __future__ import annotations
@@ -28,8 +31,8 @@ from nas_predictor.latency.record import LatencyLabel
 
 OK, VIOLATION, UNDETERMINED = "ok", "violation", "undetermined"
 EXACT_RUNS = "stored runs"
-EXACT_RAW_MEDIAN = "raw median (the label's runs are every run)"
-BOUNDS = "order statistics of every run (some pairs were gated out)"
+EXACT_RAW_MEDIAN = "raw median (exact: every pair kept, or not a gated label)"
+BOUNDS = "raw median and the kept runs' limits from order statistics (some pairs were gated out)"
 
 
 @dataclass(frozen=True)
@@ -38,7 +41,9 @@ class RunsCheck:
 
     verdict: "ok", "violation" (label > tolerance x the median, for certain) or "undetermined";
     basis: how the median was found (exactly from stored runs or statistics, or bounded);
-    low_ms / high_ms: limits of that median (equal when it is known exactly); runs: how many runs."""
+    low_ms / high_ms: limits of the binding median (the lower of the kept runs' and all runs' for a
+    gated label; equal when it is known exactly); all_runs_median_ms: median of every target run;
+    runs: how many kept runs (every run for labels without a gate)."""
 
     verdict: str
     label_ms: float
@@ -47,6 +52,7 @@ class RunsCheck:
     low_ms: float
     high_ms: float
     runs: int
+    all_runs_median_ms: float
 
     @property
     def exact(self) -> bool:
@@ -86,34 +92,47 @@ def _kept_median_bounds(raw: Any, kept: int) -> tuple[float, float]:
     return low, float(raw.max_ms)
 
 
-def check_label(label: LatencyLabel | Mapping[str, Any], tolerance: float | None = None) -> RunsCheck:
+def check_label(label: LatencyLabel | Mapping[str, Any], tolerance: float | None = None, *,
+                kept_only: bool = False) -> RunsCheck:
     """The label against the median of its own runs (see the module docstring).
 
     ``tolerance``: the factor a label may exceed that median by (default: the label's own protocol's
-    gate tolerance, or the documented protocol's for a label whose protocol has none, e.g. on a GPU)."""
+    gate tolerance, or the documented protocol's for a label whose protocol has none, e.g. on a GPU);
+    ``kept_only``: check a gated label against its kept pairs' runs alone (issue 26's wording), not
+    also against all its runs (what the measurer enforces)."""
     if not isinstance(label, LatencyLabel):
         label = LatencyLabel.from_dict(dict(label))
     if tolerance is None:
         tolerance = float(label.protocol.get("tolerance", CpuProtocol().tolerance))
     gated = label.estimator == GATED
+
+    def result(basis: str, kept_low: float, kept_high: float, every: float, runs: int) -> RunsCheck:
+        if not gated:
+            low, high = every, every
+        elif kept_only:
+            low, high = kept_low, kept_high
+        else:
+            low, high = min(kept_low, every), min(kept_high, every)
+        return RunsCheck(_verdict(label.label_ms, low, high, tolerance), label.label_ms, tolerance, basis, low, high,
+                         runs, every)
+
     if label.target_runs_ms:
         targets = np.array([t for p in label.target_runs_ms for t in p], dtype=float)
-        if gated:
-            references = np.array([r for p in label.reference_runs_ms for r in p], dtype=float)
-            if references.shape != targets.shape or not label.reference_fast_ms:
-                raise ValueError(f"{label.model}: a gated label needs its reference runs (one per target run) "
-                                 "and the tracker time the gate used")
-            targets = targets[gate_mask(references, label.reference_fast_ms, tolerance)]
-        if targets.size == 0:
+        every = float(np.median(targets))
+        if not gated:
+            return result(EXACT_RUNS, every, every, every, int(targets.size))
+        references = np.array([r for p in label.reference_runs_ms for r in p], dtype=float)
+        if references.shape != targets.shape or not label.reference_fast_ms:
+            raise ValueError(f"{label.model}: a gated label needs its reference runs (one per target run) "
+                             "and the tracker time the gate used")
+        kept = targets[gate_mask(references, label.reference_fast_ms, tolerance)]
+        if kept.size == 0:
             raise ValueError(f"{label.model}: no stored run passes the gate, yet the label is {label.estimator}")
-        median = float(np.median(targets))
-        return RunsCheck(_verdict(label.label_ms, median, median, tolerance), label.label_ms, tolerance,
-                         EXACT_RUNS, median, median, int(targets.size))
+        median = float(np.median(kept))
+        return result(EXACT_RUNS, median, median, every, int(kept.size))
     raw = label.raw
+    every = float(raw.median_ms)
     if not gated or raw.pairs_kept == raw.pairs_total == raw.runs:
-        median = float(raw.median_ms)
-        return RunsCheck(_verdict(label.label_ms, median, median, tolerance), label.label_ms, tolerance,
-                         EXACT_RAW_MEDIAN, median, median, int(raw.runs))
+        return result(EXACT_RAW_MEDIAN, every, every, every, int(raw.pairs_kept if gated else raw.runs))
     low, high = _kept_median_bounds(raw, int(raw.pairs_kept))
-    return RunsCheck(_verdict(label.label_ms, low, high, tolerance), label.label_ms, tolerance, BOUNDS, low, high,
-                     int(raw.pairs_kept))
+    return result(BOUNDS, low, high, every, int(raw.pairs_kept))

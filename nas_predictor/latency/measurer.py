@@ -194,7 +194,10 @@ class Measurer:
                              min_of_pass_ms=decision.min_of_pass_ms, pass_min_ms=decision.pass_min_ms,
                              reference_scale_ms=gated.scale_ms, kept_median_ms=gated.kept_median_ms)
         notes = []
-        if decision.fallback:
+        if decision.refused:
+            notes.append(f"fallback: min-of-pass label, the gated label was refused after "
+                         f"{len(job.target_passes)} passes: {decision.refused}")
+        elif decision.fallback:
             notes.append(f"fallback: {gated.kept} of {gated.total} pairs passed the reference gate "
                          f"(needs {self.protocol.min_pairs} and {self.protocol.min_seconds} s) after "
                          f"{len(job.target_passes)} passes")

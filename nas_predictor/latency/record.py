@@ -70,7 +70,8 @@ class LatencyLabel:
     "median-eager", "median-cuda-graph"); provider: "cpu", "cuda", "tensorrt" or "torch-cuda";
     execution_providers: what onnxruntime ran it on; batch_size: dim 0 of the data input(s);
     raw / robust: see RawStats / RobustStats; fallback: True when a short model never got enough
-    pairs past the gate and the label is the best estimate left (treat as less reliable);
+    pairs past the gate, or its gated label contradicted its runs, and the label is the best estimate
+    left (treat as less reliable; the notes say why);
     weights_filled / filled_parameters: weight-free parameter inputs replaced by random tensors
     (their number); reference_version / reference_fast_ms: the reference model and its fast-state
     time the gated estimate scales by (None on GPU); threads / inter_op_threads: onnxruntime's intra-op /
@@ -132,7 +133,7 @@ class LatencyLabel:
         if self.weights_filled:
             parts.append(f"weights filled: {self.filled_parameters} random tensors")
         if self.fallback:
-            parts.append("FALLBACK: too few pairs passed the reference gate")
+            parts.append("FALLBACK: less reliable, see its notes")
         return f"{self.label_ms:10.3f} ms  {self.model}  [{', '.join(parts)}]"
 
 

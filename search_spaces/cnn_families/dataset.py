@@ -56,7 +56,7 @@ from search_spaces.onnx_export import DEFAULT_OPSET, export_onnx
 
 __all__ = ["BUILD_PROVIDERS", "BuildReport", "DatasetRecord", "FAILURES", "FORMAT", "GENERATOR", "GT", "LABELS",
            "LatencyDataset", "MANIFEST", "RETEST", "RetestSummary", "build_dataset", "build_order", "export_graphs",
-           "graph_path", "load_dataset", "other_machine_labels", "parse_families", "retest_dataset", "retest_sample", "summarize_retest",
+           "graph_path", "load_dataset", "old_estimator_labels", "other_machine_labels", "parse_families", "retest_dataset", "retest_sample", "summarize_retest",
            "variant_onnx", "write_gt"]
 
 BUILD_PROVIDERS = ("cpu", "cuda", "tensorrt", "torch-cuda")
@@ -308,7 +308,10 @@ def build_dataset(
 
     On the CPU the reference model's fast time here is compared with the one stored in every label:
     labels measured on another machine do not compare with new ones, so a build that would mix them
-    is refused, and ``relabel`` measures those models again here (the new label supersedes the old)."""
+    is refused, and ``relabel`` measures those models again here (the new label supersedes the old).
+    The same holds for gated-ratio labels of the old estimator (record version 1, see
+    :func:`old_estimator_labels`): a build that would add labels next to them is refused, and
+    ``relabel`` measures them again."""
     from tqdm import tqdm
 
     families = parse_families(families)
@@ -349,6 +352,11 @@ def build_dataset(
             if foreign and not relabel:
                 raise ConfigError(_machine_message(root, ds, foreign, here_ms))
             skip -= set(foreign)
+            stale = old_estimator_labels(ds)
+            if relabel:
+                skip -= stale
+            elif stale and build_order(families, per_family, skip, first_seed):
+                raise ConfigError(_estimator_message(root, ds, stale))
         tasks = build_order(families, per_family, skip, first_seed)
         manifest = _manifest_base(ds.manifest, identity, families, command)
         atomic_write_json(manifest, root / MANIFEST)
@@ -407,7 +415,8 @@ def build_dataset(
             report.counts = final.counts()
             report.remaining = len(build_order(families, per_family, final.done() | final.failed(), first_seed))
             if relabel and provider == "cpu":
-                report.remaining += len(other_machine_labels(final, _reference_fast_ms(measurer)))
+                report.remaining += len(set(other_machine_labels(final, _reference_fast_ms(measurer)))
+                                        | old_estimator_labels(final))
             _finish_manifest(root, manifest, final, report)
             write_gt(root, final.records())
     return report
@@ -431,6 +440,22 @@ def other_machine_labels(ds: LatencyDataset, fast_ms: float | None,
         if ref and not (1.0 / tolerance <= ref / fast_ms <= tolerance):
             out[(e["family"], int(e["seed"]))] = float(ref)
     return out
+
+
+def old_estimator_labels(ds: LatencyDataset) -> set[tuple[str, int]]:
+    """(family, seed) of the gated-ratio labels of record version 1: their ratio was scaled by the
+    tracker's reference time, which mixes the reference's runs after every other model (its speed
+    depends on what ran before it), so each is off by its own context: in cpu_1t the reference's typical
+    run in a model's pairs was a median 1.02x (NAS-Bench-201) to 1.11x (AlexNet) that time."""
+    return {(e["family"], int(e["seed"])) for e in ds.labels
+            if e["label"].get("estimator") == "gated-ratio" and int(e["label"].get("record_version", 1)) < 2}
+
+
+def _estimator_message(root: Path, ds: LatencyDataset, stale: set[tuple[str, int]]) -> str:
+    return (f"{root}: {len(stale)} of its {len(ds.labels)} labels are gated-ratio labels of record version 1, "
+            "scaled by the reference's time after other models (issue 26); labels measured now do not compare "
+            "with them. Rerun with --relabel to measure those models again (the new labels supersede the old), "
+            "or build into another --out folder")
 
 
 def _machine_message(root: Path, ds: LatencyDataset, foreign: dict[tuple[str, int], float], fast_ms: float | None) -> str:

@@ -30,7 +30,8 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--retry-failed", action="store_true", help="measure models that failed before again")
     b.add_argument("--relabel", action="store_true",
                    help="measure again, here, the labels the folder holds from another machine (the reference "
-                        "model's speed tells); without it a build that would mix machines is refused")
+                        "model's speed tells) or from the old gated-ratio estimator (record version 1); without "
+                        "it a build that would mix them with new labels is refused")
     b.add_argument("--measure-core", type=int, default=None, help="core to measure on (default: the last one)")
     b.add_argument("--export-core", type=int, default=None, help="core to export on (default: another one)")
     b.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -206,6 +206,26 @@ def test_a_build_on_another_machine_is_refused_and_relabel_measures_those_models
     assert json.loads((tmp_path / ds.MANIFEST).read_text())["labels"] == 4 * n
 
 
+def test_labels_of_the_old_gated_estimator_are_not_mixed_with_new_ones(tmp_path):
+    n = len(FAST)
+    build(tmp_path, per_family=2)
+    lines = read_jsonl(tmp_path / ds.LABELS)
+    for e in lines[:3]:  # three labels from before issue 26's fix: record version 1, gated ratio
+        e["label"]["record_version"] = 1
+    lines[3]["label"].update(record_version=1, estimator="min-of-pass")  # unchanged by the fix: not stale
+    (tmp_path / ds.LABELS).write_text("".join(json.dumps(e) + "\n" for e in lines))
+    assert ds.old_estimator_labels(ds.LatencyDataset(tmp_path)) == {(e["family"], e["seed"]) for e in lines[:3]}
+    assert build(tmp_path, per_family=2).measured == 0  # nothing new to add: nothing to mix
+    fake = FakeMeasurer()
+    with pytest.raises(ConfigError, match=rf"3 of its {2 * n} labels are gated-ratio labels of record version 1.*"
+                                          r"Rerun with --relabel"):
+        build(tmp_path, per_family=3, measurer=fake)
+    assert fake.measured == []
+    report = build(tmp_path, per_family=3, measurer=fake, relabel=True)
+    assert report.measured == 3 + n and report.remaining == 0
+    assert ds.old_estimator_labels(ds.LatencyDataset(tmp_path)) == set()
+
+
 def test_damaged_labels_are_a_clear_error(tmp_path):
     build(tmp_path, per_family=1)
     text = (tmp_path / ds.LABELS).read_text()
