@@ -579,6 +579,10 @@ def retest_dataset(root: str | os.PathLike, sample: int = 100, *, seed: int = 0,
         picked = retest_sample(ds, sample, seed)
         retested = {(e["family"], int(e["seed"])) for e in read_jsonl(root / RETEST)}
         tasks = [fs for fs in picked if fs not in retested]
+        stale = old_estimator_labels(ds) & set(tasks)
+        if stale:  # a retest with today's estimator would compare two estimators, not two measurements
+            raise ConfigError(f"{root}: {len(stale)} of the {len(picked)} sampled models have gated-ratio labels of "
+                              "record version 1 (issue 26); measure them again first with `dataset build --relabel`")
         bar = tqdm(total=len(tasks), unit="model", disable=not progress or not tasks, desc="retest")
         exporter = None
 

@@ -221,6 +221,10 @@ def test_labels_of_the_old_gated_estimator_are_not_mixed_with_new_ones(tmp_path)
                                           r"Rerun with --relabel"):
         build(tmp_path, per_family=3, measurer=fake)
     assert fake.measured == []
+    # nor is a retest: it would compare two estimators, not two measurements
+    with pytest.raises(ConfigError, match=r"3 of the 4 sampled models have gated-ratio labels of record version 1"):
+        ds.retest_dataset(tmp_path, 2 * n, measurer=fake, subprocess_export=False, progress=False)
+    assert fake.measured == [] and not (tmp_path / ds.RETEST).exists()
     report = build(tmp_path, per_family=3, measurer=fake, relabel=True)
     assert report.measured == 3 + n and report.remaining == 0
     assert ds.old_estimator_labels(ds.LatencyDataset(tmp_path)) == set()
