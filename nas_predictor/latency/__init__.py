@@ -6,7 +6,8 @@
 - protocol: its settings and the done / requeue decision after each pass;
 - timing: timing loops over an injectable clock; pinning: one-core pinning;
 - reference: the fixed reference model; prepare: weights for weight-free files, batch, inputs;
-- providers: execution providers and sessions; record: the label record;
+- providers: execution providers and sessions; record: the label record (every run stored);
+- consistency: a stored label checked against its own runs;
 - measurer: :class:`Measurer`, :func:`measure_onnx`; torch_cuda: :func:`measure_torch_cuda`.
 """
 
