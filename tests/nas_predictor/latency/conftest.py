@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import numpy as np
 import pytest
 import torch
 
@@ -50,3 +51,52 @@ def measurer() -> Measurer:
 def quick_default_protocol(monkeypatch):
     """Make QUICK the default protocol, for code paths (the CLI) that build their own Measurer."""
     monkeypatch.setattr("nas_predictor.latency.measurer.DEFAULT_PROTOCOL", QUICK)
+
+
+class ContextHost:
+    """Stands in for the timing loop: each source (by its position) has a target time and the
+    reference's time right after that target (its context); 1 % noise; the pass stops the protocol's
+    way. ``fixed`` sources return their given (targets, references) passes in turn instead."""
+
+    def __init__(self, models, fixed=None):
+        self.models, self.fixed = models, fixed or {}
+        self.rng = np.random.default_rng(0)
+        self.calls = {}
+
+    def paired_runs(self, target, reference, clock, *, warmup, stop):
+        if target.index in self.fixed:
+            passes = self.fixed[target.index]
+            n = self.calls[target.index] = self.calls.get(target.index, -1) + 1
+            return [list(x) for x in passes[n % len(passes)]]
+        target_ms, reference_ms = self.models[target.index]
+        targets, references = [], []
+        while not (targets and stop(targets, references)):
+            targets.append(target_ms * self.rng.lognormal(0, 0.01))
+            references.append(reference_ms * self.rng.lognormal(0, 0.01))
+        return targets, references
+
+
+@pytest.fixture
+def injected(monkeypatch):
+    """A Measurer whose reference never runs: its tracker holds 1,900 runs that followed other models,
+    at ``tracker_ms``; pairs come from a ContextHost."""
+    from nas_predictor.latency import measurer as module
+
+    def start(tracker_ms, host):
+        def fake_reference(self):
+            self._reference_run = lambda: None
+            self.tracker.add(tracker_ms * np.random.default_rng(1).lognormal(0, 0.01, 1900))
+
+        original = Measurer._prepare
+
+        def tagged(self, index, *args):
+            job = original(self, index, *args)
+            job.run.index = index  # which model ContextHost is timing
+            return job
+
+        monkeypatch.setattr(Measurer, "_start_reference", fake_reference)
+        monkeypatch.setattr(Measurer, "_prepare", tagged)
+        monkeypatch.setattr(module, "paired_runs", host.paired_runs)
+        return Measurer("cpu", core=-1, protocol=CpuProtocol(retry_gap_s=0.0))
+
+    return start

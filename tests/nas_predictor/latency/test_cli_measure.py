@@ -7,6 +7,8 @@ import pytest
 
 from nas_predictor.cli import main
 
+from .conftest import ContextHost
+
 
 @pytest.fixture
 def tiny_file(tmp_path, tiny_weight_free):
@@ -56,3 +58,16 @@ def test_missing_gpu_provider_exits_2_naming_it(tiny_file, capsys):
 def test_bad_core_exits_2(tiny_file, capsys):
     assert main(["measure", str(tiny_file), "--core", "4096"]) == 2
     assert "core 4096 is not available" in capsys.readouterr().err
+
+
+def test_a_label_that_keeps_contradicting_its_runs_is_one_error_line_and_exit_2(tiny_file, injected, capsys):
+    # injected timings: a long model whose min-of-pass label stays at 135 ms while most runs take 50 ms
+    slow, fast = ([135.0] * 5, [10.0] * 5), ([50.0] * 50, [10.0] * 50)
+    injected(10.0, ContextHost({}, fixed={0: [slow, slow, fast]}))  # the CLI's own Measurer is patched alike
+    assert main(["measure", str(tiny_file), "--json"]) == 2
+    captured = capsys.readouterr()
+    out = json.loads(captured.out)
+    assert out["results"] == [] and out["errors"][0]["model"] == str(tiny_file)
+    assert out["errors"][0]["error"].startswith(f"{tiny_file}: its min-of-pass label 135 ms exceeds the median of "
+                                                "all its target runs (50 ms)")
+    assert "after 6 passes, so no label is stored" in out["errors"][0]["error"]
