@@ -2,8 +2,8 @@
 
 A label may not exceed the median of its own kept target runs by more than the protocol's tolerance
 (the gate's 1.12x), nor the median of all its target runs (what the measurer now enforces: under CPU
-contention the gate can keep the slowed pairs). For each dataset folder under benchmarks/latency_dataset/ (labels.jsonl, the
-labels a reader uses, and retest.jsonl), every label is checked with
+contention the gate can keep the slowed pairs). For each dataset folder under benchmarks/latency_dataset/
+(labels.jsonl, the labels a reader uses, and retest.jsonl), every label is checked with
 nas_predictor.latency.consistency.check_label: exactly where the record stores its runs or where its
 runs are every run (min-of-pass, or every pair kept), else between the limits the stored order
 statistics allow. Records of version 1 store no single runs, so a violating label cannot be

@@ -19,6 +19,6 @@ from nas_predictor.latency.record import LatencyLabel, RawStats, RobustStats
 from nas_predictor.latency.reference import REFERENCE_VERSION
 from nas_predictor.latency.torch_cuda import measure_torch_cuda
 
-__all__ = ["InconsistentLabelError", "MeasurementError", "ProviderUnavailableError", "Measurer", "Outcome", "measure_onnx", "CpuProtocol",
-           "GpuProtocol", "PROVIDERS", "LatencyLabel", "RawStats", "RobustStats", "REFERENCE_VERSION",
-           "measure_torch_cuda"]
+__all__ = ["InconsistentLabelError", "MeasurementError", "ProviderUnavailableError", "Measurer", "Outcome",
+           "measure_onnx", "CpuProtocol", "GpuProtocol", "PROVIDERS", "LatencyLabel", "RawStats", "RobustStats",
+           "REFERENCE_VERSION", "measure_torch_cuda"]
