@@ -16,6 +16,8 @@ was scaled by. Families are measured interleaved, so a difference between famili
 reference's dependence on what ran before it, not the host's drift.
 
     python benchmarks/check_latency_labels.py            # -> results/latency_label_check.json
+
+Exit status 1 when any label surely violates the rule (0 otherwise).
 """
 
 from __future__ import annotations
