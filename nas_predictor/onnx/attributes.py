@@ -89,6 +89,8 @@ def canonical_attributes(node: onnx.NodeProto, shape_of: ShapeOf) -> dict[str, A
         return {"perm": [int(p) for p in perm]}
     if op in ("Softmax", "LogSoftmax", "Concat", "Flatten", "Split", "Gather", "LayerNormalization"):
         return {"axis": int(raw["axis"])} if "axis" in raw else {}
+    if op == "Einsum":  # the equation says which dims are contracted: the cost model needs it
+        return {"equation": str(raw.get("equation", "")).replace(" ", "")}
     if op in ("Resize", "Upsample"):
         return {"mode": {"nearest": 0, "linear": 1, "bilinear": 1, "cubic": 2}.get(str(raw.get("mode", "nearest")), 0)}
     return {}

@@ -72,22 +72,21 @@ def check_rebatched(own: ArchGraph, moved: ArchGraph, names: Sequence[str] | Non
     """Why ``moved`` (the same network sized at another batch) is not ``own`` at that batch, or None.
 
     Right means: the same nodes and edges; every tensor that follows the input has factor times its
-    elements, with one dim scaled by the factor and the others unchanged; every other tensor is
-    unchanged; and every node's FLOPs are factor times its own (inference is per sample)."""
+    elements, one dim scaled by the factor and the others unchanged, and factor times its FLOPs
+    (inference is per sample); any other tensor either stays as it was or (a class token expanded to
+    the input's batch) scales the same way."""
     factor = moved.scalars["batch_size"] / own.scalars["batch_size"]
     if own.ops != moved.ops or own.edges != moved.edges:
         return "the graph changes with the batch size"
     for i, (a, b, attrs, moved_attrs) in enumerate(zip(own.shapes, moved.shapes, own.attrs, moved.attrs)):
         where = f"{own.ops[i]} node {names[i]!r}" if names else f"node {i} ({own.ops[i]})"
-        if attrs.get("batched") and len(a):
-            changed = [d for d, (x, y) in enumerate(zip(a, b)) if x != y]
-            if len(a) != len(b) or len(changed) != 1 or b[changed[0]] != a[changed[0]] * factor:
-                return (f"{where} gives shape {tuple(b)} at batch {int(moved.scalars['batch_size'])} against "
-                        f"{tuple(a)} at batch {int(own.scalars['batch_size'])}, not {factor:g}x along one dim "
-                        f"(a shape constant in the file holds the batch)")
-        elif tuple(a) != tuple(b):
-            return f"{where} changes shape from {tuple(a)} to {tuple(b)} although it does not follow the input"
-        expected = attrs.get("flops", 0.0) * (factor if attrs.get("batched") else 1.0)
+        changed = [d for d, (x, y) in enumerate(zip(a, b)) if x != y]
+        scaled = len(a) == len(b) and len(changed) == 1 and b[changed[0]] == a[changed[0]] * factor
+        if len(a) != len(b) or changed and not scaled or attrs.get("batched") and len(a) and not scaled:
+            return (f"{where} gives shape {tuple(b)} at batch {int(moved.scalars['batch_size'])} against "
+                    f"{tuple(a)} at batch {int(own.scalars['batch_size'])}, not {factor:g}x along one dim "
+                    f"(a shape constant in the file holds the batch)")
+        expected = attrs.get("flops", 0.0) * (factor if scaled else 1.0)
         if not math.isclose(moved_attrs.get("flops", 0.0), expected, rel_tol=1e-9, abs_tol=1e-6):
             return f"{where} costs {moved_attrs.get('flops', 0.0):.6g} FLOPs where {expected:.6g} is right"
     return None

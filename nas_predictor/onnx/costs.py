@@ -7,6 +7,7 @@ One multiply-add is 2 FLOPs. Where we differ from the reference (NNLQP's counter
   multiply-adds; the reference applies the Conv formula to the output size, which is wrong unless
   the stride is 1.
 - MatMul is counted (2·K − 1 per output element, batched); the reference's misspelt key skips it.
+  Einsum likewise: one multiply-add per combination of its indices' values, less one add per output.
 - BatchNormalization at inference is one multiply and one add per element (scale and shift are
   folded), 2 FLOPs, not 4.
 - MaxPool: k − 1 comparisons per output; Relu/Clip: one comparison per element (the reference: 0).
@@ -44,6 +45,30 @@ def numel(shape: Sequence[int] | None) -> int:
     return 0 if shape is None else int(math.prod(shape))
 
 
+def einsum_macs(equation: str, shapes: Sequence[Sequence[int] | None]) -> int:
+    """Multiply-accumulates of an Einsum: the product of the sizes of all its distinct indices (each
+    combination of index values is one product of the operands), 0 when a shape or the equation is
+    missing. An ellipsis stands for the same leading dims in every operand that has it."""
+    terms = equation.split("->")[0].split(",") if equation else []
+    if not terms or len(terms) != len(shapes) or any(s is None for s in shapes):
+        return 0
+    sizes: dict[str, int] = {}
+    for term, shape in zip(terms, shapes):
+        letters = term.replace("...", "")
+        if "..." in term:
+            broadcast = len(shape) - len(letters)
+            start = term.index("...")
+            for k, dim in enumerate(shape[start:start + broadcast]):
+                key = f"...{broadcast - k}"  # aligned from the right, as broadcasting does
+                sizes[key] = max(sizes.get(key, 1), int(dim))
+            shape = list(shape[:start]) + list(shape[start + broadcast:])
+        if len(letters) != len(shape):
+            return 0
+        for letter, dim in zip(letters, shape):
+            sizes[letter] = max(sizes.get(letter, 1), int(dim))
+    return int(math.prod(sizes.values()))
+
+
 def node_flops(op: str, inputs: Sequence[str], outputs: Sequence[str], attrs: dict[str, Any], shape_of: ShapeOf) -> float:
     """FLOPs of one node; 0 when the shapes it needs are unknown."""
     out = shape_of(outputs[0]) if outputs else None
@@ -67,6 +92,9 @@ def node_flops(op: str, inputs: Sequence[str], outputs: Sequence[str], attrs: di
         k = (a[-2] if attrs.get("transA") else a[-1]) if len(a) >= 2 else a[0]
         bias = attrs.get("bias", 0) if op == "Gemm" else 0
         return float(numel(out) * (2 * k - 1 + bias))
+    if op == "Einsum":
+        macs = einsum_macs(attrs.get("equation", ""), [shape_of(i) if i else None for i in inputs])
+        return float(2 * macs - numel(out)) if macs and out else 0.0
     if op in ("MaxPool", "AveragePool", "LpPool"):
         window = math.prod(attrs.get("kernel", [1]))
         return float(numel(out) * (window - 1 if op == "MaxPool" else window))
@@ -83,7 +111,7 @@ def node_flops(op: str, inputs: Sequence[str], outputs: Sequence[str], attrs: di
     return 0.0
 
 
-MAC_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul")
+MAC_OPS = ("Conv", "ConvTranspose", "Gemm", "MatMul", "Einsum")
 
 
 def node_macs(op: str, attrs: dict[str, Any], shape: Sequence[int] | None) -> float:

@@ -106,6 +106,15 @@ def evaluate(node: onnx.NodeProto, args: list, shape_of: Callable) -> np.ndarray
     if op == "Transpose":
         perm = _attr(node, "perm", None)
         return np.transpose(args[0], perm)
+    if op == "Expand":  # ONNX Expand broadcasts both ways (numpy's broadcast_to only one)
+        shape = np.broadcast_shapes(args[0].shape, tuple(int(v) for v in np.atleast_1d(args[1])))
+        return np.broadcast_to(args[0], shape).copy() if np.prod(shape) <= MAX_ELEMENTS else None
+    if op == "Clip" and len(node.input) >= 1 and not node.attribute:  # opset >= 11: min and max are inputs
+        low = args[1] if len(args) > 1 and args[1] is not None else None
+        high = args[2] if len(args) > 2 and args[2] is not None else None
+        return np.clip(args[0], low, high) if low is not None or high is not None else args[0]
+    if op == "Pow":
+        return np.power(args[0], args[1]).astype(args[0].dtype)
     return _reference(node, args)
 
 

@@ -70,10 +70,13 @@ def read_model(source: str | os.PathLike | bytes | onnx.ModelProto) -> tuple[onn
 def parameter_inputs(model: onnx.ModelProto, initializers: set[str]) -> set[str]:
     """Graph inputs that are weights in a weight-free (export_params=False) file.
 
-    Such files list the weights as ordinary graph inputs. A graph input is taken as a weight when every
-    use of it is a parameter slot (Conv weight, BatchNorm statistics, ...), or when it carries the
-    names torch's exporter gives parameters (``layer.weight``, ``onnx::Conv_12``) and another input
-    is left as the data input."""
+    Such files list the weights as ordinary graph inputs, after the network's own input(s). A graph
+    input is a weight when every use of it is a parameter slot (Conv weight, BatchNorm statistics, ...),
+    or when it carries the names torch's exporter gives parameters (``layer.weight``, ``onnx::Conv_12``).
+    Parameters that feed ordinary op inputs (a ViT's ``cls_token`` into Concat, ``pos_embed`` into Add,
+    a layer scale into Mul, LeViT's ``attention_biases`` into Gather) look like neither; so in a file
+    that has weights among its inputs, only the first input that is not a weight is taken as data, and a
+    network with several data inputs names them (``data_inputs``)."""
     candidates = [i.name for i in model.graph.input if i.name not in initializers]
     uses: dict[str, list[bool]] = {name: [] for name in candidates}
     for node in model.graph.node:
@@ -84,8 +87,11 @@ def parameter_inputs(model: onnx.ModelProto, initializers: set[str]) -> set[str]
     params = {name for name, u in uses.items() if u and all(u)}
     named = {name for name in candidates if name not in params and
              (name.startswith("onnx::") or name.endswith((".weight", ".bias", ".running_mean", ".running_var")))}
-    if len(candidates) - len(params) - len(named) >= 1:
-        params |= named
+    rest = [name for name in candidates if name not in params and name not in named]
+    if not rest:  # every input looks like a weight: the first named one is the data after all
+        return params | (named - {next(name for name in candidates if name in named)}) if named else params
+    if params or named:  # weight-free: the network's input comes first, everything after it is a weight
+        return set(candidates) - {rest[0]}
     return params
 
 

@@ -67,6 +67,9 @@ class _Tensors:
         self.values[name] = value
         self.add_tensor(name, helper.np_dtype_to_tensor_dtype(value.dtype), value.shape)
 
+    def has_value(self, name: str) -> bool:
+        return name in self.values or name in self._protos
+
     def value(self, name: str) -> np.ndarray | None:
         if name not in self.values and name in self._protos:
             self.values[name] = numpy_helper.to_array(self._protos.pop(name))
@@ -113,10 +116,10 @@ def static_shapes(model: onnx.ModelProto) -> StaticShapes:
             _constant(node, known)
             continue
         if len(node.output) == 1 and node.domain in ("", "ai.onnx"):
-            args = [known.value(name) if name else None for name in node.input]
-            computable = all(a is not None for a, name in zip(args, node.input) if name)
+            computable = all(known.has_value(name) for name in node.input if name)
+            args = [known.value(name) if name else None for name in node.input] if computable else None
             try:
-                out = evaluate(node, args if computable else None, shape_of)
+                out = evaluate(node, args, shape_of)
             except Exception:  # noqa: BLE001 - an op we cannot evaluate is inferred below instead
                 out = None
             if out is not None and np.size(out) <= MAX_ELEMENTS:

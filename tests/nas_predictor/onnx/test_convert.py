@@ -293,3 +293,52 @@ def test_a_symbolic_input_size_other_than_the_batch_is_an_error():
         onnx_to_graph(data)
     batch_only = export(Tiny(), input_names=["input"], dynamic_axes={"input": {0: "n"}})
     assert onnx_to_graph(batch_only).scalars["batch_size"] == 1  # a symbolic batch alone reads as 1
+
+
+class TokensAndScale(torch.nn.Module):
+    """Parameters that feed ordinary op inputs (a class token into Concat, a position embedding into Add,
+    a layer scale into Mul), as in ViT / DeiT / ResMLP: weights, not data, in a weight-free file."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.cls_token = torch.nn.Parameter(torch.zeros(1, 1, 4))
+        self.pos_embed = torch.nn.Parameter(torch.zeros(1, 6, 4))
+        self.gamma = torch.nn.Parameter(torch.ones(4))
+        self.fc = torch.nn.Linear(4, 4)
+
+    def forward(self, x):  # (B, 5, 4)
+        x = torch.cat([self.cls_token.expand(x.shape[0], -1, -1), x], dim=1) + self.pos_embed
+        return x + self.gamma * self.fc(x)
+
+
+def test_weight_free_parameters_in_ordinary_slots_are_parameters_not_data():
+    from nas_predictor.onnx import load_model
+
+    data = export(TokensAndScale(), shape=(1, 5, 4), export_params=False, input_names=["input"],
+                  dynamic_axes={"input": {0: "batch"}})
+    loaded = load_model(data)
+    assert loaded.data_inputs == ["input"]
+    assert {"cls_token", "pos_embed", "gamma"} <= loaded.parameter_inputs
+    one, many = onnx_to_graph(data), onnx_to_graph(data, batch_size=8)
+    # the weights, plus the Expand's 3-element shape operand (constants read by ops count, as in the reference)
+    assert one.scalars["params"] == 4 + 24 + 4 + 16 + 4 + 3
+    assert many.scalars["flops"] == pytest.approx(8 * one.scalars["flops"], rel=1e-12)
+    assert many.scalars["params"] == one.scalars["params"]
+
+
+def test_einsum_is_costed_by_its_equation():
+    class Mix(torch.nn.Module):
+        def __init__(self) -> None:
+            super().__init__()
+            self.w = torch.nn.Parameter(torch.zeros(3, 5, 7))
+
+        def forward(self, x):  # (B, 2, 3, 5): contract over 5 per head
+            return torch.einsum("bnhc,hcd->bnhd", x, self.w) + torch.einsum("...hc,hcd->...hd", x, self.w)
+
+    g = onnx_to_graph(export(Mix(), shape=(1, 2, 3, 5), export_params=False))
+    einsums = [i for i, op in enumerate(g.ops) if op == "Einsum"]
+    assert len(einsums) == 2
+    for i in einsums:
+        assert g.shapes[i] == (1, 2, 3, 7)
+        assert g.attrs[i]["flops"] == 2 * (1 * 2 * 3 * 5 * 7) - 1 * 2 * 3 * 7
+    assert _macs(g, ("Einsum",)) == 2 * (1 * 2 * 3 * 5 * 7)

@@ -2,9 +2,6 @@
 Conv/Gemm/MatMul MACs are within 1 % of torch's FlopCounterMode count of the module, every shape is
 resolved, and batch 32 (re-reading the file, or the batch-32 predictors' rebatch) is exactly 32x the
 batch-1 FLOPs or a clear error. Exports come from the conftest's export-venv fixture.
-
-Known failures are strict xfails naming the issue row: when a fix lands the test XPASSes and fails,
-so the mark must be removed with the fix.
 """
 
 from __future__ import annotations
@@ -30,21 +27,6 @@ REAL_NETWORKS = [
     "timm:resmlp_12_224@224",
     "timm:convnext_atto@224",
 ]
-
-PARAMETERS = ("issue 26, Must exist 1 (exact costs): reader.parameter_inputs takes weight-free parameters that feed "
-              "non-parameter slots (layer scale, cls token, attention biases) as data inputs")
-# (network id, check) -> why it fails on the current encoder; filled from a run on the current code
-KNOWN_FAILURES: dict[tuple[str, str], str] = {
-    ("timm:deit_tiny_patch16_224@224", "data_inputs"): PARAMETERS + " (cls_token, pos_embed)",
-    ("timm:levit_128s@224", "data_inputs"): PARAMETERS + " (attention_biases)",
-    ("timm:resmlp_12_224@224", "data_inputs"): PARAMETERS + " (ls1/ls2, Affine alpha/beta)",
-}
-
-
-def cases(check: str) -> list:
-    return [pytest.param(nid, id=nid, marks=pytest.mark.xfail(strict=True, reason=KNOWN_FAILURES[(nid, check)]))
-            if (nid, check) in KNOWN_FAILURES else pytest.param(nid, id=nid) for nid in REAL_NETWORKS]
-
 
 @pytest.fixture(scope="module")
 def real_network_exports(export_real_networks):
@@ -73,7 +55,7 @@ def test_encodes(real_network_exports, encoded):
         assert graph.scalars["flops"] > 0, nid
 
 
-@pytest.mark.parametrize("nid", cases("macs"))
+@pytest.mark.parametrize("nid", REAL_NETWORKS)
 def test_macs_match_flop_counter(nid, real_network_exports, encoded, real_networks_module):
     graph, _ = encoded(nid)
     reference = real_network_exports[1][nid]["reference_macs"]
@@ -81,7 +63,7 @@ def test_macs_match_flop_counter(nid, real_network_exports, encoded, real_networ
     assert abs(ours - reference) <= 0.01 * reference, f"{nid}: {ours / 1e9:.4f} GMACs, reference {reference / 1e9:.4f}"
 
 
-@pytest.mark.parametrize("nid", cases("shapes"))
+@pytest.mark.parametrize("nid", REAL_NETWORKS)
 def test_every_shape_resolved(nid, encoded, real_networks_module):
     graph, caught = encoded(nid)
     costs = real_networks_module.graph_costs(graph)
@@ -89,7 +71,7 @@ def test_every_shape_resolved(nid, encoded, real_networks_module):
     assert not [w for w in caught if "shape" in w], caught
 
 
-@pytest.mark.parametrize("nid", cases("data_inputs"))
+@pytest.mark.parametrize("nid", REAL_NETWORKS)
 def test_only_the_image_is_a_data_input(nid, encoded, real_networks_module):
     """A weight-free export lists every parameter as a graph input. Layer scales, class tokens and attention
     biases feed Mul/Add/Concat/Gather, not parameter slots; taken as data they count as activations that
@@ -113,7 +95,7 @@ def _assert_batch32_exact_or_refused(make, flops_1: float, nid: str) -> None:
         f"{nid}: batch 32 gives {graph.scalars['flops'] / 1e9:.3f} GFLOPs, 32 x batch 1 is {32 * flops_1 / 1e9:.3f}")
 
 
-@pytest.mark.parametrize("nid", cases("batch32_reread"))
+@pytest.mark.parametrize("nid", REAL_NETWORKS)
 def test_batch32_reread_exact_or_refused(nid, real_network_exports, encoded):
     folder, rows = real_network_exports
     flops_1 = encoded(nid)[0].scalars["flops"]
@@ -122,7 +104,7 @@ def test_batch32_reread_exact_or_refused(nid, real_network_exports, encoded):
         _assert_batch32_exact_or_refused(lambda: onnx_to_graph(folder / rows[nid]["file"], batch_size=32), flops_1, nid)
 
 
-@pytest.mark.parametrize("nid", cases("batch32_rebatch"))
+@pytest.mark.parametrize("nid", REAL_NETWORKS)
 def test_batch32_rebatch_exact_or_refused(nid, encoded):
     graph = encoded(nid)[0]
     _assert_batch32_exact_or_refused(lambda: rebatch(graph, 32), graph.scalars["flops"], nid)
