@@ -173,8 +173,6 @@ def _cmd_distill(args: argparse.Namespace) -> int:
 def _cmd_latency(args: argparse.Namespace) -> int:
     """Predicted latency of ONNX files, each with its in-distribution check; with --max-ms a deployment
     gate. Exit: 0 all pass, 1 some over budget, 2 an error, 3 a verdict rests on an unsure prediction."""
-    import math
-
     from nas_predictor.data.latency_measurements import NEAREST, fit_map_to_measurements
     from nas_predictor.data.latency_tables import parse_setting
     from nas_predictor.latency_domain import assess_latency, graph_depth
