@@ -183,7 +183,10 @@ def fit_latency_map(predicted, measured, fit: str = "auto") -> LatencyMap:
         return power or scale
     exponent = _unbounded_exponent(predicted, measured)
     low, high = EXPONENT_RANGE
-    if predicted.size < MIN_POWER_TIMINGS or exponent is None or not low <= exponent <= high:
+    # A law exactly at a bound can come out of the fit just beyond it: float32 predictions move in the
+    # 6th digit with the batch they are computed in, which over timed networks of similar size moves
+    # the fitted exponent in the 4th-5th. Such a law is still plausible (and is then fitted at the bound).
+    if predicted.size < MIN_POWER_TIMINGS or exponent is None or not low - 1e-3 <= exponent <= high + 1e-3:
         return scale
     errors = {"scale": [], "power": []}
     for i in range(predicted.size):
