@@ -186,9 +186,9 @@ def load_model(
     if unsized:
         first = unsized[0]
         what = f"cannot size tensor {first!r} made by {_producer(graph, first)}"
-        why = static.failures.get(first, "its element type is unknown")
+        why = static.failures.get(first, "static inference left it unsized")
         try:
-            shapes.update(runtime_shapes(model, unsized, static.elem_types, name))
+            shapes.update(runtime_shapes(model, unsized, name))
         except OnnxError as err:
             raise OnnxError(f"{name}: {what} ({why}), and {err}") from None
         left = [t for t in unsized if t not in shapes]

@@ -57,7 +57,7 @@ def _write_cache(key: str, shapes: dict[str, list[int]]) -> None:
         pass
 
 
-def _runnable(model: onnx.ModelProto, tensors: list[str], elem_types: dict[str, int]) -> onnx.ModelProto:
+def _runnable(model: onnx.ModelProto, tensors: list[str]) -> onnx.ModelProto:
     """A copy whose outputs are the wanted tensors and whose value-less initializers are inputs."""
     run = onnx.ModelProto()
     run.CopyFrom(model)
@@ -72,8 +72,8 @@ def _runnable(model: onnx.ModelProto, tensors: list[str], elem_types: dict[str, 
     graph.initializer.extend(kept)
     del graph.output[:]
     del graph.value_info[:]
-    for name in tensors:
-        graph.output.append(helper.make_tensor_value_info(name, elem_types[name], None))
+    # untyped outputs: onnxruntime types them itself, where static inference may not have
+    graph.output.extend(onnx.ValueInfoProto(name=name) for name in tensors)
     return run
 
 
@@ -96,12 +96,12 @@ def _random_feed(arg, rng: np.random.Generator) -> np.ndarray:
     return np.zeros(dims, dtype=dtype)
 
 
-def runtime_shapes(model: onnx.ModelProto, tensors: list[str], elem_types: dict[str, int], name: str) -> dict[str, tuple[int, ...]]:
+def runtime_shapes(model: onnx.ModelProto, tensors: list[str], name: str) -> dict[str, tuple[int, ...]]:
     """Shapes of ``tensors`` from one onnxruntime run (cached by content); raises OnnxError, naming
     onnxruntime's complaint, when the model cannot be run (the caller adds which tensor it needed)."""
     import onnxruntime as ort
 
-    wanted = [t for t in tensors if t in elem_types and elem_types[t]]
+    wanted = list(dict.fromkeys(tensors))
     key = hashlib.sha256(model.SerializeToString(deterministic=True) + "\0".join(wanted).encode()).hexdigest()
     cached = _read_cache(key)
     if cached is None:
@@ -109,13 +109,15 @@ def runtime_shapes(model: onnx.ModelProto, tensors: list[str], elem_types: dict[
         # no fusion: a fused node's inner tensors would no longer exist to be read back
         options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_DISABLE_ALL
         options.intra_op_num_threads = 1
-        options.log_severity_level = 3
+        options.log_severity_level = 4  # a failure is raised as an OnnxError; nothing to print besides
         try:
-            session = ort.InferenceSession(_runnable(model, wanted, elem_types).SerializeToString(), options,
+            session = ort.InferenceSession(_runnable(model, wanted).SerializeToString(), options,
                                            providers=["CPUExecutionProvider"])
             rng = np.random.default_rng(0)
             feeds = {arg.name: _random_feed(arg, rng) for arg in session.get_inputs()}
-            outputs = session.run(None, feeds)
+            quiet = ort.RunOptions()
+            quiet.log_severity_level = 4
+            outputs = session.run(None, feeds, quiet)
         except OnnxError:
             raise
         except Exception as err:  # noqa: BLE001 - onnxruntime raises its own exception types
