@@ -342,3 +342,27 @@ def test_einsum_is_costed_by_its_equation():
         assert g.shapes[i] == (1, 2, 3, 7)
         assert g.attrs[i]["flops"] == 2 * (1 * 2 * 3 * 5 * 7) - 1 * 2 * 3 * 7
     assert _macs(g, ("Einsum",)) == 2 * (1 * 2 * 3 * 5 * 7)
+
+
+def test_what_static_inference_cannot_size_is_sized_by_one_cached_onnxruntime_run(tmp_path, monkeypatch):
+    import onnxruntime
+
+    from nas_predictor.onnx import runtime_shapes
+
+    monkeypatch.setenv("NAS_PREDICTOR_CACHE", str(tmp_path))
+    monkeypatch.setattr(runtime_shapes, "_memory", {})
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 3, 4])
+    y = helper.make_tensor_value_info("y", TensorProto.FLOAT, None)
+    # an onnxruntime contrib op: onnx has no schema for it, so only a run can size its output
+    nodes = [helper.make_node("Relu", ["x"], ["h"]), helper.make_node("Gelu", ["h"], ["g"], domain="com.microsoft"),
+             helper.make_node("Transpose", ["g"], ["y"], perm=[2, 0, 1])]
+    model = _model(nodes, [x], [y])
+    model.opset_import.append(helper.make_opsetid("com.microsoft", 1))
+    g = onnx_to_graph(model)
+    assert g.ops == ("Input", "Relu", "Gelu", "Transpose")
+    assert g.shapes[2] == (2, 3, 4) and g.shapes[3] == (4, 2, 3)
+    assert len(list((tmp_path / "onnx-shapes").glob("*.json"))) == 1
+    # the second encoding reads the cache: onnxruntime is not needed again
+    monkeypatch.setattr(runtime_shapes, "_memory", {})
+    monkeypatch.setattr(onnxruntime, "InferenceSession", None)
+    assert onnx_to_graph(model).shapes == g.shapes
