@@ -350,12 +350,18 @@ def _apply_override(tree: dict, assignment: str) -> None:
     try:
         node[parts[-1]] = yaml.safe_load(raw)
     except yaml.YAMLError as err:
-        # the parser's own message spans lines and quotes the input: keep the problem and its column
-        problem = getattr(err, "problem", None) or " ".join(str(err).split())[:200]
-        mark = getattr(err, "problem_mark", None)
-        where = f" at column {mark.column + 1}" if mark is not None else ""
-        raise ConfigError(f"--set {key}: the value {raw!r} is not valid YAML ({problem}{where}); quote a "
-                          f"text value, e.g. --set \"{key}='{raw}'\"") from None
+        raise ConfigError(f"--set {key}: the value {raw!r} is not valid YAML ({_yaml_problem(err, line=False)}); "
+                          f"quote a text value, e.g. --set \"{key}='{raw}'\"") from None
+
+
+def _yaml_problem(err: yaml.YAMLError, line: bool = True) -> str:
+    """The parser's problem and where, on one line (its own message spans lines and quotes the input)."""
+    problem = getattr(err, "problem", None) or " ".join(str(err).split())[:200]
+    mark = getattr(err, "problem_mark", None)
+    if mark is None:
+        return problem
+    return f"{problem} at line {mark.line + 1}, column {mark.column + 1}" if line else \
+        f"{problem} at column {mark.column + 1}"
 
 
 def validate_config(tree: dict[str, Any], source: str = "config") -> ExperimentConfig | LatencyExperimentConfig:
@@ -374,8 +380,12 @@ def read_yaml_tree(path: str | Path | None, overrides: Sequence[str] = ()) -> tu
             loaded = yaml.safe_load(Path(path).read_text())
         except FileNotFoundError:
             raise ConfigError(f"config file {source!r} not found") from None
+        except IsADirectoryError:
+            raise ConfigError(f"config file {source!r} is a folder, not a YAML file") from None
+        except (OSError, UnicodeDecodeError) as err:
+            raise ConfigError(f"cannot read config file {source!r} ({getattr(err, 'strerror', None) or err})") from None
         except yaml.YAMLError as err:
-            raise ConfigError(f"{source}: not valid YAML ({err})") from None
+            raise ConfigError(f"{source}: not valid YAML ({_yaml_problem(err)})") from None
         if loaded is not None and not isinstance(loaded, dict):
             raise ConfigError(f"{source}: top level must be a mapping, got {type(loaded).__name__}")
         tree = loaded or {}

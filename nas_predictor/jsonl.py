@@ -67,14 +67,15 @@ _held: dict[Path, int] = {}  # lock files this process holds, and how deeply (ne
 
 
 @contextlib.contextmanager
-def exclusive_lock(path: str | os.PathLike, what: str) -> Iterator[None]:
+def exclusive_lock(path: str | os.PathLike, what: str, wait: bool = False) -> Iterator[None]:
     """Hold the lock file ``path`` for as long as the block runs; ``what`` names what it protects.
 
     Another process that holds it makes this fail at once with an error naming the lock file and the
     holder, whose pid, host, start time and command line are written to ``<path>.holder`` beside the
-    lock. Within one process the lock nests (the CLI takes it before loading anything, the search it
-    runs takes it again). The operating system drops the lock when its process dies, so a killed
-    holder never blocks the next run.
+    lock; with ``wait`` it says once on stderr whom it waits for, then waits (for short critical
+    sections, such as merging results files). Within one process the lock nests (the CLI takes it
+    before loading anything, the search it runs takes it again). The operating system drops the lock
+    when its process dies, so a killed holder never blocks the next run.
     """
     from filelock import FileLock, Timeout
 
@@ -92,8 +93,12 @@ def exclusive_lock(path: str | os.PathLike, what: str) -> Iterator[None]:
     try:
         lock.acquire(timeout=0)
     except Timeout:
-        raise NasPredictorError(f"{what} is in use by another process ({_holder_text(holder)}); lock file "
-                                f"{path}: wait for it to finish, or use another folder") from None
+        if wait:
+            print(f"waiting for {what} ({_holder_text(holder)}) ...", file=sys.stderr, flush=True)
+            lock.acquire()
+        else:
+            raise NasPredictorError(f"{what} is in use by another process ({_holder_text(holder)}); lock file "
+                                    f"{path}: wait for it to finish, or use another folder") from None
     _held[path] = 1
     try:
         holder.write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": time.time(),

@@ -219,6 +219,8 @@ class Predictor:
     @classmethod
     def load(cls, path: str | Path, device: str = "cpu") -> "Predictor":
         path = Path(path)
+        if path.is_dir():
+            raise CheckpointError(f"checkpoint {str(path)!r} is a folder, not a checkpoint file")
         if not path.is_file():
             raise CheckpointError(f"checkpoint {str(path)!r} does not exist")
         try:

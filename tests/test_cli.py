@@ -226,3 +226,60 @@ def test_latency_setting_nearest_is_the_setting_that_fits_the_timings(tmp_path, 
     assert {r["setting"] for r in report["results"]} == {"samsung_a50"}
     assert main([*base, "--setting", "nearest"]) == 2
     assert "give --calibrate TIMINGS" in capsys.readouterr().err
+
+
+def _one_error_line(err: str, fragment: str) -> None:
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and fragment in lines[0] and "Traceback" not in err, err
+
+
+def test_empty_checkpoint_is_one_line_and_exit_2(tmp_path, capsys):
+    (tmp_path / "empty.pt").write_bytes(b"")
+    assert main(["predict", str(tmp_path / "empty.pt"), "--arch", ARCH]) == 2
+    _one_error_line(capsys.readouterr().err, "(the file is empty): it is truncated, corrupt")
+
+
+def test_nan_weight_checkpoint_is_refused_not_predicted(tmp_path, capsys):
+    import torch
+
+    from nas_predictor.predictor import load_predictor
+
+    predictor = load_predictor("nb201-accuracy")
+    with torch.no_grad():
+        next(t for t in predictor.models[0].parameters() if t.dim() == 2).view(-1)[0] = float("nan")
+    predictor.save(tmp_path / "nan.pt")
+    assert main(["predict", str(tmp_path / "nan.pt"), "--arch", ARCH, "--json"]) == 2
+    out = capsys.readouterr()
+    assert out.out == ""
+    _one_error_line(out.err, "holds 1 NaN or infinite value(s)")
+
+
+def test_predict_archs_file_errors(tmp_path, capsys):
+    assert main(["predict", "nb201-accuracy", "--archs-file", str(tmp_path / "none.txt")]) == 2
+    _one_error_line(capsys.readouterr().err, "none.txt': cannot read it (No such file or directory)")
+    (tmp_path / "blank.txt").write_text("\n \n")
+    assert main(["predict", "nb201-accuracy", "--archs-file", str(tmp_path / "blank.txt")]) == 2
+    _one_error_line(capsys.readouterr().err, "holds no architecture (one per line)")
+
+
+def test_train_set_with_broken_yaml_is_one_line(tmp_path, capsys):
+    assert main(["train", "--set", "key=[1", "--out", str(tmp_path / "o"), str(tmp_path / "c.yaml")]) == 2
+    _one_error_line(capsys.readouterr().err, "config file")  # the missing file is named first
+    (tmp_path / "c.yaml").write_text("name: c\n")
+    assert main(["train", "--set", "key=[1", "--out", str(tmp_path / "o"), str(tmp_path / "c.yaml")]) == 2
+    _one_error_line(capsys.readouterr().err, "--set key: the value '[1' is not valid YAML")
+
+
+@pytest.mark.parametrize("argv, said", [
+    (["evaluate", "nb201-accuracy", "--batch-size", "0"], "argument --batch-size: must be at least 1, got 0"),
+    (["evaluate", "nb201-accuracy", "--batch-size", "abc"], "argument --batch-size: expected an integer, got 'abc'"),
+    (["distill", "nb201-accuracy", "--out", "x", "--lr", "nan"], "argument --lr: expected a finite number, got 'nan'"),
+    (["distill", "nb201-accuracy", "--out", "x", "--seed", "-1"], "argument --seed: must be at least 0, got -1"),
+    (["measure", "m.onnx", "--batch", "-3"], "argument --batch: must be at least 1, got -3"),
+    (["measure", "m.onnx", "--core", "-2"], "argument --core: must be at least -1, got -2"),
+])
+def test_bad_numbers_are_one_usage_line_and_exit_2(argv, said, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(argv)
+    assert exit_.value.code == 2
+    _one_error_line(capsys.readouterr().err, said)

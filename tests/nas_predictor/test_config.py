@@ -125,3 +125,28 @@ def test_latency_config_fills_the_cost_column_for_the_roofline_readout():
         load_config(path, ["encoding.node_costs=false", "model.readout=roofline"])
     with pytest.raises(ConfigError, match="cost_offset"):
         load_config(path, ["encoding.node_costs=true", "model.cost_offset=5"])
+
+
+def test_set_with_broken_yaml_is_one_line_naming_the_key():
+    with pytest.raises(ConfigError, match=r"--set key: the value '\[1' is not valid YAML \(expected ',' or "
+                                          r"'\]', but got '<stream end>' at column 3\)") as err:
+        load_config(None, ["key=[1"])
+    assert "\n" not in str(err.value)
+    with pytest.raises(ConfigError, match="the key must be dotted names"):
+        load_config(None, ["train..epochs=3"])
+
+
+@pytest.mark.parametrize("override, key", [("train.lr=.nan", "train.lr"), ("train.lr=.inf", "train.lr"),
+                                           ("data.label_scale=.inf", "data.label_scale"),
+                                           ("train.seed=-1", "train.seed"), ("data.split_seed=-2", "data.split_seed")])
+def test_non_finite_numbers_and_negative_seeds_are_refused_by_name(override, key):
+    with pytest.raises(ConfigError, match=f"config key '{key}'"):
+        load_config(None, [override])
+
+
+def test_a_folder_or_binary_file_as_config_is_a_config_error(tmp_path):
+    with pytest.raises(ConfigError, match="is a folder, not a YAML file"):
+        load_config(tmp_path)
+    (tmp_path / "b.yaml").write_bytes(b"\xff\xfe\x00")
+    with pytest.raises(ConfigError, match="cannot read config file"):
+        load_config(tmp_path / "b.yaml")

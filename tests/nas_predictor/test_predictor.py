@@ -163,3 +163,44 @@ def test_average_equivalent_defaults_to_the_checkpoint_setting(predictor, tmp_pa
     assert averaged[1] != plain[1] and averaged[0] == pytest.approx(plain[0], rel=1e-6)
     graphs = loaded.predict([NASBench201().to_graph(a) for a in ARCHS])  # graphs are scored as given
     np.testing.assert_allclose(graphs, plain, rtol=1e-6)
+
+
+def test_an_empty_checkpoint_is_a_one_line_error(tmp_path):
+    (tmp_path / "empty.pt").write_bytes(b"")
+    with pytest.raises(CheckpointError, match="the file is empty") as err:
+        Predictor.load(tmp_path / "empty.pt")
+    assert "\n" not in str(err.value)
+
+
+@pytest.mark.parametrize("bad", [float("nan"), float("inf")])
+def test_a_checkpoint_with_non_finite_weights_is_refused_naming_the_tensor(predictor, tmp_path, bad):
+    with torch.no_grad():
+        name, tensor = next((n, t) for n, t in predictor.models[1].named_parameters() if t.dim() == 2)
+        tensor.view(-1)[:3] = bad
+    predictor.save(tmp_path / "p.pt")
+    with pytest.raises(CheckpointError, match=rf"member 1 weight '{name}' holds 3 NaN or infinite value\(s\)"):
+        Predictor.load(tmp_path / "p.pt")
+
+
+def test_a_non_finite_prediction_is_an_error_naming_the_input(predictor):
+    from nas_predictor.predictor import PredictionError
+
+    with torch.no_grad():
+        next(t for t in predictor.models[0].parameters() if t.dim() == 2).fill_(float("nan"))
+    with pytest.raises(PredictionError, match=r"the prediction is not finite for 3 of 3 input\(s\), first "
+                                              r"'\|nor_conv_3x3~0\|"):
+        predictor.predict(ARCHS)
+    graphs = [NASBench201().to_graph(a) for a in ARCHS]
+    with pytest.raises(PredictionError, match="first input 0"):
+        predictor.predict_graphs(graphs)
+
+
+def test_results_files_are_strict_json(tmp_path):
+    from nas_predictor.errors import DataError
+    from nas_predictor.predictor import atomic_write_json
+
+    atomic_write_json({"a": [1.0, {"b": 2}]}, tmp_path / "ok.json")
+    assert json.loads((tmp_path / "ok.json").read_text()) == {"a": [1.0, {"b": 2}]}
+    with pytest.raises(DataError, match=r"refusing to write the non-finite number nan at a\[1\]\.b"):
+        atomic_write_json({"a": [1.0, {"b": float("nan")}]}, tmp_path / "bad.json")
+    assert not (tmp_path / "bad.json").exists()

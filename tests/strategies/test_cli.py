@@ -40,7 +40,10 @@ def test_predictions_only_search_says_so(tmp_path, capsys):
 def test_bad_search_config_exits_2(tmp_path, capsys):
     assert main(["search", "--set", "strategy_params.population=0", "--strategy", "evolution",
                  "--out", str(tmp_path / "x"), "--quiet"]) == 2
-    assert "evolution needs 1 <= sample_size" in capsys.readouterr().err
+    assert "strategy_params.population of evolution must be at least 1, got 0" in capsys.readouterr().err
+    assert main(["search", "--set", "strategy_params.population=3", "--strategy", "evolution",
+                 "--out", str(tmp_path / "x"), "--quiet"]) == 2
+    assert "evolution needs 1 <= sample_size (5) <= population (3)" in capsys.readouterr().err
     assert main(["search", "--set", "bugdet=3", "--out", str(tmp_path / "y")]) == 2
     assert "unknown config key 'bugdet'" in capsys.readouterr().err
     assert main(["search", "--max-latency-ms", "5", "--latency-device", "titan_rtx_1", "--latency-source", "table",
@@ -85,3 +88,129 @@ def test_nb101_search_on_the_shared_subset(tmp_path, data_dir, capsys):
 def test_nb101_search_without_a_table_says_what_to_give(tmp_path, capsys):
     assert main(["search", "--space", "nb101", "--out", str(tmp_path / "x"), "--quiet"]) == 2
     assert "nasbench_only108.tfrecord" in capsys.readouterr().err
+
+
+def _one_error_line(err: str, fragment: str) -> None:
+    lines = [line for line in err.splitlines() if line.strip()]
+    assert len(lines) == 1 and fragment in lines[0] and "Traceback" not in err, err
+
+
+def _data_copy(data_dir, tmp_path, edit):
+    """A data folder holding the shared NB201 CSV with ``edit`` applied to its lines."""
+    lines = (data_dir / "nb201_derived" / "nb201_accuracies.csv").read_text().splitlines()
+    folder = tmp_path / "data"
+    (folder / "nb201_derived").mkdir(parents=True)
+    (folder / "nb201_derived" / "nb201_accuracies.csv").write_text("\n".join(edit(lines)) + "\n")
+    return folder
+
+
+def _nan_label(lines):
+    col = lines[0].split(",").index("c10valid_valid_200ep")
+    cells = lines[3].split(",")
+    cells[col] = "nan"
+    return lines[:3] + [",".join(cells)] + lines[4:]
+
+
+def _no_column(lines):
+    col = lines[0].split(",").index("c10valid_valid_200ep")
+    return [",".join(c for i, c in enumerate(line.split(",")) if i != col) for line in lines]
+
+
+@pytest.mark.parametrize("edit, said", [
+    (lambda lines: lines[:1], "expected 15625 rows, found 0"),
+    (_nan_label, "column 'c10valid_valid_200ep' has 1 non-finite value(s), first at index 2"),
+    (_no_column, "no column 'c10valid_valid_200ep'"),
+])
+def test_named_data_that_cannot_be_used_fails_naming_why(edit, said, data_dir, tmp_path, capsys):
+    folder = _data_copy(data_dir, tmp_path, edit)
+    out = tmp_path / "s"
+    assert main(["search", "--budget", "3", "--quiet", "--out", str(out), "--data-dir", str(folder)]) == 2
+    captured = capsys.readouterr()
+    _one_error_line(captured.err, f"cannot use the NAS-Bench-201 data you named (--data-dir '{folder}')")
+    assert said in captured.err and "no NAS-Bench-201 data found" not in captured.out
+    assert not out.exists()  # a search that failed before its first evaluation leaves no folder
+
+
+def test_named_data_folder_env_and_table_file_are_never_skipped(tmp_path, monkeypatch, capsys):
+    args = ["search", "--budget", "3", "--quiet", "--out", str(tmp_path / "s")]
+    assert main(args + ["--data-dir", str(tmp_path / "nowhere")]) == 2
+    _one_error_line(capsys.readouterr().err, f"--data-dir '{tmp_path / 'nowhere'}' is not a directory")
+    monkeypatch.setenv("NAS_PREDICTOR_DATA", str(tmp_path / "elsewhere"))
+    assert main(args) == 2
+    _one_error_line(capsys.readouterr().err, f"$NAS_PREDICTOR_DATA='{tmp_path / 'elsewhere'}' is not a directory")
+    monkeypatch.delenv("NAS_PREDICTOR_DATA")
+    import torch
+
+    torch.save(_Unsafe(), tmp_path / "t.pth")
+    assert main(args + ["--table-file", str(tmp_path / "t.pth")]) == 2
+    _one_error_line(capsys.readouterr().err, "cannot use the NAS-Bench-201 data you named (--table-file): ")
+
+
+class _Unsafe:
+    pass
+
+
+def test_named_data_without_latency_tables_is_refused_for_the_bound(data_dir, tmp_path, capsys):
+    folder = _data_copy(data_dir, tmp_path, lambda lines: lines)  # the accuracies, not HELP's latencies
+    assert main(["search", "--budget", "3", "--quiet", "--out", str(tmp_path / "s"), "--data-dir", str(folder),
+                 "--max-latency-ms", "5", "--latency-device", "titan_rtx_1"]) == 2
+    _one_error_line(capsys.readouterr().err, "cannot use the latency data you named (--data-dir")
+
+
+@pytest.mark.parametrize("argv, said", [
+    (["--seed", "-1"], "argument --seed: must be at least 0, got -1"),
+    (["--target", "nan"], "argument --target: expected a finite number, got 'nan'"),
+    (["--budget", "0"], "argument --budget: must be at least 1, got 0"),
+    (["--max-latency-ms", "inf"], "argument --max-latency-ms: expected a finite number, got 'inf'"),
+])
+def test_bad_search_numbers_are_one_line_and_exit_2(argv, said, tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_:
+        main(["search", "--out", str(tmp_path / "s"), *argv])
+    assert exit_.value.code == 2
+    _one_error_line(capsys.readouterr().err, said)
+
+
+@pytest.mark.parametrize("override, said", [
+    ("strategy_params.top_k=abc", "strategy_params.top_k of predictor must be an integer, got 'abc'"),
+    ("strategy_params.top_k=-2", "strategy_params.top_k of predictor must be at least 1, got -2"),
+    ("key=[1", "--set key: the value '[1' is not valid YAML"),
+    ("seed=-1", "config key 'seed'"),
+    ("target=.nan", "config key 'target': Input should be a finite number"),
+])
+def test_bad_overrides_fail_before_the_first_evaluation(override, said, tmp_path, capsys):
+    out = tmp_path / "s"
+    assert main(["search", "--budget", "25", "--quiet", "--out", str(out), "--set", override]) == 2
+    _one_error_line(capsys.readouterr().err, said)
+    assert not (out / "history.jsonl").exists()
+
+
+def test_a_second_search_on_the_same_out_fails_at_once_naming_the_holder(tmp_path, capsys):
+    import filelock
+
+    out = tmp_path / "s"
+    out.mkdir()
+    args = ["search", "--budget", "3", "--quiet", "--oracle", "predictor", "--strategy", "random", "--out", str(out)]
+    with filelock.FileLock(str(out / ".search.lock")):  # as another process would hold it
+        (out / ".search.lock.holder").write_text(json.dumps({"pid": 4242, "host": "node7", "since": 0,
+                                                             "command": "nas-predictor search"}))
+        assert main(args) == 2
+        err = capsys.readouterr().err
+        _one_error_line(err, f"search folder {out} is in use by another process (pid 4242 on node7")
+        assert f"lock file {(out / '.search.lock').absolute()}: wait for it to finish" in err
+        assert not (out / "history.jsonl").exists()
+    assert main(args) == 0  # once it is free, the search runs, and a bigger budget resumes it
+    assert main(args[:2] + ["5"] + args[3:]) == 0
+    assert "resumed: 3 evaluations" in capsys.readouterr().out
+    assert not (out / ".search.lock.holder").exists()
+
+
+def test_search_json_is_strict(tmp_path, capsys):
+    assert main(["search", "--budget", "3", "--quiet", "--oracle", "predictor", "--strategy", "random", "--json",
+                 "--out", str(tmp_path / "s")]) == 0
+
+    def refuse(token):
+        raise AssertionError(f"non-finite {token} in the output")
+
+    summary = json.loads(capsys.readouterr().out, parse_constant=refuse)
+    assert summary["evaluations"] == 3
+    json.loads((tmp_path / "s" / "summary.json").read_text(), parse_constant=refuse)

@@ -101,3 +101,62 @@ def test_predictor_search_local_round_evaluates_neighbours_of_the_best():
     # after the random start, two of every three evaluations are neighbours of the best found before them
     local = sum(calls[n] in space.neighbours(best_so_far[n - 1]) for n in range(5, 20))
     assert local >= 10
+
+
+def _value(arch: str) -> float:
+    """A deterministic score in [0, 1) per architecture."""
+    return (sum(map(ord, arch)) % 97) / 97
+
+
+@pytest.mark.parametrize("oracle", [lambda a: 0.0, lambda a: -1.0 - _value(a), lambda a: _value(a) - 0.5],
+                         ids=["zero", "negative", "around-zero"])
+def test_predictor_search_works_with_any_finite_oracle_value_and_resumes(oracle, tmp_path):
+    from strategies.oracle import FunctionOracle
+
+    def run():
+        return run_search(NASBench201(), make_strategy("predictor", num_init=5), FunctionOracle(oracle, name="f"), 12,
+                          out_dir=tmp_path, progress=False, plots=False,
+                          surrogate=OnlineSurrogate("nasbench201", refit_every=3, min_points=4, steps=10))
+
+    first = run()
+    assert first["evaluations"] == 12 and first["failed"] == 0
+    assert first["best"]["value"] == max(r["value"] for r in first["top"])
+    again = run()  # the resume refits on the same values: it must not crash either
+    assert again["replayed_from_history"] == 12 and again["best"] == first["best"]
+
+
+def test_online_surrogate_label_map_keeps_order_and_positive_values_as_they_are():
+    import numpy as np
+
+    from strategies.surrogates import label_map
+
+    assert label_map(np.array([80.0, 93.5])) == (0.0, 1.0)  # accuracies: the tuned recipe, unchanged
+    shift, scale = label_map(np.array([-3.0, -1.0, 0.0]))
+    assert scale > 0 and shift + scale * -3.0 == pytest.approx(50.0) and shift + scale * 0.0 == pytest.approx(90.0)
+
+
+def test_a_nan_from_the_oracle_stops_the_search_naming_the_arch_and_keeps_the_history(tmp_path):
+    import json
+    import math
+
+    from strategies.oracle import FunctionOracle, OracleError
+
+    calls = []
+
+    def oracle(arch):
+        calls.append(arch)
+        if len(calls) == 3:
+            return math.nan
+        if len(calls) == 2:
+            raise RuntimeError("out of memory")  # a failed run: recorded, the search goes on
+        return 90.0
+
+    with pytest.raises(OracleError, match=r"function oracle returned the value nan for '\|") as err:
+        run_search(NASBench201(), make_strategy("random"), FunctionOracle(oracle), 6, out_dir=tmp_path,
+                   progress=False, plots=False)
+    assert calls[2] in str(err.value)
+    lines = (tmp_path / "history.jsonl").read_text().splitlines()
+    records = [json.loads(line, parse_constant=lambda t: pytest.fail(f"{t} in the history")) for line in lines[1:]]
+    assert [r["status"] for r in records] == ["ok", "failed"]
+    assert records[1]["value"] is None and records[1]["error"] == "RuntimeError: out of memory"
+    assert not (tmp_path / "summary.json").exists() or "NaN" not in (tmp_path / "summary.json").read_text()
