@@ -283,9 +283,15 @@ def _member_spreads(predictor: Any, graphs: Sequence[ArchGraph], setting: str) -
     from nas_predictor.calibration import apply_calibration
 
     column = predictor.settings.index(setting)
-    batch = predictor.tokenizer.encode(list(graphs)).to(predictor.device)
+    outs: list[list[np.ndarray]] = [[] for _ in models]
+    step = 256  # graphs per forward pass: a search may ask for thousands at once
     with torch.inference_mode():
-        outs = [m(batch).float().cpu().numpy().reshape(len(graphs), -1)[:, column] for m in models]
+        for start in range(0, len(graphs), step):
+            part = list(graphs[start:start + step])
+            batch = predictor.tokenizer.encode(part).to(predictor.device)
+            for out, m in zip(outs, models):
+                out.append(m(batch).float().cpu().numpy().reshape(len(part), -1)[:, column])
+    outs = [np.concatenate(o) for o in outs]
     calibration = predictor.meta.get("calibration")
     members = np.stack([apply_calibration(o / predictor.label_scale, calibration) for o in outs])
     if not np.all(np.isfinite(members) & (members > 0)):
