@@ -93,8 +93,9 @@ def _cmd_evaluate(args: argparse.Namespace) -> int:
                                    average_equivalent=False if args.no_equivalence_average else None)
     result["load_seconds"] = time.perf_counter() - start - result["seconds"]
     result["predictor"] = str(args.checkpoint)
+    text = dumps_strict(result, "evaluate's result")  # a NaN metric (constant predictions) is an error in both forms
     if args.json:
-        print_json(result)
+        print(text)
     else:
         print(f"predictor     {args.checkpoint}")
         print(f"target        {result['target']} ({result['num_archs']} architectures)")
