@@ -965,6 +965,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"FAIL [{r['owner']}] {r['kind']}: {'; '.join(r['problems'])}\n    {r['command']}\n    -> "
               f"{r.get('error') or r.get('traceback_tail', '')}", file=sys.stderr)
     print(f"{len(ordered)} cases, {len(failing)} failing, {wall:.0f} s; wrote {args.out}")
+    if not failing:
+        partial.unlink(missing_ok=True)  # kept only while there is something left to rerun with --resume
     return 1 if failing else 0
 
 
