@@ -414,6 +414,11 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("nas-predictor: interrupted; results written so far are kept", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # `nas-predictor ... | head`: the reader left early; exit as Unix tools do
+        import os
+
+        os.dup2(os.open(os.devnull, os.O_WRONLY), sys.stdout.fileno())  # no second error at interpreter exit
+        return 141
 
 
 if __name__ == "__main__":
