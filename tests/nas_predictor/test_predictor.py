@@ -204,3 +204,20 @@ def test_results_files_are_strict_json(tmp_path):
     with pytest.raises(DataError, match=r"refusing to write the non-finite number nan at a\[1\]\.b"):
         atomic_write_json({"a": [1.0, {"b": float("nan")}]}, tmp_path / "bad.json")
     assert not (tmp_path / "bad.json").exists()
+
+
+def test_a_non_finite_latency_prediction_is_an_error(tmp_path):
+    from nas_predictor.onnx import onnx_to_graph
+    from nas_predictor.predictor import PredictionError
+    from search_spaces.onnx_export import export_onnx
+
+    export_onnx(torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3)), (1, 3, 16, 16), tmp_path / "m.onnx")
+    graph = onnx_to_graph(tmp_path / "m.onnx")
+    predictor = load_pretrained("latency-help-b1")
+    assert np.isfinite(predictor.predict_latency([graph])).all()
+    with torch.no_grad():  # a model gone bad in memory, where no load-time check can see it
+        for model in predictor.models:
+            for tensor in model.parameters():
+                tensor.fill_(float("nan"))
+    with pytest.raises(PredictionError, match="not finite for 1 of 1 input"):
+        predictor.predict_latency([graph])
