@@ -10,9 +10,10 @@ def test_append_then_read(tmp_path):
     path = tmp_path / "a.jsonl"
     assert read_jsonl(path) == []
     append_jsonl(path, {"a": 1})
-    append_jsonl(path, {"b": float("nan")})
-    entries = read_jsonl(path)
-    assert entries[0] == {"a": 1} and entries[1]["b"] != entries[1]["b"]  # NaN survives
+    append_jsonl(path, {"b": 2})
+    with pytest.raises(DataError, match="refusing to write the non-finite number nan at b"):
+        append_jsonl(path, {"b": float("nan")})
+    assert read_jsonl(path) == [{"a": 1}, {"b": 2}]
 
 
 def test_a_line_cut_off_by_a_kill_is_dropped_and_the_file_repaired(tmp_path):
