@@ -549,6 +549,50 @@ def search_table() -> list[str]:
     return rows
 
 
+def real_networks_table() -> list[str]:
+    """benchmarks/real_networks.py check: torchvision/timm networks through the ONNX encoder."""
+    run = _load("real_networks")
+    if run is None:
+        return ["| (no results: run `python benchmarks/real_networks.py check`) |", "|---|"]
+    rows, s = run["rows"], run["summary"]
+    published = [r for r in rows if r.get("published_gmacs") and r.get("published_resolution") == r["resolution"]]
+    worst = max(abs(r["macs_rel_diff"]) for r in rows if r.get("macs_rel_diff") is not None)
+
+    def verdicts(key: str) -> str:
+        v = s[key]
+        return f"{v['exact']} exactly 32x, {v['refused']} refused with an error, {v['wrong']} wrong, {v['crashed']} crashed"
+
+    return [
+        "| check | result |",
+        "|---|---|",
+        f"| networks (torchvision + timm, weight-free, opset 17) | {s['networks']}: {s['at_224']} at 224, {s['at_160']} at 160, "
+        f"{s['families']} families |",
+        f"| encoded | {s['encoded']} of {s['networks']}; tensors left unsized: {s['unresolved_shapes']} |",
+        f"| Conv/Gemm/MatMul/Einsum MACs within 1 % of FlopCounterMode | {s['macs_within_1pct']} of {s['networks']} "
+        f"(largest difference {100 * worst:.2f} %) |",
+        f"| FlopCounterMode vs torchvision's published GMACs | {len(published)} networks, largest difference "
+        f"{100 * max(abs(r['reference_vs_published_rel']) for r in published):.2f} % (the published figures are rounded) |",
+        f"| batch 32, file re-read at batch 32 (`latency --batch 32`) | {verdicts('batch32_reexport_free')} |",
+        f"| batch 32, graph re-batched (`rebatch`, search spaces' graphs) | {verdicts('batch32_rebatch')} |",
+        f"| encode time, one thread (best of {run['command'].split('--repeats ')[1].split()[0] if '--repeats' in run['command'] else '?'}) | "
+        f"ResNet-50 {s['resnet50_encode_ms']:.1f} ms, timm Swin-T {s['swin_t_encode_ms']:.0f} ms, torchvision Swin-T "
+        f"{s['swin_t_torchvision_encode_ms']:.0f} ms, median {s['encode_ms']['median']:.1f} ms |",
+    ]
+
+
+def bad_inputs_table() -> list[str]:
+    """benchmarks/bad_inputs.py: every bad input tried, by category."""
+    run = _load("bad_inputs")
+    if run is None:
+        return ["| (no results: run `python benchmarks/bad_inputs.py`) |", "|---|"]
+    rows = ["| category | kinds tried | clear error | right result | neither |", "|---|---|---|---|---|"]
+    for category, c in run["summary"]["by_category"].items():
+        rows.append(f"| {category} | {c['kinds']} | {c['clear error']} | {c['correct result']} | {c['fail']} |")
+    t = run["summary"]["total"]
+    rows.append(f"| **all** | **{t['kinds']}** | **{t['clear error']}** | **{t['correct result']}** | **{t['fail']}** |")
+    return rows
+
+
 # README heading -> table under it; `--update-readme` rewrites the first table after each heading.
 README_TABLES = {
     "#### NAS-Bench-201 accuracy prediction (paper Table 4)": accuracy_table,
@@ -572,6 +616,8 @@ README_TABLES = {
         lambda: measured_unseen_table(MEASURED_UNSEEN_SUM_GROUPS_PREFIX),
     "#### Predictor-guided search on NAS-Bench-201": search_table,
     "#### NAS-Bench-101 accuracy prediction (paper Table 3 analogue)": nb101_table,
+    "#### Real torchvision/timm networks through the ONNX encoder": real_networks_table,
+    "#### Bad inputs: each one a clear error or a right result": bad_inputs_table,
 }
 
 

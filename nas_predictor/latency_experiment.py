@@ -27,7 +27,7 @@ from nas_predictor.data.latency_tables import load_help_latency
 from nas_predictor.data.measured_latency import DatasetRecord, LatencyDataset, dataset_graphs
 from nas_predictor.errors import DataError
 from nas_predictor.graph import ArchGraph
-from nas_predictor.metrics import acc_within, kendall_tau, mape
+from nas_predictor.metrics import acc_within, defined_tau, kendall_tau, mape
 from nas_predictor.network_encoding import LazyGraphBatch
 from nas_predictor.predictor import Predictor, atomic_write_json, resolve_device
 from nas_predictor.train import MEMBER_SEED_STRIDE, CellData, check_labels, train_members
@@ -142,7 +142,7 @@ def prepare_latency_data(cfg: LatencyExperimentConfig, data_dir: str | None = No
 def latency_metrics(truth: np.ndarray, pred: np.ndarray) -> dict[str, float]:
     return {"num": int(len(truth)), "mape": mape(truth, pred), "acc_5pct": acc_within(truth, pred, 0.05),
             "acc_10pct": acc_within(truth, pred, 0.10),
-            "kendall_tau": kendall_tau(truth, pred) if len(truth) > 1 else None}
+            "kendall_tau": defined_tau(truth, pred)}
 
 
 def metrics_by_setting(records: LatencyRecords, index: np.ndarray, pred: np.ndarray) -> dict[str, Any]:

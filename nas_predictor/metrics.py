@@ -32,6 +32,15 @@ def acc_within(truth: np.ndarray, pred: np.ndarray, delta: float) -> float:
     return float(np.mean(np.abs(pred - truth) / truth <= delta))
 
 
+def defined_tau(truth: np.ndarray, pred: np.ndarray) -> float | None:
+    """Kendall tau for a results file: None where it is undefined (a constant side, fewer than two
+    values), since strict JSON has no NaN."""
+    if len(truth) < 2:
+        return None
+    tau = kendall_tau(truth, pred)
+    return tau if np.isfinite(tau) else None
+
+
 def summarize(truth: np.ndarray, pred: np.ndarray) -> dict[str, float]:
     return {
         "kendall_tau": kendall_tau(truth, pred),
