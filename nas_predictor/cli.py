@@ -190,7 +190,9 @@ def _cmd_latency(args: argparse.Namespace) -> int:
                                     "timings: give --calibrate TIMINGS")
     else:
         predictor.predict_latency([], setting)  # an unknown setting fails before any file is read
-    latency_map, calibration = (fit_map_to_measurements(args.calibrate, predictor, setting, args.batch, args.calibrate_fit)
+    # fitted on the numbers this command reports (the fallback outside the training domain), as it maps those
+    latency_map, calibration = (fit_map_to_measurements(args.calibrate, predictor, setting, args.batch,
+                                                        args.calibrate_fit, reported=True)
                                 if args.calibrate else (None, None))
     if calibration:
         setting = calibration["setting"]

@@ -113,7 +113,7 @@ NEAREST = "nearest"  # a setting name: the predictor's setting that fits the tim
 
 
 def fit_map_to_measurements(path: str | Path, predictor, setting: str, batch_size: int | None = None,
-                            fit: str = "auto") -> tuple[LatencyMap, dict]:
+                            fit: str = "auto", reported: bool = False) -> tuple[LatencyMap, dict]:
     """The map from ``predictor``'s latencies on ``setting`` to the measurements in ``path`` (one
     factor or a power law, see :func:`nas_predictor.calibration.fit_latency_map`), and a record of
     what it was fitted on (its ``setting`` key names the setting used). ``setting="nearest"`` tries
@@ -121,10 +121,12 @@ def fit_map_to_measurements(path: str | Path, predictor, setting: str, batch_siz
     (``choose_latency_map``). ``batch_size`` is the batch of models whose entry names none (default:
     the setting's own batch). A bad entry is a DataError, never a silently unmapped prediction.
 
-    The map is fitted to the latency that is reported for each timed model
-    (``nas_predictor.latency_domain.LatencyEstimate.predicted_ms``: the fallback line for a model
-    outside the predictor's training domain), so that it is applied to the same kind of number it
-    was fitted on."""
+    A map must be applied to the same kind of number it was fitted on. ``reported=True``: it is fitted
+    to the latency reported for each timed model (``LatencyEstimate.predicted_ms`` of
+    ``nas_predictor.latency_domain``: the fallback line for a model outside the predictor's training
+    domain), for callers that report those (the ``latency`` command); ``False``: to the network's own
+    outputs (``Predictor.predict_latency``), for callers that map those. Each timed model's record
+    says which it was (``source``) and whether it lay in the training domain."""
     from nas_predictor.data.latency_tables import parse_setting
     from nas_predictor.latency_domain import assess_latency
     from nas_predictor.onnx import onnx_to_graph
@@ -138,12 +140,13 @@ def fit_map_to_measurements(path: str | Path, predictor, setting: str, batch_siz
         if default not in graphs:
             graphs[default] = [onnx_to_graph(m.model, batch_size=m.batch_size or default) for m in measured]
         estimates.append(assess_latency(predictor, graphs[default], name, [str(m.model) for m in measured]))
-    columns = [[e.predicted_ms for e in column] for column in estimates]
+    columns = [[e.predicted_ms if reported else e.model_ms for e in column] for column in estimates]
     index, latency_map = choose_latency_map(np.array(columns).T, [m.ms for m in measured], fit)
     chosen = settings[index]
     default = batch_size or parse_setting(chosen)[1]
     return latency_map, {"file": str(path), "setting": chosen, **latency_map.to_dict(), "num_measured": len(measured),
-                         "measured": [{"model": str(m.model), "measured_ms": m.ms, "predicted_ms": e.predicted_ms,
-                                       "source": e.source, "in_distribution": e.in_distribution,
+                         "measured": [{"model": str(m.model), "measured_ms": m.ms,
+                                       "predicted_ms": e.predicted_ms if reported else e.model_ms,
+                                       "source": e.source if reported else "model", "in_distribution": e.in_distribution,
                                        "batch_size": m.batch_size or default}
                                       for m, e in zip(measured, estimates[index])]}

@@ -11,7 +11,7 @@ import torch
 from torch import nn
 
 from nas_predictor.cli import main
-from nas_predictor.latency_domain import DOMAIN_KEY, NO_DOMAIN_REASON, build_latency_domain
+from nas_predictor.latency_domain import DOMAIN_KEY, NO_DOMAIN_REASON, assess_latency, build_latency_domain
 from nas_predictor.onnx import onnx_to_graph
 from nas_predictor.predictor import Predictor, load_pretrained
 
@@ -172,3 +172,24 @@ def test_bad_budget_or_batch_is_one_line_and_exit_2(files, capsys, flag, value, 
     out = capsys.readouterr()
     assert stop.value.code == 2 and out.out == ""
     assert message in out.err and len(out.err.strip().splitlines()) == 1
+
+
+def test_the_map_is_fitted_on_the_numbers_its_caller_maps(files):
+    from nas_predictor.data.latency_measurements import fit_map_to_measurements
+
+    predictor = Predictor.load(files["checked"])
+    models = [files["inside"], files["deep"], files["softmax"]]
+    graphs = [onnx_to_graph(m) for m in models]
+    estimates = assess_latency(predictor, graphs, "titan_rtx_1")
+    timed = files["root"] / "timed_reported.csv"
+    timed.write_text("".join(f"{m},{3.0 * e.predicted_ms}\n" for m, e in zip(models, estimates)))
+    reported, record = fit_map_to_measurements(timed, predictor, "titan_rtx_1", fit="scale", reported=True)
+    assert reported.scale == pytest.approx(3.0, rel=1e-6)
+    assert [m["source"] for m in record["measured"]] == ["model", "fallback", "fallback"]
+    assert [m["in_distribution"] for m in record["measured"]] == [True, False, False]
+    # a caller that maps the network's own outputs gets the map of those (here: ratios 3, 3x fallback/model, ...)
+    raw, record = fit_map_to_measurements(timed, predictor, "titan_rtx_1", fit="scale")
+    ratios = [3.0 * e.predicted_ms / e.model_ms for e in estimates]
+    assert raw.scale == pytest.approx(float(np.median(ratios)), rel=1e-6)
+    assert [m["source"] for m in record["measured"]] == ["model"] * 3
+    assert [m["predicted_ms"] for m in record["measured"]] == pytest.approx([e.model_ms for e in estimates], rel=1e-6)
