@@ -31,8 +31,9 @@ from nas_predictor.config import LatencyExperimentConfig  # noqa: E402
 from nas_predictor.data.latency_graphs import cached_network_graphs, network_graphs  # noqa: E402
 from nas_predictor.data.latency_tables import parse_setting  # noqa: E402
 from nas_predictor.graph import ArchGraph  # noqa: E402
-from nas_predictor.latency_domain import DOMAIN_KEY, build_latency_domain  # noqa: E402
+from nas_predictor.latency_domain import DOMAIN_KEY  # noqa: E402
 from nas_predictor.latency_experiment import LatencyRecords, evaluate_latency, prepare_latency_data  # noqa: E402
+from nas_predictor.latency_experiment import training_domain as experiment_training_domain  # noqa: E402
 from nas_predictor.predictor import (  # noqa: E402
     PRETRAINED_DIR,
     Predictor,
@@ -52,15 +53,7 @@ def validation_mape(checkpoint: Path) -> float:
 def training_domain(cfg: LatencyExperimentConfig, records: LatencyRecords) -> dict:
     """The domain summary of the predictor trained by ``cfg`` on ``records`` (its training split; with
     ``--cached-only`` the part of it whose graphs exist)."""
-    d = cfg.data
-    train = [int(i) for i in records.train if records.graphs[i] is not PLACEHOLDER]
-    family = np.asarray(records.family)
-    counts = ", ".join(f"{space} {int(np.sum(family[train] == space))} of {int(np.sum(family[records.train] == space))}"
-                       for space in d.families)
-    source = (f"training split of {', '.join(d.families)} ({d.split}, split_seed {d.split_seed}, subset_seed "
-              f"{d.subset_seed}, max_per_family {d.max_per_family}, train_fraction {d.train_fraction}, "
-              f"valid_fraction {d.valid_fraction}): {len(train)} of {len(records.train)} networks ({counts})")
-    return build_latency_domain([records.graphs[i] for i in train], records.latency_ms[train], d.settings, source)
+    return experiment_training_domain(cfg, records, [int(i) for i in records.train if records.graphs[i] is not PLACEHOLDER])
 
 
 PLACEHOLDER = ArchGraph(("Input",), ())  # a network whose graph was not built

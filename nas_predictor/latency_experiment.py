@@ -13,9 +13,10 @@ Targets are milliseconds for the whole batch of the setting; the loss is the rel
 from __future__ import annotations
 
 import time
+import warnings
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 import torch
@@ -27,6 +28,7 @@ from nas_predictor.data.latency_tables import load_help_latency
 from nas_predictor.data.measured_latency import DatasetRecord, LatencyDataset, dataset_graphs
 from nas_predictor.errors import DataError
 from nas_predictor.graph import ArchGraph
+from nas_predictor.latency_domain import DOMAIN_KEY, build_latency_domain
 from nas_predictor.metrics import acc_within, defined_tau, kendall_tau, mape
 from nas_predictor.network_encoding import LazyGraphBatch
 from nas_predictor.predictor import Predictor, atomic_write_json, resolve_device
@@ -200,6 +202,21 @@ def evaluate_latency(predictor: Predictor, records: LatencyRecords, index: np.nd
     return metrics_by_setting(records, index, predictor.predict_graphs([records.graphs[i] for i in index]))
 
 
+def training_domain(cfg: LatencyExperimentConfig, records: LatencyRecords,
+                    train: Sequence[int] | np.ndarray | None = None) -> dict[str, Any]:
+    """The domain summary (``latency_domain``) of the predictor trained by ``cfg`` on ``records``: over
+    its training split, or over ``train`` where only part of that split has graphs."""
+    d = cfg.data
+    train = records.train if train is None else np.asarray(train, dtype=int)
+    family = np.asarray(records.family)
+    counts = ", ".join(f"{space} {int(np.sum(family[train] == space))} of {int(np.sum(family[records.train] == space))}"
+                       for space in d.families)
+    source = (f"training split of {', '.join(d.families)} ({d.split}, split_seed {d.split_seed}, subset_seed "
+              f"{d.subset_seed}, max_per_family {d.max_per_family}, train_fraction {d.train_fraction}, "
+              f"valid_fraction {d.valid_fraction}): {len(train)} of {len(records.train)} networks ({counts})")
+    return build_latency_domain([records.graphs[i] for i in train], records.latency_ms[train], d.settings, source)
+
+
 def run_latency_experiment(
     cfg: LatencyExperimentConfig, out_dir: str | Path | None = None, data_dir: str | None = None,
     progress: bool = True, prepared: LatencyRecords | None = None,
@@ -226,6 +243,11 @@ def run_latency_experiment(
         "setting": cfg.data.settings[0], "settings": cfg.data.settings, "families": list(cfg.data.families),
         "encoding": tokenizer.config(), "model": cfg.model.model_dump(), "experiment": cfg.model_dump(),
     }
+    try:  # what the predictor saw, so every later prediction can say whether it lies inside that
+        meta[DOMAIN_KEY] = training_domain(cfg, records)
+    except DataError as err:  # a setting with fewer than two labelled training networks
+        warnings.warn(f"no training-domain summary ({err}): this predictor's latencies will be reported as "
+                      "unchecked", stacklevel=2)
     predictor = Predictor(meta, [m.model for m in members], device=str(device))
     results: dict[str, Any] = {
         "name": cfg.name, "settings": cfg.data.settings, "split": cfg.data.split, "test_family": cfg.data.test_family,

@@ -120,14 +120,20 @@ def test_latency_gate_exit_codes(tmp_path, data_dir, capsys):
     [row] = json.loads(capsys.readouterr().out)["results"]
     assert row["predicted_ms"] > 0 and row["batch_size"] == 1 and "pass" not in row
     assert row["setting"] == "titan_rtx_1"  # the first setting by default
+    # training recorded what the predictor saw: a one-conv net is judged outside it, not "unchecked"
+    assert row["in_distribution"] is False and row["reasons"]
     assert main(["latency", str(model), "--predictor", predictor, "--setting", "gold_6226", "--json"]) == 0
     [cpu_row] = json.loads(capsys.readouterr().out)["results"]
     assert cpu_row["setting"] == "gold_6226" and cpu_row["predicted_ms"] != row["predicted_ms"]
     assert main(["latency", str(model), "--predictor", predictor, "--setting", "pixel3"]) == 2
     assert "no setting 'pixel3'" in capsys.readouterr().err
-    assert main(["latency", str(model), "--predictor", predictor, "--max-ms", "1e6"]) == 0
+    # a predictor trained here carries its training domain; a one-conv net lies far outside it, so a
+    # verdict on it is UNSURE (exit 3) unless the user accepts that
+    assert main(["latency", str(model), "--predictor", predictor, "--max-ms", "1e6"]) == 3
+    assert "UNSURE" in capsys.readouterr().out
+    assert main(["latency", str(model), "--predictor", predictor, "--max-ms", "1e6", "--allow-unsure"]) == 0
     assert "PASS" in capsys.readouterr().out
-    assert main(["latency", str(model), "--predictor", predictor, "--max-ms", "1e-6"]) == 1
+    assert main(["latency", str(model), "--predictor", predictor, "--max-ms", "1e-6", "--allow-unsure"]) == 1
     assert "FAIL" in capsys.readouterr().out
     bad = tmp_path / "bad.onnx"
     bad.write_bytes(b"not onnx")
@@ -163,10 +169,11 @@ def test_latency_calibrate_rescales_by_the_median_measured_ratio(tmp_path, capsy
         assert row["predicted_ms"] == pytest.approx(3.0 * raw[row["model"]], rel=1e-4)
     # the gate judges the rescaled latency
     budget = 2.0 * max(raw.values())
-    assert main(["latency", str(models[-1]), "--predictor", "latency-titan_rtx_1", "--max-ms", str(budget)]) == 0
+    assert main(["latency", str(models[-1]), "--predictor", "latency-titan_rtx_1", "--max-ms", str(budget),
+                 "--allow-unsure"]) == 0
     capsys.readouterr()
     assert main(["latency", str(models[-1]), "--predictor", "latency-titan_rtx_1", "--max-ms", str(budget),
-                 "--calibrate", str(measured)]) == 1
+                 "--calibrate", str(measured), "--allow-unsure"]) == 1
     out = capsys.readouterr().out
     assert "rescaled x3.000" in out and "FAIL" in out
     # a bad calibration file stops the gate with its name, rather than gating unscaled
