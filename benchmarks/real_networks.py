@@ -4,7 +4,7 @@ Two steps, run by two different Python environments:
 
     # 1. export (torchvision + timm; the project's CPU torch cannot import torchvision, so a separate
     #    export-only venv does this, see .ci/run):
-    /work/export-venv/bin/python benchmarks/real_networks.py export --out ~/.cache/nas-predictor/real-networks
+    .export-venv/bin/python benchmarks/real_networks.py export --out ~/.cache/nas-predictor/real-networks
     # 2. check (the project venv): encode every exported file and compare with the references
     python benchmarks/real_networks.py check --onnx-dir ~/.cache/nas-predictor/real-networks
 

@@ -1,7 +1,7 @@
 """Real torchvision/timm networks for the ONNX tests, exported by benchmarks/real_networks.py.
 
 The project's CPU torch cannot import torchvision, so the files are exported by a separate export-only
-venv (its python from $NAS_PREDICTOR_EXPORT_PYTHON, else /work/export-venv or the clone's .export-venv).
+venv (its python from $NAS_PREDICTOR_EXPORT_PYTHON, else the clone's .export-venv).
 Exports are cached (benchmarks/real_networks.py's folder, $NAS_PREDICTOR_REAL_NETWORKS_DIR) and reused
 while the recipe is unchanged. Without an export python the tests skip, but under CI=true they fail.
 """
@@ -31,7 +31,7 @@ def export_python() -> Path | None:
     named = os.environ.get("NAS_PREDICTOR_EXPORT_PYTHON")
     if named:
         return Path(named)
-    for candidate in (Path("/work/export-venv/bin/python"), REPO / ".export-venv" / "bin" / "python"):
+    for candidate in (REPO / ".export-venv" / "bin" / "python",):
         if candidate.is_file():
             return candidate
     return None
