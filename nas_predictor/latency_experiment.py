@@ -29,7 +29,7 @@ from nas_predictor.data.measured_latency import DatasetRecord, LatencyDataset, d
 from nas_predictor.errors import DataError
 from nas_predictor.graph import ArchGraph
 from nas_predictor.latency_domain import DOMAIN_KEY, build_latency_domain
-from nas_predictor.metrics import acc_within, defined_tau, kendall_tau, mape
+from nas_predictor.metrics import acc_within, defined_tau, mape
 from nas_predictor.network_encoding import LazyGraphBatch
 from nas_predictor.predictor import Predictor, atomic_write_json, resolve_device
 from nas_predictor.train import MEMBER_SEED_STRIDE, CellData, check_labels, train_members

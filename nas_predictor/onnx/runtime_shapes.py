@@ -85,7 +85,7 @@ def _has_values(t: onnx.TensorProto) -> bool:
 def _random_feed(arg, rng: np.random.Generator) -> np.ndarray:
     dims = arg.shape
     if any(not isinstance(d, int) or d < 0 for d in dims):
-        raise OnnxError(f"{name}: input {arg.name!r} has no fixed size {dims}; export the model with fixed input sizes")
+        raise OnnxError(f"input {arg.name!r} has no fixed size {dims}; export the model with fixed input sizes")
     kind = arg.type  # e.g. "tensor(float)"
     if "float" in kind or "double" in kind:
         dtype = {"tensor(float16)": np.float16, "tensor(double)": np.float64, "tensor(bfloat16)": np.float32}.get(kind, np.float32)

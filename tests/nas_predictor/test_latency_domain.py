@@ -23,22 +23,12 @@ from nas_predictor.latency_domain import (
 )
 from nas_predictor.onnx import onnx_to_graph
 from nas_predictor.predictor import Predictor, load_pretrained
+from tests.nas_predictor.test_pretrained_latency import conv_stack
 
 
 def stacked_graph(blocks: int, channels: int = 16, size: int = 32, tail: nn.Module | None = None) -> ArchGraph:
-    """A stem and ``blocks`` Conv-BN-ReLU blocks, exported the way the latency training graphs were
-    (legacy exporter, opset 17, weight-free, BatchNorm left unfused) and read by nas_predictor."""
-    layers = [nn.Conv2d(3, channels, 3, padding=1, bias=False), nn.BatchNorm2d(channels), nn.ReLU()]
-    for _ in range(blocks):
-        layers += [nn.Conv2d(channels, channels, 3, padding=1, bias=False), nn.BatchNorm2d(channels), nn.ReLU()]
-    if tail is not None:
-        layers.append(tail)
-    buffer = io.BytesIO()
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")  # the legacy exporter's deprecation notice
-        torch.onnx.export(nn.Sequential(*layers).eval(), (torch.zeros(1, 3, size, size),), buffer, dynamo=False,
-                          opset_version=17, export_params=False, do_constant_folding=False)
-    return onnx_to_graph(buffer.getvalue())
+    """A stem and ``blocks`` Conv-BN-ReLU blocks, read by nas_predictor (exported as the training graphs were)."""
+    return onnx_to_graph(conv_stack(blocks, size=size, channels=channels, tail=tail))
 
 
 def chain(ops, **scalars) -> ArchGraph:
