@@ -6,6 +6,11 @@ Two latency sources behind one interface:
   CPUs, phones, an FPGA, ...), from the shared data;
 - :class:`PredictedLatency`: a latency predictor (a shipped name such as ``latency-help-b1`` or a
   checkpoint) applied to each candidate's whole network, exported once and kept in the graph cache.
+
+A predicted latency is the estimate ``nas-predictor latency`` reports (``nas_predictor.latency_domain``):
+the network's output where the candidate lies in the predictor's training domain, its FLOPs/memory
+fallback where it does not, with the check's verdict kept per architecture (``confidence``), so a
+search can say how many of its verdicts rest on an unsure estimate.
 """
 
 from __future__ import annotations
@@ -17,7 +22,7 @@ from typing import Sequence
 import numpy as np
 
 from nas_predictor.calibration import LatencyMap, fixed_latency_map
-from nas_predictor.errors import ConfigError
+from nas_predictor.errors import ConfigError, DataError
 
 
 class LatencySource(abc.ABC):
@@ -30,6 +35,38 @@ class LatencySource(abc.ABC):
 
     def describe(self) -> str:
         return f"{self.kind} latency on {self.setting}"
+
+    def confidence(self, arch: str) -> dict | None:
+        """How far to trust ``latency_ms([arch])``: None for a latency that is no prediction (a
+        measurement, a function of the user's), else :func:`estimate_record`'s dict."""
+        return None
+
+
+def estimate_record(estimate, latency_map: LatencyMap, name: str) -> dict:
+    """A ``nas_predictor.latency_domain.LatencyEstimate`` with every number mapped to the user's
+    device: ``latency_ms`` (the reported estimate), ``source`` ("model" or "fallback": which one was
+    reported), ``in_distribution`` (True / False / None: no domain summary to check against),
+    ``reasons``, ``model_ms`` and ``fallback_ms`` (None without a domain summary). A mapped number
+    that is not finite (a power law can overflow) is a DataError naming ``name``: never a number a
+    bound is compared with."""
+    def mapped(ms: float | None) -> float | None:
+        with np.errstate(over="ignore"):  # an overflow is caught below, with the number's name
+            return None if ms is None else float(latency_map.apply(ms))
+
+    record = {"latency_ms": mapped(estimate.predicted_ms), "source": estimate.source,
+              "in_distribution": estimate.in_distribution, "reasons": list(estimate.reasons),
+              "model_ms": mapped(estimate.model_ms), "fallback_ms": mapped(estimate.fallback_ms)}
+    broken = [k for k in ("latency_ms", "model_ms", "fallback_ms") if record[k] is not None
+              and not np.isfinite(record[k])]
+    if broken:
+        raise DataError(f"{name}: the calibrated {broken[0]} is not finite ({record[broken[0]]})")
+    return record
+
+
+def is_unsure(confidence: dict | None) -> bool:
+    """A verdict resting on a prediction outside the predictor's training domain (judged on its
+    fallback) or one that could not be checked (a predictor saved without a domain summary)."""
+    return confidence is not None and confidence["in_distribution"] is not True
 
 
 class TableLatency(LatencySource):
@@ -59,7 +96,9 @@ class TableLatency(LatencySource):
 
 
 class PredictedLatency(LatencySource):
-    """A latency predictor's estimate for each architecture's whole network, at the batch of ``setting``.
+    """A latency predictor's estimate for each architecture's whole network, at the batch of ``setting``:
+    the number ``nas-predictor latency`` reports (the network's output in its training domain, the
+    FLOPs/memory fallback outside it); :meth:`confidence` says which, and why.
 
     ``calibrate`` maps every estimate to the user's device: a number (one factor), a
     ``nas_predictor.calibration.LatencyMap``, or a file of a few networks timed on that device (the
@@ -93,16 +132,18 @@ class PredictedLatency(LatencySource):
         if fixed is None:  # a timings file
             from nas_predictor.data.latency_measurements import fit_map_to_measurements
 
+            # fitted on the numbers this source maps: the reported estimates (as the latency command)
             fixed, self.calibration = fit_map_to_measurements(calibrate, self.predictor, self.setting, None,
-                                                              calibrate_fit)
+                                                              calibrate_fit, reported=True)
             self.setting = self.calibration["setting"]
         self.latency_map = fixed
         self.batch_size = parse_setting(self.setting)[1]
-        self._memo: dict[str, float] = {}
+        self._memo: dict[str, dict] = {}  # arch -> estimate_record
         self._graphs: dict | None = None  # the graph cache, read once per search
 
     def latency_ms(self, archs: Sequence[str]) -> np.ndarray:
         from nas_predictor.data.latency_graphs import export_to_cache, load_cache
+        from nas_predictor.latency_domain import assess_latency
         from nas_predictor.onnx.rebatch import rebatch
 
         todo = list(dict.fromkeys(a for a in archs if a not in self._memo))
@@ -115,9 +156,16 @@ class PredictedLatency(LatencySource):
             # the cache holds batch-1 exports; a batch-32 setting is predicted on batch-32 graphs
             graphs = [self._graphs[a] if self.batch_size == 1 else rebatch(self._graphs[a], self.batch_size)
                       for a in todo]
-            for arch, ms in zip(todo, self.predictor.predict_latency(graphs, self.setting)):
-                self._memo[arch] = float(self.latency_map.apply(ms))
-        return np.array([self._memo[a] for a in archs], dtype=np.float64)
+            for arch, estimate in zip(todo, assess_latency(self.predictor, graphs, self.setting, todo)):
+                self._memo[arch] = estimate_record(estimate, self.latency_map, arch)
+        return np.array([self._memo[a]["latency_ms"] for a in archs], dtype=np.float64)
+
+    def confidence(self, arch: str) -> dict:
+        """:func:`estimate_record` of ``arch`` (predicted first if it has not been)."""
+        if arch not in self._memo:
+            self.latency_ms([arch])
+        record = self._memo[arch]
+        return {**record, "reasons": list(record["reasons"])}
 
     def describe(self) -> str:
         text = f"latency on {self.setting} predicted by {self.name}"
@@ -163,6 +211,15 @@ class LatencyConstraint:
 
     def feasible(self, archs: Sequence[str]) -> np.ndarray:
         return self.latency(archs) <= self.max_ms
+
+    def confidence(self, arch: str) -> dict | None:
+        """The source's confidence in ``arch``'s latency (None for a measured or user latency)."""
+        return self.source.confidence(arch)
+
+    def unsure(self) -> list[str]:
+        """The architectures checked so far whose verdict rests on an unsure estimate (``is_unsure``):
+        what a search summary counts next to the ones rejected."""
+        return [a for a in self._memo if is_unsure(self.source.confidence(a))]
 
     def identity(self) -> dict:
         return {"setting": self.source.setting, "max_ms": self.max_ms, "source": self.source.describe()}

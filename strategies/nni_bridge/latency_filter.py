@@ -16,7 +16,11 @@ Where the latency comes from:
   shipped ``latency-help-b1`` was trained on NAS-Bench-201, FBNet and OFA-MobileNetV3 networks; other
   networks are outside what it has seen.
 
-Every answer is remembered (per sample), and :attr:`LatencyFilter.history` keeps what was checked.
+A predicted latency is the estimate ``nas-predictor latency`` reports: the network's output where the
+model lies in the predictor's training domain, its FLOPs/memory fallback where it does not
+(``nas_predictor.latency_domain``). Every answer is remembered (per sample), and
+:attr:`LatencyFilter.history` keeps what was checked, each verdict with its estimate's confidence;
+:meth:`LatencyFilter.summary` counts the verdicts that rest on an unsure estimate.
 """
 
 from __future__ import annotations
@@ -34,7 +38,9 @@ from nni.nas.strategy.middleware import Filter  # noqa: E402
 from nas_predictor.calibration import LatencyMap, fixed_latency_map  # noqa: E402
 from nas_predictor.data.latency_measurements import NEAREST  # noqa: E402
 from nas_predictor.errors import ConfigError  # noqa: E402
-from strategies.constraints import LatencyConstraint, LatencySource, PredictedLatency  # noqa: E402
+from strategies.constraints import (  # noqa: E402
+    LatencyConstraint, LatencySource, PredictedLatency, estimate_record, is_unsure,
+)
 from strategies.nni_bridge.mapping import mapping_for_sample  # noqa: E402
 
 DEFAULT_PREDICTOR = "latency-help-b1"
@@ -89,7 +95,7 @@ class LatencyFilter:
         self.use_sample = use_sample
         self.device = device
         self.history: list[dict[str, Any]] = []
-        self._memo: dict[str, float] = {}
+        self._memo: dict[str, tuple[float, dict | None]] = {}  # sample -> (ms, confidence)
         self._sources: dict[str, LatencySource] = {}
         self._predictor = None
         self.calibrate = calibrate
@@ -121,8 +127,9 @@ class LatencyFilter:
             predictor = self._predictor_obj()
             setting = self.setting or predictor.default_setting
             batch = self.input_shape[0] if self.input_shape else None  # None: the setting's own batch
+            # fitted on the numbers this filter maps: the reported estimates (as the latency command)
             self._map, self.calibration = fit_map_to_measurements(self.calibrate, predictor, setting, batch,
-                                                                  self.calibrate_fit)
+                                                                  self.calibrate_fit, reported=True)
             self.setting = self.calibration["setting"]  # "nearest" resolved
         return self._map
 
@@ -150,43 +157,70 @@ class LatencyFilter:
 
     def exported_latency(self, module: Any) -> float:
         """Our predictor's latency for a PyTorch module, exported to ONNX at ``input_shape``."""
+        return self.exported_estimate(module)["latency_ms"]
+
+    def exported_estimate(self, module: Any) -> dict:
+        """``strategies.constraints.estimate_record`` of a PyTorch module exported to ONNX at
+        ``input_shape``: the reported latency with its in-distribution check and fallback."""
         if self.input_shape is None:
             raise ConfigError("a model of a space this bridge does not know is exported to ONNX for its latency: "
                               "give LatencyFilter(..., input_shape=(1, 3, H, W))")
+        from nas_predictor.latency_domain import assess_latency
         from nas_predictor.onnx import onnx_to_graph
         from search_spaces.onnx_export import export_onnx
 
         graph = onnx_to_graph(export_onnx(module, self.input_shape))
         latency_map = self.latency_map()  # first: fitting a timings file may resolve the setting
-        return float(latency_map.apply(self._predictor_obj().predict_latency([graph], self.setting)[0]))
+        name = f"{type(module).__name__} exported at {self.input_shape}"
+        [estimate] = assess_latency(self._predictor_obj(), [graph], self.setting, [name])
+        return estimate_record(estimate, latency_map, name)
 
     def latency_of(self, model: Any) -> tuple[float, str | None]:
         """(latency ms, arch string or None) of a frozen NNI model."""
+        ms, arch, _ = self._judge(model)
+        return ms, arch
+
+    def confidence(self, model: Any) -> dict | None:
+        """How far to trust a frozen model's latency: ``estimate_record``'s dict for a predicted one
+        (``in_distribution``, ``reasons``, ``source``, ``model_ms``, ``fallback_ms``), None for a
+        latency source that makes no prediction (a measured table, a function of yours)."""
+        return self._judge(model)[2]
+
+    def _judge(self, model: Any) -> tuple[float, str | None, dict | None]:
         sample = getattr(model, "sample", None)
         mapping = mapping_for_sample(sample) if (sample is not None and self.use_sample) else None
         arch = mapping.to_arch(sample) if mapping is not None else None
         key = _key(sample) if sample is not None else None
         if key is not None and key in self._memo:
-            return self._memo[key], arch
+            ms, confidence = self._memo[key]
+            return ms, arch, confidence
         if mapping is not None:
-            ms = float(self.source_for(mapping.space_name).latency_ms([arch])[0])
+            source = self.source_for(mapping.space_name)
+            ms = float(source.latency_ms([arch])[0])
+            confidence = source.confidence(arch)
         else:
             try:
                 module = model.executable_model()
             except RuntimeError as exc:
                 raise ConfigError(f"cannot export {type(model).__name__} to ONNX for its latency ({exc}); its "
                                   "labels are no space this bridge knows") from None
-            ms = self.exported_latency(module)
+            confidence = self.exported_estimate(module)
+            ms = confidence["latency_ms"]
         if key is not None:
-            self._memo[key] = ms
-        return ms, arch
+            self._memo[key] = (ms, confidence)
+        return ms, arch, confidence
 
     # -- what Filter calls -------------------------------------------------------------------------
     def __call__(self, model: Any) -> bool:
-        ms, arch = self.latency_of(model)
+        ms, arch, confidence = self._judge(model)
         ok = ms <= self.max_ms
+        source = getattr(self.latency, "kind", "user") if confidence is None else confidence["source"]
         self.history.append({"sample": dict(model.sample) if getattr(model, "sample", None) else None,
-                             "arch": arch, "latency_ms": ms, "passed": bool(ok)})
+                             "arch": arch, "latency_ms": ms, "passed": bool(ok), "source": source,
+                             "in_distribution": None if confidence is None else confidence["in_distribution"],
+                             "reasons": [] if confidence is None else list(confidence["reasons"]),
+                             "fallback_ms": None if confidence is None else confidence["fallback_ms"],
+                             "unsure": is_unsure(confidence)})
         return bool(ok)
 
     @property
@@ -196,6 +230,23 @@ class LatencyFilter:
     @property
     def rejected(self) -> int:
         return sum(not h["passed"] for h in self.history)
+
+    @property
+    def unsure(self) -> int:
+        """Verdicts resting on an estimate outside the predictor's training domain or unchecked."""
+        return sum(h["unsure"] for h in self.history)
+
+    def summary(self) -> dict[str, Any]:
+        """What the filter did, as counts (JSON-ready): every check, and how many verdicts rest on an
+        out-of-distribution estimate (judged on the FLOPs/memory fallback) or an unchecked one (a
+        predictor without a training-domain summary); each one's reasons are in :attr:`history`."""
+        unsure = [h for h in self.history if h["unsure"]]
+        return {"source": self.describe(), "max_ms": self.max_ms, "checked": self.checked,
+                "passed": self.checked - self.rejected, "rejected": self.rejected,
+                "unsure": len(unsure), "out_of_distribution": sum(h["in_distribution"] is False for h in unsure),
+                "unchecked": sum(h["in_distribution"] is None for h in unsure),
+                "unsure_passed": sum(h["passed"] for h in unsure),
+                "unsure_rejected": sum(not h["passed"] for h in unsure)}
 
 
 def latency_filter_middleware(max_ms: float, latency: LatencySource | None = None, *, patience: int = 1000,

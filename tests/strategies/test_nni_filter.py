@@ -43,6 +43,8 @@ def test_regularized_evolution_never_runs_a_model_over_the_bound(table, data_dir
     # the rejected models end Invalid, without a metric, so the evolution never breeds from them
     invalid = [m for m in strategy.engine.list_models() if m.status.value == "invalid"]
     assert invalid == [] and all(m.metric is None for m in strategy[1]._filter_models)
+    # measured latencies are no predictions: no verdict rests on an unsure estimate
+    assert {h["source"] for h in lat_filter.history} == {"measured"} and lat_filter.unsure == 0
 
 
 def test_built_in_random_in_an_experiment_with_the_predicted_latency(table, tmp_path):
@@ -64,7 +66,13 @@ def test_built_in_random_in_an_experiment_with_the_predicted_latency(table, tmp_
         exp.stop()
     ran = [table.to_arch(m.sample) for m in strategy.engine.list_models()]
     assert len(ran) == 8 and max(predicted.latency_ms(ran)) <= bound
-    assert middleware.filter_fn.rejected > 0
+    lat_filter = middleware.filter_fn
+    assert lat_filter.rejected > 0
+    # NB201 networks are a training family of the predictor: every verdict is on its own output
+    assert all(h["in_distribution"] is True and h["source"] == "model" for h in lat_filter.history)
+    assert {k: lat_filter.summary()[k] for k in ("checked", "passed", "rejected", "unsure")} == {
+        "checked": lat_filter.checked, "passed": lat_filter.checked - lat_filter.rejected,
+        "rejected": lat_filter.rejected, "unsure": 0}
 
 
 def test_unknown_spaces_are_exported_to_onnx():
@@ -95,8 +103,44 @@ def test_unknown_spaces_are_exported_to_onnx():
     tight = LatencyFilter((ms[1] + ms[2]) / 2, setting="gold_6226", input_shape=(1, 3, 32, 32))
     assert [tight(m) for m in models] == [True, True, False]
     assert [h["arch"] for h in tight.history] == [None] * 3
+    # 8 and 23 nodes lie below every training network, the 24-block one beyond its FLOPs: each is
+    # judged on its FLOPs/memory fallback, and the summary says so
+    assert [(h["source"], h["unsure"], h["latency_ms"] == h["fallback_ms"]) for h in tight.history] == \
+        [("fallback", True, True)] * 3
+    assert tight.history[0]["reasons"][0] == "nodes 8 far outside training range 71-296"
+    summary = tight.summary()
+    assert summary == {"source": tight.describe(), "max_ms": tight.max_ms, "checked": 3, "passed": 2, "rejected": 1,
+                       "unsure": 3, "out_of_distribution": 3, "unchecked": 0, "unsure_passed": 2,
+                       "unsure_rejected": 1}
     with pytest.raises(ConfigError, match="input_shape"):
         LatencyFilter(5.0)(models[0])
+
+
+def test_a_far_deeper_network_is_judged_on_its_fallback():
+    # 300 Conv-BN-ReLU blocks: 902 nodes, 2.4x the deepest network titan_rtx_1 was trained on, where
+    # the network's own output grows faster than the work
+    layers = [torch.nn.Conv2d(3, 8, 3, padding=1)]
+    for _ in range(300):
+        layers += [torch.nn.Conv2d(8, 8, 3, padding=1), torch.nn.BatchNorm2d(8), torch.nn.ReLU()]
+    net = torch.nn.Sequential(*layers)
+
+    class Frozen:
+        sample = None
+
+        def executable_model(self):
+            return net
+
+    probe = LatencyFilter(1e6, setting="titan_rtx_1", input_shape=(1, 3, 32, 32))
+    confidence = probe.confidence(Frozen())
+    assert confidence["in_distribution"] is False and confidence["source"] == "fallback"
+    assert confidence["reasons"][:2] == ["nodes 902 far outside training range 71-461",
+                                         "depth 902 far outside training range 67-383"]
+    fallback, model = confidence["fallback_ms"], confidence["model_ms"]
+    assert fallback < model  # so a bound between them tells which one the verdict used
+    bound = (fallback * model) ** 0.5
+    lat_filter = LatencyFilter(bound, setting="titan_rtx_1", input_shape=(1, 3, 32, 32))
+    assert lat_filter(Frozen()) is True and lat_filter.history[-1]["latency_ms"] == pytest.approx(fallback)
+    assert lat_filter.history[-1]["unsure"] and lat_filter.summary()["unsure_passed"] == 1
 
 
 def test_export_of_the_hub_network_ranks_like_our_network(table):
@@ -132,6 +176,7 @@ def test_bad_arguments():
 
 
 def test_calibrate_rescales_the_predicted_latency(tmp_path):
+    from nas_predictor.latency_domain import assess_latency
     from nas_predictor.onnx import onnx_to_graph
     from search_spaces.onnx_export import export_onnx
 
@@ -145,13 +190,17 @@ def test_calibrate_rescales_the_predicted_latency(tmp_path):
 
     shape = (1, 3, 32, 32)
     plain = LatencyFilter(1e6, setting="gold_6226", input_shape=shape)
-    raw = plain.latency_of(Frozen())[0]
+    raw = plain.latency_of(Frozen())[0]  # the reported estimate, unmapped
     assert LatencyFilter(1e6, setting="gold_6226", input_shape=shape, calibrate=3.0).latency_of(Frozen())[0] == \
         pytest.approx(3.0 * raw)
     # timings of the user's device: 4x the prediction
     export_onnx(net, shape, tmp_path / "net.onnx")
-    assert raw == pytest.approx(float(plain._predictor_obj().predict_latency([onnx_to_graph(tmp_path / "net.onnx")],
-                                                                               "gold_6226")[0]))
+    # The filter judges on what `nas-predictor latency` reports: for this two-node net, far below the
+    # training networks, the FLOPs/memory fallback, not the network's output; the timings are 4x that
+    # number, so a map fitted on the network's outputs instead would not come out 4x.
+    [estimate] = assess_latency(plain._predictor_obj(), [onnx_to_graph(tmp_path / "net.onnx")], "gold_6226")
+    assert estimate.source == "fallback" and raw == pytest.approx(estimate.predicted_ms)
+    assert estimate.model_ms != pytest.approx(raw, rel=0.01)
     (tmp_path / "t.csv").write_text(f"net.onnx,{4 * raw}\n")
     fitted = LatencyFilter(3.5 * raw, setting="gold_6226", input_shape=shape, calibrate=tmp_path / "t.csv")
     assert not fitted(Frozen()) and fitted.history[-1]["latency_ms"] == pytest.approx(4 * raw)
