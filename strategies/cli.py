@@ -108,6 +108,9 @@ def print_summary(summary: dict, predictions_only: bool) -> None:
     if c:
         print(f"latency bound: {c['max_ms']:g} ms, {c['source']}; {summary['rejected_over_bound']} candidates over "
               "it never reached the oracle")
+        if summary.get("latency_unsure"):
+            print(f"  {summary['latency_unsure']} checked candidates were judged on the FLOPs/memory fallback "
+                  "(outside the latency predictor's training domain) or unchecked")
     if summary["replayed_from_history"]:
         print(f"resumed: {summary['replayed_from_history']} evaluations read back from {summary['out']}/history.jsonl")
     if predictions_only:

@@ -124,6 +124,9 @@ def _run_search(
     summary = {
         **identity, "budget": budget, "evaluations": ctx.spent, "failed": sum(r["status"] != "ok" for r in records),
         "rejected_over_bound": ctx.rejected, "replayed_from_history": ctx.replayed,
+        # bound verdicts that rest on the FLOPs/memory fallback (outside the latency predictor's training
+        # domain) or on a predictor without a domain summary
+        "latency_unsure": len(constraint.unsure()) if constraint is not None else 0,
         "history_records_before": resumable, "stop": stop_reason, "wall_seconds": wall,
         "surrogate_fits": getattr(surrogate, "fits", 0), "surrogate_fit_seconds": getattr(surrogate, "fit_seconds", 0.0),
         "report_key": oracle.report_key,

@@ -260,6 +260,7 @@ class PredictorGuidedStrategy(NNIStrategy):
         ok = sorted(self._ctx.ok_records(), key=lambda r: -r["value"])
         return {**self._identity(), "evaluations": self._ctx.spent, "stop": self.stop_reason,
                 "failed": sum(r["status"] != "ok" for r in records), "rejected_over_bound": self._ctx.rejected,
+                "latency_unsure": len(self._ctx.constraint.unsure()) if self._ctx.constraint is not None else 0,
                 "replayed_from_checkpoint": self._ctx.replayed, "wall_seconds": self.wall_seconds,
                 "surrogate_fits": getattr(self._surrogate, "fits", 0),
                 "surrogate_fit_seconds": getattr(self._surrogate, "fit_seconds", 0.0),

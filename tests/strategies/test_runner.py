@@ -160,3 +160,21 @@ def test_a_nan_from_the_oracle_stops_the_search_naming_the_arch_and_keeps_the_hi
     assert [r["status"] for r in records] == ["ok", "failed"]
     assert records[1]["value"] is None and records[1]["error"] == "RuntimeError: out of memory"
     assert not (tmp_path / "summary.json").exists() or "NaN" not in (tmp_path / "summary.json").read_text()
+
+
+def test_the_summary_counts_bound_verdicts_that_rest_on_an_unsure_latency(tmp_path):
+    from nas_predictor.latency_domain import DOMAIN_KEY
+    from strategies.constraints import FunctionLatency, LatencyConstraint, PredictedLatency
+    from strategies.oracle import FunctionOracle
+
+    def search(source):
+        return run_search(NASBench201(), make_strategy("random"), FunctionOracle(lambda a: float(len(a))), 5, seed=0,
+                          constraint=LatencyConstraint(source, 1e6), progress=False)
+
+    unchecked = PredictedLatency("latency-help-b1", "nasbench201", "titan_rtx_1", cache=str(tmp_path))
+    # as a checkpoint saved before issue 26: no training domain, so no verdict of it can be trusted
+    unchecked.predictor.meta = {k: v for k, v in unchecked.predictor.meta.items() if k != DOMAIN_KEY}
+    summary = search(unchecked)
+    assert summary["evaluations"] == 5 and summary["latency_unsure"] >= 5
+    # your own latency function is no prediction: nothing to be unsure of
+    assert search(FunctionLatency(lambda archs: [1.0] * len(archs)))["latency_unsure"] == 0
