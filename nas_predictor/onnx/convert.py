@@ -26,7 +26,7 @@ from nas_predictor.errors import OnnxError
 from nas_predictor.graph import ArchGraph
 from nas_predictor.onnx.attributes import canonical_attributes
 from nas_predictor.onnx.costs import node_flops, numel
-from nas_predictor.onnx.reader import ALWAYS_PARAMETER, PARAMETER_SLOTS, LoadedModel, load_model, read_model
+from nas_predictor.onnx.reader import ALWAYS_PARAMETER, PARAMETER_SLOTS, LoadedModel, load_light, read_light
 
 SKIPPED_OPS = ("Identity", "Constant")
 INPUT_OP = "Input"
@@ -44,16 +44,18 @@ def onnx_to_graph(
     ``data_inputs`` names the real inputs when a weight-free file's parameter inputs cannot be told
     apart from them by their use and names (see reader.parameter_inputs).
     """
-    source, name = read_model(source)  # read (and parse) the file once for both batches
-    own = graph_from_loaded(load_model(source, None, data_inputs, name=name))
-    if batch_size is None or batch_size == own.scalars["batch_size"]:
+    light, name = read_light(source)  # read and parse the file once, weights' values dropped, for both batches
+    if batch_size is None:
+        return graph_from_loaded(load_light(light, None, data_inputs, name))
+    own = graph_from_loaded(load_light(onnx.ModelProto.FromString(light.SerializeToString()), None, data_inputs, name))
+    if batch_size == own.scalars["batch_size"]:
         return own
     if isinstance(batch_size, bool) or not isinstance(batch_size, int) or batch_size < 1:
         raise OnnxError(f"batch size must be a positive integer, got {batch_size!r}")
     old = int(own.scalars["batch_size"])
     advice = f"export the model at batch {batch_size} (or with a dynamic batch axis) and give that file"
     try:
-        moved, names = _graph_and_names(load_model(source, batch_size, data_inputs, name=name))
+        moved, names = _graph_and_names(load_light(light, batch_size, data_inputs, name))
     except OnnxError as err:
         raise OnnxError(f"{name}: cannot be re-batched from {old} to {batch_size} ({_after_name(err, name)}); "
                         f"{advice}") from None

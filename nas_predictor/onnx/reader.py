@@ -110,6 +110,16 @@ def _drop_weight_values(model: onnx.ModelProto) -> None:
                 tensor.ClearField(name)
 
 
+def read_light(source: str | os.PathLike | bytes | onnx.ModelProto) -> tuple[onnx.ModelProto, str]:
+    """``read_model``, on a copy of its own with the weights' values dropped (``_drop_weight_values``):
+    what every later pass copies and reads, at any size of the original."""
+    model, name = read_model(source)
+    if isinstance(source, onnx.ModelProto):  # never edit the caller's proto
+        model = onnx.ModelProto.FromString(model.SerializeToString())
+    _drop_weight_values(model)
+    return model, name
+
+
 def _fix_input_sizes(graph: onnx.GraphProto, inputs: list[str], batch_size: int | None, name: str) -> int:
     """Set dim 0 of the data inputs to ``batch_size`` (a symbolic batch dim to 1 when none is given) and
     return the batch. Any other dim must be a number: FLOPs and shapes need the input's size."""
@@ -156,13 +166,15 @@ def load_model(
     inputs (``runtime_shapes``, cached by content). A tensor neither can size is an OnnxError naming
     the node that makes it: FLOPs and memory counted on unknown shapes would be silently wrong.
     """
-    model, read_name = read_model(source)
-    name = name or read_name  # a caller that parsed the file itself still names it in errors
-    if isinstance(source, onnx.ModelProto):  # never edit the caller's proto
-        model = onnx.ModelProto.FromString(model.SerializeToString())
+    model, read_name = read_light(source)
+    return load_light(model, batch_size, data_inputs, name or read_name)
+
+
+def load_light(model: onnx.ModelProto, batch_size: int | None, data_inputs: Sequence[str] | None,
+               name: str) -> LoadedModel:
+    """``load_model`` of a proto from ``read_light``, which it edits in place (the caller's own copy)."""
     if batch_size is not None and (isinstance(batch_size, bool) or batch_size < 1):
         raise OnnxError(f"batch size must be >= 1, got {batch_size}")
-    _drop_weight_values(model)
     graph = model.graph
     initializers = {t.name for t in graph.initializer}
     params = parameter_inputs(model, initializers)
