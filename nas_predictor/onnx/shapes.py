@@ -119,21 +119,16 @@ def _whole_graph(model: onnx.ModelProto) -> StaticShapes | None:
         if dims is not None:
             result.shapes[value.name] = dims
             result.elem_types[value.name] = value.type.tensor_type.elem_type
+    known = _Tensors()  # initializers and Constant outputs, read the way the per-node pass reads them
     for t in graph.initializer:
-        result.shapes[t.name], result.elem_types[t.name] = tuple(int(d) for d in t.dims), t.data_type
+        known.add_tensor(t.name, t.data_type, t.dims)
     for node in graph.node:
         if node.op_type == "Constant":
-            for attr in node.attribute:
-                if attr.name == "value":
-                    result.shapes[node.output[0]] = tuple(int(d) for d in attr.t.dims)
-                    result.elem_types[node.output[0]] = attr.t.data_type
-                elif attr.name in _LIST_CONSTANTS:
-                    elem, is_list = _LIST_CONSTANTS[attr.name]
-                    n = len(helper.get_attribute_value(attr)) if is_list else None
-                    result.shapes[node.output[0]] = (n,) if is_list else ()
-                    result.elem_types[node.output[0]] = elem
+            _constant(node, known)
         elif any(o and (o not in result.shapes or 0 in result.shapes[o]) for o in node.output):
             return None
+    result.shapes.update(known.dims)
+    result.elem_types.update(known.elem)
     return result
 
 
