@@ -128,6 +128,21 @@ NETWORKS: list[tuple[str, str, str, int, dict[str, Any]]] = [
 ]
 
 
+# Real family -> the generated training family of the same design (search_spaces.cnn_families), or None
+# for a design no generator covers: results split on it into "family seen in training" / "never seen".
+GENERATOR_FAMILY: dict[str, str | None] = {
+    "ResNet": "resnet18", "MobileNetV2": "mobilenetv2", "MobileNetV3": "mobilenetv3",
+    "MobileNetV3 (TF same padding)": "mobilenetv3", "EfficientNet": "efficientb0",
+    "EfficientNet (TF same padding)": "efficientb0", "ConvNeXt": "convnext", "ConvNeXt-V2": "convnext",
+    "ViT": "vit", "DeiT": "vit", "Swin": "swin", "LeViT": None, "MobileViT": "mobilevit", "ResMLP": "mixer",
+    "EdgeNeXt": None, "RegNet": "regnet", "DenseNet": "densenet", "ShuffleNetV2": "shufflenet",
+    "MnasNet": "mnasnet", "GhostNet": "ghostnet", "Inception": "googlenet", "VGG": "vgg16",
+    "SqueezeNet": "squeezenet", "AlexNet": "alexnet", "PoolFormer": "poolformer", "MLP-Mixer": "mixer",
+    "EfficientFormer": None, "CaiT": None, "BEiT": None, "ReXNet": None, "LCNet": None, "MixNet": None,
+    "RepVGG": None, "PVT-v2": None, "DLA": None, "CoaT": None, "MaxViT": None,
+}
+
+
 def network_id(source: str, name: str, resolution: int) -> str:
     return f"{source}:{name}@{resolution}"
 
@@ -642,6 +657,86 @@ def cmd_check(args: argparse.Namespace) -> None:
     print(json.dumps(results["summary"], indent=2))
 
 
+# -- latency labels (project venv) ----------------------------------------------------------------
+LABELS_DIR = Path(__file__).resolve().parent / "latency_dataset" / "real_networks_cpu_1t"
+
+
+def _read_jsonl(path: Path) -> list[dict[str, Any]]:
+    if not path.is_file():
+        return []
+    rows = []
+    for i, line in enumerate(path.read_text().splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            rows.append(json.loads(line))
+        except ValueError:
+            # a run killed mid-write leaves at most one torn last line; anything else is corruption
+            if i != len(path.read_text().splitlines()):
+                fail(f"{path}:{i}: not valid JSON; the labels file is corrupt")
+    return rows
+
+
+def cmd_measure(args: argparse.Namespace) -> None:
+    """Latency labels of the exported networks with the project's CPU protocol (one thread, reference-gated
+    for short models, min-of-pass for long ones), appended one line per network to labels.jsonl, or to
+    retest.jsonl with --retest (a second, later measurement of every labelled network). Resumable: a
+    network already in the file is skipped; the file records the machine of every label."""
+    from nas_predictor.latency import Measurer
+
+    folder = Path(args.onnx_dir).expanduser()
+    manifest = read_manifest(folder)
+    networks = manifest.get("networks", {})
+    if not networks:
+        fail(f"{folder}: no exported networks; run `real_networks.py export --out {folder}` with the export venv")
+    out = Path(args.labels_dir)
+    out.mkdir(parents=True, exist_ok=True)
+    target = out / ("retest.jsonl" if args.retest else "labels.jsonl")
+    done = {r["id"] for r in _read_jsonl(target)}
+    wanted = {network_id(s, n, r) for s, n, _, r, _ in selected(args.only)}
+    if args.retest:  # only what has a first label
+        wanted &= {r["id"] for r in _read_jsonl(out / "labels.jsonl")}
+    todo = [row for nid, row in networks.items()
+            if nid in wanted and nid not in done and row.get("ok") and row.get("recipe_key") == manifest.get("recipe_key")]
+    _write_labels_manifest(out, manifest)
+    print(f"{len(todo)} networks to measure into {target} ({len(done)} there already)", flush=True)
+    if not todo:
+        return
+    measurer = Measurer("cpu", core=args.measure_core)
+    start = time.perf_counter()
+    sources = [str(folder / row["file"]) for row in todo]
+    with target.open("a") as handle:
+        for k, outcome in enumerate(measurer.measure_many(sources, window=args.window), 1):
+            row = todo[outcome.index]
+            record = {"id": row["id"], "source": row["source"], "name": row["name"], "family": row["family"],
+                      "resolution": row["resolution"], "sha256": row["sha256"],
+                      "generator_family": GENERATOR_FAMILY.get(row["family"])}
+            if outcome.error is not None:
+                print(f"[{k}/{len(todo)}] {row['id']}: FAILED {outcome.error}", flush=True)
+                continue
+            label = outcome.label.to_dict()
+            label["model"] = row["file"]
+            record["label"] = label
+            handle.write(json.dumps(record, sort_keys=True, allow_nan=False) + "\n")
+            handle.flush()
+            print(f"[{k}/{len(todo)}] {row['id']}: {label['label_ms']:.3f} ms ({label['estimator']}"
+                  f"{', FALLBACK' if label['fallback'] else ''}) {time.perf_counter() - start:.0f} s", flush=True)
+
+
+def _write_labels_manifest(out: Path, manifest: dict[str, Any]) -> None:
+    """What a reader needs beside the labels: the export recipe, the network list and the family map."""
+    info = {"recipe": manifest.get("recipe"), "recipe_key": manifest.get("recipe_key"),
+            "export_command": ".export-venv/bin/python benchmarks/real_networks.py export",
+            "measure_command": "python benchmarks/real_networks.py measure [--retest]",
+            "networks": [{"id": network_id(s, n, r), "source": s, "name": n, "family": f, "resolution": r,
+                          "kwargs": kw, "generator_family": GENERATOR_FAMILY.get(f)} for s, n, f, r, kw in NETWORKS],
+            "generator_family": GENERATOR_FAMILY,
+            "note": "a held-out test set: never used for training, early stopping, model or recipe selection. "
+                    "generator_family names the training family of the same design (None: a family never seen "
+                    "in training)."}
+    write_json_atomic(info, out / "manifest.json")
+
+
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="command", required=True)
@@ -655,12 +750,21 @@ def main(argv: list[str] | None = None) -> None:
     chk.add_argument("--repeats", type=int, default=3, help="encode timings per network; the best is kept")
     chk.add_argument("--out", default=str(RESULTS_FILE))
     sub.add_parser("list", help="print the network ids")
+    mea = sub.add_parser("measure", help="latency labels with the CPU protocol (project venv; resumable)")
+    mea.add_argument("--onnx-dir", default=str(DEFAULT_DIR))
+    mea.add_argument("--only", nargs="+", help="network ids or model names (default: all)")
+    mea.add_argument("--labels-dir", default=str(LABELS_DIR))
+    mea.add_argument("--retest", action="store_true", help="measure every labelled network again into retest.jsonl")
+    mea.add_argument("--measure-core", type=int, default=None)
+    mea.add_argument("--window", type=int, default=4, help="models in flight at once (their passes interleave)")
     args = parser.parse_args(argv)
     if args.command == "list":
         for s, n, f, r, _ in NETWORKS:
             print(f"{network_id(s, n, r)}\t{f}")
     elif args.command == "export":
         cmd_export(args)
+    elif args.command == "measure":
+        cmd_measure(args)
     else:
         if args.repeats < 1:
             fail(f"--repeats must be >= 1, got {args.repeats}")

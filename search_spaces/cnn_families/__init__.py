@@ -41,6 +41,7 @@ from __future__ import annotations
 
 import copy
 import functools
+import importlib
 import operator
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -50,33 +51,26 @@ from torch import nn
 
 from search_spaces.cnn_families import classic, googlenet, mobile, nasbench201, resnet
 from search_spaces.cnn_families.blocks import choice, meta_macs
+from search_spaces.cnn_families.spec import FamilySpec
 
 __all__ = ["EXTENDED_RESOLUTIONS", "FAMILIES", "MAC_WINDOW", "SPACES", "FamilySpec", "FamilyVariant",
            "base_variant", "family_spec", "generate"]
 
-FAMILIES: tuple[str, ...] = ("alexnet", "efficientb0", "googlenet", "mnasnet", "mobilenetv2", "mobilenetv3",
-                             "nasbench201", "resnet18", "squeezenet", "vgg16")
+NNLQP_FAMILIES: tuple[str, ...] = ("alexnet", "efficientb0", "googlenet", "mnasnet", "mobilenetv2", "mobilenetv3",
+                                   "nasbench201", "resnet18", "squeezenet", "vgg16")
+# The modern families (issue 27): transformers, windowed attention, MLPs, MetaFormers, hybrids and the CNN
+# designs NNLQP lacks. Each lives in the module of its name, which defines ``SPEC`` (a FamilySpec); they are
+# imported on first use, so the NNLQP families never pay for (or depend on) them.
+MODERN_FAMILIES: tuple[str, ...] = ("vit", "swin", "convnext", "mixer", "poolformer", "mobilevit", "regnet",
+                                    "densenet", "shufflenet", "ghostnet", "hrnet")
+FAMILIES: tuple[str, ...] = NNLQP_FAMILIES + MODERN_FAMILIES
 SPACES = ("nnlqp", "extended")
 EXTENDED_RESOLUTIONS = tuple(range(160, 257, 16))
 MAC_WINDOW = (0.2, 3.0)  # accepted MACs, relative to the family's base network
 MAX_DRAWS = 1000
 
 
-def _network(cls: type[nn.Module]) -> Callable[[dict, int, int], nn.Module]:
-    return lambda config, resolution, num_classes: cls(config, resolution, num_classes)
-
-
-@dataclass(frozen=True)
-class FamilySpec:
-    name: str
-    base: Callable[[], dict]
-    sample: Callable[[np.random.Generator, bool], dict]
-    build: Callable[[dict, int, int], nn.Module]  # (config, resolution, num_classes) -> module
-    resolution: int = 224
-    min_resolution: int = 32
-    num_classes: int = 1000
-    windowed: bool = True  # MAC_WINDOW applies
-    varies_resolution: bool = True  # in the extended space
+from search_spaces.cnn_families.spec import network as _network  # noqa: E402
 
 
 _SPECS: dict[str, FamilySpec] = {spec.name: spec for spec in (
@@ -92,7 +86,18 @@ _SPECS: dict[str, FamilySpec] = {spec.name: spec for spec in (
     FamilySpec("squeezenet", classic.squeezenet_base, classic.squeezenet_sample, _network(classic.SqueezeNet)),
     FamilySpec("vgg16", classic.vgg16_base, classic.vgg16_sample, _network(classic.VGG)),
 )}
-assert tuple(sorted(_SPECS)) == FAMILIES
+assert tuple(sorted(_SPECS)) == NNLQP_FAMILIES
+
+
+def _spec(family: str) -> FamilySpec:
+    """The family's spec; a modern family's module is imported the first time it is asked for."""
+    spec = _SPECS.get(family)
+    if spec is None and family in MODERN_FAMILIES:
+        spec = importlib.import_module(f"search_spaces.cnn_families.{family}").SPEC
+        if not isinstance(spec, FamilySpec) or spec.name != family:
+            raise TypeError(f"search_spaces.cnn_families.{family}.SPEC must be the FamilySpec of {family!r}")
+        _SPECS[family] = spec
+    return spec
 
 
 @dataclass(frozen=True)
@@ -107,11 +112,11 @@ class FamilyVariant:
 
     @property
     def num_classes(self) -> int:
-        return _SPECS[self.family].num_classes
+        return _spec(self.family).num_classes
 
     def build(self) -> nn.Module:
         """A fresh module (default init, eval mode); its output has shape (batch, num_classes)."""
-        spec = _SPECS[self.family]
+        spec = _spec(self.family)
         return spec.build(self.config, self.config["resolution"], spec.num_classes).eval()
 
     def as_dict(self) -> dict[str, Any]:
@@ -120,9 +125,9 @@ class FamilyVariant:
 
 
 def family_spec(family: str) -> FamilySpec:
-    if family not in _SPECS:
-        raise ValueError(f"unknown NNLQP family {family!r}; choose one of {', '.join(FAMILIES)}")
-    return _SPECS[family]
+    if family not in FAMILIES:
+        raise ValueError(f"unknown family {family!r}; choose one of {', '.join(FAMILIES)}")
+    return _spec(family)
 
 
 def _shape(resolution: int) -> tuple[int, int, int, int]:
@@ -147,7 +152,7 @@ def _check_resolution(spec: FamilySpec, resolution: Any) -> int:
 
 @functools.lru_cache(maxsize=None)
 def _base_macs(family: str) -> int:
-    spec = _SPECS[family]
+    spec = _spec(family)
     return _macs(spec, spec.base(), spec.resolution)
 
 
@@ -179,7 +184,8 @@ def generate(family: str, seed: int, *, space: str = "nnlqp", resolution: int | 
     override = None if resolution is None else _check_resolution(spec, resolution)
     extended = space == "extended"
     rng = np.random.default_rng([FAMILIES.index(family), seed] + ([1] if extended else []))
-    low, high = (MAC_WINDOW[0] * _base_macs(family), MAC_WINDOW[1] * _base_macs(family)) if spec.windowed else (0, np.inf)
+    window = spec.mac_window or MAC_WINDOW
+    low, high = (window[0] * _base_macs(family), window[1] * _base_macs(family)) if spec.windowed else (0, np.inf)
     for draw in range(MAX_DRAWS):
         body = spec.sample(rng, extended)
         r = choice(rng, EXTENDED_RESOLUTIONS) if extended and spec.varies_resolution else spec.resolution
@@ -188,7 +194,7 @@ def generate(family: str, seed: int, *, space: str = "nnlqp", resolution: int | 
         if low <= macs <= high:
             break
     else:  # pragma: no cover - the windows accept most draws
-        raise RuntimeError(f"{family} seed {seed}: no draw within {MAC_WINDOW} x base MACs in {MAX_DRAWS} tries")
+        raise RuntimeError(f"{family} seed {seed}: no draw within {window} x base MACs in {MAX_DRAWS} tries")
     if override is not None and override != r:
         config["resolution"] = override
         macs = _macs(spec, config, override)
