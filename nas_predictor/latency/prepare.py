@@ -49,19 +49,36 @@ def _static_dims(value: onnx.ValueInfoProto) -> list[int | str]:
     return [d.dim_value if d.HasField("dim_value") else (d.dim_param or "?") for d in value.type.tensor_type.shape.dim]
 
 
-def _random_parameter(value: onnx.ValueInfoProto, rng: np.random.Generator, model_name: str) -> onnx.TensorProto:
+# (op, input position) that read an integer tensor as indices: any in-range values time the same, and zeros
+# are always in range
+_INDEX_INPUTS = {("Gather", 1), ("GatherElements", 1), ("GatherND", 1)}
+
+
+def _index_only(graph: onnx.GraphProto, name: str) -> bool:
+    uses = [(node.op_type, i) for node in graph.node for i, x in enumerate(node.input) if x == name]
+    return bool(uses) and all(use in _INDEX_INPUTS for use in uses)
+
+
+def _random_parameter(value: onnx.ValueInfoProto, rng: np.random.Generator, model_name: str,
+                      index_only: bool = False) -> onnx.TensorProto:
     """Random values for a weight: N(0, 1/fan_in) for >= 2-D tensors (bounded activations), and
-    U(0.5, 1.5) for vectors (positive, so a BatchNorm variance filled this way is valid)."""
+    U(0.5, 1.5) for vectors (positive, so a BatchNorm variance filled this way is valid); zeros for an
+    integer tensor read only as gather indices."""
     elem = value.type.tensor_type.elem_type
     dims = _static_dims(value)
     if any(not isinstance(d, int) or d <= 0 for d in dims):
         raise MeasurementError(f"{model_name}: weight-free parameter {value.name!r} has no static shape ({dims}); "
                                f"cannot invent its values")
-    if elem not in _FLOAT_TYPES:
-        raise MeasurementError(f"{model_name}: weight-free parameter {value.name!r} has type "
-                               f"{onnx.TensorProto.DataType.Name(elem)}; only float weights can be filled at random "
-                               f"(export with weights, or name the data inputs)")
     dtype = onnx.helper.tensor_dtype_to_np_dtype(elem)
+    if elem not in _FLOAT_TYPES:
+        if not (index_only and np.issubdtype(dtype, np.integer)):
+            raise MeasurementError(f"{model_name}: weight-free parameter {value.name!r} has type "
+                                   f"{onnx.TensorProto.DataType.Name(elem)}; only float weights, and integer "
+                                   f"tensors used only as Gather indices, can be filled (export with weights, or "
+                                   f"name the data inputs)")
+        # index tables of weight-free exports (timm's attention_bias_idxs): zeros are valid indices, and a
+        # gather costs the same whichever rows it reads
+        return numpy_helper.from_array(np.zeros(dims, dtype=dtype), value.name)
     if len(dims) >= 2:
         fan_in = int(np.prod(dims[1:]))
         array = rng.standard_normal(dims) / np.sqrt(fan_in)
@@ -109,7 +126,7 @@ def prepare_model(
     filled = []
     for value in candidates:
         if value.name in params:
-            graph.initializer.append(_random_parameter(value, rng, name))
+            graph.initializer.append(_random_parameter(value, rng, name, _index_only(graph, value.name)))
             filled.append(value.name)
     if filled and model.ir_version >= 4:  # IR >= 4: initializers need not be inputs; constants fold
         kept = [i for i in graph.input if i.name not in params]

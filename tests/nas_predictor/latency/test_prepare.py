@@ -78,6 +78,20 @@ def test_non_float_weight_free_parameter_is_refused():
         prepare_model(model)
 
 
+def test_integer_gather_indices_are_filled_with_zeros_and_run():
+    # timm's weight-free exports keep index buffers (EfficientFormer's attention_bias_idxs) as inputs
+    x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [1, 5, 4])
+    table = helper.make_tensor_value_info("table", TensorProto.FLOAT, [7, 4])
+    idx = helper.make_tensor_value_info("idx", TensorProto.INT64, [5])
+    nodes = [helper.make_node("Gather", ["table", "idx"], ["g"]), helper.make_node("Add", ["x", "g"], ["y"])]
+    prepared = prepare_model(_graph([x, table, idx], nodes), data_inputs=["x"])
+    assert prepared.filled_parameters == ["table", "idx"] and list(prepared.feeds) == ["x"]
+    filled = {t.name: onnx.numpy_helper.to_array(t) for t in onnx.load_from_string(prepared.model_bytes).graph.initializer}
+    assert filled["idx"].dtype == np.int64 and not filled["idx"].any()
+    out = ort.InferenceSession(prepared.model_bytes).run(None, prepared.feeds)[0]
+    assert out.shape == (1, 5, 4)
+
+
 def test_named_data_inputs_decide_what_is_a_weight():
     x = helper.make_tensor_value_info("x", TensorProto.FLOAT, [2, 4])
     w = helper.make_tensor_value_info("w", TensorProto.FLOAT, [2, 4])
