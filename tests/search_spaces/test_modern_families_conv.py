@@ -1,0 +1,128 @@
+"""The modern CNN families (issue 27): reproducibility, the ONNX ops each brings, parameter ranges, runs."""
+
+import functools
+import json
+import warnings
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+
+from nas_predictor.latency.prepare import prepare_model
+from nas_predictor.onnx import onnx_to_graph
+from search_spaces.cnn_families import family_spec, generate
+from search_spaces.cnn_families.blocks import meta_params
+from search_spaces.cnn_families.dataset import variant_onnx
+from search_spaces.onnx_export import export_onnx
+
+CONV_FAMILIES = ("convnext", "regnet")
+# parameter ranges the modules' docstrings state (measured over seeds 0-149 of both spaces)
+PARAM_RANGES = {
+    "convnext": (0.9e6, 9.0e6),
+    "regnet": (0.7e6, 15.0e6),
+}
+# small variants keep the exports quick; between them they cover both RegNet variants (X, Y)
+ONNX_SEED = {"convnext": 1, "regnet": 2}  # extended space; regnet 2 is a RegNetY
+RUN_SEED = {"convnext": 0, "regnet": 6}  # extended space; regnet 6 is a RegNetX
+# ONNX node types of variant_onnx(family, ONNX_SEED[family], space="extended") (exporter artefacts
+# Constant / Identity aside)
+OP_TYPES = {
+    "convnext": {"Conv", "Transpose", "LayerNormalization", "MatMul", "Add", "Div", "Erf", "Mul", "ReduceMean",
+                 "Gemm"},
+    "regnet": {"Conv", "BatchNormalization", "Relu", "Add", "GlobalAveragePool", "Sigmoid", "Mul", "Flatten",
+               "Gemm"},
+}
+ARTEFACTS = {"Constant", "Identity"}
+
+
+@functools.lru_cache(maxsize=None)
+def _onnx(family):
+    return variant_onnx(family, ONNX_SEED[family], space="extended")
+
+
+def _model(data):
+    return onnx.load_from_string(data)
+
+
+def _attr(node, name, default=None):
+    for a in node.attribute:
+        if a.name == name:
+            return onnx.helper.get_attribute_value(a)
+    return default
+
+
+def _conv_shapes(model):
+    """(kernel, group, C_in) of every Conv, from the weight's declared shape (weights are graph inputs)."""
+    shapes = {v.name: [d.dim_value for d in v.type.tensor_type.shape.dim] for v in model.graph.input}
+    out = []
+    for node in model.graph.node:
+        if node.op_type == "Conv":
+            weight = shapes[node.input[1]]
+            group = _attr(node, "group", 1)
+            out.append((weight[2], group, weight[1] * group))
+    return out
+
+
+def _producers(model):
+    return {o: n for n in model.graph.node for o in n.output}
+
+
+def _check_convnext(model):
+    convs = _conv_shapes(model)
+    assert any(k >= 7 and g == c > 1 for k, g, c in convs)  # a large depthwise kernel
+
+
+def _check_regnet(model):
+    convs = _conv_shapes(model)
+    assert any(1 < g < c for k, g, c in convs)  # a grouped (not depthwise) conv
+
+
+SIGNATURES = {"convnext": _check_convnext, "regnet": _check_regnet}
+
+
+@pytest.mark.parametrize("family", CONV_FAMILIES)
+def test_generation_is_reproducible_and_seeds_differ(family):
+    for space in ("nnlqp", "extended"):
+        variants = [generate(family, s, space=space) for s in range(3)]
+        assert generate(family, 0, space=space) == variants[0]
+        assert json.loads(json.dumps(variants[0].config)) == variants[0].config
+        assert len({json.dumps(v.config, sort_keys=True) for v in variants}) == 3
+    info, data = _onnx(family)
+    again_info, again = variant_onnx(family, ONNX_SEED[family], space="extended")
+    assert info == again_info and data == again
+
+
+@pytest.mark.parametrize("family", CONV_FAMILIES)
+def test_exported_op_types(family):
+    model = _model(_onnx(family)[1])
+    assert {n.op_type for n in model.graph.node} - ARTEFACTS == OP_TYPES[family]
+    SIGNATURES[family](model)
+
+
+@pytest.mark.parametrize("family", CONV_FAMILIES)
+def test_parameters_within_the_stated_range(family):
+    spec = family_spec(family)
+    low, high = PARAM_RANGES[family]
+    for space in ("nnlqp", "extended"):
+        for seed in range(10):
+            config = generate(family, seed, space=space).config
+            params = meta_params(lambda: spec.build(config, config["resolution"], spec.num_classes))
+            assert low <= params <= high, (space, seed, params)
+
+
+@pytest.mark.parametrize("resolution", [160, 256])
+@pytest.mark.parametrize("family", CONV_FAMILIES)
+def test_extended_variants_run_in_onnxruntime_and_encode(family, resolution):
+    variant = generate(family, RUN_SEED[family], space="extended", resolution=resolution)
+    data = export_onnx(variant.build(), variant.input_shape)
+    prepared = prepare_model(data)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    session = ort.InferenceSession(prepared.model_bytes, options, providers=["CPUExecutionProvider"])
+    (out,) = session.run(None, prepared.feeds)
+    assert out.shape == (1, 1000) and np.isfinite(out).all()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        graph = onnx_to_graph(data)
+    assert graph.scalars["flops"] > 2 * variant.macs * 0.9  # Conv / Gemm / MatMul MACs all counted
