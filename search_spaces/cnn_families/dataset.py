@@ -25,11 +25,18 @@ Resuming: every label and failure is appended and fsynced the moment it exists; 
 folder reads them, skips those (family, seed) pairs and goes on, so a killed build loses at most the
 models in flight and never measures one twice. A folder built with other settings (provider, space,
 batch, opset) is refused; another build running on the same folder is refused (a lock file).
+
+Generators: a folder holds the graphs of one generator (:data:`GENERATORS`): ``networks`` (the
+families above, the default) or ``operators`` (``search_spaces.operators``: single operators and small
+blocks, ``dataset build --ops``). The identity of an operators folder records ``"generator":
+"operators"``; a folder whose identity names none holds networks (every folder built before operators
+existed), so the two never mix and ``status`` / ``retest`` / ``export`` work on either.
 """
 
 from __future__ import annotations
 
 import fcntl
+import importlib
 import json
 import math
 import multiprocessing as mp
@@ -53,8 +60,10 @@ from nas_predictor.jsonl import append_jsonl, read_jsonl
 from nas_predictor.predictor import atomic_write_bytes, atomic_write_json
 from search_spaces.cnn_families import FAMILIES, SPACES, generate
 from search_spaces.onnx_export import DEFAULT_OPSET, export_onnx
+from search_spaces import operators
 
-__all__ = ["BUILD_PROVIDERS", "BuildReport", "DatasetRecord", "FAILURES", "FORMAT", "GENERATOR", "GT", "LABELS",
+__all__ = ["BUILD_PROVIDERS", "BuildReport", "DatasetRecord", "FAILURES", "FORMAT", "GENERATOR", "GENERATORS",
+           "Generator", "GT", "LABELS",
            "LatencyDataset", "MANIFEST", "RETEST", "RetestSummary", "build_dataset", "build_order", "export_graphs",
            "graph_path", "load_dataset", "old_estimator_labels", "other_machine_labels", "parse_families", "retest_dataset", "retest_sample", "summarize_retest",
            "variant_onnx", "write_gt"]
@@ -71,6 +80,47 @@ QUEUE_AHEAD = 6
 GENERATOR = "search_spaces.cnn_families.dataset:variant_onnx"  # exported graphs waiting for the measurer (each 4-60 KB)
 
 
+@dataclass(frozen=True)
+class Generator:
+    """What a dataset folder's graphs are made by: the names it takes (families or operator kinds; their
+    order is the generator's seeding contract and the folder's order), the function that makes each graph
+    (``"module:function"``, called ``f(name, seed, space=, batch=, opset=) -> (info, onnx bytes)``; the
+    manifest's ``export.generator``), its variant spaces (the first is the default) and how it exports."""
+
+    name: str
+    names: tuple[str, ...]
+    ref: str
+    spaces: tuple[str, ...]
+    noun: tuple[str, str]  # singular, plural: for messages
+    export: dict
+
+    def function(self) -> Callable[..., tuple[dict, bytes]]:
+        """The variant function, looked up when called (a test's replacement of it is seen)."""
+        module, _, attr = self.ref.partition(":")
+        return getattr(importlib.import_module(module), attr)
+
+
+DEFAULT_GENERATOR = "networks"  # the generator of a folder whose identity names none
+GENERATORS: dict[str, Generator] = {g.name: g for g in (
+    Generator("networks", FAMILIES, GENERATOR, SPACES, ("family", "families"),
+              {"exporter": "torch.onnx legacy (dynamo=False)", "export_params": False, "do_constant_folding": False}),
+    Generator("operators", operators.KINDS, "search_spaces.operators:variant_onnx", (operators.SPACE,),
+              ("kind", "kinds"), {"exporter": "onnx.helper (search_spaces.operators)", "export_params": False}),
+)}
+
+
+def _generator(name: str) -> Generator:
+    try:
+        return GENERATORS[name]
+    except KeyError:
+        raise ConfigError(f"unknown generator {name!r}; choose one of {', '.join(GENERATORS)}") from None
+
+
+def dataset_generator(ds: LatencyDataset) -> Generator:
+    """The generator of a built folder's graphs (networks when its identity names none)."""
+    return _generator((ds.identity or {}).get("generator", DEFAULT_GENERATOR))
+
+
 def variant_onnx(family: str, seed: int, *, space: str = "nnlqp", batch: int = 1,
                  opset: int = DEFAULT_OPSET) -> tuple[dict, bytes]:
     """Variant ``seed`` of ``family`` (its ``as_dict()``) and its weight-free ONNX at ``batch``.
@@ -84,16 +134,19 @@ def variant_onnx(family: str, seed: int, *, space: str = "nnlqp", batch: int = 1
     return info, data
 
 
-def parse_families(text: str | Sequence[str] | None) -> tuple[str, ...]:
-    """``"all"`` / None -> every family; otherwise comma-separated names, checked, in FAMILIES order."""
+def parse_families(text: str | Sequence[str] | None, generator: str = DEFAULT_GENERATOR) -> tuple[str, ...]:
+    """``"all"`` / None -> every family (operator kind, for ``generator="operators"``); otherwise
+    comma-separated names, checked, in the generator's order."""
+    known = _generator(generator).names
     if text is None or text == "all" or (not isinstance(text, str) and list(text) == ["all"]):
-        return FAMILIES
+        return known
     names = [n.strip() for part in ([text] if isinstance(text, str) else text) for n in part.split(",") if n.strip()]
-    unknown = sorted(set(names) - set(FAMILIES))
+    unknown = sorted(set(names) - set(known))
     if unknown or not names:
-        raise ConfigError(f"unknown famil{'y' if len(unknown) == 1 else 'ies'} {', '.join(unknown) or '(none given)'}; "
-                          f"choose from {', '.join(FAMILIES)} or 'all'")
-    return tuple(f for f in FAMILIES if f in names)
+        one, many = _generator(generator).noun
+        raise ConfigError(f"unknown {one if len(unknown) == 1 else many} {', '.join(unknown) or '(none given)'}; "
+                          f"choose from {', '.join(known)} or 'all'")
+    return tuple(f for f in known if f in names)
 
 
 def build_order(families: Sequence[str], per_family: int, skip: set[tuple[str, int]],
@@ -102,19 +155,25 @@ def build_order(families: Sequence[str], per_family: int, skip: set[tuple[str, i
     return [(f, s) for s in range(first_seed, first_seed + per_family) for f in families if (f, s) not in skip]
 
 
-def export_graphs(root: str | os.PathLike, families: Sequence[str] | None = None, *,
+def export_graphs(root: str | os.PathLike, families: Sequence[str] | str | None = None, *,
                   progress: bool = True) -> int:
-    """Write the ONNX files ``gt.txt`` names (skipping those present); returns the number written."""
+    """Write the ONNX files ``gt.txt`` names (skipping those present); returns the number written.
+    ``families``: names (or comma-separated text, or "all") of the folder's generator."""
     from tqdm import tqdm
 
     root = Path(root)
-    records = [r for r in load_dataset(root) if families is None or r.family in families]
+    records = load_dataset(root)
+    generator = dataset_generator(LatencyDataset(root))
+    if families is not None:
+        wanted = set(parse_families(families, generator.name))
+        records = [r for r in records if r.family in wanted]
+    make = generator.function()
     written = 0
     for r in tqdm(records, unit="graph", disable=not progress, desc="export"):
         path = root / r.graph
         if path.is_file():
             continue
-        atomic_write_bytes(variant_onnx(r.family, r.seed, space=r.space, batch=r.batch, opset=r.opset)[1], path)
+        atomic_write_bytes(make(r.family, r.seed, space=r.space, batch=r.batch, opset=r.opset)[1], path)
         written += 1
     write_gt(root)
     return written
@@ -156,16 +215,17 @@ def _cores(measure_core: int | None, export_core: int | None) -> tuple[int | Non
 
 
 def _export_worker(tasks: list[tuple[str, int]], out: Any, core: int | None, space: str, batch: int,
-                   opset: int) -> None:
+                   opset: int, generator: str = DEFAULT_GENERATOR) -> None:
     """Exporter process: generate and export each (family, seed) and hand the graph to the measurer."""
     if core is not None:
         os.sched_setaffinity(0, {core})
     import torch
 
     torch.set_num_threads(1)  # one core; more threads would spill onto the measuring core
+    make = _generator(generator).function()
     for family, seed in tasks:
         try:
-            info, data = variant_onnx(family, seed, space=space, batch=batch, opset=opset)
+            info, data = make(family, seed, space=space, batch=batch, opset=opset)
         except Exception as err:  # one bad variant must not stop the build
             out.put(("error", family, seed, f"{type(err).__name__}: {err}"))
         else:
@@ -176,10 +236,12 @@ def _export_worker(tasks: list[tuple[str, int]], out: Any, core: int | None, spa
 class _Exporter:
     """The exporter process and its queue; iterating yields ("ok" | "error", ...) items in task order."""
 
-    def __init__(self, tasks: list[tuple[str, int]], core: int | None, space: str, batch: int, opset: int) -> None:
+    def __init__(self, tasks: list[tuple[str, int]], core: int | None, space: str, batch: int, opset: int,
+                 generator: str = DEFAULT_GENERATOR) -> None:
         ctx = mp.get_context("spawn")  # a fresh interpreter: no torch threads or locks inherited
         self.queue = ctx.Queue(maxsize=QUEUE_AHEAD)
-        self.process = ctx.Process(target=_export_worker, args=(tasks, self.queue, core, space, batch, opset),
+        self.process = ctx.Process(target=_export_worker,
+                                   args=(tasks, self.queue, core, space, batch, opset, generator),
                                    daemon=True, name="nas-predictor-exporter")
         self.process.start()
 
@@ -204,11 +266,13 @@ class _Exporter:
         self.queue.cancel_join_thread()
 
 
-def _inline_exports(tasks: list[tuple[str, int]], space: str, batch: int, opset: int) -> Iterator[tuple]:
+def _inline_exports(tasks: list[tuple[str, int]], space: str, batch: int, opset: int,
+                    generator: str = DEFAULT_GENERATOR) -> Iterator[tuple]:
     """In-process exports, for GPU providers and for callers who want no subprocess."""
+    make = _generator(generator).function()
     for family, seed in tasks:
         try:
-            info, data = variant_onnx(family, seed, space=space, batch=batch, opset=opset)
+            info, data = make(family, seed, space=space, batch=batch, opset=opset)
         except Exception as err:
             yield ("error", family, seed, f"{type(err).__name__}: {err}")
         else:
@@ -297,10 +361,10 @@ def _software() -> dict[str, str]:
 
 def build_dataset(
     root: str | os.PathLike, families: Sequence[str] | str | None = None, per_family: int = 300, *,
-    provider: str = "cpu", space: str = "nnlqp", batch: int = 1, opset: int = DEFAULT_OPSET,
+    provider: str = "cpu", space: str | None = None, batch: int = 1, opset: int = DEFAULT_OPSET,
     measure_core: int | None = None, export_core: int | None = None, max_minutes: float | None = None,
     retry_failed: bool = False, first_seed: int = 0, progress: bool = True, subprocess_export: bool = True,
-    command: str | None = None, measurer: Any = None, relabel: bool = False,
+    command: str | None = None, measurer: Any = None, relabel: bool = False, generator: str = DEFAULT_GENERATOR,
 ) -> BuildReport:
     """Measure seeds ``first_seed .. first_seed + per_family - 1`` of each family into ``root``
     (resuming what is there). ``max_minutes`` stops cleanly after that long (build in chunks);
@@ -311,14 +375,24 @@ def build_dataset(
     is refused, and ``relabel`` measures those models again here (the new label supersedes the old).
     The same holds for gated-ratio labels of the old estimator (record version 1, see
     :func:`old_estimator_labels`): a build that would add labels next to them is refused, and
-    ``relabel`` measures them again."""
+    ``relabel`` measures them again.
+
+    ``generator`` ("networks" or "operators", see :data:`GENERATORS`) says what the graphs are:
+    ``families`` are then its names (operator kinds) and ``space`` one of its spaces (None: its first,
+    "nnlqp" for networks, "ops" for operators); a folder of the other generator is refused."""
     from tqdm import tqdm
 
-    families = parse_families(families)
+    gen = _generator(generator)
+    families = parse_families(families, gen.name)
     if provider not in BUILD_PROVIDERS:
         raise ConfigError(f"unknown provider {provider!r}; choose one of {', '.join(BUILD_PROVIDERS)}")
-    if space not in SPACES:
-        raise ConfigError(f"unknown space {space!r}; choose one of {', '.join(SPACES)}")
+    space = gen.spaces[0] if space is None else space
+    if space not in gen.spaces:
+        raise ConfigError(f"unknown space {space!r}{'' if gen.name == DEFAULT_GENERATOR else ' for ' + gen.name}; "
+                          f"choose one of {', '.join(gen.spaces)}")
+    if provider == "torch-cuda" and gen.name != DEFAULT_GENERATOR:  # it times the torch module, not the ONNX
+        raise ConfigError(f"provider torch-cuda times torch modules; the {gen.name} generator makes ONNX graphs "
+                          "only: use --provider cuda")
     for name, value, low in (("per_family", per_family, 1), ("batch", batch, 1), ("first_seed", first_seed, 0)):
         if not isinstance(value, int) or isinstance(value, bool) or value < low:
             raise ConfigError(f"{name} must be an integer >= {low}, got {value!r}")
@@ -334,10 +408,16 @@ def build_dataset(
     root = Path(root)
     root.mkdir(parents=True, exist_ok=True)
     identity = {"space": space, "provider": provider, "batch": batch, "opset": opset}
+    if gen.name != DEFAULT_GENERATOR:  # a networks folder names no generator (all those built before operators)
+        identity["generator"] = gen.name
     start = time.monotonic()
     report = BuildReport(root)
     with _Lock(root):
         ds = LatencyDataset(root)
+        held = dataset_generator(ds).name if ds.identity is not None else gen.name
+        if held != gen.name:
+            raise ConfigError(f"{root} holds {held} ({len(ds.labels)} labels), not {gen.name}; one folder never mixes "
+                              f"them: use another --out folder")
         if ds.identity is not None and ds.identity != identity:
             diff = ", ".join(f"{k} {ds.identity.get(k)!r} (asked {identity[k]!r})" for k in IDENTITY_KEYS
                              if ds.identity.get(k) != identity[k])
@@ -358,7 +438,7 @@ def build_dataset(
             elif stale and build_order(families, per_family, skip, first_seed):
                 raise ConfigError(_estimator_message(root, ds, stale))
         tasks = build_order(families, per_family, skip, first_seed)
-        manifest = _manifest_base(ds.manifest, identity, families, command)
+        manifest = _manifest_base(ds.manifest, identity, families, command, gen)
         atomic_write_json(manifest, root / MANIFEST)
         deadline = start + 60.0 * max_minutes if max_minutes is not None else None
         counts = ds.counts()
@@ -389,10 +469,10 @@ def build_dataset(
             if not tasks:
                 items: Iterable[tuple] = []
             elif subprocess_export and provider != "torch-cuda":
-                exporter = _Exporter(tasks, export_core, space, batch, opset)
+                exporter = _Exporter(tasks, export_core, space, batch, opset, gen.name)
                 items = iter(exporter)
             else:
-                items = _inline_exports(tasks, space, batch, opset)
+                items = _inline_exports(tasks, space, batch, opset, gen.name)
             stopped = _measure_stream(items, provider=provider, measure_core=measure_core, space=space,
                                       batch=batch, on_label=on_label, on_failure=on_failure, deadline=deadline,
                                       measurer=measurer)
@@ -466,17 +546,16 @@ def _machine_message(root: Path, ds: LatencyDataset, foreign: dict[tuple[str, in
             "labels supersede the old), or build into another --out folder")
 
 
-def _manifest_base(old: dict, identity: dict, families: Sequence[str], command: str | None) -> dict:
+def _manifest_base(old: dict, identity: dict, families: Sequence[str], command: str | None,
+                   gen: Generator) -> dict:
     from nas_predictor.latency import CpuProtocol, GpuProtocol, REFERENCE_VERSION
 
     manifest = dict(old) if old else {"format": FORMAT, "format_version": FORMAT_VERSION,
                                       "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
                                       "builds": []}
     manifest["identity"] = identity
-    manifest["families"] = sorted(set(manifest.get("families", [])) | set(families), key=FAMILIES.index)
-    manifest["export"] = {"exporter": "torch.onnx legacy (dynamo=False)", "opset": identity["opset"],
-                          "export_params": False, "do_constant_folding": False,
-                          "generator": GENERATOR}
+    manifest["families"] = sorted(set(manifest.get("families", [])) | set(families), key=gen.names.index)
+    manifest["export"] = {**gen.export, "opset": identity["opset"], "generator": gen.ref}
     manifest["protocol"] = (CpuProtocol() if identity["provider"] == "cpu" else GpuProtocol()).to_dict()
     manifest["reference_version"] = REFERENCE_VERSION if identity["provider"] == "cpu" else None
     manifest["software"] = _software()
@@ -523,7 +602,8 @@ class RetestSummary:
 
 def retest_sample(ds: LatencyDataset, sample: int, seed: int = 0) -> list[tuple[str, int]]:
     """``sample`` labelled (family, seed) pairs drawn without replacement, stratified by family."""
-    done = sorted(ds.done(), key=lambda fs: (FAMILIES.index(fs[0]), fs[1]))
+    names = dataset_generator(ds).names
+    done = sorted(ds.done(), key=lambda fs: (names.index(fs[0]), fs[1]))
     if sample > len(done):
         raise ConfigError(f"{ds.root} holds {len(done)} labels; cannot retest a sample of {sample}")
     rng = np.random.default_rng(seed)
@@ -534,7 +614,7 @@ def retest_sample(ds: LatencyDataset, sample: int, seed: int = 0) -> list[tuple[
         by_family.setdefault(done[i][0], []).append(done[i])
     picked: list[tuple[str, int]] = []
     while len(picked) < sample:
-        for f in sorted(by_family, key=FAMILIES.index):
+        for f in sorted(by_family, key=names.index):
             if by_family[f] and len(picked) < sample:
                 picked.append(by_family[f].pop(0))
     return picked
@@ -576,6 +656,7 @@ def retest_dataset(root: str | os.PathLike, sample: int = 100, *, seed: int = 0,
         if ds.identity is None:
             raise DataError(f"{root}: no manifest; not a built dataset")
         ident = ds.identity
+        generator = dataset_generator(ds).name
         picked = retest_sample(ds, sample, seed)
         retested = {(e["family"], int(e["seed"])) for e in read_jsonl(root / RETEST)}
         tasks = [fs for fs in picked if fs not in retested]
@@ -597,10 +678,10 @@ def retest_dataset(root: str | os.PathLike, sample: int = 100, *, seed: int = 0,
         m_core, e_core = _cores(measure_core, export_core) if ident["provider"] == "cpu" else (measure_core, None)
         try:
             if tasks and subprocess_export and ident["provider"] != "torch-cuda":
-                exporter = _Exporter(tasks, e_core, ident["space"], ident["batch"], ident["opset"])
+                exporter = _Exporter(tasks, e_core, ident["space"], ident["batch"], ident["opset"], generator)
                 items: Iterable[tuple] = iter(exporter)
             else:
-                items = _inline_exports(tasks, ident["space"], ident["batch"], ident["opset"])
+                items = _inline_exports(tasks, ident["space"], ident["batch"], ident["opset"], generator)
             _measure_stream(items, provider=ident["provider"], measure_core=m_core, space=ident["space"],
                             batch=ident["batch"], on_label=on_label, on_failure=on_failure, deadline=None,
                             measurer=measurer)

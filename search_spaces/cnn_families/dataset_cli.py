@@ -10,19 +10,30 @@ import signal
 import sys
 
 from search_spaces.cnn_families import FAMILIES, SPACES
+from search_spaces.operators import KINDS
 
 
 def register(sub: argparse._SubParsersAction) -> None:
-    ds = sub.add_parser("dataset", help="build a latency dataset of the ten NNLQP families on this machine")
+    ds = sub.add_parser("dataset", help="build a latency dataset on this machine: generated networks, or single "
+                                        "operators (--ops)")
     dsub = ds.add_subparsers(dest="dataset_command", required=True)
 
-    b = dsub.add_parser("build", help="measure family variants into a folder (append-only, resumable)")
-    b.add_argument("--families", default="all", help=f"comma-separated, or 'all' ({', '.join(FAMILIES)})")
-    b.add_argument("--per-family", type=int, default=300, help="seeds per family (default 300)")
+    b = dsub.add_parser("build", help="measure family variants (or, with --ops, single operators) into a folder "
+                                      "(append-only, resumable)")
+    b.add_argument("--ops", action="store_true",
+                   help="build the operator micro-benchmark set instead of networks: single operators and small "
+                        "blocks drawn by search_spaces.operators (graphs under onnx/KIND/); --families / --kinds "
+                        "then name operator kinds. A folder holds networks or operators, never both")
+    b.add_argument("--families", "--kinds", dest="families", default="all",
+                   help=f"comma-separated, or 'all'; networks: {', '.join(FAMILIES)}; "
+                        f"with --ops, operator kinds: {', '.join(KINDS)}")
+    b.add_argument("--per-family", "--per-kind", dest="per_family", type=int, default=300,
+                   help="seeds per family or operator kind (default 300)")
     b.add_argument("--provider", default="cpu", choices=["cpu", "cuda", "tensorrt", "torch-cuda"],
                    help="onnxruntime CPU (default; reference-gated protocol), CUDA, TensorRT, or PyTorch CUDA timing")
-    b.add_argument("--space", default="nnlqp", choices=SPACES,
-                   help="nnlqp: NNLQP's variants (fixed depth and resolution); extended: depth and resolution vary too")
+    b.add_argument("--space", default=None, choices=SPACES,
+                   help="networks only: nnlqp (default): NNLQP's variants (fixed depth and resolution); extended: "
+                        "depth and resolution vary too")
     b.add_argument("--batch", type=int, default=1)
     b.add_argument("--first-seed", type=int, default=0)
     b.add_argument("--out", required=True, help="dataset folder; rerunning with it resumes")
@@ -52,9 +63,10 @@ def register(sub: argparse._SubParsersAction) -> None:
     rt.add_argument("--quiet", action="store_true")
     rt.set_defaults(func=_cmd_retest)
 
-    ex = dsub.add_parser("export", help="regenerate the ONNX graphs gt.txt names (onnx/FAMILY/...)")
+    ex = dsub.add_parser("export", help="regenerate the ONNX graphs gt.txt names (onnx/FAMILY/..., onnx/KIND/...)")
     ex.add_argument("folder")
-    ex.add_argument("--families", default="all")
+    ex.add_argument("--families", "--kinds", dest="families", default="all",
+                    help="comma-separated families (operator kinds, in an operators folder), or 'all'")
     ex.add_argument("--quiet", action="store_true")
     ex.set_defaults(func=_cmd_export)
 
@@ -71,6 +83,7 @@ def _cmd_build(args: argparse.Namespace) -> int:
     command = "nas-predictor " + " ".join(shlex.quote(a) for a in sys.argv[1:]) if sys.argv[1:] else None
     try:
         report = build_dataset(args.out, args.families, args.per_family, provider=args.provider, space=args.space,
+                               generator="operators" if args.ops else "networks",
                                batch=args.batch, measure_core=args.measure_core, export_core=args.export_core,
                                max_minutes=args.max_minutes, retry_failed=args.retry_failed, relabel=args.relabel,
                                first_seed=args.first_seed, progress=not args.quiet, command=command)
@@ -132,8 +145,8 @@ def _cmd_retest(args: argparse.Namespace) -> int:
 
 
 def _cmd_export(args: argparse.Namespace) -> int:
-    from search_spaces.cnn_families.dataset import export_graphs, parse_families
+    from search_spaces.cnn_families.dataset import export_graphs
 
-    written = export_graphs(args.folder, parse_families(args.families), progress=not args.quiet)
+    written = export_graphs(args.folder, args.families, progress=not args.quiet)
     print(f"{args.folder}: wrote {written} ONNX graphs; gt.txt names them")
     return 0
