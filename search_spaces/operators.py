@@ -17,6 +17,36 @@ model learnt on them applies to the nodes of a real network:
   Clip, channel shuffle as Reshape - Transpose - Reshape, attention as Transpose - MatMul - Mul -
   Softmax - MatMul.
 
+Kinds (``KINDS``) and what each draws:
+
+- ``conv``: kernel 1/3/5/7, stride 1/2, dilation 2 for some 3x3, groups 1, "same" padding, channels
+  8..1024, spatial 7..112; a tenth are stems (3 input channels, 160..256 input, stride 2, kernel 3-7)
+  and a tenth patchify / downsampling convs (kernel = stride 2..16, no padding);
+- ``conv_grouped``: groups 2..64, 4..128 input channels per group (<= 1024 in all), kernel 1/3/5;
+- ``conv_depthwise``: channels 8..1536, kernel 3..11, stride 1/2;
+- ``gemm``: Gemm on (batch, 64..4096) to 10..4096 outputs (a classifier head, 1000 in a quarter);
+- ``linear``: torch's Linear on tokens, MatMul + Add: (tokens, d) for projections, MLP up / down
+  (ratio 2-4) and qkv (3d), d 32..1024;
+- ``matmul_batched``: Q @ K^T or P @ V over heads 1..16 (x windows 1..64 of 7/8/12-square windows in
+  three draws out of ten), head dim 16..128;
+- ``layernorm``: LayerNormalization over the last dim on tokens, or ConvNeXt's Transpose - LN -
+  Transpose on NCHW maps;
+- ``groupnorm``: torch's GroupNorm pattern, groups 1..32;
+- ``softmax``: attention scores (as matmul_batched) or a class vector of 10..21843;
+- ``elementwise``: Add / Mul of two maps, with a per-channel activation (SE) or a weight (bias,
+  layer scale) broadcast;
+- ``activation``: Relu, ReLU6 (Clip), Sigmoid, HardSigmoid, HardSwish, exact GELU (Erf pattern),
+  Tanh, SiLU (Sigmoid - Mul), on NCHW maps or tokens (dims up to 4096: MLP hidden layers);
+- ``pooling``: MaxPool / AveragePool (k3 s1, k3 s2, k2 s2), GlobalAveragePool, ReduceMean over HW or
+  tokens;
+- ``resize``: nearest / linear Resize by scale 2 or to a size (2-8x or any up to 4x; <= 224);
+- ``concat``: 2..8 maps of 8..512 channels along the channels, or token sequences;
+- ``split``: Split into 2..4 parts or one Slice, along the channels;
+- ``channel_shuffle``: Reshape - Transpose - Reshape, groups 2..8;
+- ``transpose``: NCHW <-> NHWC, tokens <-> dims, tokens <-> heads, Swin's window partition (6-D);
+- ``attention``: Transpose(K) - MatMul - Mul(scale) - Softmax - MatMul, shapes as matmul_batched;
+- ``batchnorm``: a BatchNormalization onnxruntime cannot fold into a Conv (DenseNet's pre-activation).
+
 Shapes are drawn log-uniformly over what CNNs and transformers at 160-256 input hold: spatial 7..112
 (stems up to 256), channels 8..1024 (depthwise up to 1536), tokens 16..3137 (a square grid of side
 4..56, sometimes with a class token), dims 32..1024 (MLP hidden up to 4096), heads 1..16. A draw over
@@ -49,7 +79,7 @@ __all__ = ["KINDS", "MAX_BYTES", "MAX_MACS", "SPACE", "op_variant", "variant_onn
 # Append, never reorder: a kind's index seeds its generator.
 KINDS: tuple[str, ...] = ("conv", "conv_grouped", "conv_depthwise", "gemm", "linear", "matmul_batched", "layernorm",
                           "groupnorm", "softmax", "elementwise", "activation", "pooling", "resize", "concat", "split",
-                          "channel_shuffle", "transpose", "attention")
+                          "channel_shuffle", "transpose", "attention", "batchnorm")
 SPACE = "ops"  # the one variant space of operators (the dataset identity's "space")
 DEFAULT_OPSET = 17
 MAX_MACS = 1.5e9
@@ -209,6 +239,8 @@ def _sample_conv_grouped(rng: np.random.Generator) -> dict:
         width //= 2
         cin = groups * width
     cout = groups * max(1, round(width * _pick(rng, [0.5, 1.0, 1.0, 2.0])))
+    if cout > 1024:  # channels stay within 8..1024 like the other convs
+        cout = cin
     kernel = _pick(rng, [1, 3, 5], p=[0.3, 0.6, 0.1])
     stride = _pick(rng, [1, 2], p=[0.75, 0.25])
     return {"mode": "same", "in_channels": cin, "out_channels": cout, "size": _spatial(rng), "kernel": kernel,
@@ -554,6 +586,19 @@ def _build_attention(g: _Graph, cfg: dict) -> None:
     g.output(g.node("MatMul", [g.node("Softmax", [scores], axis=-1), v]))
 
 
+def _sample_batchnorm(rng: np.random.Generator) -> dict:
+    # a BatchNormalization onnxruntime cannot fold into a preceding Conv: DenseNet's and pre-activation
+    # ResNets' BN on concatenated or summed features
+    return {"channels": _channels(rng, 8, 1024), "size": _spatial(rng), "epsilon": 1e-5}
+
+
+def _build_batchnorm(g: _Graph, cfg: dict) -> None:
+    c = cfg["channels"]
+    x = g.input([c, cfg["size"], cfg["size"]])
+    stats = [g.weight(f"bn.{name}", [c]) for name in ("weight", "bias", "running_mean", "running_var")]
+    g.output(g.node("BatchNormalization", [x, *stats], epsilon=cfg["epsilon"]))
+
+
 _KINDS: dict[str, tuple[Callable[[np.random.Generator], dict], Callable[[_Graph, dict], None]]] = {
     "conv": (_sample_conv, _build_conv),
     "conv_grouped": (_sample_conv_grouped, _build_conv),
@@ -573,6 +618,7 @@ _KINDS: dict[str, tuple[Callable[[np.random.Generator], dict], Callable[[_Graph,
     "channel_shuffle": (_sample_channel_shuffle, _build_channel_shuffle),
     "transpose": (_sample_transpose, _build_transpose),
     "attention": (_sample_attention, _build_attention),
+    "batchnorm": (_sample_batchnorm, _build_batchnorm),
 }
 assert tuple(_KINDS) == KINDS
 

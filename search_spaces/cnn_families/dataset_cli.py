@@ -24,10 +24,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                    help="build the operator micro-benchmark set instead of networks: single operators and small "
                         "blocks drawn by search_spaces.operators (graphs under onnx/KIND/); --families / --kinds "
                         "then name operator kinds. A folder holds networks or operators, never both")
-    b.add_argument("--families", "--kinds", dest="families", default="all",
+    b.add_argument("--families", "--kinds", dest="families", default="all", metavar="NAMES",
                    help=f"comma-separated, or 'all'; networks: {', '.join(FAMILIES)}; "
                         f"with --ops, operator kinds: {', '.join(KINDS)}")
-    b.add_argument("--per-family", "--per-kind", dest="per_family", type=int, default=300,
+    b.add_argument("--per-family", "--per-kind", dest="per_family", type=int, default=300, metavar="N",
                    help="seeds per family or operator kind (default 300)")
     b.add_argument("--provider", default="cpu", choices=["cpu", "cuda", "tensorrt", "torch-cuda"],
                    help="onnxruntime CPU (default; reference-gated protocol), CUDA, TensorRT, or PyTorch CUDA timing")
@@ -65,7 +65,7 @@ def register(sub: argparse._SubParsersAction) -> None:
 
     ex = dsub.add_parser("export", help="regenerate the ONNX graphs gt.txt names (onnx/FAMILY/..., onnx/KIND/...)")
     ex.add_argument("folder")
-    ex.add_argument("--families", "--kinds", dest="families", default="all",
+    ex.add_argument("--families", "--kinds", dest="families", default="all", metavar="NAMES",
                     help="comma-separated families (operator kinds, in an operators folder), or 'all'")
     ex.add_argument("--quiet", action="store_true")
     ex.set_defaults(func=_cmd_export)
@@ -111,8 +111,9 @@ def _cmd_status(args: argparse.Namespace) -> int:
         return 0
     print(f"{ds.root}: {info['labels']} labels ({info['fallback_labels']} flagged fallbacks), "
           f"{info['failures']} failures; {json.dumps(ds.identity)}")
+    width = max([12] + [len(f) for f in info["counts"]])  # operator kinds run longer than family names
     for family, n in info["counts"].items():
-        print(f"  {family:12s} {n}")
+        print(f"  {family:{width}s} {n}")
     hours = sum(b["seconds"] for b in info["builds"]) / 3600
     if hours:
         print(f"  {len(info['builds'])} build runs, {hours:.2f} h, {sum(b['measured'] for b in info['builds']) / hours:.0f} labels/h")

@@ -28,7 +28,7 @@ EXPECTED_OPS = {
     "elementwise": {"Add", "Mul"}, "pooling": {"MaxPool", "AveragePool", "GlobalAveragePool", "ReduceMean"},
     "resize": {"Resize"}, "concat": {"Concat"}, "split": {"Split", "Slice"},
     "channel_shuffle": {"Reshape", "Transpose"}, "transpose": {"Transpose"},
-    "attention": {"Transpose", "MatMul", "Mul", "Softmax"},
+    "attention": {"Transpose", "MatMul", "Mul", "Softmax"}, "batchnorm": {"BatchNormalization"},
 }
 ACTIVATION_OPS = {"Relu": {"Relu"}, "ReLU6": {"Clip"}, "Sigmoid": {"Sigmoid"}, "HardSigmoid": {"HardSigmoid"},
                   "HardSwish": {"HardSwish"}, "GELU": {"Div", "Erf", "Add", "Mul"}, "Tanh": {"Tanh"},
