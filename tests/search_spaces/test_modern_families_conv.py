@@ -16,15 +16,17 @@ from search_spaces.cnn_families.blocks import meta_params
 from search_spaces.cnn_families.dataset import variant_onnx
 from search_spaces.onnx_export import export_onnx
 
-CONV_FAMILIES = ("convnext", "regnet")
+CONV_FAMILIES = ("convnext", "regnet", "shufflenet", "ghostnet")
 # parameter ranges the modules' docstrings state (measured over seeds 0-149 of both spaces)
 PARAM_RANGES = {
     "convnext": (0.9e6, 9.0e6),
     "regnet": (0.7e6, 15.0e6),
+    "shufflenet": (0.9e6, 7.2e6),
+    "ghostnet": (2.7e6, 8.1e6),
 }
 # small variants keep the exports quick; between them they cover both RegNet variants (X, Y)
-ONNX_SEED = {"convnext": 1, "regnet": 2}  # extended space; regnet 2 is a RegNetY
-RUN_SEED = {"convnext": 0, "regnet": 6}  # extended space; regnet 6 is a RegNetX
+ONNX_SEED = {"convnext": 1, "regnet": 2, "shufflenet": 2, "ghostnet": 2}  # extended; regnet 2 is a RegNetY
+RUN_SEED = {"convnext": 0, "regnet": 6, "shufflenet": 5, "ghostnet": 7}  # extended; regnet 6 is a RegNetX
 # ONNX node types of variant_onnx(family, ONNX_SEED[family], space="extended") (exporter artefacts
 # Constant / Identity aside)
 OP_TYPES = {
@@ -32,6 +34,11 @@ OP_TYPES = {
                  "Gemm"},
     "regnet": {"Conv", "BatchNormalization", "Relu", "Add", "GlobalAveragePool", "Sigmoid", "Mul", "Flatten",
                "Gemm"},
+    "shufflenet": {"Conv", "BatchNormalization", "Relu", "MaxPool", "Split", "Concat", "Reshape", "Transpose",
+                   "ReduceMean", "Gemm"},
+    # the Unsqueezes feed the Slice its constant bounds (the legacy exporter without constant folding)
+    "ghostnet": {"Conv", "BatchNormalization", "Relu", "Concat", "Unsqueeze", "Slice", "Add", "GlobalAveragePool",
+                 "HardSigmoid", "Mul", "Flatten", "Gemm"},
 }
 ARTEFACTS = {"Constant", "Identity"}
 
@@ -78,7 +85,27 @@ def _check_regnet(model):
     assert any(1 < g < c for k, g, c in convs)  # a grouped (not depthwise) conv
 
 
-SIGNATURES = {"convnext": _check_convnext, "regnet": _check_regnet}
+def _check_shufflenet(model):
+    producers = _producers(model)
+    shuffles = [n for n in model.graph.node if n.op_type == "Reshape"
+                and producers[n.input[0]].op_type == "Transpose"
+                and producers[producers[n.input[0]].input[0]].op_type == "Reshape"
+                and _attr(producers[n.input[0]], "perm") == [0, 2, 1, 3, 4]]
+    units = sum(n.op_type == "Concat" for n in model.graph.node)
+    assert len(shuffles) == units > 0  # every unit ends with its channel shuffle
+    assert any(g == c > 1 for k, g, c in _conv_shapes(model))
+
+
+def _check_ghostnet(model):
+    producers = _producers(model)
+    # every Ghost module slices its concatenation (primary + cheap) to the output width
+    assert sum(n.op_type == "Slice" and producers[n.input[0]].op_type == "Concat" for n in model.graph.node) \
+        == sum(n.op_type == "Concat" for n in model.graph.node) > 0
+    assert any(g == c > 1 for k, g, c in _conv_shapes(model))
+
+
+SIGNATURES = {"convnext": _check_convnext, "regnet": _check_regnet, "shufflenet": _check_shufflenet,
+              "ghostnet": _check_ghostnet}
 
 
 @pytest.mark.parametrize("family", CONV_FAMILIES)
