@@ -16,17 +16,20 @@ from search_spaces.cnn_families.blocks import meta_params
 from search_spaces.cnn_families.dataset import variant_onnx
 from search_spaces.onnx_export import export_onnx
 
-CONV_FAMILIES = ("convnext", "regnet", "shufflenet", "ghostnet")
+CONV_FAMILIES = ("convnext", "regnet", "shufflenet", "ghostnet", "densenet")
 # parameter ranges the modules' docstrings state (measured over seeds 0-149 of both spaces)
 PARAM_RANGES = {
     "convnext": (0.9e6, 9.0e6),
     "regnet": (0.7e6, 15.0e6),
     "shufflenet": (0.9e6, 7.2e6),
     "ghostnet": (2.7e6, 8.1e6),
+    "densenet": (0.35e6, 5.2e6),
 }
 # small variants keep the exports quick; between them they cover both RegNet variants (X, Y)
-ONNX_SEED = {"convnext": 1, "regnet": 2, "shufflenet": 2, "ghostnet": 2}  # extended; regnet 2 is a RegNetY
-RUN_SEED = {"convnext": 0, "regnet": 6, "shufflenet": 5, "ghostnet": 7}  # extended; regnet 6 is a RegNetX
+ONNX_SEED = {"convnext": 1, "regnet": 2, "shufflenet": 2, "ghostnet": 2,  # extended; regnet 2 is a RegNetY
+             "densenet": 6}
+RUN_SEED = {"convnext": 0, "regnet": 6, "shufflenet": 5, "ghostnet": 7,  # extended; regnet 6 is a RegNetX
+            "densenet": 6}
 # ONNX node types of variant_onnx(family, ONNX_SEED[family], space="extended") (exporter artefacts
 # Constant / Identity aside)
 OP_TYPES = {
@@ -39,6 +42,8 @@ OP_TYPES = {
     # the Unsqueezes feed the Slice its constant bounds (the legacy exporter without constant folding)
     "ghostnet": {"Conv", "BatchNormalization", "Relu", "Concat", "Unsqueeze", "Slice", "Add", "GlobalAveragePool",
                  "HardSigmoid", "Mul", "Flatten", "Gemm"},
+    "densenet": {"Conv", "BatchNormalization", "Relu", "MaxPool", "Concat", "AveragePool", "GlobalAveragePool",
+                 "Flatten", "Gemm"},
 }
 ARTEFACTS = {"Constant", "Identity"}
 
@@ -104,7 +109,16 @@ def _check_ghostnet(model):
     assert any(g == c > 1 for k, g, c in _conv_shapes(model))
 
 
-SIGNATURES = {"convnext": _check_convnext, "regnet": _check_regnet, "shufflenet": _check_shufflenet,
+def _check_densenet(model):
+    blocks = generate("densenet", ONNX_SEED["densenet"], space="extended").config["blocks"]
+    inputs = sorted(len(n.input) for n in model.graph.node if n.op_type == "Concat")
+    # layer i of a block concatenates the block input and the i earlier layers' maps, the block's output
+    # all d + 1 of them (a one-input cat may or may not stay a Concat node: ignored)
+    assert [k for k in inputs if k > 1] == sorted(k for d in blocks for k in range(2, d + 2))
+    assert max(inputs) == max(blocks) + 1 >= 9
+
+
+SIGNATURES = {"densenet": _check_densenet, "convnext": _check_convnext, "regnet": _check_regnet, "shufflenet": _check_shufflenet,
               "ghostnet": _check_ghostnet}
 
 
