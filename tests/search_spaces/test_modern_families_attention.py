@@ -1,0 +1,142 @@
+"""The attention / MLP / MetaFormer / hybrid families (issue 27): reproducibility, ONNX ops, parameter ranges, runs."""
+
+import functools
+import json
+import warnings
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import pytest
+
+from nas_predictor.latency.prepare import prepare_model
+from nas_predictor.onnx import onnx_to_graph
+from search_spaces.cnn_families import base_variant, family_spec, generate
+from search_spaces.cnn_families.blocks import meta_params
+from search_spaces.cnn_families.dataset import variant_onnx
+from search_spaces.onnx_export import export_onnx
+
+FAMILIES = ("vit", "swin")
+# parameter ranges the modules' docstrings state (measured over seeds 0-149 of both spaces)
+PARAM_RANGES = {
+    "vit": (1.68e6, 21.99e6),
+    "swin": (1.06e6, 21.99e6),
+}
+# base networks' parameters (vit: timm's deit_tiny_patch16_224; swin: torchvision's swin_t at half width)
+BASE_PARAMS = {"vit": 5_717_416, "swin": 7_299_634}
+# small extended-space variants whose exports show each family's ops: vit 3 has a class token, swin 2
+# shifts its windows, pads its maps to the window (176 -> 44, 22, 11) and pads the odd map before merging
+ONNX_SEED = {"vit": 3, "swin": 2}
+RUN_SEED = {"vit": 1, "swin": 7}
+# ONNX node types of variant_onnx(family, ONNX_SEED[family], space="extended") (exporter artefacts aside)
+OP_TYPES = {
+    "vit": {"Conv", "Reshape", "Transpose", "Concat", "Expand", "Shape", "Gather", "ConstantOfShape", "Equal",
+            "Where", "Add", "LayerNormalization", "MatMul", "Split", "Squeeze", "Mul", "Softmax", "Div", "Erf",
+            "Unsqueeze", "Gemm"},
+    # (F.pad's legacy export computes its pads: Shape, ConstantOfShape, Cast, Sub, as torchvision's Swin)
+    "swin": {"Conv", "Transpose", "LayerNormalization", "Pad", "Shape", "ConstantOfShape", "Cast", "Sub", "Slice",
+             "Concat", "Reshape", "MatMul", "Add", "Split", "Squeeze", "Mul", "Gather", "Unsqueeze", "Softmax",
+             "Div", "Erf", "GlobalAveragePool", "Flatten", "Gemm"},
+}
+ARTEFACTS = {"Constant", "Identity"}
+
+
+@functools.lru_cache(maxsize=None)
+def _generated(family, seed, space):
+    return generate(family, seed, space=space)
+
+
+@functools.lru_cache(maxsize=None)
+def _onnx(family):
+    return variant_onnx(family, ONNX_SEED[family], space="extended")
+
+
+def _producers(model):
+    return {o: n for n in model.graph.node for o in n.output}
+
+
+def _input_names(model):
+    return {i.name for i in model.graph.input}
+
+
+def _check_vit(model):
+    ops = [n.op_type for n in model.graph.node]
+    blocks = len(_generated("vit", ONNX_SEED["vit"], "extended").config["blocks"])
+    assert ops.count("Softmax") == blocks and ops.count("LayerNormalization") == 2 * blocks + 1
+    # attention: Softmax(MatMul(q, k^T)) feeding a MatMul with v
+    producers = _producers(model)
+    for node in model.graph.node:
+        if node.op_type == "Softmax":
+            assert producers[node.input[0]].op_type == "MatMul"
+
+
+def _check_swin(model):
+    producers, inputs = _producers(model), _input_names(model)
+    # the shift: torch.roll is Concat of two Slices of one tensor (per rolled axis)
+    rolls = [n for n in model.graph.node if n.op_type == "Concat" and len(n.input) == 2
+             and all(x in producers and producers[x].op_type == "Slice" for x in n.input)
+             and producers[n.input[0]].input[0] == producers[n.input[1]].input[0]]
+    config = _generated("swin", ONNX_SEED["swin"], "extended").config
+    # maps 44, 22, 11 padded to 49, 28, 14: the window (7) is smaller in every stage, so every second block shifts
+    shifted = sum(stage["depth"] // 2 for stage in config["stages"])
+    assert len(rolls) == 4 * shifted  # two axes, rolled and rolled back
+    # the mask of each shifted block is added to its logits (a graph input, or an Identity of an equal one)
+    masked = [n for n in model.graph.node if n.op_type == "Add" and any(x.endswith(".attn.mask") for x in n.input)]
+    assert len(masked) == shifted
+    # relative position bias: each block's table gathered by the network's one index (a graph input)
+    gathers = [n for n in model.graph.node if n.op_type == "Gather" and n.input[0].endswith(".attn.bias_table")]
+    assert len(gathers) == sum(stage["depth"] for stage in config["stages"])
+    assert all(n.input[1] == "bias_index" for n in gathers)
+    assert "bias_index" in inputs
+
+
+SIGNATURES = {"vit": _check_vit, "swin": _check_swin}
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_generation_is_reproducible_and_seeds_differ(family):
+    for space in ("nnlqp", "extended"):
+        variants = [_generated(family, s, space) for s in range(3)]
+        assert generate(family, 0, space=space) == variants[0]
+        assert json.loads(json.dumps(variants[0].config)) == variants[0].config
+        assert len({json.dumps(v.config, sort_keys=True) for v in variants}) == 3
+    info, data = _onnx(family)
+    again_info, again = variant_onnx(family, ONNX_SEED[family], space="extended")
+    assert info == again_info and data == again
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_exported_op_types(family):
+    model = onnx.load_from_string(_onnx(family)[1])
+    assert {n.op_type for n in model.graph.node} - ARTEFACTS == OP_TYPES[family]
+    SIGNATURES[family](model)
+
+
+@pytest.mark.parametrize("family", FAMILIES)
+def test_base_network_and_parameters_within_the_stated_range(family):
+    spec = family_spec(family)
+    base = base_variant(family)
+    assert meta_params(lambda: spec.build(base.config, 224, spec.num_classes)) == BASE_PARAMS[family]
+    low, high = PARAM_RANGES[family]
+    for space in ("nnlqp", "extended"):
+        for seed in range(10):
+            config = _generated(family, seed, space).config
+            params = meta_params(lambda: spec.build(config, config["resolution"], spec.num_classes))
+            assert low <= params <= high, (space, seed, params)
+
+
+@pytest.mark.parametrize("resolution", [160, 256])
+@pytest.mark.parametrize("family", FAMILIES)
+def test_extended_variants_run_in_onnxruntime_and_encode(family, resolution):
+    variant = generate(family, RUN_SEED[family], space="extended", resolution=resolution)
+    data = export_onnx(variant.build(), variant.input_shape)
+    prepared = prepare_model(data)
+    options = ort.SessionOptions()
+    options.intra_op_num_threads = 1
+    session = ort.InferenceSession(prepared.model_bytes, options, providers=["CPUExecutionProvider"])
+    (out,) = session.run(None, prepared.feeds)
+    assert out.shape == (1, 1000) and np.isfinite(out).all()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        graph = onnx_to_graph(data)
+    assert graph.scalars["flops"] > 2 * variant.macs * 0.9  # Conv / Gemm / MatMul MACs all counted
