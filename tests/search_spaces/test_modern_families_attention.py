@@ -16,25 +16,31 @@ from search_spaces.cnn_families.blocks import meta_params
 from search_spaces.cnn_families.dataset import variant_onnx
 from search_spaces.onnx_export import export_onnx
 
-FAMILIES = ("vit", "swin")
+FAMILIES = ("vit", "swin", "mixer")
 # parameter ranges the modules' docstrings state (measured over seeds 0-149 of both spaces)
 PARAM_RANGES = {
     "vit": (1.68e6, 21.99e6),
     "swin": (1.06e6, 21.99e6),
+    "mixer": (1.57e6, 20.18e6),
 }
 # base networks' parameters (vit: timm's deit_tiny_patch16_224; swin: torchvision's swin_t at half width)
-BASE_PARAMS = {"vit": 5_717_416, "swin": 7_299_634}
+BASE_PARAMS = {"vit": 5_717_416, "swin": 7_299_634, "mixer": 19_104_624}
 # small extended-space variants whose exports show each family's ops: vit 3 has a class token, swin 2
-# shifts its windows, pads its maps to the window (176 -> 44, 22, 11) and pads the odd map before merging
-ONNX_SEED = {"vit": 3, "swin": 2}
-RUN_SEED = {"vit": 1, "swin": 7}
-# ONNX node types of variant_onnx(family, ONNX_SEED[family], space="extended") (exporter artefacts aside)
+# shifts its windows, pads its maps to the window (176 -> 44, 22, 11) and pads the odd map before merging,
+# mixer 5 is a ResMLP and mixer 1 an MLP-Mixer
+ONNX_SEEDS = {"vit": (3,), "swin": (2,), "mixer": (5, 1)}
+ONNX_CASES = [(family, seed) for family in FAMILIES for seed in ONNX_SEEDS[family]]
+RUN_SEED = {"vit": 1, "swin": 7, "mixer": 7}  # mixer 7 is a ResMLP with patch 16
+# ONNX node types of variant_onnx(family, seed, space="extended") (exporter artefacts aside)
 OP_TYPES = {
-    "vit": {"Conv", "Reshape", "Transpose", "Concat", "Expand", "Shape", "Gather", "ConstantOfShape", "Equal",
+    ("mixer", 5): {"Conv", "Reshape", "Transpose", "Mul", "Add", "MatMul", "Div", "Erf", "ReduceMean", "Gemm"},
+    ("mixer", 1): {"Conv", "Reshape", "Transpose", "LayerNormalization", "MatMul", "Add", "Div", "Erf", "Mul",
+                   "ReduceMean", "Gemm"},
+    ("vit", 3): {"Conv", "Reshape", "Transpose", "Concat", "Expand", "Shape", "Gather", "ConstantOfShape", "Equal",
             "Where", "Add", "LayerNormalization", "MatMul", "Split", "Squeeze", "Mul", "Softmax", "Div", "Erf",
             "Unsqueeze", "Gemm"},
     # (F.pad's legacy export computes its pads: Shape, ConstantOfShape, Cast, Sub, as torchvision's Swin)
-    "swin": {"Conv", "Transpose", "LayerNormalization", "Pad", "Shape", "ConstantOfShape", "Cast", "Sub", "Slice",
+    ("swin", 2): {"Conv", "Transpose", "LayerNormalization", "Pad", "Shape", "ConstantOfShape", "Cast", "Sub", "Slice",
              "Concat", "Reshape", "MatMul", "Add", "Split", "Squeeze", "Mul", "Gather", "Unsqueeze", "Softmax",
              "Div", "Erf", "GlobalAveragePool", "Flatten", "Gemm"},
 }
@@ -47,8 +53,8 @@ def _generated(family, seed, space):
 
 
 @functools.lru_cache(maxsize=None)
-def _onnx(family):
-    return variant_onnx(family, ONNX_SEED[family], space="extended")
+def _onnx(family, seed):
+    return variant_onnx(family, seed, space="extended")
 
 
 def _producers(model):
@@ -59,9 +65,9 @@ def _input_names(model):
     return {i.name for i in model.graph.input}
 
 
-def _check_vit(model):
+def _check_vit(model, config):
     ops = [n.op_type for n in model.graph.node]
-    blocks = len(_generated("vit", ONNX_SEED["vit"], "extended").config["blocks"])
+    blocks = len(config["blocks"])
     assert ops.count("Softmax") == blocks and ops.count("LayerNormalization") == 2 * blocks + 1
     # attention: Softmax(MatMul(q, k^T)) feeding a MatMul with v
     producers = _producers(model)
@@ -70,13 +76,12 @@ def _check_vit(model):
             assert producers[node.input[0]].op_type == "MatMul"
 
 
-def _check_swin(model):
+def _check_swin(model, config):
     producers, inputs = _producers(model), _input_names(model)
     # the shift: torch.roll is Concat of two Slices of one tensor (per rolled axis)
     rolls = [n for n in model.graph.node if n.op_type == "Concat" and len(n.input) == 2
              and all(x in producers and producers[x].op_type == "Slice" for x in n.input)
              and producers[n.input[0]].input[0] == producers[n.input[1]].input[0]]
-    config = _generated("swin", ONNX_SEED["swin"], "extended").config
     # maps 44, 22, 11 padded to 49, 28, 14: the window (7) is smaller in every stage, so every second block shifts
     shifted = sum(stage["depth"] // 2 for stage in config["stages"])
     assert len(rolls) == 4 * shifted  # two axes, rolled and rolled back
@@ -90,7 +95,28 @@ def _check_swin(model):
     assert "bias_index" in inputs
 
 
-SIGNATURES = {"vit": _check_vit, "swin": _check_swin}
+def _check_mixer(model, config):
+    inputs, producers = _input_names(model), _producers(model)
+    depth = len(config["blocks"])
+    ops = [n.op_type for n in model.graph.node]
+    if config["kind"] == "resmlp":
+        # the affine norms: alpha * x + beta, parameters of shape (1, 1, dim), two per block and a final one
+        alphas = [n for n in model.graph.node if n.op_type == "Mul" and any(x.endswith(".alpha") for x in n.input)]
+        assert len(alphas) == 2 * depth + 1
+        for node in model.graph.node:
+            if node.op_type == "Add" and any(x.endswith(".beta") for x in node.input):
+                assert any(producers[x].op_type == "Mul" for x in node.input if x in producers)
+        # layer scale: one Mul per branch; the token mixing is a single MatMul (no GELU)
+        assert sum(any(x.endswith((".ls1", ".ls2")) for x in n.input) for n in model.graph.node if n.op_type == "Mul") \
+            == 2 * depth
+        assert ops.count("Erf") == depth and ops.count("MatMul") == 3 * depth
+    else:
+        assert ops.count("LayerNormalization") == 2 * depth + 1 and ops.count("Erf") == 2 * depth
+        assert ops.count("MatMul") == 4 * depth
+    assert "stem.weight" in inputs
+
+
+SIGNATURES = {"vit": _check_vit, "swin": _check_swin, "mixer": _check_mixer}
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -100,16 +126,17 @@ def test_generation_is_reproducible_and_seeds_differ(family):
         assert generate(family, 0, space=space) == variants[0]
         assert json.loads(json.dumps(variants[0].config)) == variants[0].config
         assert len({json.dumps(v.config, sort_keys=True) for v in variants}) == 3
-    info, data = _onnx(family)
-    again_info, again = variant_onnx(family, ONNX_SEED[family], space="extended")
+    seed = ONNX_SEEDS[family][0]
+    info, data = _onnx(family, seed)
+    again_info, again = variant_onnx(family, seed, space="extended")
     assert info == again_info and data == again
 
 
-@pytest.mark.parametrize("family", FAMILIES)
-def test_exported_op_types(family):
-    model = onnx.load_from_string(_onnx(family)[1])
-    assert {n.op_type for n in model.graph.node} - ARTEFACTS == OP_TYPES[family]
-    SIGNATURES[family](model)
+@pytest.mark.parametrize("family,seed", ONNX_CASES)
+def test_exported_op_types(family, seed):
+    model = onnx.load_from_string(_onnx(family, seed)[1])
+    assert {n.op_type for n in model.graph.node} - ARTEFACTS == OP_TYPES[family, seed]
+    SIGNATURES[family](model, _generated(family, seed, "extended").config)
 
 
 @pytest.mark.parametrize("family", FAMILIES)
