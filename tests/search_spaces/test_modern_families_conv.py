@@ -11,12 +11,12 @@ import pytest
 
 from nas_predictor.latency.prepare import prepare_model
 from nas_predictor.onnx import onnx_to_graph
-from search_spaces.cnn_families import family_spec, generate
-from search_spaces.cnn_families.blocks import meta_params
+from search_spaces.cnn_families import EXTENDED_RESOLUTIONS, family_spec, generate
+from search_spaces.cnn_families.blocks import meta_macs, meta_params
 from search_spaces.cnn_families.dataset import variant_onnx
 from search_spaces.onnx_export import export_onnx
 
-CONV_FAMILIES = ("convnext", "regnet", "shufflenet", "ghostnet", "densenet")
+CONV_FAMILIES = ("convnext", "regnet", "shufflenet", "ghostnet", "densenet", "hrnet")
 # parameter ranges the modules' docstrings state (measured over seeds 0-149 of both spaces)
 PARAM_RANGES = {
     "convnext": (0.9e6, 9.0e6),
@@ -24,12 +24,13 @@ PARAM_RANGES = {
     "shufflenet": (0.9e6, 7.2e6),
     "ghostnet": (2.7e6, 8.1e6),
     "densenet": (0.35e6, 5.2e6),
+    "hrnet": (0.7e6, 18.5e6),
 }
 # small variants keep the exports quick; between them they cover both RegNet variants (X, Y)
 ONNX_SEED = {"convnext": 1, "regnet": 2, "shufflenet": 2, "ghostnet": 2,  # extended; regnet 2 is a RegNetY
-             "densenet": 6}
+             "densenet": 6, "hrnet": 9}  # hrnet 9 has 4 branches
 RUN_SEED = {"convnext": 0, "regnet": 6, "shufflenet": 5, "ghostnet": 7,  # extended; regnet 6 is a RegNetX
-            "densenet": 6}
+            "densenet": 6, "hrnet": 8}
 # ONNX node types of variant_onnx(family, ONNX_SEED[family], space="extended") (exporter artefacts
 # Constant / Identity aside)
 OP_TYPES = {
@@ -44,6 +45,9 @@ OP_TYPES = {
                  "HardSigmoid", "Mul", "Flatten", "Gemm"},
     "densenet": {"Conv", "BatchNormalization", "Relu", "MaxPool", "Concat", "AveragePool", "GlobalAveragePool",
                  "Flatten", "Gemm"},
+    # Shape / Slice / Cast / Concat build Resize's ``sizes`` input (folded by onnx_to_graph and onnxruntime)
+    "hrnet": {"Conv", "BatchNormalization", "Relu", "Add", "Shape", "Slice", "Cast", "Concat", "Resize",
+              "GlobalAveragePool", "Flatten", "Gemm"},
 }
 ARTEFACTS = {"Constant", "Identity"}
 
@@ -118,7 +122,16 @@ def _check_densenet(model):
     assert max(inputs) == max(blocks) + 1 >= 9
 
 
-SIGNATURES = {"densenet": _check_densenet, "convnext": _check_convnext, "regnet": _check_regnet, "shufflenet": _check_shufflenet,
+def _check_hrnet(model):
+    stages = generate("hrnet", ONNX_SEED["hrnet"], space="extended").config["stages"]
+    # a module on b branches upsamples every lower-resolution branch into every higher one: b(b-1)/2
+    expected = sum(st["modules"] * (b * (b - 1) // 2) for b, st in enumerate(stages, start=2))
+    resizes = [n for n in model.graph.node if n.op_type == "Resize"]
+    assert len(resizes) == expected == 10  # 1 + 3 + 6
+    assert {_attr(n, "mode") for n in resizes} == {b"nearest"}
+
+
+SIGNATURES = {"hrnet": _check_hrnet, "densenet": _check_densenet, "convnext": _check_convnext, "regnet": _check_regnet, "shufflenet": _check_shufflenet,
               "ghostnet": _check_ghostnet}
 
 
@@ -152,8 +165,18 @@ def test_parameters_within_the_stated_range(family):
             assert low <= params <= high, (space, seed, params)
 
 
-@pytest.mark.parametrize("resolution", [160, 256])
 @pytest.mark.parametrize("family", CONV_FAMILIES)
+def test_every_extended_resolution_builds(family):
+    # a forward on the meta device checks every shape (HRNet's fusion sums maps of odd sizes, e.g. 13 <- 7
+    # at 208) without computing anything
+    spec = family_spec(family)
+    for seed in range(2):
+        config = generate(family, seed, space="extended").config
+        for resolution in EXTENDED_RESOLUTIONS + (224,):
+            assert meta_macs(lambda: spec.build(config, resolution, 1000), (1, 3, resolution, resolution)) > 0
+
+
+@pytest.mark.parametrize("family, resolution", [(f, r) for f in CONV_FAMILIES for r in (160, 256)] + [("hrnet", 208)])
 def test_extended_variants_run_in_onnxruntime_and_encode(family, resolution):
     variant = generate(family, RUN_SEED[family], space="extended", resolution=resolution)
     data = export_onnx(variant.build(), variant.input_shape)
