@@ -235,9 +235,14 @@ class NetworkEncodingConfig(_Strict):
     # op types the training families lack (the unseen-family split).
     op_groups: bool = False
 
+    # Append each node's time from a per-operator latency model of the device (nas_predictor.op_latency),
+    # fitted when training starts on this operator micro-benchmark folder (`nas-predictor dataset build
+    # --ops`, measured on the same device as the networks); the grounded readout scales these times.
+    op_latency: str | None = None
+
     @model_validator(mode="after")
     def _costs_need_extended(self) -> "NetworkEncodingConfig":
-        for key in ("node_costs", "channel_alignment", "op_groups"):
+        for key in ("node_costs", "channel_alignment", "op_groups", "op_latency"):
             if getattr(self, key) and self.layout != "extended":
                 raise ValueError(f"encoding.{key} needs layout 'extended' (the 'reference' layout is kept exact)")
         return self
@@ -245,7 +250,8 @@ class NetworkEncodingConfig(_Strict):
     def tokenizer(self) -> "NetworkTokenizer":
         from nas_predictor.network_encoding import NetworkTokenizer
 
-        return NetworkTokenizer(self.layout, self.node_costs, self.channel_alignment, self.op_groups)
+        return NetworkTokenizer(self.layout, self.node_costs, self.channel_alignment, self.op_groups,
+                                op_latency=bool(self.op_latency))
 
 
 class LatencyExperimentConfig(_Strict):
@@ -280,6 +286,7 @@ class LatencyExperimentConfig(_Strict):
                 model.setdefault("static_dim", tokenizer.static_dim)
                 model.setdefault("op_slots", tokenizer.num_slots if tokenizer.op_groups else 0)
                 model.setdefault("cost_offset", tokenizer.cost_offset if tokenizer.node_costs else 0)
+                model.setdefault("op_latency_offset", tokenizer.op_latency_offset if tokenizer.op_latency else 0)
             tree["model"] = model
         if isinstance(tree.get("train", {}), dict):
             tree["train"] = {"lambda_sr": 0.0, "lambda_ac": 0.0, "select_metric": "mape", "init_output_bias": True,
@@ -307,6 +314,10 @@ class LatencyExperimentConfig(_Strict):
         if self.model.cost_offset != cost_offset:
             raise ValueError(f"model.cost_offset ({self.model.cost_offset}) must be {cost_offset}: the column of the "
                              f"node-cost slots with encoding.node_costs, 0 without")
+        op_offset = tokenizer.op_latency_offset if tokenizer.op_latency else 0
+        if self.model.op_latency_offset != op_offset:
+            raise ValueError(f"model.op_latency_offset ({self.model.op_latency_offset}) must be {op_offset}: the column "
+                             f"of the op-latency slot with encoding.op_latency, 0 without")
         if self.train.lambda_ac > 0 or self.train.equivalence_augment:
             raise ValueError("the AC loss and equivalence augmentation apply to cell predictors only")
         if self.model.num_outputs != len(self.data.settings):

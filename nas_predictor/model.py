@@ -16,13 +16,16 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 from torch import nn
 
 from nas_predictor.encoding import GraphBatch
-from nas_predictor.network_encoding import decode_node_costs
+from nas_predictor.network_encoding import decode_node_costs, decode_op_latency
 
 
 # The roofline readout's terms, in the head's output order (each times num_outputs).
 ROOFLINE_TERMS = ("per_gflop", "per_million_elements", "fixed")
 # Readouts that build a network's latency from each operator's costs (they need encoding.node_costs).
-ROOFLINE_READOUTS = ("roofline", "roofline_sum")
+ROOFLINE_READOUTS = ("roofline", "roofline_sum", "grounded")
+# The grounded readout's extra term: the node's per-operator time (ms) times a learnt factor.
+GROUNDED_TERMS = (*ROOFLINE_TERMS, "per_op_ms")
+GROUNDED_SHARE = 0.85  # of the initial prediction from the per-operator term
 
 
 class ModelConfig(BaseModel):
@@ -65,10 +68,16 @@ class ModelConfig(BaseModel):
     # roofline_sum: roofline plus one positive network-level term read from the summed node embeddings
     # and the static features, as the sum readout does: costs no single operator carries (launches,
     # synchronisation, a framework's fixed overhead) go there instead of being spread over the nodes.
-    readout: Literal["sum", "node_sum", "op_sum", "roofline", "roofline_sum"] = "sum"
+    # grounded: roofline plus a fourth work term, the node's time from the device's per-operator latency
+    # model (encoding.op_latency), times a positive factor the head predicts from the node's embedding:
+    # a network is its operators' micro-benchmarked times, corrected for the context (fusion, cache
+    # reuse) the graph shows. It starts as that sum (the factor at the training labels' mean ratio to it).
+    readout: Literal["sum", "node_sum", "op_sum", "roofline", "roofline_sum", "grounded"] = "sum"
     # roofline readouts only: the token column of the first node-cost slot (a latency config fills it in
     # under encoding.node_costs)
     cost_offset: int = Field(0, ge=0)
+    # grounded readout only: the token column of the op-latency slot (filled in under encoding.op_latency)
+    op_latency_offset: int = Field(0, ge=0)
     # Latency only: in training, each node's op one-hot (the first op_slots token columns, which a
     # latency config fills in under encoding.op_groups) is zeroed with this probability, so that the
     # model learns to read a node from its group, attributes and costs alone, as it must for an op type
@@ -83,6 +92,9 @@ class ModelConfig(BaseModel):
         if self.readout in ROOFLINE_READOUTS and not self.cost_offset:
             raise ValueError(f"model.readout {self.readout!r} needs encoding.node_costs (it reads each node's FLOPs and "
                              "memory traffic from its token; model.cost_offset names their column)")
+        if self.readout == "grounded" and not self.op_latency_offset:
+            raise ValueError("model.readout 'grounded' needs encoding.op_latency (it reads each node's per-operator "
+                             "time from its token; model.op_latency_offset names the column)")
         if self.op_dropout > 0 and not self.op_slots:
             raise ValueError("model.op_dropout needs encoding.op_groups (a node whose op one-hot is dropped "
                              "is read from its op group)")
@@ -249,6 +261,7 @@ class NARFormerV2(nn.Module):
     def __init__(self, cfg: ModelConfig) -> None:
         super().__init__()
         self.cfg = cfg
+        self.terms = GROUNDED_TERMS if cfg.readout == "grounded" else ROOFLINE_TERMS
         dims = [cfg.input_dim] + [cfg.hidden] * (cfg.num_blocks - 1)
         self.blocks = nn.ModuleList(GraphAidedBlock(d, cfg) for d in dims)
         head_in = cfg.hidden
@@ -259,7 +272,7 @@ class NARFormerV2(nn.Module):
             if cfg.readout != "roofline_sum":  # roofline_sum's head reads nodes; its graph_head the statics
                 head_in = 2 * cfg.hidden
         # roofline: three positive terms (time per GFLOP, per million elements, fixed) per output
-        outputs = cfg.num_outputs * (len(ROOFLINE_TERMS) if cfg.readout in ROOFLINE_READOUTS else 1)
+        outputs = cfg.num_outputs * (len(self.terms) if cfg.readout in ROOFLINE_READOUTS else 1)
         self.head = _mlp_head(head_in, cfg.hidden, outputs, cfg.dropout)
         # roofline_sum: the network-level term's head, on the summed embeddings and the static features
         self.graph_head = _mlp_head(2 * cfg.hidden, cfg.hidden, cfg.num_outputs, cfg.dropout) \
@@ -285,10 +298,21 @@ class NARFormerV2(nn.Module):
         if self.cfg.readout in ROOFLINE_READOUTS:
             if not mean_nodes or mean_costs is None:
                 raise ValueError("the roofline readout's init needs the mean node count and mean network costs")
-            parts = len(ROOFLINE_TERMS) + (self.graph_head is not None)
             means = torch.as_tensor(target_mean, dtype=torch.float64).reshape(-1).expand(self.cfg.num_outputs)
-            per_term = torch.as_tensor([max(float(c), 1e-9) for c in mean_costs] + [float(mean_nodes)],
-                                       dtype=torch.float64)
+            costs = [max(float(c), 1e-9) for c in mean_costs]
+            if self.cfg.readout == "grounded":
+                # mean_costs: GFLOPs, M elements, then the summed per-operator ms. The prediction starts
+                # as that sum rescaled to the labels (GROUNDED_SHARE of the mean), the roofline terms
+                # share the rest: the micro-benchmarks lead, and the correction is learnt.
+                if len(costs) != len(GROUNDED_TERMS) - 1:
+                    raise ValueError("the grounded readout's init needs the mean summed per-operator time")
+                per_term = torch.as_tensor(costs[:2] + [float(mean_nodes), costs[2]], dtype=torch.float64)
+                share = torch.tensor([(1 - GROUNDED_SHARE) / 3] * 3 + [GROUNDED_SHARE], dtype=torch.float64)
+                target = means[None, :] * share[:, None] / per_term[:, None]
+                init_output_bias(self.head[-1], target.reshape(-1), self.cfg.output)
+                return
+            parts = len(ROOFLINE_TERMS) + (self.graph_head is not None)
+            per_term = torch.as_tensor(costs + [float(mean_nodes)], dtype=torch.float64)
             target = means[None, :] / (parts * per_term[:, None])  # (terms, outputs)
             init_output_bias(self.head[-1], target.reshape(-1), self.cfg.output)
             if self.graph_head is not None:
@@ -323,9 +347,12 @@ class NARFormerV2(nn.Module):
             return (out * (maskf if out.dim() == 3 else maskf[..., 0])).sum(dim=1)
         elif self.cfg.readout in ROOFLINE_READOUTS:
             # (B, N, 3K) -> (B, N, 3, K); 3K > 1, so positive_output squeezes nothing
-            rates = positive_output(self.head(x), self.cfg.output).unflatten(-1, (len(ROOFLINE_TERMS), self.cfg.num_outputs))
+            rates = positive_output(self.head(x), self.cfg.output).unflatten(-1, (len(self.terms), self.cfg.num_outputs))
             costs = decode_node_costs(batch.tokens, self.cfg.cost_offset)  # (B, N, 2), before op dropout
-            work = torch.cat([costs, torch.ones_like(costs[..., :1])], dim=-1)  # (B, N, 3): GFLOPs, M elements, 1
+            parts = [costs, torch.ones_like(costs[..., :1])]  # GFLOPs, M elements, 1
+            if self.cfg.readout == "grounded":
+                parts.append(decode_op_latency(batch.tokens, self.cfg.op_latency_offset)[..., None])  # ms
+            work = torch.cat(parts, dim=-1)  # (B, N, terms)
             out = ((rates * work[..., None]).sum(dim=2) * maskf).sum(dim=1)  # (B, K)
             if self.graph_head is not None:
                 graph_vec = torch.cat([(x * maskf).sum(dim=1), self._static(batch)], dim=-1)

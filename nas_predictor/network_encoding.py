@@ -72,6 +72,17 @@ NODE_COST_DIVISOR = np.array([10.0, 9.0])
 # GFLOPs and millions of memory elements (its learnt times are per unit of these).
 NODE_COST_UNITS = np.array([1e9, 1e6])
 
+# Optional op-latency slot (encoding.op_latency): log10(1 + the node's predicted time in microseconds)
+# / this divisor (about 0..1 for operators up to 100 ms). The grounded readout reads it back.
+OP_US_DIVISOR = 5.0
+
+
+def decode_op_latency(tokens: torch.Tensor, offset: int) -> torch.Tensor:
+    """The op-latency column of ``tokens`` (..., token_dim) back in ms: (...,)."""
+    column = tokens[..., offset].double()
+    return ((torch.pow(10.0, column * OP_US_DIVISOR) - 1.0).clamp_min(0.0) / 1000.0).to(tokens.dtype)
+
+
 # Optional channel-alignment slots (encoding.channel_alignment): whether the node's output channels, and
 # the channels of every node feeding it, are multiples of 4, 8 and 16 (0 when unknown or not). CPU
 # kernels run convolutions in channel-blocked layouts (onnxruntime's MLAS: NCHWc, blocks of 8 or 16)
@@ -169,10 +180,11 @@ class NetworkTokenizer:
     """ArchGraph of a whole network (from ONNX) -> padded tokens, adjacency and static features."""
 
     def __init__(self, layout: str = "extended", node_costs: bool = False, channel_alignment: bool = False,
-                 op_groups: bool = False, known_ops: Sequence[str] | None = None) -> None:
+                 op_groups: bool = False, known_ops: Sequence[str] | None = None,
+                 op_latency: bool | dict | None = None) -> None:
         if layout not in LAYOUTS:
             raise ValueError(f"unknown network token layout {layout!r}; choose one of {LAYOUTS}")
-        if (node_costs or channel_alignment or op_groups) and layout != "extended":
+        if (node_costs or channel_alignment or op_groups or op_latency) and layout != "extended":
             raise ValueError("node_costs, channel_alignment and op_groups extend the 'extended' layout; the "
                              "'reference' layout stays the reference's")
         if known_ops is not None and not op_groups:
@@ -181,6 +193,15 @@ class NetworkTokenizer:
         self.node_costs = bool(node_costs)
         self.channel_alignment = bool(channel_alignment)
         self.op_groups = bool(op_groups)
+        # op_latency: one more column, each node's time from a per-operator latency model of the device
+        # (nas_predictor.op_latency); True sizes the tokens before the model is fitted (attach_op_model),
+        # a dict is a fitted model's state (as a checkpoint stores it)
+        self.op_latency = bool(op_latency)
+        self.op_model = None
+        if isinstance(op_latency, dict):
+            from nas_predictor.op_latency import OpLatencyModel
+
+            self.op_model = OpLatencyModel.from_state(op_latency)
         self.known_ops: frozenset[str] | None = None
         if known_ops is not None:
             self.known_ops = frozenset(ALIASES.get(op, op) for op in known_ops)
@@ -197,7 +218,21 @@ class NetworkTokenizer:
     @property
     def token_dim(self) -> int:
         return (self.num_slots + ATTR_SLOTS * PE_DIM + SHAPE_DIMS * PE_DIM + (len(NODE_COST_KEYS) if self.node_costs else 0)
-                + (ALIGNMENT_DIM if self.channel_alignment else 0) + (len(OP_GROUPS) if self.op_groups else 0))
+                + (ALIGNMENT_DIM if self.channel_alignment else 0) + (len(OP_GROUPS) if self.op_groups else 0)
+                + (1 if self.op_latency else 0))
+
+    def attach_op_model(self, model) -> None:
+        """Use ``model`` (an OpLatencyModel) for the op-latency column."""
+        if not self.op_latency:
+            raise ValueError("this tokenizer has no op-latency column (encoding.op_latency is off)")
+        self.op_model = model
+
+    @property
+    def op_latency_offset(self) -> int:
+        """Column of the op-latency slot: the last one."""
+        if not self.op_latency:
+            raise ValueError("this tokenizer has no op-latency column (encoding.op_latency is off)")
+        return self.token_dim - 1
 
     def config(self) -> dict:
         config: dict = {"kind": "network", "layout": self.layout, "node_costs": self.node_costs}
@@ -208,6 +243,10 @@ class NetworkTokenizer:
             config["op_groups"] = True
         if self.known_ops is not None:
             config["known_ops"] = sorted(self.known_ops)
+        if self.op_latency:
+            if self.op_model is None:
+                raise ValueError("the op-latency column has no per-operator model yet (attach_op_model)")
+            config["op_latency"] = self.op_model.state()
         return config
 
     def learn_vocabulary(self, graphs: Sequence[ArchGraph]) -> None:
@@ -275,6 +314,10 @@ class NetworkTokenizer:
             parts.append(channel_alignment_features(graph))
         if self.op_groups:
             parts.append(op_group_features(graph))
+        if self.op_latency:
+            if self.op_model is None:
+                raise ValueError("the op-latency column has no per-operator model yet (attach_op_model)")
+            parts.append((np.log10(1.0 + 1000.0 * self.op_model.node_ms(graph)) / OP_US_DIVISOR)[:, None])
         return np.concatenate(parts, axis=1)
 
     @property
@@ -335,6 +378,13 @@ class LazyGraphBatch:
     def cost_totals(self) -> np.ndarray:
         """(num_graphs, 2): each network's summed node costs in NODE_COST_UNITS (the roofline readout's init)."""
         return np.stack([node_costs(g).sum(axis=0) / NODE_COST_UNITS for g in self.graphs])
+
+    def op_totals(self) -> np.ndarray:
+        """(num_graphs,): each network's summed per-operator times in ms (the grounded readout's init)."""
+        model = self.tokenizer.op_model
+        if model is None:
+            raise ValueError("the tokenizer has no per-operator latency model")
+        return model.predict_ms(self.graphs)
 
     def select(self, index) -> GraphBatch:
         if isinstance(index, slice):

@@ -240,6 +240,8 @@ def train_member(
         kwargs = {}
         if cfg.model.readout in ROOFLINE_READOUTS:
             kwargs["mean_costs"] = train.batch.cost_totals().mean(axis=0).tolist()
+            if cfg.model.readout == "grounded":
+                kwargs["mean_costs"].append(float(train.batch.op_totals().mean()))
         model.init_output(mean.exp() if tc.value_loss == "log_absolute" else mean,
                           float(np.mean(sizes)) if sizes is not None and len(sizes) else None, **kwargs)
     model = model.to(device)

@@ -1,0 +1,243 @@
+"""A per-operator latency model for one device: what each node of a network costs there, from its parts.
+
+Trained on an operator micro-benchmark (``nas-predictor dataset build --ops``: single operators and small
+blocks - a Conv of some shape, a LayerNorm, an attention block - each timed whole with the device's
+protocol), it predicts every node of any ONNX graph: an unseen arrangement of known operators is then
+predicted from its operators (nn-Meter's idea; Zhang et al., MobiSys'21). The whole-network predictor
+reads these per-node times as a token column and, with the ``grounded`` readout, scales them by learnt
+per-node factors (fusion, cache reuse, the context a micro-benchmark lacks).
+
+Model: a small MLP per node on [op-type embedding | op group | numeric features] -> log10 of the node's
+time in ms. A micro-benchmark graph of k nodes is timed as one run, so its prediction is the sum of its
+nodes plus one per-run overhead (onnxruntime's session.run cost, learnt, and not part of a node), and
+the loss is the squared error of log10 on that sum. Op types the micro-benchmark never had get a zero
+type embedding and are predicted from their group and numeric features (their costs, shapes and
+attributes); Input nodes (data and weights) cost nothing.
+
+The fitted model is a plain dict of lists (``state()``), so checkpoints holding it load with
+``torch.load(weights_only=True)``.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Sequence
+
+import numpy as np
+import torch
+from torch import nn
+
+from nas_predictor.errors import DataError
+from nas_predictor.graph import ArchGraph
+from nas_predictor.network_encoding import ALIASES, INPUT_OP, OP_GROUP_INDEX, OP_GROUPS, channel_alignment_features
+
+__all__ = ["NUMERIC_FEATURES", "OpLatencyModel", "fit_op_latency", "node_op_features"]
+
+NUMERIC_FEATURES = (
+    "log_flops", "log_memory_batched", "log_memory_fixed", "log_out_numel", "log_in_numel_sum",
+    "log_in_numel_max", "inputs", "log2_kernel_area", "stride", "log2_group", "log2_channels_per_group",
+    "dilation", "out_rank", "log2_last_dim", "log2_channels", "log2_spatial",
+)
+STATE_VERSION = 1
+EMBED = 16
+
+
+def _first(value: Any, default: float = 0.0) -> float:
+    if isinstance(value, (list, tuple)):
+        return float(value[0]) if value else default
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return default
+
+
+def _numel(shape: Sequence[int]) -> float:
+    return float(math.prod(max(d, 1) for d in shape))
+
+
+def node_op_features(graph: ArchGraph) -> tuple[list[str], np.ndarray]:
+    """(op type of each node, (num_nodes, len(NUMERIC_FEATURES) + alignment) numeric features)."""
+    n = graph.num_nodes
+    shapes = graph.shapes if graph.shapes is not None else tuple(() for _ in range(n))
+    preds: list[list[int]] = [[] for _ in range(n)]
+    for src, dst in graph.edges:
+        preds[dst].append(src)
+    x = np.zeros((n, len(NUMERIC_FEATURES)), dtype=np.float64)
+    ops = []
+    for i, op in enumerate(graph.ops):
+        op = ALIASES.get(op, op)
+        ops.append(op)
+        attrs = graph.attrs[i] if graph.attrs is not None else {}
+        out = shapes[i]
+        ins = [_numel(shapes[p]) for p in preds[i]] or [0.0]
+        kernel = attrs.get("kernel")
+        kernel_area = float(np.prod(kernel)) if isinstance(kernel, (list, tuple)) and kernel else _first(kernel, 1.0)
+        group = max(_first(attrs.get("group"), 1.0), 1.0)
+        channels = float(out[1]) if len(out) >= 2 and out[1] > 0 else 0.0
+        spatial = _numel(out[2:]) if len(out) > 2 else 1.0
+        x[i] = [
+            math.log10(1.0 + float(attrs.get("flops", 0.0))),
+            math.log10(1.0 + float(attrs.get("memory_batched", 0.0))),
+            math.log10(1.0 + float(attrs.get("memory_fixed", 0.0))),
+            math.log10(1.0 + (_numel(out) if len(out) else 0.0)),
+            math.log10(1.0 + sum(ins)),
+            math.log10(1.0 + max(ins)),
+            float(len(preds[i])),
+            math.log2(max(kernel_area, 1.0)),
+            _first(attrs.get("stride"), 1.0),
+            math.log2(group),
+            math.log2(max(channels / group, 1.0)) if channels else 0.0,
+            _first(attrs.get("dilation"), 1.0),
+            float(len(out)),
+            math.log2(max(float(out[-1]), 1.0)) if len(out) else 0.0,
+            math.log2(max(channels, 1.0)),
+            math.log2(max(spatial, 1.0)),
+        ]
+    return ops, np.concatenate([x, channel_alignment_features(graph).astype(np.float64)], axis=1)
+
+
+class _NodeMLP(nn.Module):
+    def __init__(self, num_types: int, numeric: int, hidden: int) -> None:
+        super().__init__()
+        self.embed = nn.Embedding(num_types + 1, EMBED, padding_idx=0)  # row 0: an op type never benchmarked
+        self.net = nn.Sequential(nn.Linear(EMBED + len(OP_GROUPS) + numeric, hidden), nn.SiLU(),
+                                 nn.Linear(hidden, hidden), nn.SiLU(), nn.Linear(hidden, 1))
+        self.overhead = nn.Parameter(torch.tensor(-2.0))  # log10 ms of one run's fixed cost
+
+    def forward(self, types: torch.Tensor, groups: torch.Tensor, numeric: torch.Tensor) -> torch.Tensor:
+        return self.net(torch.cat([self.embed(types), groups, numeric], dim=-1)).squeeze(-1)
+
+
+class OpLatencyModel:
+    """Per-node latency (ms) of ONNX graphs on one device; build with :func:`fit_op_latency` or
+    :meth:`from_state`."""
+
+    def __init__(self, op_types: Sequence[str], mean: np.ndarray, std: np.ndarray, hidden: int,
+                 weights: dict[str, torch.Tensor] | None = None, info: dict[str, Any] | None = None) -> None:
+        self.op_types = tuple(op_types)
+        self._type_index = {op: k + 1 for k, op in enumerate(self.op_types)}
+        self.mean = np.asarray(mean, dtype=np.float64)
+        self.std = np.asarray(std, dtype=np.float64)
+        self.hidden = int(hidden)
+        self.info = dict(info or {})
+        self.net = _NodeMLP(len(self.op_types), len(self.mean), self.hidden)
+        if weights is not None:
+            self.net.load_state_dict(weights)
+        self.net.eval()
+
+    # --- features ----------------------------------------------------------------------------------
+    def _inputs(self, graphs: Sequence[ArchGraph]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, np.ndarray, np.ndarray]:
+        types, groups, numeric, owner, is_input = [], [], [], [], []
+        for g, graph in enumerate(graphs):
+            ops, x = node_op_features(graph)
+            for op in ops:
+                types.append(self._type_index.get(op, 0))
+                onehot = np.zeros(len(OP_GROUPS), dtype=np.float32)
+                if op in OP_GROUP_INDEX:
+                    onehot[OP_GROUP_INDEX[op]] = 1.0
+                groups.append(onehot)
+                is_input.append(op == INPUT_OP)
+            numeric.append(x)
+            owner += [g] * len(ops)
+        z = (np.concatenate(numeric) - self.mean) / self.std
+        return (torch.as_tensor(types, dtype=torch.long), torch.as_tensor(np.stack(groups)),
+                torch.as_tensor(z, dtype=torch.float32), np.asarray(owner), np.asarray(is_input))
+
+    # --- prediction --------------------------------------------------------------------------------
+    def node_ms(self, graph: ArchGraph) -> np.ndarray:
+        """Predicted time of every node in ms (0 for Input nodes)."""
+        return self.nodes_ms([graph])[0]
+
+    def nodes_ms(self, graphs: Sequence[ArchGraph]) -> list[np.ndarray]:
+        if not graphs:
+            return []
+        types, groups, numeric, owner, is_input = self._inputs(graphs)
+        with torch.no_grad():
+            log_ms = self.net(types, groups, numeric).double().numpy()
+        ms = np.where(is_input, 0.0, np.power(10.0, np.clip(log_ms, -6.0, 6.0)))
+        return [ms[owner == g] for g in range(len(graphs))]
+
+    def predict_ms(self, graphs: Sequence[ArchGraph], overhead: bool = False) -> np.ndarray:
+        """The sum of each graph's node predictions (plus one run's overhead when ``overhead``): the
+        nn-Meter estimate of the whole graph."""
+        extra = float(10.0 ** self.net.overhead.item()) if overhead else 0.0
+        return np.array([float(ms.sum()) + extra for ms in self.nodes_ms(graphs)])
+
+    # --- persistence -------------------------------------------------------------------------------
+    def state(self) -> dict[str, Any]:
+        """Plain lists and numbers only (a checkpoint holding it loads with weights_only=True)."""
+        return {"version": STATE_VERSION, "op_types": list(self.op_types), "mean": self.mean.tolist(),
+                "std": self.std.tolist(), "hidden": self.hidden, "info": self.info,
+                "weights": {k: v.detach().cpu().tolist() for k, v in self.net.state_dict().items()}}
+
+    @classmethod
+    def from_state(cls, state: dict[str, Any]) -> "OpLatencyModel":
+        try:
+            if state.get("version") != STATE_VERSION:
+                raise DataError(f"per-operator latency model of version {state.get('version')!r}; this code reads "
+                                f"version {STATE_VERSION}")
+            weights = {k: torch.as_tensor(v, dtype=torch.float32) for k, v in state["weights"].items()}
+            return cls(state["op_types"], np.asarray(state["mean"]), np.asarray(state["std"]), state["hidden"],
+                       weights, state.get("info"))
+        except (KeyError, TypeError, ValueError, RuntimeError) as err:
+            raise DataError(f"corrupt per-operator latency model in the checkpoint ({type(err).__name__}: {err})") from None
+
+
+def fit_op_latency(graphs: Sequence[ArchGraph], latency_ms: Sequence[float], *, hidden: int = 96, epochs: int = 1500,
+                   lr: float = 3e-3, seed: int = 0, valid_fraction: float = 0.1,
+                   info: dict[str, Any] | None = None) -> OpLatencyModel:
+    """Fit the per-node model so each micro-benchmark graph's node sum plus one run's overhead matches its
+    measured time (squared error of log10). Full-batch Adam with a cosine schedule; the epoch with the
+    lowest error on a held-out ``valid_fraction`` of the graphs is kept (its scores go to ``info``)."""
+    y = np.asarray(latency_ms, dtype=np.float64)
+    if len(graphs) != len(y):
+        raise DataError(f"{len(graphs)} operator graphs but {len(y)} labels")
+    if len(y) < 10:
+        raise DataError(f"a per-operator latency model needs at least 10 timed operators, got {len(y)}")
+    if not np.all(np.isfinite(y)) or np.any(y <= 0):
+        raise DataError("operator latency labels must be finite and positive")
+    all_ops = [node_op_features(g) for g in graphs]
+    op_types = sorted({op for ops, _ in all_ops for op in ops} - {INPUT_OP})
+    x = np.concatenate([f for _, f in all_ops])
+    mean, std = x.mean(axis=0), x.std(axis=0)
+    std = np.where(std > 1e-9, std, 1.0)
+    model = OpLatencyModel(op_types, mean, std, hidden, info=info)
+    torch.manual_seed(seed)
+    model.net = _NodeMLP(len(op_types), len(mean), hidden)
+    types, groups, numeric, owner, is_input = model._inputs(graphs)
+    owner_t = torch.as_tensor(owner, dtype=torch.long)
+    keep = torch.as_tensor(~is_input)
+    target = torch.as_tensor(np.log10(y), dtype=torch.float32)
+    rng = np.random.default_rng(seed)
+    order = rng.permutation(len(y))
+    n_valid = max(1, int(round(valid_fraction * len(y))))
+    valid = torch.zeros(len(y), dtype=torch.bool)
+    valid[torch.as_tensor(order[:n_valid])] = True
+    opt = torch.optim.Adam(model.net.parameters(), lr=lr, weight_decay=1e-5)
+    sched = torch.optim.lr_scheduler.CosineAnnealingLR(opt, epochs)
+    best = (math.inf, None, -1)
+    model.net.train()
+    for epoch in range(epochs):
+        log_ms = model.net(types, groups, numeric)
+        node = torch.where(keep, torch.pow(10.0, log_ms.clamp(-6, 6)), torch.zeros_like(log_ms))
+        total = torch.zeros(len(y)).index_add(0, owner_t, node) + torch.pow(10.0, model.net.overhead)
+        err = torch.log10(total) - target
+        loss = (err[~valid] ** 2).mean()
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        with torch.no_grad():
+            v = float((err[valid] ** 2).mean())
+        if v < best[0]:
+            best = (v, {k: t.detach().clone() for k, t in model.net.state_dict().items()}, epoch)
+    model.net.load_state_dict(best[1])
+    model.net.eval()
+    with torch.no_grad():
+        pred = np.asarray(model.predict_ms(graphs, overhead=True))
+    rel = np.abs(pred / y - 1.0)
+    v = valid.numpy()
+    model.info.update({"operators": int(len(y)), "op_types": len(op_types), "best_epoch": best[2], "epochs": epochs,
+                       "train_mape": float(rel[~v].mean()), "valid_mape": float(rel[v].mean()),
+                       "run_overhead_ms": float(10.0 ** model.net.overhead.item()), "seed": seed})
+    return model
