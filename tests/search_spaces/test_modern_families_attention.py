@@ -16,26 +16,34 @@ from search_spaces.cnn_families.blocks import meta_params
 from search_spaces.cnn_families.dataset import variant_onnx
 from search_spaces.onnx_export import export_onnx
 
-FAMILIES = ("vit", "swin", "mixer")
+FAMILIES = ("vit", "swin", "mixer", "poolformer", "mobilevit")
 # parameter ranges the modules' docstrings state (measured over seeds 0-149 of both spaces)
 PARAM_RANGES = {
     "vit": (1.68e6, 21.99e6),
     "swin": (1.06e6, 21.99e6),
     "mixer": (1.57e6, 20.18e6),
+    "poolformer": (1.35e6, 11.76e6),
+    "mobilevit": (1.5e6, 6.0e6),  # MOBILEVIT_PENDING
 }
 # base networks' parameters (vit: timm's deit_tiny_patch16_224; swin: torchvision's swin_t at half width)
-BASE_PARAMS = {"vit": 5_717_416, "swin": 7_299_634, "mixer": 19_104_624}
+BASE_PARAMS = {"vit": 5_717_416, "swin": 7_299_634, "mixer": 19_104_624, "poolformer": 6_807_736,
+               "mobilevit": 2_317_848}
 # small extended-space variants whose exports show each family's ops: vit 3 has a class token, swin 2
 # shifts its windows, pads its maps to the window (176 -> 44, 22, 11) and pads the odd map before merging,
-# mixer 5 is a ResMLP and mixer 1 an MLP-Mixer
-ONNX_SEEDS = {"vit": (3,), "swin": (2,), "mixer": (5, 1)}
+# mixer 5 is a ResMLP and mixer 1 an MLP-Mixer, mobilevit 2 (at 208: maps 26, 13, 7) resizes twice
+ONNX_SEEDS = {"vit": (3,), "swin": (2,), "mixer": (5, 1), "poolformer": (2,), "mobilevit": (2,)}
 ONNX_CASES = [(family, seed) for family in FAMILIES for seed in ONNX_SEEDS[family]]
-RUN_SEED = {"vit": 1, "swin": 7, "mixer": 7}  # mixer 7 is a ResMLP with patch 16
+RUN_SEED = {"vit": 1, "swin": 7, "mixer": 7, "poolformer": 1, "mobilevit": 4}  # mixer 7: a ResMLP, patch 16
 # ONNX node types of variant_onnx(family, seed, space="extended") (exporter artefacts aside)
 OP_TYPES = {
     ("mixer", 5): {"Conv", "Reshape", "Transpose", "Mul", "Add", "MatMul", "Div", "Erf", "ReduceMean", "Gemm"},
     ("mixer", 1): {"Conv", "Reshape", "Transpose", "LayerNormalization", "MatMul", "Add", "Div", "Erf", "Mul",
                    "ReduceMean", "Gemm"},
+    ("poolformer", 2): {"Conv", "Reshape", "InstanceNormalization", "Shape", "Unsqueeze", "Mul", "Add", "AveragePool",
+                        "Sub", "Div", "Erf", "ReduceMean", "Gemm"},
+    ("mobilevit", 2): {"Conv", "BatchNormalization", "Sigmoid", "Mul", "Add", "Reshape", "Transpose",
+                       "LayerNormalization", "MatMul", "Split", "Squeeze", "Softmax", "Div", "Erf", "Resize", "Shape",
+                       "Slice", "Cast", "Concat", "GlobalAveragePool", "Flatten", "Gemm"},
     ("vit", 3): {"Conv", "Reshape", "Transpose", "Concat", "Expand", "Shape", "Gather", "ConstantOfShape", "Equal",
             "Where", "Add", "LayerNormalization", "MatMul", "Split", "Squeeze", "Mul", "Softmax", "Div", "Erf",
             "Unsqueeze", "Gemm"},
@@ -116,7 +124,44 @@ def _check_mixer(model, config):
     assert "stem.weight" in inputs
 
 
-SIGNATURES = {"vit": _check_vit, "swin": _check_swin, "mixer": _check_mixer}
+def _attr(node, name):
+    return next(onnx.helper.get_attribute_value(a) for a in node.attribute if a.name == name)
+
+
+def _check_poolformer(model, config):
+    producers = _producers(model)
+    pools = [n for n in model.graph.node if n.op_type == "AveragePool"]
+    assert [(_attr(n, "kernel_shape"), _attr(n, "strides"), _attr(n, "count_include_pad")) for n in pools] == \
+        [([st["pool"]] * 2, [1, 1], 0) for st in config["stages"] for _ in range(st["depth"])]
+    # the token mixer: pool(x) - x
+    subs = [n for n in model.graph.node if n.op_type == "Sub"]
+    assert len(subs) == len(pools)
+    for sub in subs:
+        pool = producers[sub.input[0]]
+        assert pool.op_type == "AveragePool" and pool.input[0] == sub.input[1]
+    blocks = sum(st["depth"] for st in config["stages"])
+    ops = [n.op_type for n in model.graph.node]
+    assert ops.count("InstanceNormalization") == 2 * blocks + 1  # GroupNorm(1 group)
+    assert ops.count("Conv") == 4 + 2 * blocks  # patch embeddings + the MLPs' 1x1 convs
+
+
+def _check_mobilevit(model, config):
+    ops = [n.op_type for n in model.graph.node]
+    vits = [st["vit"] for st in config["stages"] if "vit" in st]
+    assert ops.count("Softmax") == sum(v["depth"] for v in vits)
+    assert ops.count("LayerNormalization") == sum(2 * v["depth"] + 1 for v in vits)
+    # at 208 the maps of stages 4 (13) and 5 (7) are resized up to 14 and 8 before unfolding, and back
+    assert ops.count("Resize") == 4
+    # fusion: the block's input (the stride-2 MV2 block's BatchNormalization) concatenated with the
+    # projected transformer output (SiLU: Sigmoid -> Mul)
+    producers = _producers(model)
+    fusions = [n for n in model.graph.node if n.op_type == "Concat"
+               and [producers[x].op_type if x in producers else None for x in n.input] == ["BatchNormalization", "Mul"]]
+    assert len(fusions) == len(vits)
+
+
+SIGNATURES = {"vit": _check_vit, "swin": _check_swin, "mixer": _check_mixer, "poolformer": _check_poolformer,
+              "mobilevit": _check_mobilevit}
 
 
 @pytest.mark.parametrize("family", FAMILIES)
