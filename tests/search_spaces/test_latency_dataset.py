@@ -177,6 +177,32 @@ def test_a_folder_of_another_setting_or_a_running_build_is_refused(tmp_path):
             build(tmp_path / "x", **kw)
 
 
+class BusyStartMeasurer(FakeMeasurer):
+    """The same machine, started while busy: the reference reads 2x slow until it has run longer."""
+
+    def __init__(self, settle_after: int, **kw):
+        super().__init__(**kw)
+        self.fast, self.tracker.fast_ms, self.warmed, self.settle_after = kw["reference_ms"], 2 * kw["reference_ms"], 0, settle_after
+
+    def warm_reference(self, seconds):
+        self.warmed += 1
+        if self.warmed >= self.settle_after:
+            self.tracker.fast_ms = self.fast
+        return self.tracker.fast_ms
+
+
+def test_a_start_while_busy_looks_longer_before_calling_the_folder_another_machines(tmp_path):
+    n = len(FAST)
+    build(tmp_path, per_family=1, measurer=FakeMeasurer(reference_ms=6.8))
+    busy = BusyStartMeasurer(settle_after=2, reference_ms=6.8)
+    report = build(tmp_path, per_family=2, measurer=busy)
+    assert busy.warmed == 2 and report.measured == n
+    stuck = BusyStartMeasurer(settle_after=99, reference_ms=6.8)  # busy all along: refused, after looking
+    with pytest.raises(ConfigError, match="measured on another machine"):
+        build(tmp_path, per_family=3, measurer=stuck)
+    assert stuck.warmed == ds.MACHINE_CHECK_ROUNDS and stuck.measured == []
+
+
 def test_a_build_on_another_machine_is_refused_and_relabel_measures_those_models_again(tmp_path):
     n = len(FAST)
     build(tmp_path, per_family=2, measurer=FakeMeasurer(reference_ms=6.8))
