@@ -6,10 +6,12 @@ between stages, a final LayerNorm, global average pooling and a linear head. A b
 ``x + W-MSA(LN(x))``, ``x + MLP(LN(x))``; every second block of a stage shifts its windows by half a
 window: ``torch.roll`` (ONNX Slice + Concat) before and after the attention, plus an attention mask
 that keeps windows from mixing across the wrap-around. Each window's attention adds a learned
-relative position bias (a table indexed by a constant relative-position index: ONNX Gather). Feature
+relative position bias (a per-block table gathered by the relative-position index: ONNX Gather). Feature
 maps that the window does not divide are padded (ONNX Pad) and cropped after; a window at least as
 large as the padded map is not shifted (both as torchvision's ``shifted_window_attention``). All sizes
-are fixed at build time, so the masks and indices are buffers and the reshapes take constant shapes.
+are fixed at build time, so the reshapes take constant shapes and the masks and the index are computed
+once, as persistent buffers: the weight-free export makes them graph inputs (no megabyte constants),
+and the one index of the network is read by Gathers only, which the latency measurer fills with zeros.
 
 Ranges:
 - embedding dim (stage i has dim x 2^i): {32, 48, 64, 80};
