@@ -230,6 +230,12 @@ def run_latency_experiment(
     tokenizer = cfg.encoding.tokenizer()
     if tokenizer.op_groups:  # op types outside the training networks are then encoded by their group alone
         tokenizer.learn_vocabulary([records.graphs[i] for i in np.concatenate([records.train, records.valid])])
+    if tokenizer.op_latency:  # each node's time on the device, from its operator micro-benchmark
+        from nas_predictor.op_latency import fit_from_dataset
+
+        tokenizer.attach_op_model(fit_from_dataset(cfg.encoding.op_latency, cache_dir=cfg.data.cache_dir,
+                                                   workers=cfg.data.export_workers, progress=progress,
+                                                   seed=cfg.train.seed))
 
     def cells(index: np.ndarray) -> CellData:
         return CellData(LazyGraphBatch(tokenizer, [records.graphs[i] for i in index], cache_features=True),  # type: ignore[arg-type]

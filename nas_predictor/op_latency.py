@@ -241,3 +241,36 @@ def fit_op_latency(graphs: Sequence[ArchGraph], latency_ms: Sequence[float], *, 
                        "train_mape": float(rel[~v].mean()), "valid_mape": float(rel[v].mean()),
                        "run_overhead_ms": float(10.0 ** model.net.overhead.item()), "seed": seed})
     return model
+
+
+_FITTED: dict[tuple, OpLatencyModel] = {}
+
+
+def fit_from_dataset(folder: str, *, cache_dir: str | None = None, workers: int = 1, progress: bool = True,
+                     seed: int = 0, exclude_fallbacks: bool = True) -> OpLatencyModel:
+    """The per-operator model of the device an operator micro-benchmark folder was measured on.
+
+    Graphs come through the dataset's graph cache (regenerated once per machine); flagged fallback
+    labels (a gate that never passed) are left out. Fitted once per process for a given folder state
+    and seed (leave-one-family-out runs share it: the operators are not a network family)."""
+    from nas_predictor.data.measured_latency import LatencyDataset, dataset_graphs
+
+    ds = LatencyDataset(folder)
+    if ds.identity is None or ds.identity.get("generator") != "operators":
+        raise DataError(f"{folder}: not an operator micro-benchmark folder (build one with `nas-predictor dataset "
+                        f"build --ops --out {folder}`)")
+    records = [r for r in ds.records() if not (exclude_fallbacks and r.fallback)]
+    key = (str(ds.root.resolve()), len(records), sum(r.latency_ms for r in records), seed)
+    if key not in _FITTED:
+        graphs = dataset_graphs(ds, records, cache_dir, workers, progress)
+        machines = sorted({str(r.label.get("machine")) for r in records})
+        info = {"dataset": str(folder), "cpu_model": records[0].label.get("cpu_model") if records else None,
+                "machines": machines, "reference_fast_ms": _median_reference(records),
+                "kinds": sorted({r.family for r in records})}
+        _FITTED[key] = fit_op_latency(graphs, [r.latency_ms for r in records], seed=seed, info=info)
+    return _FITTED[key]
+
+
+def _median_reference(records) -> float | None:
+    refs = [r.label.get("reference_fast_ms") for r in records if r.label.get("reference_fast_ms")]
+    return float(np.median(refs)) if refs else None

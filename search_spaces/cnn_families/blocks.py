@@ -122,7 +122,8 @@ class InvertedResidual(nn.Module):
         return x + y if self.residual else y
 
 
-_SHAPE_PRESERVING = (nn.BatchNorm2d, nn.ReLU, nn.ReLU6, nn.Hardswish, nn.Hardsigmoid, nn.SiLU, nn.Sigmoid, nn.Dropout)
+_SHAPE_PRESERVING = (nn.BatchNorm2d, nn.ReLU, nn.ReLU6, nn.Hardswish, nn.Hardsigmoid, nn.SiLU, nn.Sigmoid, nn.Dropout,
+                     nn.LayerNorm, nn.GroupNorm, nn.GELU)
 
 
 def _identity(x: torch.Tensor) -> torch.Tensor:

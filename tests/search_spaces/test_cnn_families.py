@@ -9,7 +9,7 @@ import onnx
 import pytest
 import torch
 
-from nas_predictor.network_encoding import EXTRA_OPS, INPUT_OP, REFERENCE_OPS
+from nas_predictor.network_encoding import ALIASES, EXTRA_OPS, INPUT_OP, REFERENCE_OPS
 from nas_predictor.onnx import onnx_to_graph
 from nas_predictor.onnx.costs import numel
 from search_spaces.cnn_families import (
@@ -34,7 +34,7 @@ TORCHVISION_PARAMS = {
 MOBILENET_V3_LARGE_PARAMS = 5_483_032
 # published GMACs at 224 (shared/docs/latency-measurement.md; torchvision's "GFLOPS" are these MACs)
 PUBLISHED_GMACS = {"resnet18": 1.814, "vgg16": 15.47, "mobilenetv2": 0.301, "efficientb0": 0.386}
-KNOWN_OPS = set(REFERENCE_OPS) | set(EXTRA_OPS) | {INPUT_OP}
+KNOWN_OPS = set(REFERENCE_OPS) | set(EXTRA_OPS) | set(ALIASES) | {INPUT_OP}
 
 
 def _params(variant):
@@ -168,7 +168,7 @@ def test_base_and_extended_variants_export():
 def test_errors():
     with pytest.raises(ValueError, match="alexnet.*vgg16"):
         generate("resnet50", 0)
-    with pytest.raises(ValueError, match="unknown NNLQP family"):
+    with pytest.raises(ValueError, match="unknown family"):
         base_variant("mobilenet_v3_small")
     for bad in (-1, 1.5, True, "3"):
         with pytest.raises(ValueError, match="seed"):
