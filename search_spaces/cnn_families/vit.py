@@ -140,7 +140,9 @@ class VisionTransformer(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         x = self.patch_embed(x).reshape(-1, self.dim, self.patches).transpose(1, 2)
         if self.cls_token is not None:
-            x = torch.cat((self.cls_token.expand(x.shape[0], -1, -1), x), dim=1)
+            # expand_as reads the batch from the tensor (Shape -> Expand); the tracer bakes expand(x.shape[0])
+            # into a constant, which would pin a batch-1 export to batch 1
+            x = torch.cat((self.cls_token.expand_as(x[:, :1]), x), dim=1)
         x = self.norm(self.blocks(x + self.pos_embed))
         return self.head(x[:, 0] if self.token else x.mean(dim=1))
 
