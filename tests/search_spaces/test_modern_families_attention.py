@@ -28,6 +28,10 @@ PARAM_RANGES = {
 # base networks' parameters (vit: timm's deit_tiny_patch16_224; swin: torchvision's swin_t at half width)
 BASE_PARAMS = {"vit": 5_717_416, "swin": 7_299_634, "mixer": 19_104_624, "poolformer": 6_807_736,
                "mobilevit": 2_317_848}
+# their MACs at 224 (meta_macs: Conv / Linear, not the attention matmuls), as the docstrings state
+BASE_MACS = {"vit": 1_078_974_952, "swin": 1_097_997_544, "mixer": 1_004_705_256, "poolformer": 1_029_178_024,
+             "mobilevit": 705_135_528}
+MAC_WINDOW = (0.2, 2.0)  # every family's SPEC.mac_window
 # Small extended-space variants drawn at resolution 160 (so variant_onnx's export is also the run at 160)
 # whose exports show each family's ops: vit 34 has a class token, swin 35 (window 6: maps 40, 20, 10 padded
 # to 42, 24, 12) pads and shifts in every stage, mixer 11 is a ResMLP and mixer 47 an MLP-Mixer, mobilevit
@@ -195,13 +199,17 @@ def test_exported_op_types(family, seed):
 def test_base_network_and_parameters_within_the_stated_range(family):
     spec = family_spec(family)
     base = base_variant(family)
+    assert base.input_shape == (1, 3, 224, 224) and base.macs == BASE_MACS[family]
     assert meta_params(lambda: spec.build(base.config, 224, spec.num_classes)) == BASE_PARAMS[family]
+    assert spec.mac_window == MAC_WINDOW
     low, high = PARAM_RANGES[family]
     for space in ("nnlqp", "extended"):
         for seed in range(8):
-            config = _generated(family, seed, space).config
+            variant = _generated(family, seed, space)
+            config = variant.config
             params = meta_params(lambda: spec.build(config, config["resolution"], spec.num_classes))
             assert low <= params <= high, (space, seed, params)
+            assert MAC_WINDOW[0] * base.macs <= variant.macs <= MAC_WINDOW[1] * base.macs
 
 
 @pytest.mark.parametrize("resolution", [160, 256])
