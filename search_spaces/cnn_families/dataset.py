@@ -31,6 +31,11 @@ families above, the default) or ``operators`` (``search_spaces.operators``: sing
 blocks, ``dataset build --ops``). The identity of an operators folder records ``"generator":
 "operators"``; a folder whose identity names none holds networks (every folder built before operators
 existed), so the two never mix and ``status`` / ``retest`` / ``export`` work on either.
+
+PyTorch CUDA (``--provider torch-cuda``, for GPU machines without onnxruntime-gpu): each generator also
+makes its variants as torch modules (:func:`variant_torch` for networks, ``search_spaces.operators_torch``
+for operators: the module of the same sampled config), and the label is that module's CUDA time; the
+folder format is the same, and the graphs a reader regenerates are still the ONNX ones.
 """
 
 from __future__ import annotations
@@ -66,7 +71,7 @@ __all__ = ["BUILD_PROVIDERS", "BuildReport", "DatasetRecord", "FAILURES", "FORMA
            "Generator", "GT", "LABELS",
            "LatencyDataset", "MANIFEST", "RETEST", "RetestSummary", "build_dataset", "build_order", "export_graphs",
            "graph_path", "load_dataset", "old_estimator_labels", "other_machine_labels", "parse_families", "retest_dataset", "retest_sample", "summarize_retest",
-           "variant_onnx", "write_gt"]
+           "variant_onnx", "variant_torch", "write_gt"]
 
 BUILD_PROVIDERS = ("cpu", "cuda", "tensorrt", "torch-cuda")
 # The settings a label depends on: a folder holds labels of one setting only.
@@ -94,19 +99,34 @@ class Generator:
     spaces: tuple[str, ...]
     noun: tuple[str, str]  # singular, plural: for messages
     export: dict
+    # ``"module:function"``, called like ``ref`` but returning (info, torch module): the same variant as a
+    # module the torch-cuda provider times (the ONNX graph of the same info is what a predictor trains on)
+    torch: str | None = None
 
     def function(self) -> Callable[..., tuple[dict, bytes]]:
         """The variant function, looked up when called (a test's replacement of it is seen)."""
-        module, _, attr = self.ref.partition(":")
-        return getattr(importlib.import_module(module), attr)
+        return _lookup(self.ref)
+
+    def torch_function(self) -> Callable[..., tuple[dict, Any]]:
+        """The torch variant function (``provider="torch-cuda"``), looked up when called."""
+        if self.torch is None:
+            raise ConfigError(f"the {self.name} generator makes no torch modules")
+        return _lookup(self.torch)
+
+
+def _lookup(ref: str) -> Callable[..., Any]:
+    module, _, attr = ref.partition(":")
+    return getattr(importlib.import_module(module), attr)
 
 
 DEFAULT_GENERATOR = "networks"  # the generator of a folder whose identity names none
 GENERATORS: dict[str, Generator] = {g.name: g for g in (
     Generator("networks", FAMILIES, GENERATOR, SPACES, ("family", "families"),
-              {"exporter": "torch.onnx legacy (dynamo=False)", "export_params": False, "do_constant_folding": False}),
+              {"exporter": "torch.onnx legacy (dynamo=False)", "export_params": False, "do_constant_folding": False},
+              "search_spaces.cnn_families.dataset:variant_torch"),
     Generator("operators", operators.KINDS, "search_spaces.operators:variant_onnx", (operators.SPACE,),
-              ("kind", "kinds"), {"exporter": "onnx.helper (search_spaces.operators)", "export_params": False}),
+              ("kind", "kinds"), {"exporter": "onnx.helper (search_spaces.operators)", "export_params": False},
+              "search_spaces.operators_torch:variant_torch"),
 )}
 
 
@@ -133,6 +153,16 @@ def variant_onnx(family: str, seed: int, *, space: str = "nnlqp", batch: int = 1
     info = variant.as_dict()
     info["input_shape"] = list(shape)
     return info, data
+
+
+def variant_torch(family: str, seed: int, *, space: str = "nnlqp", batch: int = 1,
+                  opset: int = DEFAULT_OPSET) -> tuple[dict, Any]:
+    """:func:`variant_onnx`'s info and the torch module of the same variant, without the ONNX export
+    (the torch-cuda provider times the module; an export, ~1 s per network, would be thrown away)."""
+    variant = generate(family, seed, space=space)
+    info = variant.as_dict()
+    info["input_shape"] = [batch, *variant.input_shape[1:]]
+    return info, variant.build()
 
 
 def parse_families(text: str | Sequence[str] | None, generator: str = DEFAULT_GENERATOR) -> tuple[str, ...]:
@@ -268,9 +298,11 @@ class _Exporter:
 
 
 def _inline_exports(tasks: list[tuple[str, int]], space: str, batch: int, opset: int,
-                    generator: str = DEFAULT_GENERATOR) -> Iterator[tuple]:
-    """In-process exports, for GPU providers and for callers who want no subprocess."""
-    make = _generator(generator).function()
+                    generator: str = DEFAULT_GENERATOR, torch_modules: bool = False) -> Iterator[tuple]:
+    """In-process exports, for GPU providers and for callers who want no subprocess; with
+    ``torch_modules`` each item carries the variant's torch module instead of its ONNX bytes."""
+    gen = _generator(generator)
+    make = gen.torch_function() if torch_modules else gen.function()
     for family, seed in tasks:
         try:
             info, data = make(family, seed, space=space, batch=batch, opset=opset)
@@ -303,11 +335,12 @@ class _Lock:
 
 def _measure_stream(items: Iterable[tuple], *, provider: str, measure_core: int | None, space: str, batch: int,
                     on_label: Callable[[dict, Any], None], on_failure: Callable[[str, int, str, str], None],
-                    deadline: float | None, measurer: Any = None) -> str:
-    """Measure every exported item; call back per label / failure. Returns why it stopped."""
+                    deadline: float | None, measurer: Any = None, torch_timer: Callable[..., Any] | None = None) -> str:
+    """Measure every exported item; call back per label / failure. Returns why it stopped. For
+    torch-cuda the items carry torch modules, timed by ``torch_timer`` (default ``measure_torch_cuda``)."""
     if provider == "torch-cuda":
-        from nas_predictor.latency import measure_torch_cuda
-        from search_spaces.cnn_families import generate as gen
+        if torch_timer is None:
+            from nas_predictor.latency import measure_torch_cuda as torch_timer
 
         for item in items:
             if deadline is not None and time.monotonic() > deadline:
@@ -315,12 +348,11 @@ def _measure_stream(items: Iterable[tuple], *, provider: str, measure_core: int 
             if item[0] == "error":
                 on_failure(item[1], item[2], "export", item[3])
                 continue
-            _, family, seed, info, _data = item
+            _, family, seed, info, module = item
             try:
-                module = gen(family, seed, space=space).build()
-                label = measure_torch_cuda(module, info["input_shape"], name=graph_path(family, space, seed))
-            except NasPredictorError as err:
-                on_failure(family, seed, "measure", str(err))
+                label = torch_timer(module, info["input_shape"], name=graph_path(family, space, seed))
+            except (NasPredictorError, RuntimeError) as err:  # RuntimeError: torch's, e.g. CUDA out of memory
+                on_failure(family, seed, "measure", f"{type(err).__name__}: {err}".splitlines()[0])
                 continue
             on_label(info, label)
         return "done"
@@ -366,6 +398,7 @@ def build_dataset(
     measure_core: int | None = None, export_core: int | None = None, max_minutes: float | None = None,
     retry_failed: bool = False, first_seed: int = 0, progress: bool = True, subprocess_export: bool = True,
     command: str | None = None, measurer: Any = None, relabel: bool = False, generator: str = DEFAULT_GENERATOR,
+    torch_timer: Callable[..., Any] | None = None,
 ) -> BuildReport:
     """Measure seeds ``first_seed .. first_seed + per_family - 1`` of each family into ``root``
     (resuming what is there). ``max_minutes`` stops cleanly after that long (build in chunks);
@@ -380,7 +413,12 @@ def build_dataset(
 
     ``generator`` ("networks" or "operators", see :data:`GENERATORS`) says what the graphs are:
     ``families`` are then its names (operator kinds) and ``space`` one of its spaces (None: its first,
-    "nnlqp" for networks, "ops" for operators); a folder of the other generator is refused."""
+    "nnlqp" for networks, "ops" for operators); a folder of the other generator is refused.
+
+    ``provider="torch-cuda"`` times each variant's torch module (the generator's ``torch`` function: the
+    network itself, or ``search_spaces.operators_torch``'s module of the operator's config) with
+    ``torch_timer`` (default ``measure_torch_cuda``, which needs a CUDA GPU; a replacement with its
+    signature, e.g. a CPU stand-in for a dry run, skips that check)."""
     from tqdm import tqdm
 
     gen = _generator(generator)
@@ -391,7 +429,7 @@ def build_dataset(
     if space not in gen.spaces:
         raise ConfigError(f"unknown space {space!r}{'' if gen.name == DEFAULT_GENERATOR else ' for ' + gen.name}; "
                           f"choose one of {', '.join(gen.spaces)}")
-    if provider == "torch-cuda" and gen.name != DEFAULT_GENERATOR:  # it times the torch module, not the ONNX
+    if provider == "torch-cuda" and gen.torch is None:  # it times the torch module, not the ONNX
         raise ConfigError(f"provider torch-cuda times torch modules; the {gen.name} generator makes ONNX graphs "
                           "only: use --provider cuda")
     for name, value, low in (("per_family", per_family, 1), ("batch", batch, 1), ("first_seed", first_seed, 0)):
@@ -403,7 +441,7 @@ def build_dataset(
         from nas_predictor.latency.providers import check_provider
         if provider != "torch-cuda":
             check_provider(provider)  # fail before anything is exported
-        else:
+        elif torch_timer is None:
             from nas_predictor.latency.torch_cuda import require_cuda
             require_cuda()
     root = Path(root)
@@ -480,10 +518,10 @@ def build_dataset(
                 exporter = _Exporter(tasks, export_core, space, batch, opset, gen.name)
                 items = iter(exporter)
             else:
-                items = _inline_exports(tasks, space, batch, opset, gen.name)
+                items = _inline_exports(tasks, space, batch, opset, gen.name, provider == "torch-cuda")
             stopped = _measure_stream(items, provider=provider, measure_core=measure_core, space=space,
                                       batch=batch, on_label=on_label, on_failure=on_failure, deadline=deadline,
-                                      measurer=measurer)
+                                      measurer=measurer, torch_timer=torch_timer)
         except KeyboardInterrupt:
             stopped = "interrupted"
             raise
@@ -654,7 +692,7 @@ def summarize_retest(first: dict[tuple[str, int], float], second: dict[tuple[str
 
 def retest_dataset(root: str | os.PathLike, sample: int = 100, *, seed: int = 0, measure_core: int | None = None,
                    export_core: int | None = None, progress: bool = True, subprocess_export: bool = True,
-                   measurer: Any = None) -> RetestSummary:
+                   measurer: Any = None, torch_timer: Callable[..., Any] | None = None) -> RetestSummary:
     """Measure a sample of a dataset's models again (resumable, into retest.jsonl) and compare."""
     from tqdm import tqdm
 
@@ -689,10 +727,11 @@ def retest_dataset(root: str | os.PathLike, sample: int = 100, *, seed: int = 0,
                 exporter = _Exporter(tasks, e_core, ident["space"], ident["batch"], ident["opset"], generator)
                 items: Iterable[tuple] = iter(exporter)
             else:
-                items = _inline_exports(tasks, ident["space"], ident["batch"], ident["opset"], generator)
+                items = _inline_exports(tasks, ident["space"], ident["batch"], ident["opset"], generator,
+                                        ident["provider"] == "torch-cuda")
             _measure_stream(items, provider=ident["provider"], measure_core=m_core, space=ident["space"],
                             batch=ident["batch"], on_label=on_label, on_failure=on_failure, deadline=None,
-                            measurer=measurer)
+                            measurer=measurer, torch_timer=torch_timer)
         finally:
             bar.close()
             if exporter is not None:

@@ -30,7 +30,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--per-family", "--per-kind", dest="per_family", type=int, default=300, metavar="N",
                    help="seeds per family or operator kind (default 300)")
     b.add_argument("--provider", default="cpu", choices=["cpu", "cuda", "tensorrt", "torch-cuda"],
-                   help="onnxruntime CPU (default; reference-gated protocol), CUDA, TensorRT, or PyTorch CUDA timing")
+                   help="onnxruntime CPU (default; reference-gated protocol), CUDA, TensorRT, or PyTorch CUDA timing "
+                        "(torch-cuda: the same networks, or with --ops the same operators, as torch modules; the "
+                        "ONNX graphs stay what a predictor trains on)")
     b.add_argument("--space", default=None, choices=SPACES,
                    help="networks only: nnlqp (default): NNLQP's variants (fixed depth and resolution); extended: "
                         "depth and resolution vary too")

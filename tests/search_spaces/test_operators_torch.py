@@ -6,6 +6,7 @@ import onnxruntime as ort
 import pytest
 import torch
 
+from nas_predictor.errors import ConfigError
 from nas_predictor.latency.prepare import prepare_model
 from search_spaces import operators as ops
 from search_spaces import operators_torch as opt
@@ -114,3 +115,94 @@ def test_bad_arguments_say_what_is_wrong():
         opt.op_module("conv", config, batch=0)
     with pytest.raises(ValueError, match=r"softmax config lacks 'layout': not a config operators.op_variant"):
         opt.op_module("softmax", config)
+
+
+# --- the dataset builder with provider torch-cuda (the CUDA timer replaced: CI has no GPU) ----------------
+
+class FakeTorchTimer:
+    """Runs each module once on the CPU on an input of the given shape (it must accept it) and labels it
+    with its number of parameter and buffer elements / 1e4 ms; fails the calls whose number is in ``fail``."""
+
+    def __init__(self, fail=()):
+        self.calls, self.fail = [], set(fail)
+
+    def __call__(self, module, input_shape, *, name=None):
+        from nas_predictor.latency import MeasurementError
+        from tests.search_spaces.test_latency_dataset import fake_label
+
+        index = len(self.calls)
+        self.calls.append((name, list(input_shape)))
+        if index in self.fail:
+            raise MeasurementError("CUDA graph capture failed")
+        with torch.no_grad():
+            module.eval()(torch.randn(*input_shape))
+        size = sum(t.numel() for t in [*module.parameters(), *module.buffers()])
+        label = fake_label(1.0 + size / 1e4)
+        label.provider, label.model = "torch-cuda", name
+        return label
+
+
+def test_an_operators_build_with_torch_cuda_times_the_torch_module_of_each_graph(tmp_path):
+    from nas_predictor.jsonl import read_jsonl
+    from search_spaces.cnn_families import dataset as ds
+
+    timer = FakeTorchTimer(fail={1})
+    report = ds.build_dataset(tmp_path, "conv_depthwise,attention", 2, provider="torch-cuda", generator="operators",
+                              progress=False, torch_timer=timer)
+    assert report.measured == 3 and report.failed == 1 and report.remaining == 0
+    labels = read_jsonl(tmp_path / ds.LABELS)
+    assert [(e["family"], e["seed"]) for e in labels] == [("conv_depthwise", 0), ("conv_depthwise", 1), ("attention", 1)]
+    failure = read_jsonl(tmp_path / ds.FAILURES)[0]
+    assert (failure["family"], failure["seed"], failure["stage"]) == ("attention", 0, "measure")
+    assert failure["error"] == "MeasurementError: CUDA graph capture failed"
+    for e, (name, shape) in zip(labels, [timer.calls[0], timer.calls[2], timer.calls[3]]):
+        config, _ = ops.op_variant(e["family"], e["seed"])
+        assert e["config"] == config and e["input_shape"] == shape  # the graph's operator, at its input shape
+        assert name == e["graph"] == f"onnx/{e['family']}/{e['family']}_ops_{e['seed']:05d}.onnx"
+        module, _ = opt.timing_module(e["family"], config)
+        size = sum(t.numel() for t in [*module.parameters(), *module.buffers()])
+        assert e["label"]["label_ms"] == pytest.approx(1.0 + size / 1e4) and e["label"]["provider"] == "torch-cuda"
+    manifest = ds.LatencyDataset(tmp_path).manifest
+    assert manifest["identity"] == {"space": "ops", "provider": "torch-cuda", "batch": 1, "opset": 17,
+                                    "generator": "operators"}
+    assert manifest["export"]["generator"] == "search_spaces.operators:variant_onnx"  # training reads the ONNX
+    # resumable: a rerun times nothing again, a bigger one only the new seeds
+    again = FakeTorchTimer()
+    assert ds.build_dataset(tmp_path, "conv_depthwise,attention", 2, provider="torch-cuda", generator="operators",
+                            progress=False, torch_timer=again).measured == 0 and again.calls == []
+    assert ds.build_dataset(tmp_path, "conv_depthwise,attention", 3, provider="torch-cuda", generator="operators",
+                            progress=False, torch_timer=again).measured == 2
+    assert [c[0] for c in again.calls] == ["onnx/conv_depthwise/conv_depthwise_ops_00002.onnx",
+                                           "onnx/attention/attention_ops_00002.onnx"]
+    # a CPU folder of the same operators is another setting
+    with pytest.raises(ConfigError, match=r"holds labels of another setting: provider 'torch-cuda' \(asked 'cpu'\)"):
+        ds.build_dataset(tmp_path, "attention", 3, generator="operators", progress=False, subprocess_export=False,
+                         measurer=object())
+
+
+def test_a_networks_build_with_torch_cuda_times_the_family_module_without_exporting(tmp_path, monkeypatch):
+    from nas_predictor.jsonl import read_jsonl
+    from search_spaces.cnn_families import dataset as ds, generate
+
+    def no_export(*args, **kwargs):
+        raise AssertionError("a torch-cuda build exported an ONNX graph it does not time")
+
+    monkeypatch.setattr(ds, "export_onnx", no_export)
+    timer = FakeTorchTimer()
+    report = ds.build_dataset(tmp_path, "nasbench201", 2, provider="torch-cuda", space="extended", batch=2,
+                              progress=False, torch_timer=timer)
+    assert report.measured == 2
+    labels = read_jsonl(tmp_path / ds.LABELS)
+    variant = generate("nasbench201", 1, space="extended")
+    assert labels[1]["config"] == variant.as_dict()["config"] and labels[1]["input_shape"] == [2, 3, 32, 32]
+    assert timer.calls[1] == ("onnx/nasbench201/nasbench201_extended_00001.onnx", [2, 3, 32, 32])
+
+
+def test_torch_cuda_without_a_gpu_or_a_timer_is_refused_before_anything_runs(tmp_path, monkeypatch):
+    from nas_predictor.latency import ProviderUnavailableError
+    from search_spaces.cnn_families import dataset as ds
+
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)  # as in CI, also on a GPU machine
+    with pytest.raises(ProviderUnavailableError, match="provider 'torch-cuda' needs a CUDA GPU"):
+        ds.build_dataset(tmp_path, "conv", 1, provider="torch-cuda", generator="operators", progress=False)
+    assert not (tmp_path / ds.LABELS).exists()
