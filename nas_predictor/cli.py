@@ -10,6 +10,9 @@ from pathlib import Path
 from typing import Callable, Sequence
 
 from nas_predictor.errors import NasPredictorError
+
+# what `nas-predictor latency` uses without --predictor: the shipped CPU (onnxruntime, one thread) predictor
+DEFAULT_LATENCY_PREDICTOR = "latency-cpu-ort"
 from nas_predictor.jsonl import dumps_strict
 
 
@@ -360,7 +363,9 @@ def build_parser() -> argparse.ArgumentParser:
                "     domain, or on a predictor without a domain summary (--allow-unsure: judge it anyway,\n"
                "     exit 0/1)")
     la.add_argument("models", nargs="+", metavar="MODEL.onnx")
-    la.add_argument("--predictor", required=True, metavar="NAME_OR_PATH", help="latency predictor (see `list`)")
+    la.add_argument("--predictor", default=DEFAULT_LATENCY_PREDICTOR, metavar="NAME_OR_PATH",
+                    help=f"latency predictor (see `list`; default {DEFAULT_LATENCY_PREDICTOR}: onnxruntime on one CPU "
+                         "thread, batch 1, measured on the machine its metadata names; --calibrate adapts it to yours)")
     la.add_argument("--setting", default=None,
                     help="device setting of a multi-device predictor (default: its first; see `list`); with "
                          "--calibrate, 'nearest' picks the setting whose latencies fit your timings best")

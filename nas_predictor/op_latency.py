@@ -51,48 +51,56 @@ def _first(value: Any, default: float = 0.0) -> float:
         return default
 
 
-def _numel(shape: Sequence[int]) -> float:
-    return float(math.prod(max(d, 1) for d in shape))
+def _attr_first(attrs: Sequence[dict], key: str, default: float) -> np.ndarray:
+    return np.array([_first(a.get(key, default), default) for a in attrs], dtype=np.float64)
 
 
 def node_op_features(graph: ArchGraph) -> tuple[list[str], np.ndarray]:
-    """(op type of each node, (num_nodes, len(NUMERIC_FEATURES) + alignment) numeric features)."""
+    """(op type of each node, (num_nodes, len(NUMERIC_FEATURES) + alignment) numeric features).
+
+    Vectorised over the nodes: prediction tokenises thousands of networks of hundreds of nodes."""
     n = graph.num_nodes
+    ops = [ALIASES.get(op, op) for op in graph.ops]
+    attrs = graph.attrs if graph.attrs is not None else tuple({} for _ in range(n))
     shapes = graph.shapes if graph.shapes is not None else tuple(() for _ in range(n))
-    preds: list[list[int]] = [[] for _ in range(n)]
-    for src, dst in graph.edges:
-        preds[dst].append(src)
-    x = np.zeros((n, len(NUMERIC_FEATURES)), dtype=np.float64)
-    ops = []
-    for i, op in enumerate(graph.ops):
-        op = ALIASES.get(op, op)
-        ops.append(op)
-        attrs = graph.attrs[i] if graph.attrs is not None else {}
-        out = shapes[i]
-        ins = [_numel(shapes[p]) for p in preds[i]] or [0.0]
-        kernel = attrs.get("kernel")
-        kernel_area = float(np.prod(kernel)) if isinstance(kernel, (list, tuple)) and kernel else _first(kernel, 1.0)
-        group = max(_first(attrs.get("group"), 1.0), 1.0)
-        channels = float(out[1]) if len(out) >= 2 and out[1] > 0 else 0.0
-        spatial = _numel(out[2:]) if len(out) > 2 else 1.0
-        x[i] = [
-            math.log10(1.0 + float(attrs.get("flops", 0.0))),
-            math.log10(1.0 + float(attrs.get("memory_batched", 0.0))),
-            math.log10(1.0 + float(attrs.get("memory_fixed", 0.0))),
-            math.log10(1.0 + (_numel(out) if len(out) else 0.0)),
-            math.log10(1.0 + sum(ins)),
-            math.log10(1.0 + max(ins)),
-            float(len(preds[i])),
-            math.log2(max(kernel_area, 1.0)),
-            _first(attrs.get("stride"), 1.0),
-            math.log2(group),
-            math.log2(max(channels / group, 1.0)) if channels else 0.0,
-            _first(attrs.get("dilation"), 1.0),
-            float(len(out)),
-            math.log2(max(float(out[-1]), 1.0)) if len(out) else 0.0,
-            math.log2(max(channels, 1.0)),
-            math.log2(max(spatial, 1.0)),
-        ]
+    rank = np.array([len(s) for s in shapes], dtype=np.int64)
+    dims = np.ones((n, max(int(rank.max(initial=0)), 2)), dtype=np.float64)
+    for i, s in enumerate(shapes):
+        if s:
+            dims[i, : len(s)] = s
+    dims = np.maximum(dims, 1.0)
+    numel = np.where(rank > 0, dims.prod(axis=1), 0.0)
+    channels = np.where(rank >= 2, dims[:, 1], 0.0)
+    spatial = np.where(rank > 2, dims.prod(axis=1) / (dims[:, 0] * dims[:, 1]), 1.0)
+    last = dims[np.arange(n), np.maximum(rank - 1, 0)]
+    edges = np.asarray(graph.edges, dtype=np.int64).reshape(-1, 2)
+    in_sum, in_max, in_count = np.zeros(n), np.zeros(n), np.zeros(n)
+    if len(edges):
+        src_numel = np.where(rank[edges[:, 0]] > 0, numel[edges[:, 0]], 1.0)
+        np.add.at(in_sum, edges[:, 1], src_numel)
+        np.maximum.at(in_max, edges[:, 1], src_numel)
+        np.add.at(in_count, edges[:, 1], 1.0)
+    kernel_area = np.array([float(np.prod(k)) if isinstance(k := a.get("kernel"), (list, tuple)) and k
+                            else _first(k, 1.0) for a in attrs], dtype=np.float64)
+    group = np.maximum(_attr_first(attrs, "group", 1.0), 1.0)
+    x = np.stack([
+        np.log10(1.0 + _attr_first(attrs, "flops", 0.0)),
+        np.log10(1.0 + _attr_first(attrs, "memory_batched", 0.0)),
+        np.log10(1.0 + _attr_first(attrs, "memory_fixed", 0.0)),
+        np.log10(1.0 + numel),
+        np.log10(1.0 + in_sum),
+        np.log10(1.0 + in_max),
+        in_count,
+        np.log2(np.maximum(kernel_area, 1.0)),
+        _attr_first(attrs, "stride", 1.0),
+        np.log2(group),
+        np.where(channels > 0, np.log2(np.maximum(channels / group, 1.0)), 0.0),
+        _attr_first(attrs, "dilation", 1.0),
+        rank.astype(np.float64),
+        np.where(rank > 0, np.log2(last), 0.0),
+        np.log2(np.maximum(channels, 1.0)),
+        np.log2(np.maximum(spatial, 1.0)),
+    ], axis=1)
     return ops, np.concatenate([x, channel_alignment_features(graph).astype(np.float64)], axis=1)
 
 
@@ -127,21 +135,19 @@ class OpLatencyModel:
 
     # --- features ----------------------------------------------------------------------------------
     def _inputs(self, graphs: Sequence[ArchGraph]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, np.ndarray, np.ndarray]:
-        types, groups, numeric, owner, is_input = [], [], [], [], []
+        ops, numeric, owner = [], [], []
         for g, graph in enumerate(graphs):
-            ops, x = node_op_features(graph)
-            for op in ops:
-                types.append(self._type_index.get(op, 0))
-                onehot = np.zeros(len(OP_GROUPS), dtype=np.float32)
-                if op in OP_GROUP_INDEX:
-                    onehot[OP_GROUP_INDEX[op]] = 1.0
-                groups.append(onehot)
-                is_input.append(op == INPUT_OP)
+            graph_ops, x = node_op_features(graph)
+            ops += graph_ops
             numeric.append(x)
-            owner += [g] * len(ops)
+            owner.append(np.full(len(graph_ops), g))
+        types = [self._type_index.get(op, 0) for op in ops]
+        group = np.array([OP_GROUP_INDEX.get(op, -1) for op in ops])
+        groups = np.zeros((len(ops), len(OP_GROUPS)), dtype=np.float32)
+        groups[np.flatnonzero(group >= 0), group[group >= 0]] = 1.0
         z = (np.concatenate(numeric) - self.mean) / self.std
-        return (torch.as_tensor(types, dtype=torch.long), torch.as_tensor(np.stack(groups)),
-                torch.as_tensor(z, dtype=torch.float32), np.asarray(owner), np.asarray(is_input))
+        return (torch.as_tensor(types, dtype=torch.long), torch.from_numpy(groups),
+                torch.as_tensor(z, dtype=torch.float32), np.concatenate(owner), np.array([op == INPUT_OP for op in ops]))
 
     # --- prediction --------------------------------------------------------------------------------
     def node_ms(self, graph: ArchGraph) -> np.ndarray:

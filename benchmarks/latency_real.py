@@ -1,0 +1,285 @@
+"""Latency on real networks, from generated families and operator micro-benchmarks (issue 27).
+
+Every model is trained on the generated families measured on this machine (``configs/latency_cpu_ort.yaml``:
+``benchmarks/latency_dataset/cpu_ort_1t``, in-domain split) and scored on the held-out real
+torchvision/timm networks measured on the same machine (``benchmarks/latency_dataset/real_networks_cpu_1t``),
+never used for training, early stopping or recipe choice. Models, all in the same run:
+
+- ``grounded``: the graph model with each node's per-operator time (op-latency column) and the grounded
+  readout (the combination);
+- ``graph``: the same graph model without the per-operator times (roofline readout): the graph model alone;
+- ``op_sum``: the sum of the per-operator predictions (nn-Meter's idea), as is; ``op_sum_fit`` the same
+  times one factor fitted on the training networks;
+- ``nnlp_gnn``: NNLQP's GNN on the same tokens (softplus output, sum readout, as benchmarks/latency.py);
+- ``gbdt``: gradient-boosted trees on the static cost features; ``flops_memory_line``: least squares on
+  FLOPs and memory traffic.
+
+Tables: the real networks on this machine (all, the families seen in training, the never-seen ones);
+after calibrating with 5 timed networks (20 random draws, scored on the rest; the line is refitted on
+the 5, the others get one factor, ``calibration.fit_log_scale``); and, with ``--lofo``, leave one
+generated family out. Resumable: each finished (seed, model) is appended to the results JSON.
+
+    python benchmarks/latency_real.py --seeds 0 1 2 --save-dir runs/latency_cpu_ort
+    python benchmarks/latency_real.py --lofo --seeds 0 1 2
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import sys
+import time
+from pathlib import Path
+from typing import Any
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+
+from common import RESULTS, append_locked, command_line, load_results, machine  # noqa: E402
+
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from scipy.stats import spearmanr  # noqa: E402
+
+from nas_predictor.baselines import CostGBDT, CostLinearRegression  # noqa: E402
+from nas_predictor.calibration import fit_log_scale  # noqa: E402
+from nas_predictor.config import LatencyExperimentConfig, load_config  # noqa: E402
+from nas_predictor.latency_experiment import LatencyRecords, prepare_latency_data, run_latency_experiment  # noqa: E402
+from nas_predictor.op_latency import fit_from_dataset  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+CONFIG = ROOT / "configs" / "latency_cpu_ort.yaml"
+REAL_LABELS = ROOT / "benchmarks" / "latency_dataset" / "real_networks_cpu_1t"
+ONNX_DIR = Path(os.environ.get("NAS_PREDICTOR_REAL_NETWORKS_DIR", Path.home() / ".cache" / "nas-predictor" / "real-networks"))
+NEURAL = ("grounded", "graph", "nnlp_gnn")
+MODELS = (*NEURAL, "op_sum", "op_sum_fit", "gbdt", "flops_memory_line")
+SHOTS, DRAWS = 5, 20
+
+
+def model_overrides(name: str) -> list[str]:
+    """Config overrides that turn the shipped recipe into each neural model."""
+    if name == "grounded":
+        return []
+    plain = ["encoding.op_latency=null", "model.op_latency_offset=0"]
+    if name == "graph":
+        return [*plain, "model.readout=roofline"]
+    # NNLQP's GNN: softplus output and graph-level sum readout (benchmarks/latency.py says why)
+    return [*plain, "model.architecture=nnlp_gnn", "model.output=softplus", "model.readout=sum", "model.op_dropout=0.0"]
+
+
+# --- the real-network test set -------------------------------------------------------------------------
+def load_real(labels_dir: Path, onnx_dir: Path) -> dict[str, Any]:
+    from nas_predictor.onnx import onnx_to_graph
+
+    rows = [json.loads(line) for line in (labels_dir / "labels.jsonl").read_text().splitlines() if line.strip()]
+    retest = {}
+    if (labels_dir / "retest.jsonl").is_file():
+        retest = {r["id"]: r["label"]["label_ms"] for r in map(json.loads, (labels_dir / "retest.jsonl").read_text().splitlines())}
+    graphs, keep = [], []
+    for r in rows:
+        path = onnx_dir / r["label"]["model"]
+        if not path.is_file():
+            raise SystemExit(f"latency_real.py: error: {path} missing; export the real networks first "
+                             f"(.export-venv/bin/python benchmarks/real_networks.py export)")
+        graphs.append(onnx_to_graph(path))
+        keep.append(r)
+    return {"rows": keep, "graphs": graphs, "truth": np.array([r["label"]["label_ms"] for r in keep]),
+            "ids": [r["id"] for r in keep], "seen": np.array([r["generator_family"] is not None for r in keep]),
+            "retest": retest}
+
+
+def metrics(truth: np.ndarray, pred: np.ndarray) -> dict[str, Any]:
+    err = np.abs(pred / truth - 1.0)
+    return {"num": int(len(truth)), "mape": float(err.mean()), "acc_10pct": float(np.mean(err <= 0.10)),
+            "spearman": float(spearmanr(truth, pred).statistic) if len(truth) > 2 else None,
+            "max_error": float(err.max()), "over_50pct": int(np.sum(err > 0.5))}
+
+
+def real_tables(real: dict[str, Any], pred: np.ndarray, line_fit=None) -> dict[str, Any]:
+    """Same-machine metrics (all / seen / unseen families) and the 5-shot calibration table."""
+    truth, seen = real["truth"], real["seen"]
+    out = {"all": metrics(truth, pred), "seen": metrics(truth[seen], pred[seen]),
+           "unseen": metrics(truth[~seen], pred[~seen]),
+           "worst": sorted(((float(abs(p / t - 1)), i) for i, p, t in zip(real["ids"], pred, truth)), reverse=True)[:5]}
+    rng = np.random.default_rng(2027)  # the same 20 draws for every model
+    scores = []
+    for _ in range(DRAWS):
+        fit = rng.choice(len(truth), SHOTS, replace=False)
+        rest = np.setdiff1d(np.arange(len(truth)), fit)
+        if line_fit is not None:  # the line is refitted on the 5 timed networks
+            p = line_fit(fit, rest)
+        else:
+            p = pred[rest] * fit_log_scale(pred[fit], truth[fit])
+        scores.append(metrics(truth[rest], p))
+    out["calibrated_5"] = {m: float(np.mean([s[m] for s in scores])) for m in ("mape", "acc_10pct", "max_error")}
+    return out
+
+
+def speed(predictor, real: dict[str, Any], n: int = 1000) -> dict[str, Any]:
+    """Seconds to predict ``n`` real networks from their graphs, and from their ONNX files (encoding included)."""
+    from nas_predictor.onnx import onnx_to_graph
+
+    graphs = (real["graphs"] * (n // len(real["graphs"]) + 1))[:n]
+    predictor.predict_graphs(graphs[:8])
+    t0 = time.perf_counter()
+    predictor.predict_graphs(graphs)
+    from_graphs = time.perf_counter() - t0
+    paths = [ONNX_DIR / r["label"]["model"] for r in real["rows"]]
+    t0 = time.perf_counter()
+    for p in paths:
+        onnx_to_graph(p)
+    encode_each = (time.perf_counter() - t0) / len(paths)
+    return {"networks": n, "predict_from_graphs_s": from_graphs, "onnx_encode_mean_s": encode_each,
+            "predict_from_onnx_s": from_graphs + n * encode_each, "torch_threads": torch.get_num_threads()}
+
+
+# --- one seed ----------------------------------------------------------------------------------------------
+def cost_model(name: str, graphs: list, labels: np.ndarray, seed: int):
+    model = CostGBDT(seed=seed) if name == "gbdt" else CostLinearRegression(("flops", "memory_access"))
+    return model.fit(graphs, labels)
+
+
+def run_seed(name: str, seed: int, records: LatencyRecords, real: dict[str, Any] | None, test_index: np.ndarray,
+             args, overrides: list[str]) -> dict[str, Any]:
+    fit_idx = np.concatenate([records.train, records.valid])
+    graphs = lambda idx: [records.graphs[i] for i in idx]  # noqa: E731
+    labels = records.labels(fit_idx)
+    entry: dict[str, Any] = {"model": name, "seed": seed}
+    t0 = time.perf_counter()
+    line_fit = None
+    if name in NEURAL:
+        cfg = load_config(args.config, [*overrides, *model_overrides(name)])
+        out = Path(args.save_dir) / f"seed{seed}" / name if args.save_dir else None
+        result = run_latency_experiment(cfg, out_dir=out, progress=not args.quiet, prepared=records)
+        predictor = result["predictor"]
+        predict = lambda gs: np.asarray(predictor.predict_graphs(gs), dtype=np.float64).reshape(-1)  # noqa: E731
+        entry.update({"members": result["members"], "train_seconds": result["train_seconds"]})
+        if out is not None:
+            entry["checkpoint"] = str(out / "predictor.pt")
+        if real is not None and name == "grounded":
+            entry["predict_speed"] = speed(predictor, real)
+    elif name in ("op_sum", "op_sum_fit"):
+        cfg = load_config(args.config, overrides)
+        op_model = fit_from_dataset(cfg.encoding.op_latency, progress=not args.quiet, seed=seed)
+        scale = fit_log_scale(op_model.predict_ms(graphs(fit_idx)), labels) if name == "op_sum_fit" else 1.0
+        predict = lambda gs: op_model.predict_ms(gs) * scale  # noqa: E731
+        entry.update({"scale": scale, "op_model": {k: v for k, v in op_model.info.items() if k != "kinds"}})
+    else:
+        model = cost_model(name, graphs(fit_idx), labels, seed)
+        predict = lambda gs: np.asarray(model.predict(gs), dtype=np.float64)  # noqa: E731
+        if name == "flops_memory_line" and real is not None:
+            def line_fit(fit, rest):
+                five = cost_model(name, [real["graphs"][i] for i in fit], real["truth"][fit], seed)
+                return np.maximum(np.asarray(five.predict([real["graphs"][i] for i in rest])), 1e-6)
+    entry["fit_seconds"] = time.perf_counter() - t0
+    if len(test_index):
+        truth, pred = records.labels(test_index), predict(graphs(test_index))
+        entry["generated_test"] = metrics(truth, np.maximum(pred, 1e-6))
+        fam = np.asarray(records.family)[test_index]
+        entry["generated_test"]["per_family_mape"] = {f: float(np.mean(np.abs(pred[fam == f] / truth[fam == f] - 1)))
+                                                      for f in dict.fromkeys(fam)}
+    if real is not None:
+        pred = np.maximum(predict(real["graphs"]), 1e-6)  # a line can go negative on tiny networks
+        entry["real"] = real_tables(real, pred, line_fit)
+        entry["real_predictions_ms"] = dict(zip(real["ids"], map(float, pred)))
+    return entry
+
+
+def stats(values: list[float]) -> dict[str, float]:
+    return {"mean": statistics.mean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0,
+            "worst": max(values), "n": len(values)}
+
+
+def summarize(runs: list[dict]) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    by_model: dict[str, list[dict]] = {}
+    for r in runs:
+        by_model.setdefault(r["model"] + (f"@{r['test_family']}" if r.get("test_family") else ""), []).append(r)
+    for key, items in by_model.items():
+        row: dict[str, Any] = {"seeds": [r["seed"] for r in items]}
+        if all("real" in r for r in items):
+            for part in ("all", "seen", "unseen", "calibrated_5"):
+                row[part] = {m: stats([r["real"][part][m] for r in items])
+                             for m in ("mape", "acc_10pct", "spearman", "max_error")
+                             if items[0]["real"][part].get(m) is not None}
+        if all("generated_test" in r for r in items):
+            row["generated_test"] = {m: stats([r["generated_test"][m] for r in items]) for m in ("mape", "acc_10pct")}
+        out[key] = row
+    lofo = [k for k in out if "@" in k]
+    if lofo:
+        avg: dict[str, Any] = {}
+        for model in dict.fromkeys(k.split("@")[0] for k in lofo):
+            per_seed: dict[int, list[float]] = {}
+            for r in runs:
+                if r["model"] == model and r.get("test_family"):
+                    per_seed.setdefault(r["seed"], []).append(r["generated_test"]["mape"])
+            families = {len(v) for v in per_seed.values()}
+            avg[model] = {"families": sorted(families), "mape_mean_over_families": stats([float(np.mean(v)) for v in per_seed.values()])}
+        out["lofo_average"] = avg
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--config", default=str(CONFIG))
+    ap.add_argument("--seeds", nargs="+", type=int, default=[0, 1, 2])
+    ap.add_argument("--models", nargs="+", choices=MODELS, default=list(MODELS))
+    ap.add_argument("--set", action="append", default=[], metavar="KEY=VALUE", help="config override (all models)")
+    ap.add_argument("--lofo", action="store_true", help="leave one generated family out instead of the real networks")
+    ap.add_argument("--families", nargs="+", help="--lofo: the held-out families (default: all)")
+    ap.add_argument("--labels-dir", default=str(REAL_LABELS))
+    ap.add_argument("--onnx-dir", default=str(ONNX_DIR))
+    ap.add_argument("--out", help="results JSON (default benchmarks/results/latency_real[_lofo].json)")
+    ap.add_argument("--save-dir", help="keep each trained predictor here (seed<k>/<model>/predictor.pt)")
+    ap.add_argument("--quiet", action="store_true")
+    args = ap.parse_args(argv)
+    torch.set_num_threads(1)
+    out_path = Path(args.out) if args.out else RESULTS / ("latency_real_lofo.json" if args.lofo else "latency_real.json")
+    results = load_results(out_path)
+    base = load_config(args.config, args.set)
+    if not isinstance(base, LatencyExperimentConfig):
+        ap.error(f"{args.config} is not a latency config")
+    results.update({"benchmark": "latency_real", "config": base.model_dump(), "machine": machine(),
+                    "protocol": "real networks: held-out test set, labels of this machine (reference-gated CPU "
+                                "protocol, one thread); calibrated_5: 20 draws of 5 timed networks, scored on the rest"})
+    results.setdefault("commands", [])
+    if command_line() not in results["commands"]:
+        results["commands"].append(command_line())
+    done = {(r["seed"], r["model"], r.get("test_family")) for r in results.setdefault("runs", [])}
+    real = None if args.lofo else load_real(Path(args.labels_dir), Path(args.onnx_dir))
+    if real is not None:
+        pairs = [(real["truth"][i], real["retest"][k]) for i, k in enumerate(real["ids"]) if k in real["retest"]]
+        if pairs:
+            diff = [abs(b / a - 1) for a, b in pairs]
+            results["real_retest"] = {"networks": len(pairs), "mean_diff": float(np.mean(diff)),
+                                      "median_diff": float(np.median(diff)), "max_diff": float(np.max(diff))}
+    held_out = args.families or base.data.families if args.lofo else [None]
+    for seed in args.seeds:
+        for family in held_out:
+            todo = [m for m in args.models if (seed, m, family) not in done]
+            if not todo:
+                continue
+            overrides = [*args.set, f"data.split_seed={seed}", f"train.seed={seed}"]
+            if family:
+                overrides += ["data.split=unseen", f"data.test_family={family}"]
+            cfg = load_config(args.config, overrides)
+            records = prepare_latency_data(cfg, progress=not args.quiet)
+            for name in todo:
+                print(f"[seed {seed}{' held out ' + family if family else ''}] {name} ...", flush=True)
+                entry = run_seed(name, seed, records, real, records.test, args, overrides)
+                entry["test_family"] = family
+                entry.update({"num_train": int(len(records.train)), "num_valid": int(len(records.valid)),
+                              "num_test": int(len(records.test))})
+                results = append_locked(out_path, results, entry, summarize=summarize,
+                                        key=lambda r: (r["seed"], r["model"], r.get("test_family")))
+                shown = entry.get("real", {}).get("all") or entry.get("generated_test", {})
+                print(f"[seed {seed}] {name}: MAPE {shown.get('mape', float('nan')):.4f} "
+                      f"Acc10 {shown.get('acc_10pct', float('nan')):.3f}"
+                      + (f" calibrated-5 MAPE {entry['real']['calibrated_5']['mape']:.4f}" if "real" in entry else ""),
+                      flush=True)
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
