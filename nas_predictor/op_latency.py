@@ -7,8 +7,8 @@ predicted from its operators (nn-Meter's idea; Zhang et al., MobiSys'21). The wh
 reads these per-node times as a token column and, with the ``grounded`` readout, scales them by learnt
 per-node factors (fusion, cache reuse, the context a micro-benchmark lacks).
 
-Model: a small MLP per node on [op-type embedding | op group | numeric features] -> log10 of the node's
-time in ms. A micro-benchmark graph of k nodes is timed as one run, so its prediction is the sum of its
+Model: a small MLP per node on [op-type embedding | op group | numeric features] -> three positive
+rates of a roofline (ms per GFLOP, ms per million elements moved, fixed ms), times the node's work. A micro-benchmark graph of k nodes is timed as one run, so its prediction is the sum of its
 nodes plus one per-run overhead (onnxruntime's session.run cost, learnt, and not part of a node), and
 the loss is the squared error of log10 on that sum. Op types the micro-benchmark never had get a zero
 type embedding and are predicted from their group and numeric features (their costs, shapes and
@@ -38,7 +38,7 @@ NUMERIC_FEATURES = (
     "log_in_numel_max", "inputs", "log2_kernel_area", "stride", "log2_group", "log2_channels_per_group",
     "dilation", "out_rank", "log2_last_dim", "log2_channels", "log2_spatial",
 )
-STATE_VERSION = 1
+STATE_VERSION = 2
 EMBED = 16
 
 
@@ -104,16 +104,29 @@ def node_op_features(graph: ArchGraph) -> tuple[list[str], np.ndarray]:
     return ops, np.concatenate([x, channel_alignment_features(graph).astype(np.float64)], axis=1)
 
 
+# A node's time is a roofline: GFLOPs x ms per GFLOP + M elements moved x ms per M elements + a fixed
+# ms, with the three positive rates read from the node's type and shape. A plain MLP on log features
+# must extrapolate log time to operators larger than any timed (a 9.7x error on a large conv in a
+# pilot); here time keeps growing in proportion to the work. Initial rates: a one-thread CPU core.
+INITIAL_RATES = (20.0, 0.5, 0.003)
+
+
 class _NodeMLP(nn.Module):
     def __init__(self, num_types: int, numeric: int, hidden: int) -> None:
         super().__init__()
         self.embed = nn.Embedding(num_types + 1, EMBED, padding_idx=0)  # row 0: an op type never benchmarked
         self.net = nn.Sequential(nn.Linear(EMBED + len(OP_GROUPS) + numeric, hidden), nn.SiLU(),
-                                 nn.Linear(hidden, hidden), nn.SiLU(), nn.Linear(hidden, 1))
+                                 nn.Linear(hidden, hidden), nn.SiLU(), nn.Linear(hidden, len(INITIAL_RATES)))
+        with torch.no_grad():
+            self.net[-1].weight.mul_(0.1)
+            self.net[-1].bias.copy_(torch.log(torch.tensor(INITIAL_RATES)))
         self.overhead = nn.Parameter(torch.tensor(-2.0))  # log10 ms of one run's fixed cost
 
-    def forward(self, types: torch.Tensor, groups: torch.Tensor, numeric: torch.Tensor) -> torch.Tensor:
-        return self.net(torch.cat([self.embed(types), groups, numeric], dim=-1)).squeeze(-1)
+    def forward(self, types: torch.Tensor, groups: torch.Tensor, numeric: torch.Tensor,
+                work: torch.Tensor) -> torch.Tensor:
+        """log10 of each node's time in ms; ``work``: (nodes, 3) GFLOPs, M elements, 1."""
+        rates = torch.exp(self.net(torch.cat([self.embed(types), groups, numeric], dim=-1)).clamp(-30.0, 15.0))
+        return torch.log10((rates * work).sum(dim=-1) + 1e-9)
 
 
 class OpLatencyModel:
@@ -134,7 +147,8 @@ class OpLatencyModel:
         self.net.eval()
 
     # --- features ----------------------------------------------------------------------------------
-    def _inputs(self, graphs: Sequence[ArchGraph]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, np.ndarray, np.ndarray]:
+    def _inputs(self, graphs: Sequence[ArchGraph]) -> tuple[torch.Tensor, torch.Tensor, torch.Tensor, torch.Tensor,
+                                                            np.ndarray, np.ndarray]:
         ops, numeric, owner = [], [], []
         for g, graph in enumerate(graphs):
             graph_ops, x = node_op_features(graph)
@@ -145,9 +159,14 @@ class OpLatencyModel:
         group = np.array([OP_GROUP_INDEX.get(op, -1) for op in ops])
         groups = np.zeros((len(ops), len(OP_GROUPS)), dtype=np.float32)
         groups[np.flatnonzero(group >= 0), group[group >= 0]] = 1.0
-        z = (np.concatenate(numeric) - self.mean) / self.std
+        x = np.concatenate(numeric)
+        z = (x - self.mean) / self.std
+        # back from the log features: GFLOPs and millions of elements moved (batched + fixed)
+        work = np.stack([(10.0 ** x[:, 0] - 1.0) / 1e9, (10.0 ** x[:, 1] + 10.0 ** x[:, 2] - 2.0) / 1e6,
+                         np.ones(len(x))], axis=1)
         return (torch.as_tensor(types, dtype=torch.long), torch.from_numpy(groups),
-                torch.as_tensor(z, dtype=torch.float32), np.concatenate(owner), np.array([op == INPUT_OP for op in ops]))
+                torch.as_tensor(z, dtype=torch.float32), torch.as_tensor(work, dtype=torch.float32),
+                np.concatenate(owner), np.array([op == INPUT_OP for op in ops]))
 
     # --- prediction --------------------------------------------------------------------------------
     def node_ms(self, graph: ArchGraph) -> np.ndarray:
@@ -157,9 +176,9 @@ class OpLatencyModel:
     def nodes_ms(self, graphs: Sequence[ArchGraph]) -> list[np.ndarray]:
         if not graphs:
             return []
-        types, groups, numeric, owner, is_input = self._inputs(graphs)
+        types, groups, numeric, work, owner, is_input = self._inputs(graphs)
         with torch.no_grad():
-            log_ms = self.net(types, groups, numeric).double().numpy()
+            log_ms = self.net(types, groups, numeric, work).double().numpy()
         ms = np.where(is_input, 0.0, np.power(10.0, np.clip(log_ms, -6.0, 6.0)))
         return [ms[owner == g] for g in range(len(graphs))]
 
@@ -210,7 +229,7 @@ def fit_op_latency(graphs: Sequence[ArchGraph], latency_ms: Sequence[float], *, 
     model = OpLatencyModel(op_types, mean, std, hidden, info=info)
     torch.manual_seed(seed)
     model.net = _NodeMLP(len(op_types), len(mean), hidden)
-    types, groups, numeric, owner, is_input = model._inputs(graphs)
+    types, groups, numeric, work, owner, is_input = model._inputs(graphs)
     owner_t = torch.as_tensor(owner, dtype=torch.long)
     keep = torch.as_tensor(~is_input)
     target = torch.as_tensor(np.log10(y), dtype=torch.float32)
@@ -224,7 +243,7 @@ def fit_op_latency(graphs: Sequence[ArchGraph], latency_ms: Sequence[float], *, 
     best = (math.inf, None, -1)
     model.net.train()
     for epoch in range(epochs):
-        log_ms = model.net(types, groups, numeric)
+        log_ms = model.net(types, groups, numeric, work)
         node = torch.where(keep, torch.pow(10.0, log_ms.clamp(-6, 6)), torch.zeros_like(log_ms))
         total = torch.zeros(len(y)).index_add(0, owner_t, node) + torch.pow(10.0, model.net.overhead)
         err = torch.log10(total) - target
