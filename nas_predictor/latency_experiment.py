@@ -25,7 +25,7 @@ from nas_predictor.calibration import fit_log_scale
 from nas_predictor.config import LatencyExperimentConfig
 from nas_predictor.data.latency_graphs import network_graphs
 from nas_predictor.data.latency_tables import load_help_latency
-from nas_predictor.data.measured_latency import DatasetRecord, LatencyDataset, dataset_graphs
+from nas_predictor.data.measured_latency import DatasetRecord, LatencyDataset, dataset_graphs, measured_on
 from nas_predictor.errors import DataError
 from nas_predictor.graph import ArchGraph
 from nas_predictor.latency_domain import DOMAIN_KEY, build_latency_domain
@@ -249,6 +249,9 @@ def run_latency_experiment(
         "setting": cfg.data.settings[0], "settings": cfg.data.settings, "families": list(cfg.data.families),
         "encoding": tokenizer.config(), "model": cfg.model.model_dump(), "experiment": cfg.model_dump(),
     }
+    if cfg.data.dataset_dir is not None:  # the machine the labels (and so the predictions) are of
+        ds = LatencyDataset(cfg.data.dataset_dir)
+        meta["measured_on"] = measured_on([r for r in ds.records() if r.family in set(cfg.data.families)])
     try:  # what the predictor saw, so every later prediction can say whether it lies inside that
         meta[DOMAIN_KEY] = training_domain(cfg, records)
     except DataError as err:  # a setting with fewer than two labelled training networks

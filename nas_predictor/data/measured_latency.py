@@ -17,6 +17,7 @@ import importlib
 import json
 import os
 import re
+import statistics
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable, Sequence
@@ -136,6 +137,23 @@ def load_generator(ref: str) -> Callable[..., tuple[dict, bytes]]:
     except (ImportError, AttributeError) as err:
         raise DataError(f"cannot import the dataset's graph generator {ref!r} ({err}); is the package that "
                         "built the dataset installed?") from None
+
+
+def measured_on(records: Sequence[DatasetRecord]) -> dict[str, Any]:
+    """Where and how the labels of ``records`` were measured: what a predictor trained on them is a model
+    of (its checkpoint carries this). Values that differ between labels are listed."""
+    def values(key: str) -> Any:
+        seen = sorted({str(r.label.get(key)) for r in records if r.label.get(key) is not None})
+        return seen[0] if len(seen) == 1 else seen
+
+    refs = [float(r.label["reference_fast_ms"]) for r in records if r.label.get("reference_fast_ms")]
+    first = records[0].label if records else {}
+    return {"provider": first.get("provider"), "threads": first.get("threads"), "batch_size": first.get("batch_size"),
+            "cpu_model": values("cpu_model"), "gpu": values("gpu") or None, "machine": values("machine"),
+            "onnxruntime": values("onnxruntime_version"), "reference_version": values("reference_version"),
+            "reference_fast_ms": float(statistics.median(refs)) if refs else None,
+            "labels": len(records), "first": min((r.label.get("timestamp", "") for r in records), default=None),
+            "last": max((r.label.get("timestamp", "") for r in records), default=None)}
 
 
 def load_dataset(root: str | os.PathLike) -> list[DatasetRecord]:

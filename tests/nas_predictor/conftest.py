@@ -1,4 +1,4 @@
-"""Real torchvision/timm networks for the ONNX tests, exported by benchmarks/real_networks.py.
+"""Real torchvision/timm networks for the ONNX and shipped-predictor tests, exported by benchmarks/real_networks.py.
 
 The project's CPU torch cannot import torchvision, so the files are exported by a separate export-only
 venv (its python from $NAS_PREDICTOR_EXPORT_PYTHON, else the clone's .export-venv).
@@ -16,7 +16,7 @@ from pathlib import Path
 
 import pytest
 
-REPO = Path(__file__).resolve().parents[3]
+REPO = Path(__file__).resolve().parents[2]
 SCRIPT = REPO / "benchmarks" / "real_networks.py"
 BUILD_HINT = ("build it with: python3 -m venv .export-venv && .export-venv/bin/pip install torch==2.14.1 "
               "torchvision==0.29.1 && .export-venv/bin/pip install timm==1.0.31 onnx==1.23.2 onnxscript "
