@@ -593,6 +593,61 @@ def bad_inputs_table() -> list[str]:
     return rows
 
 
+REAL_MODELS = {"grounded": "**NAR-Former V2 + per-operator times (grounded; shipped)**",
+               "graph": "graph model alone (roofline readout)", "op_sum": "sum of per-operator predictions (nn-Meter)",
+               "op_sum_fit": "sum of per-operator predictions x one factor", "nnlp_gnn": "NNLP GNN",
+               "gbdt": "GBDT on cost features", "flops_memory_line": "FLOPs + memory line"}
+
+
+def _pm(stat: dict | None, pct: bool = True, digits: int = 1) -> str:
+    if not stat:
+        return "-"
+    scale = 100 if pct else 1
+    unit = " %" if pct else ""
+    worst = f" (worst {scale * stat['worst']:.{digits}f})" if stat.get("n", 1) > 1 else ""
+    return f"{scale * stat['mean']:.{digits}f} ± {scale * stat['std']:.{digits}f}{unit}{worst}"
+
+
+def latency_real_table(part: str = "all") -> list[str]:
+    """Real torchvision/timm networks, labels of the training machine (or after 5-shot calibration)."""
+    run = _load("latency_real")
+    if not run:
+        return ["| model | status |", "|---|---|", "| all | not run yet |"]
+    summary = run["summary"]
+    rows = ["| model | seeds | MAPE | Acc(10 %) | Spearman | max error |", "|---|---|---|---|---|---|"]
+    for name, label in REAL_MODELS.items():
+        row = summary.get(name)
+        if not row or part not in row:
+            continue
+        r = row[part]
+        rows.append(f"| {label} | {len(row['seeds'])} | {_pm(r.get('mape'))} | {_pm(r.get('acc_10pct'), digits=0)} | "
+                    f"{_pm(r.get('spearman'), pct=False, digits=3)} | {_pm(r.get('max_error'), digits=0)} |")
+    return rows
+
+
+def latency_real_lofo_table() -> list[str]:
+    run = _load("latency_real_lofo")
+    if not run or "lofo_average" not in run.get("summary", {}):
+        return ["| model | status |", "|---|---|", "| all | not run yet |"]
+    rows = ["| model | families held out | average MAPE over families |", "|---|---|---|"]
+    for name, label in REAL_MODELS.items():
+        row = run["summary"]["lofo_average"].get(name)
+        if row:
+            rows.append(f"| {label} | {', '.join(map(str, row['families']))} | {_pm(row['mape_mean_over_families'])} |")
+    return rows
+
+
+# docs/latency.md heading -> table under it; `--update-docs` rewrites them as --update-readme does the README's.
+DOCS_TABLES = {
+    "docs/latency.md": {
+        "#### Real networks, labels of the training machine": latency_real_table,
+        "#### Real networks, families seen in training": lambda: latency_real_table("seen"),
+        "#### Real networks, families never seen in training": lambda: latency_real_table("unseen"),
+        "#### Real networks after calibrating with 5 timed networks": lambda: latency_real_table("calibrated_5"),
+        "#### Leave one generated family out": latency_real_lofo_table,
+    },
+}
+
 # README heading -> table under it; `--update-readme` rewrites the first table after each heading.
 README_TABLES = {
     "#### NAS-Bench-201 accuracy prediction (paper Table 4)": accuracy_table,
@@ -621,9 +676,9 @@ README_TABLES = {
 }
 
 
-def update_readme(path: Path) -> None:
+def update_readme(path: Path, tables: dict | None = None) -> None:
     lines = path.read_text().splitlines()
-    for heading, make in README_TABLES.items():
+    for heading, make in (README_TABLES if tables is None else tables).items():
         if heading not in lines:
             raise SystemExit(f"{path}: heading {heading!r} not found")
         start = lines.index(heading) + 1
@@ -643,7 +698,10 @@ def update_readme(path: Path) -> None:
 if __name__ == "__main__":
     if "--update-readme" in sys.argv:
         update_readme(Path(__file__).resolve().parents[1] / "README.md")
-    else:
+    if "--update-docs" in sys.argv:
+        for doc, tables in DOCS_TABLES.items():
+            update_readme(Path(__file__).resolve().parents[1] / doc, tables)
+    if "--update-readme" not in sys.argv and "--update-docs" not in sys.argv:
         for heading, make in README_TABLES.items():
             print(f"{heading}\n")
             print("\n".join(make()) + "\n")
