@@ -12,10 +12,10 @@ already on disk, so a second lent session continues where the first stopped):
 
 1. ``--provider torch-cuda`` labels of the generated families (every family of
    ``search_spaces.cnn_families``, extended space, batch 1) into ``benchmarks/latency_dataset/gpu_torch_b1``:
-   round-robin over the families, so a stop at any point leaves a balanced set (35 % of the budget);
+   round-robin over the families, so a stop at any point leaves a balanced set (50 % of the budget);
 2. the operator micro-benchmark (every kind of ``search_spaces.operators``, timed as the torch modules
-   of ``search_spaces.operators_torch``) into ``gpu_torch_b1_ops`` (15 %);
-3. onnxruntime's CUDA provider into ``gpu_ort_cuda_b1`` / ``gpu_ort_cuda_b1_ops`` (10 % + 5 %) when
+   of ``search_spaces.operators_torch``) into ``gpu_torch_b1_ops`` (10 %);
+3. onnxruntime's CUDA provider into ``gpu_ort_cuda_b1`` / ``gpu_ort_cuda_b1_ops`` (8 % + 4 %) when
    ``onnxruntime.get_available_providers()`` has it; otherwise skipped (the lent GPU machines have a
    CPU-only onnxruntime) and its share goes to training;
 4. training with the CPU recipe (``configs/latency_cpu_ort.yaml``) pointed at those folders
@@ -23,6 +23,9 @@ already on disk, so a second lent session continues where the first stopped):
    time left from a one-epoch pilot; the models and tables of ``benchmarks/latency_real.py`` on the
    generated-family test split (seed 0 first, more seeds and leave-one-family-out while time is left);
 5. ``--ship``: ``benchmarks/ship_latency.py --name latency-gpu-torch`` on the grounded checkpoint(s).
+
+``--train-only`` labels nothing and spends the budget on stage 4 (more seeds, leave-one-family-out) on
+the labels already there.
 
 Results go to ``benchmarks/results/latency_gpu.json``: what each stage did, what was skipped and why,
 and only numbers measured in this folder's labels. Runs are keyed by the datasets' label counts: a
@@ -65,7 +68,7 @@ FOLDERS = {"networks": "gpu_torch_b1", "operators": "gpu_torch_b1_ops",
 SHIP_NAME = "latency-gpu-torch"
 PER_FAMILY, PER_KIND = 200, 150  # the CPU recipe's targets; a session stops at its share long before
 # Budget shares of the labelling stages; what they leave (and an unavailable stage's share) trains.
-SHARES = {"networks": 0.35, "operators": 0.15, "ort_networks": 0.10, "ort_operators": 0.05}
+SHARES = {"networks": 0.50, "operators": 0.10, "ort_networks": 0.08, "ort_operators": 0.04}
 RESERVE_S = 20.0  # kept for writing the results
 SHIP_S = 60.0  # ship_latency.py re-prepares the data and evaluates two dtypes
 MIN_OPS = 10  # nas_predictor.op_latency fits no per-operator model on fewer
@@ -81,7 +84,7 @@ DRY = {"families": ("nasbench201", "convnext", "shufflenet"), "per_family": 3, "
        "per_kind": 5, "epochs": 1, "op_model_epochs": 50, "lofo_families": 1,
        "models": ("grounded", "op_sum_fit", "flops_memory_line"), "seeds": (0,),
        # 3 networks per family: 1 train, 1 valid, 1 test
-       "overrides": ("data.train_fraction=0.67", "data.valid_fraction=0.5")}
+       "overrides": ("data.train_fraction=0.67", "data.valid_fraction=0.5", "train.threads=1")}
 
 
 class UsageError(Exception):
@@ -196,6 +199,16 @@ def train_and_score(args: argparse.Namespace, paths: dict[str, Path], budget: Bu
 
     fp = fingerprint(paths["networks"], paths["operators"])
     info: dict[str, Any] = {"dataset": fp, "skipped": {}}
+
+    def summarize(runs: list[dict]) -> dict:
+        return latency_real.summarize([r for r in runs if r.get("dataset") == fp])
+
+    stale = [r for r in results.get("runs", []) if r.get("dataset") != fp]
+    if stale:  # runs on other label counts than the folders hold now: superseded, trained again below
+        results["runs"] = [r for r in results["runs"] if r.get("dataset") == fp]
+        results["superseded_runs"] = results.get("superseded_runs", 0) + len(stale)
+        results["summary"] = summarize(results["runs"])
+        save_results(out_path, results)
     if fp["networks"] == 0:
         info["skipped"]["all models"] = "no network label yet"
         return info
@@ -218,22 +231,22 @@ def train_and_score(args: argparse.Namespace, paths: dict[str, Path], budget: Bu
     def key(r: dict) -> tuple:
         return (r["seed"], r["model"], r.get("test_family"))
 
-    def summarize(runs: list[dict]) -> dict:
-        return latency_real.summarize([r for r in runs if r.get("dataset") == fp])
-
     done = {key(r) for r in results.get("runs", []) if r.get("dataset") == fp}
     epochs = args.epochs
     epoch_s: float | None = None
 
+    def room() -> float:
+        return budget.left() - RESERVE_S - (SHIP_S if args.ship else 0.0)
+
     def fits(model: str, prep_s: float) -> tuple[bool, str]:
         need = prep_s + (1.3 * epochs * epoch_s + 5.0 if model in NEURAL and epoch_s else 5.0)
-        left = budget.left() - RESERVE_S - (SHIP_S if args.ship else 0.0)
-        return need <= left, f"needs ~{need:.0f} s, {max(left, 0):.0f} s left"
+        return need <= room(), f"needs ~{need:.0f} s, {max(room(), 0):.0f} s left"
 
     def run(name: str, seed: int, records: Any, test_index: Any, family: str | None, extra: list[str]) -> None:
         nonlocal results
         cfg_overrides = [*overrides, *extra, f"data.split_seed={seed}", f"train.seed={seed}", f"train.epochs={epochs}"]
-        log(start, f"train: seed {seed}{' held out ' + family if family else ''} {name} ({epochs} epochs)")
+        log(start, f"train: seed {seed}{' held out ' + family if family else ''} {name}"
+                   + (f" ({epochs} epochs)" if name in NEURAL else ""))
         entry = undefined_as_null(latency_real.run_seed(name, seed, records, None, test_index, run_args,
                                                         cfg_overrides))
         entry.update({"test_family": family, "dataset": fp, "epochs": epochs if name in NEURAL else None,
@@ -245,9 +258,16 @@ def train_and_score(args: argparse.Namespace, paths: dict[str, Path], budget: Bu
                                          if shown else "no test network in this split"))
 
     seeds = list(args.seeds)
+    prep_s = 0.0  # the last preparation's time: the next one reads the same graphs from the cache
     for seed in seeds:
         todo = [m for m in models if (seed, m, None) not in done]
         if not todo:
+            continue
+        if room() < prep_s + 10.0:  # checked before the preparation, which is not cheap either
+            for m in todo:
+                info["skipped"][f"seed {seed} {m}"] = (f"out of time ({max(room(), 0):.0f} s left before preparing "
+                                                       "the graphs); rerun with --train-only to continue")
+            log(start, f"train: skip seed {seed}: out of time")
             continue
         t0 = time.monotonic()
         cfg = load_config(str(CONFIG), [*overrides, f"data.split_seed={seed}", f"train.seed={seed}"])
@@ -261,21 +281,28 @@ def train_and_score(args: argparse.Namespace, paths: dict[str, Path], budget: Bu
                              progress=False, seed=seed)
             log(start, f"train: seed {seed}: per-operator model fitted in {time.monotonic() - t0:.0f} s")
         neural = [m for m in todo if m in NEURAL]
-        if epoch_s is None and neural and not args.dry_run:
+        if epoch_s is None and neural and not args.dry_run and room() < 30.0:
+            for m in neural:
+                info["skipped"][f"seed {seed} {m}"] = (f"out of time ({max(room(), 0):.0f} s left after preparing the "
+                                                       "graphs); rerun with --train-only to continue")
+            todo = [m for m in todo if m not in NEURAL]
+        elif epoch_s is None and neural and not args.dry_run:
             # a one-epoch pilot (its features are built in that epoch too: a cautious figure) gives the
             # time per epoch on this GPU, to fit the epochs into the budget
             pilot = load_config(str(CONFIG), [*overrides, f"train.seed={seed}", "train.epochs=1",
                                               *latency_real.model_overrides(neural[0])])
             epoch_s = max(run_latency_experiment(pilot, progress=False, prepared=records)["train_seconds"], 1e-3)
-            room = budget.left() - RESERVE_S - (SHIP_S if args.ship else 0.0) - 10.0 * len(todo)
-            epochs = int(min(args.epochs, room / (1.3 * epoch_s * max(1, len(neural)))))
+            left = room() - 10.0 * len(todo)
+            epochs = max(0, int(min(args.epochs, left / (1.3 * epoch_s * max(1, len(neural))))))
             info["epoch_seconds"] = round(epoch_s, 3)
             log(start, f"train: one epoch takes {epoch_s:.1f} s; {epochs} epochs per neural model fit "
                        f"(asked {args.epochs})")
-            if epochs < MIN_EPOCHS:
+            if epochs < min(MIN_EPOCHS, args.epochs):
+                log(start, f"train: skip seed {seed} {', '.join(neural)}: {epochs} epochs fit")
                 for m in neural:
-                    info["skipped"][f"seed {seed} {m}"] = (f"{epochs} epochs fit in the {room:.0f} s left (need "
-                                                           f">= {MIN_EPOCHS}); rerun: labels are kept")
+                    info["skipped"][f"seed {seed} {m}"] = (f"{epochs} epochs of {epoch_s:.1f} s fit in the "
+                                                           f"{max(left, 0):.0f} s left (need >= {MIN_EPOCHS}); "
+                                                           "rerun with --train-only to continue")
                 todo = [m for m in todo if m not in NEURAL]
                 epochs = args.epochs
         elif epoch_s is None:
@@ -283,7 +310,7 @@ def train_and_score(args: argparse.Namespace, paths: dict[str, Path], budget: Bu
         for name in todo:
             ok, why = fits(name, 0.0)
             if not ok:
-                info["skipped"][f"seed {seed} {name}"] = f"out of time ({why}); rerun to continue"
+                info["skipped"][f"seed {seed} {name}"] = f"out of time ({why}); rerun with --train-only to continue"
                 log(start, f"train: skip seed {seed} {name}: out of time ({why})")
                 continue
             run(name, seed, records, records.test, None, [])
@@ -296,9 +323,9 @@ def train_and_score(args: argparse.Namespace, paths: dict[str, Path], budget: Bu
             todo = [m for m in lofo_models if (seed, m, family) not in done]
             if not todo:
                 continue
-            ok, why = fits("grounded", 0.0)
+            ok, why = fits("grounded", prep_s)
             if not ok:
-                info["skipped"]["lofo"] = f"out of time at {family} ({why}); rerun to continue"
+                info["skipped"]["lofo"] = f"out of time at {family} ({why}); rerun with --train-only to continue"
                 log(start, f"lofo: stop at {family}: out of time ({why})")
                 break
             extra = ["data.split=unseen", f"data.test_family={family}"]
@@ -315,6 +342,10 @@ def train_and_score(args: argparse.Namespace, paths: dict[str, Path], budget: Bu
         info["skipped"]["lofo"] = "not asked (--no-lofo)"
     info["epochs"] = epochs
     results_now = load_results(out_path)
+    held_out = sorted({r["test_family"] for r in results_now.get("runs", []) if r.get("test_family")
+                       and r.get("dataset") == fp}, key=families.index)
+    # latency_real's lofo_average is over the families held out so far: say how many of how many
+    info["lofo_held_out"] = {"families": held_out, "of": len(families)}
     info["results"] = summarize(results_now.get("runs", []))
     return info
 
@@ -356,6 +387,9 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     ap.add_argument("--results", type=Path, default=None, help=f"results JSON (default {RESULTS_FILE.relative_to(ROOT)})")
     ap.add_argument("--epochs", type=int, default=60, help="epochs per neural model, lowered to fit the budget")
     ap.add_argument("--no-lofo", dest="lofo", action="store_false", help="no leave-one-family-out runs")
+    ap.add_argument("--train-only", action="store_true",
+                    help="label nothing: train and score on the labels the folders hold (a session that completes "
+                         "the seeds and leave-one-family-out tables of the last labels instead of adding labels)")
     ap.add_argument("--keep", action="store_true", help="--dry-run: keep the temp folder and print it")
     args = ap.parse_args(argv)
     if not (math.isfinite(args.minutes) and args.minutes > 0):
@@ -400,7 +434,7 @@ def main(argv: list[str] | None = None) -> int:
         from search_spaces.operators import KINDS
 
         os.chdir(ROOT)  # the dataset paths in the trained predictor's config are relative to the repository
-        out_dir = args.out_dir or DATASETS
+        out_dir = args.out_dir or DATASETS.relative_to(ROOT)  # as the CPU config names its folders
         out_path = args.results or RESULTS_FILE
         args.save_dir, args.cache_dir = SAVE_DIR, None
         args.export_workers = max(1, min(12, (os.cpu_count() or 2) - 2))
@@ -447,10 +481,6 @@ def run(args: argparse.Namespace, budget: Budget, paths: dict[str, Path], out_pa
 
     protocol = GpuProtocol()
     results = load_results(out_path)
-    stale = [r for r in results.get("runs", []) if r.get("dataset") != fingerprint(paths["networks"], paths["operators"])]
-    if stale:  # runs on fewer labels than the folders now hold: this session trains again
-        results["runs"] = [r for r in results["runs"] if r not in stale]
-        results["superseded_runs"] = results.get("superseded_runs", 0) + len(stale)
     session: dict[str, Any] = {"started": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()), "dry_run": args.dry_run,
                                "minutes": args.minutes, "stages": [], "skipped": {}}
     results.update({"benchmark": "latency_gpu", "machine": machine(), "setting": SETTING,
@@ -469,6 +499,9 @@ def run(args: argparse.Namespace, budget: Budget, paths: dict[str, Path], out_pa
             ("ort_networks", "networks", families, per_family, "cuda", "extended"),
             ("ort_operators", "operators", kinds, per_kind, "cuda", None)]
     for name, generator, names, per, provider, space in plan:
+        if args.train_only:
+            session["skipped"][name] = "--train-only: no labelling this session"
+            continue
         if provider == "cuda" and ort_reason is not None:
             session["skipped"][name] = ort_reason
             log(start, f"{name}: skipped: {ort_reason}")

@@ -81,6 +81,7 @@ def test_dry_run_runs_the_whole_pipeline_on_the_cpu_in_a_temp_folder(script, cap
         assert runs[("grounded", "nasbench201")]["generated_test"]["num"] == 3
         assert all(r["dataset"] == {"networks": 9, "operators": 10} for r in runs.values())
         assert session["training"]["dataset"] == {"networks": 9, "operators": 10} and session["training"]["epochs"] == 1
+        assert session["training"]["lofo_held_out"] == {"families": ["nasbench201"], "of": 3}
         assert results["summary"]["grounded"]["generated_test"]["mape"]["n"] == 1
         assert set(results["summary"]["lofo_average"]) == {"grounded", "op_sum_fit", "flops_memory_line"}
         assert (folder / "runs/seed0/grounded/predictor.pt").is_file()
@@ -113,3 +114,16 @@ def test_without_a_gpu_a_real_run_says_so_and_touches_nothing(script, capsys, mo
 def test_undefined_figures_become_null_not_nan(script):
     assert script.undefined_as_null({"a": float("nan"), "b": [1.0, float("inf")], "c": "x"}) == \
         {"a": None, "b": [1.0, None], "c": "x"}
+
+
+def test_train_only_on_empty_folders_labels_nothing_and_says_why(script, capsys):
+    assert script.main(["--dry-run", "--train-only", "--keep"]) == 0
+    out = capsys.readouterr().out
+    folder = Path(re.search(r"dry run kept in (\S+)", out).group(1))
+    try:
+        session = _strict((folder / "latency_gpu.json").read_text())["sessions"][-1]
+        assert session["stages"] == [] and not (folder / "latency_dataset").exists()
+        assert session["skipped"]["networks"] == "--train-only: no labelling this session"
+        assert session["skipped"]["all models"] == "no network label yet"
+    finally:
+        shutil.rmtree(folder, ignore_errors=True)
