@@ -197,10 +197,11 @@ class OpLatencyModel:
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> "OpLatencyModel":
+        if not isinstance(state, dict) or state.get("version") != STATE_VERSION:
+            found = state.get("version") if isinstance(state, dict) else type(state).__name__
+            raise DataError(f"per-operator latency model of version {found!r} in the checkpoint; this code reads "
+                            f"version {STATE_VERSION} (train the predictor again)")
         try:
-            if state.get("version") != STATE_VERSION:
-                raise DataError(f"per-operator latency model of version {state.get('version')!r}; this code reads "
-                                f"version {STATE_VERSION}")
             weights = {k: torch.as_tensor(v, dtype=torch.float32) for k, v in state["weights"].items()}
             return cls(state["op_types"], np.asarray(state["mean"]), np.asarray(state["std"]), state["hidden"],
                        weights, state.get("info"))
