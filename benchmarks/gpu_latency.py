@@ -38,7 +38,6 @@ from __future__ import annotations
 
 import argparse
 import importlib.util
-import json
 import math
 import os
 import shutil
@@ -52,7 +51,6 @@ from typing import Any, Sequence
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
 from common import RESULTS, append_locked, load_results, machine, save_results  # noqa: E402
@@ -384,7 +382,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
                     help="the whole pipeline on the CPU with tiny counts, in a temporary folder (what CI runs)")
     ap.add_argument("--out-dir", type=Path, default=None,
                     help="where the dataset folders go (default benchmarks/latency_dataset; --dry-run: a temp folder)")
-    ap.add_argument("--results", type=Path, default=None, help=f"results JSON (default {RESULTS_FILE.relative_to(ROOT)})")
+    ap.add_argument("--results", type=Path, default=None,
+                    help=f"results JSON (default {RESULTS_FILE.relative_to(ROOT)})")
     ap.add_argument("--epochs", type=int, default=60, help="epochs per neural model, lowered to fit the budget")
     ap.add_argument("--no-lofo", dest="lofo", action="store_false", help="no leave-one-family-out runs")
     ap.add_argument("--train-only", action="store_true",

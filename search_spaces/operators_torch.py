@@ -270,7 +270,8 @@ _BUILDERS: dict[str, Callable[[dict, int, torch.Generator], tuple[OperatorModule
 assert tuple(_BUILDERS) == operators.KINDS  # a kind added to operators needs its torch module here
 
 
-def op_module(kind: str, config: dict, *, batch: int = 1, seed: int = 0) -> tuple[OperatorModule, tuple[torch.Tensor, ...]]:
+def op_module(kind: str, config: dict, *, batch: int = 1,
+              seed: int = 0) -> tuple[OperatorModule, tuple[torch.Tensor, ...]]:
     """The torch module of operator ``kind`` drawn as ``config`` (``operators.op_variant``'s) and its
     example inputs at ``batch`` (float32, CPU; weights and inputs random from ``seed``). The module is
     in eval mode; ``module(*inputs)`` runs the operator."""

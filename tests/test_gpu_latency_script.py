@@ -58,7 +58,8 @@ def test_dry_run_runs_the_whole_pipeline_on_the_cpu_in_a_temp_folder(script, cap
         assert stages["networks"]["provider"] == "torch-cuda" and stages["networks"]["stopped"] == "done"
         assert stages["operators"]["counts"] == {"conv": 5, "softmax": 5}
         # the labels are the builder's torch-cuda records, and say what timed them
-        nets = [json.loads(line) for line in (folder / "latency_dataset/gpu_torch_b1/labels.jsonl").read_text().splitlines()]
+        labels = folder / "latency_dataset/gpu_torch_b1/labels.jsonl"
+        nets = [json.loads(line) for line in labels.read_text().splitlines()]
         assert {e["space"] for e in nets} == {"extended"}
         assert all(e["label"]["provider"] == "torch-cuda" and "dry run" in e["label"]["notes"][0]
                    and e["label"]["label_ms"] > 0 for e in nets)
@@ -93,7 +94,8 @@ def test_dry_run_runs_the_whole_pipeline_on_the_cpu_in_a_temp_folder(script, cap
 @pytest.mark.parametrize("argv, message", [
     (["--minutes", "0"], "--minutes must be a positive number, got 0.0"),
     (["--minutes", "nan"], "--minutes must be a positive number, got nan"),
-    (["--dry-run", "--ship"], "--ship writes into nas_predictor/pretrained/; a --dry-run never writes into the repository"),
+    (["--dry-run", "--ship"],
+     "--ship writes into nas_predictor/pretrained/; a --dry-run never writes into the repository"),
     (["--dry-run", "--results", "x.json"], "--dry-run writes only into a temporary folder; drop --out-dir / --results"),
     (["--epochs", "0"], "--epochs must be >= 1, got 0"),
 ])

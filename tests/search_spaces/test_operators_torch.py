@@ -151,7 +151,8 @@ def test_an_operators_build_with_torch_cuda_times_the_torch_module_of_each_graph
                               progress=False, torch_timer=timer)
     assert report.measured == 3 and report.failed == 1 and report.remaining == 0
     labels = read_jsonl(tmp_path / ds.LABELS)
-    assert [(e["family"], e["seed"]) for e in labels] == [("conv_depthwise", 0), ("conv_depthwise", 1), ("attention", 1)]
+    assert [(e["family"], e["seed"]) for e in labels] == [("conv_depthwise", 0), ("conv_depthwise", 1),
+                                                          ("attention", 1)]
     failure = read_jsonl(tmp_path / ds.FAILURES)[0]
     assert (failure["family"], failure["seed"], failure["stage"]) == ("attention", 0, "measure")
     assert failure["error"] == "MeasurementError: CUDA graph capture failed"
