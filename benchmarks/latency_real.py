@@ -89,10 +89,17 @@ def load_real(labels_dir: Path, onnx_dir: Path) -> dict[str, Any]:
             "retest": retest}
 
 
+def _spearman(truth: np.ndarray, pred: np.ndarray) -> float | None:
+    """Spearman's rho, or None where it is undefined (fewer than 3 networks, a constant prediction)."""
+    if len(truth) < 3 or np.ptp(pred) == 0 or np.ptp(truth) == 0:
+        return None
+    return float(spearmanr(truth, pred).statistic)
+
+
 def metrics(truth: np.ndarray, pred: np.ndarray) -> dict[str, Any]:
     err = np.abs(pred / truth - 1.0)
     return {"num": int(len(truth)), "mape": float(err.mean()), "acc_10pct": float(np.mean(err <= 0.10)),
-            "spearman": float(spearmanr(truth, pred).statistic) if len(truth) > 2 else None,
+            "spearman": _spearman(truth, pred),
             "max_error": float(err.max()), "over_50pct": int(np.sum(err > 0.5))}
 
 

@@ -273,7 +273,7 @@ _FITTED: dict[tuple, OpLatencyModel] = {}
 
 
 def fit_from_dataset(folder: str, *, cache_dir: str | None = None, workers: int = 1, progress: bool = True,
-                     seed: int = 0, exclude_fallbacks: bool = True) -> OpLatencyModel:
+                     seed: int = 0, exclude_fallbacks: bool = True, epochs: int = 1500) -> OpLatencyModel:
     """The per-operator model of the device an operator micro-benchmark folder was measured on.
 
     Graphs come through the dataset's graph cache (regenerated once per machine); flagged fallback
@@ -286,14 +286,14 @@ def fit_from_dataset(folder: str, *, cache_dir: str | None = None, workers: int 
         raise DataError(f"{folder}: not an operator micro-benchmark folder (build one with `nas-predictor dataset "
                         f"build --ops --out {folder}`)")
     records = [r for r in ds.records() if not (exclude_fallbacks and r.fallback)]
-    key = (str(ds.root.resolve()), len(records), sum(r.latency_ms for r in records), seed)
+    key = (str(ds.root.resolve()), len(records), sum(r.latency_ms for r in records), seed, epochs)
     if key not in _FITTED:
         graphs = dataset_graphs(ds, records, cache_dir, workers, progress)
         machines = sorted({str(r.label.get("machine")) for r in records})
         info = {"dataset": str(folder), "cpu_model": records[0].label.get("cpu_model") if records else None,
                 "machines": machines, "reference_fast_ms": _median_reference(records),
                 "kinds": sorted({r.family for r in records})}
-        _FITTED[key] = fit_op_latency(graphs, [r.latency_ms for r in records], seed=seed, info=info)
+        _FITTED[key] = fit_op_latency(graphs, [r.latency_ms for r in records], seed=seed, epochs=epochs, info=info)
     return _FITTED[key]
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 
 from nas_predictor.calibration import apply_calibration
-from nas_predictor.encoding import CellTokenizer, GraphBatch
+from nas_predictor.encoding import CellTokenizer, GraphBatch, size_batches
 from nas_predictor.equivalence import class_mean
 from nas_predictor.errors import CheckpointError, ConfigError, NasPredictorError
 from nas_predictor.graph import ArchGraph
@@ -28,27 +28,6 @@ PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
 # Cells per forward pass. On CPU small chunks keep the 4x-wide FFN activations in cache and were
 # faster than large ones (128: ~8 s, 1024: ~12 s, 2048: ~15 s for all NB201 cells on 2 cores).
 DEFAULT_BATCH_SIZE = {"cpu": 128, "cuda": 4096}
-# On a CPU a batch's attention maps (batch x nodes x nodes) must stay cache-sized: 128 real networks of
-# ~800 nodes padded together ran 8x slower per network than one at a time (276 real networks: 2.7 s
-# with this budget, 4.6 s with 8M pairs, 23 s as one padded batch of 128). Batches of similar sizes
-# are cut at this many padded node pairs (a GPU takes the whole batch_size).
-CPU_PAIR_BUDGET = 1_000_000
-
-
-def _size_batches(order: np.ndarray, sizes: np.ndarray, batch_size: int, device: str) -> list[np.ndarray]:
-    """``order`` (indices sorted by graph size) cut into batches of at most ``batch_size`` graphs and,
-    on a CPU, at most CPU_PAIR_BUDGET padded node pairs."""
-    parts, start = [], 0
-    while start < len(order):
-        end = start + 1
-        while end < len(order) and end - start < batch_size and (
-                device != "cpu" or (end + 1 - start) * int(sizes[order[end]]) ** 2 <= CPU_PAIR_BUDGET):
-            end += 1
-        parts.append(order[start:end])
-        start = end
-    return parts
-
-
 def tokenizer_from_config(config: dict[str, Any]) -> CellTokenizer | NetworkTokenizer:
     """The tokenizer a checkpoint was trained with: cell tokens, or whole-network (ONNX) tokens."""
     config = dict(config)
@@ -133,7 +112,7 @@ class Predictor:
         sizes = np.array([g.num_nodes for g in graphs])
         order = np.argsort(sizes, kind="stable")
         outs = [self.predict_batch(self.tokenizer.encode([graphs[j] for j in part]))
-                for part in _size_batches(order, sizes, batch_size, self.device.type)]
+                for part in size_batches(order, sizes, batch_size, self.device.type)]
         raw = np.empty_like(np.concatenate(outs))
         raw[order] = np.concatenate(outs)
         return _check_finite(raw / self.label_scale, len(graphs), "the prediction", names)

@@ -19,7 +19,7 @@ from nas_predictor.calibration import fit_linear_calibration
 from nas_predictor.config import ExperimentConfig, validate_config
 from nas_predictor.data import load_nb101_subset, load_nb101_tfrecord, load_table, paper_split, random_split
 from nas_predictor.data.splits import held_out
-from nas_predictor.encoding import CellTokenizer, GraphBatch
+from nas_predictor.encoding import CellTokenizer, GraphBatch, size_batches
 from nas_predictor.equivalence import class_mean
 from nas_predictor.errors import ConfigError, DataError, TrainingError
 from nas_predictor.graph import ArchGraph
@@ -211,11 +211,18 @@ class CurveProbe:
 
 def _predict(model: NARFormerV2, batch: GraphBatch, device: torch.device, batch_size: int) -> np.ndarray:
     model.eval()
+    sizes = getattr(batch, "sizes", None)  # whole networks: batches of similar sizes (size_batches)
+    order = np.argsort(sizes, kind="stable") if sizes is not None else np.arange(len(batch))
+    parts = (size_batches(order, sizes, batch_size, device.type) if sizes is not None
+             else [order[i : i + batch_size] for i in range(0, len(batch), batch_size)])
     outs = []
     with torch.inference_mode():
-        for i in range(0, len(batch), batch_size):
-            outs.append(model(batch.select(slice(i, i + batch_size)).to(device)).float().cpu())
-    return torch.cat(outs).numpy()
+        for part in parts:
+            outs.append(model(batch.select(part).to(device)).float().cpu())
+    out = torch.cat(outs).numpy()
+    restored = np.empty_like(out)
+    restored[order] = out
+    return restored
 
 
 def train_member(
@@ -274,21 +281,35 @@ def train_member(
         model.train()
         total = 0.0
         for idx in epoch_batches(len(train), tc.batch_size, gen, sizes):
-            batch = train.variants.draw(idx, gen) if use_variants else train.batch.select(idx)
-            target = labels[idx.to(device)]
-            if use_ac:
-                batch = GraphBatch.concat([batch, train.aug.select(idx)])
-                target = torch.cat([target, target])
-            pred = model(batch.to(device))
-            loss, _ = accuracy_loss(pred, target, tc.lambda_sr, tc.lambda_ac if use_ac else 0.0, gen, tc.sr_mode,
-                                   tc.value_loss)
-            if not torch.isfinite(loss):
-                raise TrainingError(
-                    f"loss became {float(loss.detach())} in epoch {epoch} (seed {seed}); lower train.lr "
-                    f"(now {tc.lr}) or check the labels"
-                )
             optim.zero_grad(set_to_none=True)
-            loss.backward()
+            # Large networks on a CPU: the batch's gradient as the weighted sum of size-bounded parts'
+            # (the same gradient: a per-item mean loss, no batch statistics), so attention maps stay
+            # cache-sized. Ranking and AC losses compare items across the batch: never split them.
+            split = sizes is not None and not use_variants and not use_ac and tc.lambda_sr == 0
+            if split:
+                ordered = idx.numpy()[np.argsort(sizes[idx.numpy()], kind="stable")]
+                parts = size_batches(ordered, sizes, tc.batch_size, device.type)
+            else:
+                parts = [idx.numpy()]
+            loss_sum = 0.0
+            for part in parts:
+                part_t = torch.as_tensor(part)
+                batch = train.variants.draw(part_t, gen) if use_variants else train.batch.select(part_t)
+                target = labels[part_t.to(device)]
+                if use_ac:
+                    batch = GraphBatch.concat([batch, train.aug.select(part_t)])
+                    target = torch.cat([target, target])
+                pred = model(batch.to(device))
+                loss, _ = accuracy_loss(pred, target, tc.lambda_sr, tc.lambda_ac if use_ac else 0.0, gen, tc.sr_mode,
+                                       tc.value_loss)
+                if not torch.isfinite(loss):
+                    raise TrainingError(
+                        f"loss became {float(loss.detach())} in epoch {epoch} (seed {seed}); lower train.lr "
+                        f"(now {tc.lr}) or check the labels"
+                    )
+                (loss * (len(part) / len(idx))).backward()
+                loss_sum += float(loss.detach()) * len(part) / len(idx)
+            loss = torch.tensor(loss_sum)
             optim.step()
             sched.step()
             if ema is not None:

@@ -226,12 +226,12 @@ def test_a_non_finite_latency_prediction_is_an_error(tmp_path):
 def test_cpu_batches_group_similar_sizes_within_the_pair_budget():
     import numpy as np
 
-    from nas_predictor.predictor import CPU_PAIR_BUDGET, _size_batches
+    from nas_predictor.encoding import CPU_PAIR_BUDGET, size_batches
 
     sizes = np.array([800, 10, 400, 12, 790, 11])
     order = np.argsort(sizes, kind="stable")
-    parts = _size_batches(order, sizes, 128, "cpu")
+    parts = size_batches(order, sizes, 128, "cpu")
     assert np.array_equal(np.concatenate(parts), order)  # every graph once, in size order
     for part in parts:
         assert len(part) == 1 or len(part) * sizes[part].max() ** 2 <= CPU_PAIR_BUDGET
-    assert [len(p) for p in _size_batches(order, sizes, 4, "cuda")] == [4, 2]  # a GPU takes whole batches
+    assert [len(p) for p in size_batches(order, sizes, 4, "cuda")] == [4, 2]  # a GPU takes whole batches

@@ -197,8 +197,6 @@ def test_networks_and_operators_never_share_a_folder(tmp_path):
         build_ops(tmp_path / "x", kinds="conv,resnet18")
     with pytest.raises(ConfigError, match="unknown space 'nnlqp' for operators; choose one of ops"):
         build_ops(tmp_path / "x", space="nnlqp")
-    with pytest.raises(ConfigError, match="torch-cuda times torch modules"):
-        build_ops(tmp_path / "x", provider="torch-cuda")
 
 
 def test_cli_refuses_mixing_in_one_line_and_documents_ops(tmp_path, capsys):
