@@ -721,6 +721,25 @@ def cmd_measure(args: argparse.Namespace) -> None:
             handle.flush()
             print(f"[{k}/{len(todo)}] {row['id']}: {label['label_ms']:.3f} ms ({label['estimator']}"
                   f"{', FALLBACK' if label['fallback'] else ''}) {time.perf_counter() - start:.0f} s", flush=True)
+    if args.retest:
+        write_retest_summary(out)
+
+
+def write_retest_summary(out: Path) -> dict[str, Any]:
+    """Test-retest agreement of the real-network labels (|retest / label - 1|), into retest_summary.json."""
+    first = {r["id"]: r["label"] for r in _read_jsonl(out / "labels.jsonl")}
+    pairs = [(first[r["id"]], r["label"]) for r in _read_jsonl(out / "retest.jsonl") if r["id"] in first]
+    diff = sorted(abs(b["label_ms"] / a["label_ms"] - 1.0) for a, b in pairs)
+    if not diff:
+        return {}
+    summary = {"networks": len(diff), "mean_diff": statistics.mean(diff), "median_diff": statistics.median(diff),
+               "p90_diff": diff[min(len(diff) - 1, int(round(0.9 * (len(diff) - 1))))], "max_diff": diff[-1],
+               "within_5pct": sum(d <= 0.05 for d in diff) / len(diff),
+               "within_10pct": sum(d <= 0.10 for d in diff) / len(diff),
+               "first": min(b["timestamp"] for _, b in pairs), "last": max(b["timestamp"] for _, b in pairs)}
+    write_json_atomic(summary, out / "retest_summary.json")
+    print(json.dumps(summary, indent=1))
+    return summary
 
 
 def _write_labels_manifest(out: Path, manifest: dict[str, Any]) -> None:
