@@ -637,9 +637,22 @@ def latency_real_lofo_table() -> list[str]:
     return rows
 
 
+def real_retest_table() -> list[str]:
+    path = Path(__file__).resolve().parent / "latency_dataset" / "real_networks_cpu_1t" / "retest_summary.json"
+    if not path.is_file():
+        return ["| networks | status |", "|---|---|", "| all | retest not measured yet |"]
+    r = json.loads(path.read_text())
+    return ["| networks | mean diff | median diff | p90 diff | max diff | within 5 % | within 10 % | measured |",
+            "|---|---|---|---|---|---|---|---|",
+            f"| {r['networks']} | {100 * r['mean_diff']:.1f} % | {100 * r['median_diff']:.1f} % | {100 * r['p90_diff']:.1f} % | "
+            f"{100 * r['max_diff']:.1f} % | {100 * r['within_5pct']:.0f} % | {100 * r['within_10pct']:.0f} % | "
+            f"{r['first'][:16]} to {r['last'][:16]} UTC |"]
+
+
 # docs/latency.md heading -> table under it; `--update-docs` rewrites them as --update-readme does the README's.
 DOCS_TABLES = {
     "docs/latency.md": {
+        "#### Real-network labels: test-retest agreement": real_retest_table,
         "#### Real networks, labels of the training machine": latency_real_table,
         "#### Real networks, families seen in training": lambda: latency_real_table("seen"),
         "#### Real networks, families never seen in training": lambda: latency_real_table("unseen"),
