@@ -593,8 +593,8 @@ def bad_inputs_table() -> list[str]:
     return rows
 
 
-REAL_MODELS = {"grounded": "**NAR-Former V2 + per-operator times (grounded; shipped)**",
-               "graph": "graph model alone (roofline readout)", "op_sum": "sum of per-operator predictions (nn-Meter)",
+REAL_MODELS = {"grounded": "NAR-Former V2 + per-operator times (grounded)",
+               "graph": "**NAR-Former V2 graph model alone (roofline readout; shipped)**", "op_sum": "sum of per-operator predictions (nn-Meter)",
                "op_sum_fit": "sum of per-operator predictions x one factor", "nnlp_gnn": "NNLP GNN",
                "gbdt": "GBDT on cost features", "flops_memory_line": "FLOPs + memory line"}
 
