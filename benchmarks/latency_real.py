@@ -7,6 +7,8 @@ never used for training, early stopping or recipe choice. Models, all in the sam
 
 - ``grounded``: the graph model with each node's per-operator time (op-latency column) and the grounded
   readout (the combination);
+- ``op_feature``: the graph model with each node's per-operator time as a token feature only (roofline
+  readout, no grounded term);
 - ``graph``: the same graph model without the per-operator times (roofline readout): the graph model alone;
 - ``op_sum``: the sum of the per-operator predictions (nn-Meter's idea), as is; ``op_sum_fit`` the same
   times one factor fitted on the training networks;
@@ -52,7 +54,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "configs" / "latency_cpu_ort.yaml"
 REAL_LABELS = ROOT / "benchmarks" / "latency_dataset" / "real_networks_cpu_1t"
 ONNX_DIR = Path(os.environ.get("NAS_PREDICTOR_REAL_NETWORKS_DIR", Path.home() / ".cache" / "nas-predictor" / "real-networks"))
-NEURAL = ("grounded", "graph", "nnlp_gnn")
+NEURAL = ("grounded", "graph", "nnlp_gnn", "op_feature")
 MODELS = (*NEURAL, "op_sum", "op_sum_fit", "gbdt", "flops_memory_line")
 SHOTS, DRAWS = 5, 20
 
@@ -61,6 +63,8 @@ def model_overrides(name: str) -> list[str]:
     """Config overrides that turn the shipped recipe into each neural model."""
     if name == "grounded":
         return []
+    if name == "op_feature":
+        return ["model.readout=roofline"]
     plain = ["encoding.op_latency=null", "model.op_latency_offset=0"]
     if name == "graph":
         return [*plain, "model.readout=roofline"]

@@ -593,10 +593,23 @@ def bad_inputs_table() -> list[str]:
     return rows
 
 
-REAL_MODELS = {"grounded": "NAR-Former V2 + per-operator times (grounded)",
-               "graph": "**NAR-Former V2 graph model alone (roofline readout; shipped)**", "op_sum": "sum of per-operator predictions (nn-Meter)",
+REAL_MODELS = {"grounded": "NAR-Former V2 + per-operator times (grounded readout)",
+               "op_feature": "NAR-Former V2 + per-operator times (token feature, roofline readout)",
+               "graph": "NAR-Former V2 graph model alone (roofline readout)", "op_sum": "sum of per-operator predictions (nn-Meter)",
                "op_sum_fit": "sum of per-operator predictions x one factor", "nnlp_gnn": "NNLP GNN",
                "gbdt": "GBDT on cost features", "flops_memory_line": "FLOPs + memory line"}
+
+
+def _shipped_real_model() -> str | None:
+    """The benchmark model behind the shipped latency-cpu-ort (its checkpoint's folder is the model's name)."""
+    manifest = Path(__file__).resolve().parent.parent / "nas_predictor" / "pretrained" / "manifest.json"
+    entry = json.loads(manifest.read_text()).get("latency-cpu-ort", {}) if manifest.is_file() else {}
+    source = entry.get("source_checkpoint")
+    return Path(source).parent.name if source else None
+
+
+def _real_label(name: str, label: str) -> str:
+    return f"**{label}; shipped**" if name == _shipped_real_model() else label
 
 
 def _pm(stat: dict | None, pct: bool = True, digits: int = 1) -> str:
@@ -620,7 +633,7 @@ def latency_real_table(part: str = "all") -> list[str]:
         if not row or part not in row:
             continue
         r = row[part]
-        rows.append(f"| {label} | {len(row['seeds'])} | {_pm(r.get('mape'))} | {_pm(r.get('acc_10pct'), digits=0)} | "
+        rows.append(f"| {_real_label(name, label)} | {len(row['seeds'])} | {_pm(r.get('mape'))} | {_pm(r.get('acc_10pct'), digits=0)} | "
                     f"{_pm(r.get('spearman'), pct=False, digits=3)} | {_pm(r.get('max_error'), digits=0)} |")
     return rows
 
@@ -633,7 +646,7 @@ def latency_real_lofo_table() -> list[str]:
     for name, label in REAL_MODELS.items():
         row = run["summary"]["lofo_average"].get(name)
         if row:
-            rows.append(f"| {label} | {', '.join(map(str, row['families']))} | {_pm(row['mape_mean_over_families'])} |")
+            rows.append(f"| {_real_label(name, label)} | {', '.join(map(str, row['families']))} | {_pm(row['mape_mean_over_families'])} |")
     return rows
 
 

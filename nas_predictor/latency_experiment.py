@@ -92,11 +92,15 @@ def _measured_families(d: Any) -> tuple[LatencyDataset, dict[str, list[DatasetRe
     return ds, by_family
 
 
-def family_subset(n: int, max_per_family: int | None, rng: np.random.Generator) -> np.ndarray:
+def family_subset(n: int, max_per_family: int | None, rng: np.random.Generator, how: str = "random") -> np.ndarray:
     """Sorted indices of the records of one family an experiment uses: all of them, or
     ``max_per_family`` drawn by ``rng`` (one generator, seeded by ``subset_seed``, drawn from family
-    after family in the config's order, so a family's subset depends on the families before it)."""
+    after family in the config's order, so a family's subset depends on the families before it), or,
+    with ``how="first"``, the first ``max_per_family`` in the dataset's order (the first measured: a
+    subset that stays the same while a dataset grows)."""
     if max_per_family and max_per_family < n:
+        if how == "first":
+            return np.arange(max_per_family)
         return np.sort(rng.choice(n, max_per_family, replace=False))
     return np.arange(n)
 
@@ -115,7 +119,7 @@ def prepare_latency_data(cfg: LatencyExperimentConfig, data_dir: str | None = No
             family_lat = np.array([[r.latency_ms] for r in family_records])
         else:
             family_archs, family_lat, batch = _family_latencies(space, d.settings, data_dir)
-        pick = family_subset(len(family_archs), d.max_per_family, subset_rng)
+        pick = family_subset(len(family_archs), d.max_per_family, subset_rng, d.subset)
         chosen = [family_archs[i] for i in pick]
         offset = len(archs)
         if measured is not None:

@@ -74,6 +74,17 @@ class ClassVariants:
         return self.pool.select(self.member_ids[self.offsets[idx] + pick])
 
 
+def _warm_ema(decay: float) -> Callable[[list[torch.Tensor], list[torch.Tensor], Any], None]:
+    """AveragedModel's update with the decay ramped up as min(decay, (1 + n) / (10 + n))."""
+
+    @torch.no_grad()
+    def update(averaged: list[torch.Tensor], current: list[torch.Tensor], num_averaged: Any) -> None:
+        n = float(num_averaged)
+        torch._foreach_lerp_(averaged, current, 1.0 - min(decay, (1.0 + n) / (10.0 + n)))
+
+    return update
+
+
 def class_variants(
     tokenizer: CellTokenizer, space: Any, archs: list[str], graphs: list[ArchGraph], cells: np.ndarray
 ) -> ClassVariants:
@@ -263,9 +274,8 @@ def train_member(
     use_variants = tc.equivalence_augment and train.variants is not None
     ema = None
     if tc.ema_decay > 0:
-        ema = torch.optim.swa_utils.AveragedModel(
-            model, multi_avg_fn=torch.optim.swa_utils.get_ema_multi_avg_fn(tc.ema_decay)
-        )
+        avg_fn = _warm_ema(tc.ema_decay) if tc.ema_warmup else torch.optim.swa_utils.get_ema_multi_avg_fn(tc.ema_decay)
+        ema = torch.optim.swa_utils.AveragedModel(model, multi_avg_fn=avg_fn)
     scored = ema.module if ema is not None else model  # the weights validated, probed and kept
     sizes = getattr(train.batch, "sizes", None) if tc.bucket_by_size else None
     labels = train.labels.to(device)

@@ -101,3 +101,18 @@ def test_the_unseen_device_table_bolds_the_best_at_the_most_shots_and_averages_b
     assert rows[-1].startswith("| **mean, phones, Raspberry Pi, FPGA, Eyeriss (1 rows)** |")
     monkeypatch.setattr(report, "_load", {}.get)
     assert report.latency_unseen_device_table()[-1].startswith("| latency_unseen_device: not run yet")
+
+
+def test_the_real_network_table_marks_the_model_the_shipped_predictor_came_from(report, monkeypatch):
+    stat = lambda v: {"mean": v, "std": 0.01, "worst": v + 0.01, "n": 3}  # noqa: E731
+    part = {"mape": stat(0.1), "acc_10pct": stat(0.6), "spearman": stat(0.99), "max_error": stat(0.3)}
+    run = {"summary": {m: {"seeds": [0, 1, 2], "all": part} for m in ("graph", "op_feature")}}
+    monkeypatch.setattr(report, "_load", {"latency_real": run}.get)
+    monkeypatch.setattr(report, "_shipped_real_model", lambda: "op_feature")
+    rows = report.latency_real_table()
+    shipped = [r for r in rows if "shipped" in r]
+    assert len(shipped) == 1 and shipped[0].startswith("| **NAR-Former V2 + per-operator times (token feature")
+    assert "| 10.0 ± 1.0 % (worst 11.0) |" in shipped[0]
+    # the real manifest names its source checkpoint .../seed<k>/<model>/predictor.pt
+    monkeypatch.undo()
+    assert report._shipped_real_model() in ("graph", "grounded", "op_feature")

@@ -40,6 +40,24 @@ def test_in_domain_and_unseen_splits(tmp_path, data_dir):
     assert set(np.asarray(rec.family)[np.concatenate([rec.train, rec.valid])]) == {"nasbench201"}
 
 
+def test_first_subset_takes_each_familys_first_records_whatever_the_seed(tmp_path, data_dir):
+    def archs(**data):
+        cfg = _cfg(tmp_path, families="[nasbench201, fbnet]", subset="first", **data)
+        rec = prepare_latency_data(cfg, data_dir, progress=False)
+        fams = np.asarray(rec.family)
+        return {f: [a for a, g in zip(rec.archs, fams) if g == f] for f in ("nasbench201", "fbnet")}
+
+    twelve, other_seed, fifteen = archs(), archs(subset_seed=1), archs(max_per_family=15)
+    assert twelve == other_seed  # no draw: the subset seed plays no part
+    assert all(twelve[f] == fifteen[f][:12] for f in twelve)  # a prefix: more records keep the first ones
+    rnd = prepare_latency_data(_cfg(tmp_path, families="[nasbench201, fbnet]"), data_dir, progress=False)
+    assert [a for a, g in zip(rnd.archs, rnd.family) if g == "fbnet"] != twelve["fbnet"]  # default: a random draw
+    from nas_predictor.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="subset"):
+        load_config(None, ["model.task=latency", "data.subset=last"])
+
+
 @pytest.mark.parametrize("extra", [(), ("encoding.node_costs=true", "train.value_loss=relative_absolute"),
                                    ("encoding.node_costs=true", "model.readout=roofline", "train.value_loss=log_absolute"),
                                    ("encoding.node_costs=true", "model.readout=roofline_sum")],

@@ -210,6 +210,24 @@ def test_ema_keeps_the_moving_average_of_the_weights(nb201_table):
     assert kept_tau == pytest.approx(smooth.history[smooth.best_epoch]["valid_tau"], abs=1e-9)
 
 
+def test_ema_warmup_ramps_the_decay_so_the_first_weights_fade():
+    from nas_predictor.train import _warm_ema
+
+    net = torch.nn.Linear(2, 1)
+    avg = torch.optim.swa_utils.AveragedModel(net, multi_avg_fn=_warm_ema(0.998))
+    expected = None
+    for step in range(30):
+        with torch.no_grad():
+            net.weight.fill_(float(step))
+        avg.update_parameters(net)
+        # AveragedModel copies the first weights, then blends with decay min(0.998, (1 + n) / (10 + n))
+        decay = min(0.998, (1 + step) / (10 + step))
+        expected = float(step) if expected is None else decay * expected + (1 - decay) * step
+    torch.testing.assert_close(avg.module.weight, torch.full((1, 2), expected))
+    # plain 0.998 would still sit near the first weights (~0.9); the ramp follows the trajectory
+    assert expected > 20
+
+
 def test_bucketed_batches_cover_every_item_once_and_group_similar_sizes():
     from nas_predictor.train import epoch_batches
 
