@@ -166,6 +166,9 @@ def run_seed(name: str, seed: int, records: LatencyRecords, real: dict[str, Any]
         predictor = result["predictor"]
         predict = lambda gs: np.asarray(predictor.predict_graphs(gs), dtype=np.float64).reshape(-1)  # noqa: E731
         entry.update({"members": result["members"], "train_seconds": result["train_seconds"]})
+        op_model = getattr(getattr(predictor, "tokenizer", None), "op_model", None)
+        if op_model is not None:  # which operator set the per-node times came from (a set can grow between runs)
+            entry["op_model"] = {k: v for k, v in op_model.info.items() if k != "kinds"}
         if out is not None:
             entry["checkpoint"] = str(out / "predictor.pt")
         if real is not None and name == "grounded":
