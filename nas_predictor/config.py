@@ -242,6 +242,10 @@ class NetworkEncodingConfig(_Strict):
     # the training networks never had by its group alone (network_encoding.py): for families with
     # op types the training families lack (the unseen-family split).
     op_groups: bool = False
+    # Read each network as onnxruntime runs it: a BatchNormalization after a Conv folded into the Conv
+    # (nas_predictor/runtime_fusion.py), as torch's exporter folds it in eval mode, so a network exported
+    # either way gives the same tokens. For onnxruntime datasets; eager-PyTorch latency does run the BN.
+    fold_batchnorm: bool = False
 
     # Append each node's time from a per-operator latency model of the device (nas_predictor.op_latency),
     # fitted when training starts on this operator micro-benchmark folder (`nas-predictor dataset build
@@ -259,7 +263,7 @@ class NetworkEncodingConfig(_Strict):
         from nas_predictor.network_encoding import NetworkTokenizer
 
         return NetworkTokenizer(self.layout, self.node_costs, self.channel_alignment, self.op_groups,
-                                op_latency=bool(self.op_latency))
+                                op_latency=bool(self.op_latency), fold_batchnorm=self.fold_batchnorm)
 
 
 class LatencyExperimentConfig(_Strict):

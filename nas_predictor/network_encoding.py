@@ -29,6 +29,7 @@ import torch
 
 from nas_predictor.encoding import GraphBatch, padded_adjacency, positional_encoding
 from nas_predictor.graph import ArchGraph
+from nas_predictor.runtime_fusion import fold_batchnorm
 
 REFERENCE_OPS = (
     "Conv", "Relu", "Add", "Sigmoid", "Reshape", "MaxPool", "Split", "GlobalAveragePool", "Gemm", "Transpose",
@@ -181,7 +182,7 @@ class NetworkTokenizer:
 
     def __init__(self, layout: str = "extended", node_costs: bool = False, channel_alignment: bool = False,
                  op_groups: bool = False, known_ops: Sequence[str] | None = None,
-                 op_latency: bool | dict | None = None) -> None:
+                 op_latency: bool | dict | None = None, fold_batchnorm: bool = False) -> None:
         if layout not in LAYOUTS:
             raise ValueError(f"unknown network token layout {layout!r}; choose one of {LAYOUTS}")
         if (node_costs or channel_alignment or op_groups or op_latency) and layout != "extended":
@@ -193,6 +194,9 @@ class NetworkTokenizer:
         self.node_costs = bool(node_costs)
         self.channel_alignment = bool(channel_alignment)
         self.op_groups = bool(op_groups)
+        # fold_batchnorm: tokenise the graph onnxruntime runs (Conv+BN as one Conv; runtime_fusion.py), so
+        # a network looks the same whether its exporter folded BN or not
+        self.fold_batchnorm = bool(fold_batchnorm)
         # op_latency: one more column, each node's time from a per-operator latency model of the device
         # (nas_predictor.op_latency); True sizes the tokens before the model is fitted (attach_op_model),
         # a dict is a fitted model's state (as a checkpoint stores it)
@@ -241,6 +245,8 @@ class NetworkTokenizer:
             config["channel_alignment"] = True
         if self.op_groups:
             config["op_groups"] = True
+        if self.fold_batchnorm:
+            config["fold_batchnorm"] = True
         if self.known_ops is not None:
             config["known_ops"] = sorted(self.known_ops)
         if self.op_latency:
@@ -276,7 +282,12 @@ class NetworkTokenizer:
             warnings.warn(f"op type {op!r} is not in the latency vocabulary; encoded as {where}", stacklevel=4)
         return self._slot.get(OTHER)
 
+    def runtime_graph(self, graph: ArchGraph) -> ArchGraph:
+        """The graph as this tokenizer reads it: BN folded into its Conv when fold_batchnorm is on."""
+        return fold_batchnorm(graph) if self.fold_batchnorm else graph
+
     def node_features(self, graph: ArchGraph) -> np.ndarray:
+        graph = self.runtime_graph(graph)
         # One pass in Python collects each node's slot, attribute values and shape; the encodings are
         # then computed for all nodes at once (per-node f_PE calls made batches several times slower).
         n = graph.num_nodes
@@ -332,6 +343,7 @@ class NetworkTokenizer:
         return STATIC_DIM + (len(STATIC_KEYS) if self.layout == "extended" else 0)
 
     def static_features(self, graph: ArchGraph) -> np.ndarray:
+        graph = self.runtime_graph(graph)
         raw = [max(0.0, float(graph.scalars.get(k, 1.0 if k == "batch_size" else 0.0))) for k in STATIC_KEYS]
         pe = _pe([v * STATIC_SCALE[k] for k, v in zip(STATIC_KEYS, raw)]).reshape(-1)
         if self.layout != "extended":
@@ -345,6 +357,7 @@ class NetworkTokenizer:
         """Padded batch of ``graphs``; ``features`` = their (node, static) features when already computed."""
         if not graphs:
             raise ValueError("cannot encode an empty list of graphs")
+        graphs = [self.runtime_graph(g) for g in graphs]
         if features is None:
             features = [(self.node_features(g), self.static_features(g)) for g in graphs]
         n = max(g.num_nodes for g in graphs)
@@ -368,7 +381,8 @@ class LazyGraphBatch:
 
     def __init__(self, tokenizer: NetworkTokenizer, graphs: Sequence[ArchGraph], cache_features: bool = False) -> None:
         self.tokenizer = tokenizer
-        self.graphs = list(graphs)
+        # folded once here (not per batch), so sizes, cost totals and op totals see the tokenised graph
+        self.graphs = [tokenizer.runtime_graph(g) for g in graphs]
         self.sizes = np.array([g.num_nodes for g in self.graphs], dtype=np.int64)
         self._features: dict[int, tuple[np.ndarray, np.ndarray]] | None = {} if cache_features else None
 
