@@ -110,6 +110,20 @@ class ArchGraph:
         )
 
 
+    @classmethod
+    def derived(cls, ops: Sequence[str], edges: Sequence[tuple[int, int]], attrs: Sequence[Mapping[str, Any]] | None,
+                shapes: Sequence[tuple[int, ...]] | None, scalars: Mapping[str, float]) -> "ArchGraph":
+        """A graph made from a validated one by a transform that keeps it valid (dropping nodes, rewiring
+        edges forward), built without validating again: checking every attribute of a network costs
+        several times the transform. The caller vouches for ints, finite values and acyclicity."""
+        graph = object.__new__(cls)
+        object.__setattr__(graph, "ops", tuple(ops))
+        object.__setattr__(graph, "edges", tuple(edges))
+        object.__setattr__(graph, "attrs", None if attrs is None else tuple(attrs))
+        object.__setattr__(graph, "shapes", None if shapes is None else tuple(shapes))
+        object.__setattr__(graph, "scalars", dict(scalars))
+        return graph
+
     def to_dict(self) -> dict[str, Any]:
         """Plain JSON-able form (lists and numbers), for caches; ``from_dict`` reverses it."""
         return {"ops": list(self.ops), "edges": [list(e) for e in self.edges],

@@ -134,14 +134,13 @@ def channel_alignment_features(graph: ArchGraph) -> np.ndarray:
     n = graph.num_nodes
     channels = np.zeros(n, dtype=np.int64)  # 0 = unknown
     if graph.shapes is not None:
-        for i, shape in enumerate(graph.shapes):
-            if len(shape) >= 2 and int(shape[1]) > 0:
-                channels[i] = int(shape[1])
+        channels[:] = [max(int(shape[1]), 0) if len(shape) >= 2 else 0 for shape in graph.shapes]
     aligned = np.stack([(channels > 0) & (channels % a == 0) for a in ALIGNMENTS], axis=1)  # (n, A)
     inputs = np.ones((n, len(ALIGNMENTS)), dtype=bool)
     has_input = np.zeros(n, dtype=bool)
-    for src, dst in graph.edges:
-        inputs[dst] &= aligned[src]
+    if graph.edges:
+        src, dst = np.asarray(graph.edges, dtype=np.int64).T
+        np.logical_and.at(inputs, dst, aligned[src])  # every predecessor aligned
         has_input[dst] = True
     inputs &= has_input[:, None]
     return np.concatenate([aligned, inputs], axis=1).astype(np.float32)
@@ -150,22 +149,19 @@ def channel_alignment_features(graph: ArchGraph) -> np.ndarray:
 def op_group_features(graph: ArchGraph) -> np.ndarray:
     """(num_nodes, len(OP_GROUPS)) one-hot of each node's op group (all zeros for an op in none)."""
     out = np.zeros((graph.num_nodes, len(OP_GROUPS)), dtype=np.float32)
-    for i, op in enumerate(graph.ops):
-        group = OP_GROUP_INDEX.get(ALIASES.get(op, op))
-        if group is not None:
-            out[i, group] = 1.0
+    groups = np.array([OP_GROUP_INDEX.get(ALIASES.get(op, op), -1) for op in graph.ops], dtype=np.int64)
+    known = np.flatnonzero(groups >= 0)
+    out[known, groups[known]] = 1.0
     return out
 
 
 def node_costs(graph: ArchGraph) -> np.ndarray:
     """(num_nodes, 2): each node's FLOPs and memory traffic at the graph's batch size, as the
     node_costs token columns encode them (0 where the graph has no per-node attributes)."""
-    costs = np.zeros((graph.num_nodes, len(NODE_COST_KEYS)), dtype=np.float64)
-    for i in range(graph.num_nodes):
-        node_attrs = graph.attrs[i] if graph.attrs is not None else {}
-        costs[i] = [float(node_attrs.get("flops", 0.0)),
-                    float(node_attrs.get("memory_batched", 0)) + float(node_attrs.get("memory_fixed", 0))]
-    return costs
+    if graph.attrs is None:
+        return np.zeros((graph.num_nodes, len(NODE_COST_KEYS)), dtype=np.float64)
+    return np.array([(float(a.get("flops", 0.0)), float(a.get("memory_batched", 0)) + float(a.get("memory_fixed", 0)))
+                     for a in graph.attrs], dtype=np.float64).reshape(graph.num_nodes, len(NODE_COST_KEYS))
 
 
 def decode_node_costs(tokens: torch.Tensor, offset: int) -> torch.Tensor:
@@ -287,7 +283,10 @@ class NetworkTokenizer:
         return fold_batchnorm(graph) if self.fold_batchnorm else graph
 
     def node_features(self, graph: ArchGraph) -> np.ndarray:
-        graph = self.runtime_graph(graph)
+        return self._node_features(self.runtime_graph(graph))
+
+    def _node_features(self, graph: ArchGraph) -> np.ndarray:
+        """node_features of a graph already in runtime form."""
         # One pass in Python collects each node's slot, attribute values and shape; the encodings are
         # then computed for all nodes at once (per-node f_PE calls made batches several times slower).
         n = graph.num_nodes
@@ -296,22 +295,26 @@ class NetworkTokenizer:
         filled = np.zeros(n, dtype=np.int64)  # attribute slots in use (the rest stay all-zero)
         transposed = np.zeros(n, dtype=bool)  # Transpose perms are laid out frequency-major
         shapes = np.zeros((n, SHAPE_DIMS), dtype=np.float64)
-        for i, op in enumerate(graph.ops):
-            slot = self.slot(op)
-            if slot is not None:
-                onehot[i, slot] = 1.0
-            node_attrs = graph.attrs[i] if graph.attrs is not None else {}
-            if op == "Transpose" and "perm" in node_attrs:
-                values[i] = (list(node_attrs["perm"]) + [0] * ATTR_SLOTS)[:ATTR_SLOTS]
-                filled[i] = ATTR_SLOTS
-                transposed[i] = True
-            else:
-                names = ATTRIBUTE_ORDER.get(op, ())
-                values[i, : len(names)] = [_first(node_attrs.get(name, 0)) for name in names]
-                filled[i] = len(names)
-            if graph.shapes is not None:
-                dims = list(graph.shapes[i][:SHAPE_DIMS])
-                shapes[i, : len(dims)] = dims
+        slots = {op: self.slot(op) for op in dict.fromkeys(graph.ops)}  # once per op type, not per node
+        rows = [i for i, op in enumerate(graph.ops) if slots[op] is not None]
+        onehot[rows, [slots[graph.ops[i]] for i in rows]] = 1.0
+        if graph.attrs is not None:  # only a few op types have attribute slots: visit just those nodes
+            for i, op in enumerate(graph.ops):
+                if op == "Transpose" and "perm" in graph.attrs[i]:
+                    values[i] = (list(graph.attrs[i]["perm"]) + [0] * ATTR_SLOTS)[:ATTR_SLOTS]
+                    filled[i] = ATTR_SLOTS
+                    transposed[i] = True
+                elif op in ATTRIBUTE_ORDER:
+                    names = ATTRIBUTE_ORDER[op]
+                    values[i, : len(names)] = [_first(graph.attrs[i].get(name, 0)) for name in names]
+                    filled[i] = len(names)
+        else:
+            filled[:] = [len(ATTRIBUTE_ORDER.get(op, ())) for op in graph.ops]
+        if graph.shapes is not None:
+            for i, shape in enumerate(graph.shapes):
+                if shape:
+                    dims = shape[:SHAPE_DIMS]
+                    shapes[i, : len(dims)] = dims
         pe = _pe(values)  # (n, slots, PE_DIM)
         pe *= (np.arange(ATTR_SLOTS)[None, :] < filled[:, None])[..., None]
         attrs = pe.reshape(n, -1)
@@ -343,7 +346,9 @@ class NetworkTokenizer:
         return STATIC_DIM + (len(STATIC_KEYS) if self.layout == "extended" else 0)
 
     def static_features(self, graph: ArchGraph) -> np.ndarray:
-        graph = self.runtime_graph(graph)
+        return self._static_features(self.runtime_graph(graph))
+
+    def _static_features(self, graph: ArchGraph) -> np.ndarray:
         raw = [max(0.0, float(graph.scalars.get(k, 1.0 if k == "batch_size" else 0.0))) for k in STATIC_KEYS]
         pe = _pe([v * STATIC_SCALE[k] for k, v in zip(STATIC_KEYS, raw)]).reshape(-1)
         if self.layout != "extended":
@@ -354,12 +359,13 @@ class NetworkTokenizer:
     def encode(
         self, graphs: Sequence[ArchGraph], features: Sequence[tuple[np.ndarray, np.ndarray]] | None = None,
     ) -> GraphBatch:
-        """Padded batch of ``graphs``; ``features`` = their (node, static) features when already computed."""
+        """Padded batch of ``graphs``; ``features`` = their (node, static) features when already computed
+        (then the graphs must already be in runtime form, as LazyGraphBatch keeps them)."""
         if not graphs:
             raise ValueError("cannot encode an empty list of graphs")
-        graphs = [self.runtime_graph(g) for g in graphs]
         if features is None:
-            features = [(self.node_features(g), self.static_features(g)) for g in graphs]
+            graphs = [self.runtime_graph(g) for g in graphs]  # once here; the features below read these
+            features = [(self._node_features(g), self._static_features(g)) for g in graphs]
         n = max(g.num_nodes for g in graphs)
         tokens = np.zeros((len(graphs), n, self.token_dim), dtype=np.float32)
         for i, (g, (nodes, _)) in enumerate(zip(graphs, features)):
@@ -409,5 +415,5 @@ class LazyGraphBatch:
         for i in chosen:
             if i not in self._features:
                 g = self.graphs[i]
-                self._features[i] = (self.tokenizer.node_features(g), self.tokenizer.static_features(g))
+                self._features[i] = (self.tokenizer._node_features(g), self.tokenizer._static_features(g))  # folded at init
         return self.tokenizer.encode([self.graphs[i] for i in chosen], [self._features[i] for i in chosen])

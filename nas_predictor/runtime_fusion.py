@@ -66,4 +66,5 @@ def fold_batchnorm(graph: ArchGraph) -> ArchGraph:
             traffic = sum(float(a.get("memory_batched", 0)) + float(a.get("memory_fixed", 0)) for a in gone)
             scalars["memory_access"] = max(0.0, scalars["memory_access"] - traffic)
     shapes = None if graph.shapes is None else [graph.shapes[i] for i in keep]
-    return ArchGraph(ops=[graph.ops[i] for i in keep], edges=edges, attrs=attrs, shapes=shapes, scalars=scalars)
+    # dropping nodes and moving edges forward keeps a valid graph valid: no second validation
+    return ArchGraph.derived([graph.ops[i] for i in keep], edges, attrs, shapes, scalars)

@@ -70,3 +70,11 @@ def test_dict_round_trip_and_bad_input():
     assert ArchGraph.from_dict(json.loads(json.dumps(g.to_dict()))) == g
     with pytest.raises(GraphError, match="not a serialised ArchGraph"):
         ArchGraph.from_dict({"ops": ["a"]})
+
+
+def test_a_derived_graph_equals_the_validated_construction_of_the_same_parts():
+    parts = dict(ops=("Input", "Conv", "Relu"), edges=((0, 1), (1, 2)), attrs=({}, {"kernel": [3, 3]}, {}),
+                 shapes=((1, 3, 8, 8), (1, 4, 8, 8), (1, 4, 8, 8)), scalars={"flops": 10.0})
+    derived = ArchGraph.derived(**parts)
+    assert derived == ArchGraph(**parts)
+    assert derived.num_nodes == 3 and derived.to_dict() == ArchGraph(**parts).to_dict()
