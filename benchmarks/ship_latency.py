@@ -44,8 +44,12 @@ from nas_predictor.predictor import (  # noqa: E402
 
 
 def validation_mape(checkpoint: Path) -> float:
-    """Mean validation MAPE of the run's members at their kept epochs (from the run's results.json)."""
+    """Validation MAPE of the run's predictor (from the run's results.json): of the whole predictor where
+    the run scored it (an ensemble's mean prediction), else the mean of its members' at their kept epochs."""
     results = json.loads((checkpoint.parent / "results.json").read_text())
+    if results.get("valid"):
+        per_setting = [m["overall"]["mape"] for m in results["valid"].values()]
+        return sum(per_setting) / len(per_setting)
     members = results["members"]
     return sum(m["best_valid_mape"] for m in members) / len(members)
 

@@ -266,6 +266,9 @@ def run_latency_experiment(
         "name": cfg.name, "settings": cfg.data.settings, "split": cfg.data.split, "test_family": cfg.data.test_family,
         "num_train": int(len(records.train)), "num_valid": int(len(records.valid)), "num_test": int(len(records.test)),
         "test": evaluate_latency(predictor, records, records.test) if len(records.test) else None,
+        # the whole predictor (the members' mean, for an ensemble) on the validation split: what a release
+        # chooses by (each member's own validation error does not score their average)
+        "valid": evaluate_latency(predictor, records, records.valid) if len(records.valid) else None,
         "members": [{"seed": cfg.train.seed + MEMBER_SEED_STRIDE * i, "best_epoch": m.best_epoch,
                      "best_valid_mape": -m.best_valid_tau} for i, m in enumerate(members)],
         "train_seconds": train_seconds, "total_seconds": time.perf_counter() - t0, "device": str(device),

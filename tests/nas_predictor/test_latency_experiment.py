@@ -74,6 +74,12 @@ def test_tiny_latency_run_saves_a_predictor_that_reloads(tmp_path, data_dir, ext
     graphs = [records.graphs[i] for i in records.test]
     np.testing.assert_allclose(loaded.predict_graphs(graphs), result["predictor"].predict_graphs(graphs), rtol=1e-5)
     assert (loaded.predict_graphs(graphs) > 0).all()
+    # the run scores the saved predictor itself on the validation split (what a release chooses by)
+    valid = result["valid"]["titan_rtx_1"]["overall"]
+    assert valid["num"] == result["num_valid"] == len(records.valid)
+    pred = loaded.predict_graphs([records.graphs[i] for i in records.valid])
+    truth = records.latency_ms[records.valid, 0]
+    assert valid["mape"] == pytest.approx(float(np.mean(np.abs(pred / truth - 1))), rel=1e-4)
 
 
 def test_multi_device_model_has_one_output_per_setting(tmp_path, data_dir):
