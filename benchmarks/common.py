@@ -48,17 +48,24 @@ def save_results(path: Path, data: dict[str, Any]) -> None:
     atomic_write_json(data, path)
 
 
+def update_locked(path: Path, change: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[str, Any]:
+    """Read the results file, apply ``change`` and write it back, under a file lock, so processes of one
+    benchmark running side by side never overwrite each other's work; returns what was written."""
+    from filelock import FileLock
+
+    with FileLock(str(path.with_suffix(".lock"))):
+        merged = change(load_results(path))
+        save_results(path, merged)
+    return merged
+
+
 def append_locked(path: Path, results: dict[str, Any], entry: dict[str, Any], key: Callable[[dict], tuple],
-               summarize: Callable[[list[dict]], dict], merge_dicts: tuple[str, ...] = ()) -> dict[str, Any]:
+                  summarize: Callable[[list[dict]], dict], merge_dicts: tuple[str, ...] = ()) -> dict[str, Any]:
     """Add one finished run to a results file under a file lock, merging the runs other processes
     appended meanwhile (seeds of one benchmark may run in parallel processes). Runs are keyed by
     ``key``; the top-level dicts named in ``merge_dicts`` are merged too; the summary is recomputed."""
-    import fcntl
 
-    lock = path.with_suffix(".lock")
-    with lock.open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        on_disk = load_results(path)
+    def change(on_disk: dict[str, Any]) -> dict[str, Any]:
         runs = {key(r): r for r in on_disk.get("runs", [])}
         runs.update({key(r): r for r in results.get("runs", [])})
         runs[key(entry)] = entry
@@ -68,6 +75,6 @@ def append_locked(path: Path, results: dict[str, Any], entry: dict[str, Any], ke
             merged[name] = {**on_disk.get(name, {}), **results.get(name, {})}
         merged["runs"] = list(runs.values())
         merged["summary"] = summarize(merged["runs"])
-        save_results(path, merged)
-        fcntl.flock(handle, fcntl.LOCK_UN)
-    return merged
+        return merged
+
+    return update_locked(path, change)

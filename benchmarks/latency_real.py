@@ -38,7 +38,7 @@ from typing import Any
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import RESULTS, append_locked, command_line, load_results, machine  # noqa: E402
+from common import RESULTS, append_locked, command_line, load_results, machine, update_locked  # noqa: E402
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -239,6 +239,24 @@ def summarize(runs: list[dict]) -> dict[str, Any]:
     return out
 
 
+def time_predictor(args, out_path: Path, cores: int) -> int:
+    """``--speed``: the predictor's time for 1,000 real networks with one thread and with every core, kept
+    in the results JSON under ``speed`` (the figure of the issue's "1,000 real networks in < 10 s")."""
+    from nas_predictor.predictor import load_predictor
+
+    real = load_real(Path(args.labels_dir), Path(args.onnx_dir))
+    predictor = load_predictor(args.speed)
+    timings = {}
+    for threads in dict.fromkeys((1, cores)):
+        torch.set_num_threads(threads)
+        timings[str(threads)] = speed(predictor, real)
+        print(f"{threads} thread(s): {timings[str(threads)]['predict_from_graphs_s']:.2f} s for 1,000 networks "
+              f"from graphs, {timings[str(threads)]['predict_from_onnx_s']:.1f} s from ONNX files", flush=True)
+    record = {"predictor": args.speed, "machine": machine(), "command": command_line(), "threads": timings}
+    update_locked(out_path, lambda results: {**results, "speed": record})  # a run may be appending meanwhile
+    return 0
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--config", default=str(CONFIG))
@@ -252,10 +270,15 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--out", help="results JSON (default benchmarks/results/latency_real[_lofo].json)")
     ap.add_argument("--save-dir", help="keep each trained predictor here (seed<k>/<model>/predictor.pt)")
     ap.add_argument("--quiet", action="store_true")
+    ap.add_argument("--speed", metavar="PREDICTOR", help="only time PREDICTOR (a shipped name or a checkpoint) "
+                    "on 1,000 real networks, with 1 thread and with all cores (run it on a quiet machine)")
     args = ap.parse_args(argv)
+    cores = torch.get_num_threads()
     torch.set_num_threads(1)
     out_path = Path(args.out) if args.out else RESULTS / ("latency_real_lofo.json" if args.lofo else "latency_real.json")
     results = load_results(out_path)
+    if args.speed:
+        return time_predictor(args, out_path, cores)
     base = load_config(args.config, args.set)
     if not isinstance(base, LatencyExperimentConfig):
         ap.error(f"{args.config} is not a latency config")

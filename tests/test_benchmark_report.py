@@ -116,3 +116,17 @@ def test_the_real_network_table_marks_the_model_the_shipped_predictor_came_from(
     # the real manifest names its source checkpoint .../seed<k>/<model>/predictor.pt
     monkeypatch.undo()
     assert report._shipped_real_model() in ("graph", "grounded", "op_feature")
+
+
+def test_the_speed_table_shows_the_shipped_predictor_alone_and_each_model_after_training(report, monkeypatch):
+    timing = lambda g: {"predict_from_graphs_s": g, "onnx_encode_mean_s": 0.04, "predict_from_onnx_s": g + 40.0}  # noqa: E731
+    run = {"speed": {"predictor": "latency-cpu-ort", "threads": {"1": timing(12.0), "2": timing(7.5)}},
+           "runs": [{"model": "graph", "seed": s, "predict_speed": timing(t)} for s, t in ((0, 9.0), (1, 11.0))]
+           + [{"model": "gbdt", "seed": 0}]}
+    monkeypatch.setattr(report, "_load", {"latency_real": run}.get)
+    monkeypatch.setattr(report, "_shipped_real_model", lambda: "graph")
+    rows = report.latency_real_speed_table()
+    assert rows[2] == "| shipped `latency-cpu-ort` | 1 | 12.0 s | 40 ms each | 52 s | alone, `--speed` |"
+    assert rows[3].startswith("| shipped `latency-cpu-ort` | 2 | 7.5 s |")
+    assert rows[4].startswith("| **NAR-Former V2 graph model alone (roofline readout); shipped** | 1 | 10.0 s (worst 11.0) |")
+    assert len(rows) == 5  # models without timings (the baselines) get no row

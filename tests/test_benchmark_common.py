@@ -1,0 +1,45 @@
+"""benchmarks/common.py: results files that processes running side by side append to."""
+
+import multiprocessing
+import sys
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT / "benchmarks"))
+
+import common  # noqa: E402
+
+
+def _summary(runs):
+    return {"runs": len(runs)}
+
+
+def _append_many(path: str, worker: int, count: int) -> None:
+    results = common.load_results(Path(path))
+    for i in range(count):
+        # each process holds a stale copy of the file, as a long benchmark does between its runs
+        results = common.append_locked(Path(path), {"runs": [], "commands": [f"worker {worker}"]},
+                                       {"seed": worker, "model": f"m{i}"}, key=lambda r: (r["seed"], r["model"]),
+                                       summarize=_summary)
+
+
+def test_two_processes_appending_at_once_lose_no_run(tmp_path):
+    path = tmp_path / "results.json"
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_append_many, args=(str(path), w, 15)) for w in (0, 1)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(60)
+        assert p.exitcode == 0
+    final = common.load_results(path)
+    assert sorted((r["seed"], r["model"]) for r in final["runs"]) == sorted((w, f"m{i}") for w in (0, 1) for i in range(15))
+    assert final["summary"] == {"runs": 30}
+    assert sorted(final["commands"]) == ["worker 0", "worker 1"]
+
+
+def test_update_locked_applies_a_change_to_what_is_on_disk(tmp_path):
+    path = tmp_path / "results.json"
+    common.save_results(path, {"runs": [1, 2]})
+    written = common.update_locked(path, lambda r: {**r, "speed": {"threads": 2}})
+    assert written == common.load_results(path) == {"runs": [1, 2], "speed": {"threads": 2}}
