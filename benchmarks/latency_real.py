@@ -205,9 +205,12 @@ def run_seed(name: str, seed: int, records: LatencyRecords, real: dict[str, Any]
     return entry
 
 
-def stats(values: list[float]) -> dict[str, float]:
+HIGHER_IS_BETTER = ("acc_10pct", "spearman")
+
+
+def stats(values: list[float], higher_is_better: bool = False) -> dict[str, float]:
     return {"mean": statistics.mean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0,
-            "worst": max(values), "n": len(values)}
+            "worst": min(values) if higher_is_better else max(values), "n": len(values)}
 
 
 def summarize(runs: list[dict]) -> dict[str, Any]:
@@ -219,11 +222,12 @@ def summarize(runs: list[dict]) -> dict[str, Any]:
         row: dict[str, Any] = {"seeds": [r["seed"] for r in items]}
         if all("real" in r for r in items):
             for part in ("all", "seen", "unseen", "calibrated_5"):
-                row[part] = {m: stats([r["real"][part][m] for r in items])
+                row[part] = {m: stats([r["real"][part][m] for r in items], m in HIGHER_IS_BETTER)
                              for m in ("mape", "acc_10pct", "spearman", "max_error")
                              if items[0]["real"][part].get(m) is not None}
         if all("generated_test" in r for r in items):
-            row["generated_test"] = {m: stats([r["generated_test"][m] for r in items]) for m in ("mape", "acc_10pct")}
+            row["generated_test"] = {m: stats([r["generated_test"][m] for r in items], m in HIGHER_IS_BETTER)
+                                     for m in ("mape", "acc_10pct")}
         out[key] = row
     lofo = [k for k in out if "@" in k]
     if lofo:

@@ -43,3 +43,15 @@ def test_update_locked_applies_a_change_to_what_is_on_disk(tmp_path):
     common.save_results(path, {"runs": [1, 2]})
     written = common.update_locked(path, lambda r: {**r, "speed": {"threads": 2}})
     assert written == common.load_results(path) == {"runs": [1, 2], "speed": {"threads": 2}}
+
+
+def test_the_worst_seed_is_the_highest_error_and_the_lowest_accuracy_or_rank_correlation():
+    import latency_real
+
+    part = lambda mape, acc, rho: {"mape": mape, "acc_10pct": acc, "spearman": rho, "max_error": 2 * mape}  # noqa: E731
+    runs = [{"model": "graph", "seed": s, "real": {p: part(m, a, r) for p in ("all", "seen", "unseen", "calibrated_5")},
+             "generated_test": {"mape": m, "acc_10pct": a}} for s, (m, a, r) in enumerate([(0.1, 0.8, 0.99), (0.2, 0.6, 0.97)])]
+    row = latency_real.summarize(runs)["graph"]
+    assert row["all"]["mape"]["worst"] == 0.2 and row["all"]["max_error"]["worst"] == 0.4
+    assert row["all"]["acc_10pct"]["worst"] == 0.6 and row["all"]["spearman"]["worst"] == 0.97
+    assert row["generated_test"]["acc_10pct"]["worst"] == 0.6
