@@ -49,7 +49,6 @@ from nas_predictor.calibration import fit_log_scale  # noqa: E402
 from nas_predictor.config import LatencyExperimentConfig, load_config  # noqa: E402
 from nas_predictor.latency_experiment import LatencyRecords, prepare_latency_data, run_latency_experiment  # noqa: E402
 from nas_predictor.op_latency import fit_from_dataset  # noqa: E402
-from nas_predictor.runtime_fusion import fold_batchnorm  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "configs" / "latency_cpu_ort.yaml"
@@ -158,7 +157,7 @@ def run_seed(name: str, seed: int, records: LatencyRecords, real: dict[str, Any]
              args, overrides: list[str]) -> dict[str, Any]:
     fit_idx = np.concatenate([records.train, records.valid])
     # the baselines read the same runtime graphs as the neural models (Conv+BN folded when the config folds)
-    runtime = fold_batchnorm if load_config(args.config, overrides).encoding.fold_batchnorm else (lambda g: g)
+    runtime = load_config(args.config, overrides).encoding.tokenizer().runtime_graph
     graphs = lambda idx: [runtime(records.graphs[i]) for i in idx]  # noqa: E731
     labels = records.labels(fit_idx)
     entry: dict[str, Any] = {"model": name, "seed": seed}

@@ -259,8 +259,12 @@ def assess_latency(predictor: Any, graphs: Sequence[ArchGraph], setting: str | N
         return [LatencyEstimate(float(ms), None, None, [NO_DOMAIN_REASON]) for ms in model]
     line = FallbackLine.from_dict(entry["fallback"])
     spreads = _member_spreads(predictor, graphs, setting)
+    # the domain and the fallback line were built on the graphs as the predictor reads them (BN folded
+    # into its Conv where the predictor folds): compare and fall back on the same form
+    runtime = getattr(getattr(predictor, "tokenizer", None), "runtime_graph", lambda g: g)
     out = []
     for i, graph in enumerate(graphs):
+        graph = runtime(graph)
         features = graph_features(graph)
         fallback = line.predict(features)
         if not (math.isfinite(fallback) and fallback > 0):

@@ -218,7 +218,8 @@ def training_domain(cfg: LatencyExperimentConfig, records: LatencyRecords,
     source = (f"training split of {', '.join(d.families)} ({d.split}, split_seed {d.split_seed}, subset_seed "
               f"{d.subset_seed}, max_per_family {d.max_per_family}, train_fraction {d.train_fraction}, "
               f"valid_fraction {d.valid_fraction}): {len(train)} of {len(records.train)} networks ({counts})")
-    return build_latency_domain([records.graphs[i] for i in train], records.latency_ms[train], d.settings, source)
+    runtime = cfg.encoding.tokenizer().runtime_graph  # the graphs as the predictor reads them (BN folded or not)
+    return build_latency_domain([runtime(records.graphs[i]) for i in train], records.latency_ms[train], d.settings, source)
 
 
 def run_latency_experiment(

@@ -190,3 +190,32 @@ def test_ensemble_members_that_disagree_are_flagged(shipped):
     [est] = assess_latency(split, [graphs[1]], "titan_rtx_1")
     assert est.in_distribution is False
     assert est.reasons == ["ensemble members disagree by 50 % (limit 25 %)"]
+
+
+def test_a_folding_predictor_checks_and_falls_back_on_the_graph_it_reads():
+    from nas_predictor.network_encoding import NetworkTokenizer
+    from nas_predictor.runtime_fusion import fold_batchnorm
+
+    class Folding:  # a predictor that reads graphs with BN folded, trained on graphs in that form
+        tokenizer = NetworkTokenizer(fold_batchnorm=True)
+        models = [None]
+        default_setting = "cpu"
+
+        def __init__(self, meta):
+            self.meta = meta
+
+        def predict_latency(self, graphs, setting):
+            return np.ones(len(graphs))
+
+    graphs = [stacked_graph(n, size=8) for n in (4, 6, 8)]  # Conv-BN-ReLU blocks, exported unfolded
+    folded = [fold_batchnorm(g) for g in graphs]
+    assert "BatchNormalization" in graphs[1].ops and "BatchNormalization" not in folded[1].ops
+    lat = np.array([[1.0 + g.scalars["flops"] / 1e8] for g in folded])
+    predictor = Folding({DOMAIN_KEY: build_latency_domain(folded, lat, ["cpu"], "folded stacks")})
+    # the unfolded export of a training-sized network is inside the domain: its BNs are read folded
+    [est] = assess_latency(predictor, [graphs[1]], "cpu")
+    assert est.in_distribution is True and est.reasons == []
+    assert est.fallback_ms == pytest.approx(assess_latency(predictor, [folded[1]], "cpu")[0].fallback_ms)
+    # read unfolded, the same network would have an op type the training graphs never had
+    predictor.tokenizer = NetworkTokenizer()
+    assert "op types never seen in training: BatchNormalization" in assess_latency(predictor, [graphs[1]], "cpu")[0].reasons[0]
