@@ -287,8 +287,9 @@ class NetworkTokenizer:
 
     def _node_features(self, graph: ArchGraph) -> np.ndarray:
         """node_features of a graph already in runtime form."""
-        # One pass in Python collects each node's slot, attribute values and shape; the encodings are
-        # then computed for all nodes at once (per-node f_PE calls made batches several times slower).
+        # Python only gathers raw values (slots once per op type, attributes only for the few op types that
+        # have them, shapes); the encodings are then computed for all nodes at once (per-node f_PE calls
+        # made batches several times slower).
         n = graph.num_nodes
         onehot = np.zeros((n, self.num_slots), dtype=np.float32)
         values = np.zeros((n, ATTR_SLOTS), dtype=np.float64)
