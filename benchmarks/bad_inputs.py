@@ -45,8 +45,8 @@ NB201_ARCH = "|nor_conv_3x3~0|+|nor_conv_3x3~0|avg_pool_3x3~1|+|skip_connect~0|n
 NON_FINITE = re.compile(r"\b(NaN|nan|-?Infinity|-?inf)\b")
 
 #: modules each case's code path ends in, for the report of who fixes a failing case
-OWNERS = {"onnx": "nas_predictor/onnx", "calibration": "nas_predictor/calibration.py + data/latency_measurements.py",
-          "latency": "nas_predictor/cli.py _cmd_latency", "measure": "nas_predictor/latency"}
+OWNERS = {"onnx": "nas_predictor/onnx", "calibration": "nas_predictor/calibration.py + data/timings.py",
+          "latency": "nas_predictor/latency_estimator.py + commands/latency.py", "measure": "nas_predictor/latency"}
 
 
 @dataclass
@@ -654,7 +654,7 @@ def cases() -> list[Case]:  # noqa: C901 - one flat list is the clearest form of
         ("--table-file unsafe pickle", ["--table-file", "table_unsafe.pth"], {}, "refusing to load"),
         ("--table-file wrong content", ["--table-file", "table_wrong.pth"], {}, "table_wrong.pth"),
         ("latency bound with a --data-dir lacking HELP's tables",
-         ["--data-dir", "data_nan_label", "--oracle", "predictor", "--max-latency-ms", "5", "--latency-device",
+         ["--data-dir", "data_nan_label", "--oracle", "predictor", "--max-latency-ms", "5", "--setting",
           "titan_rtx_1"], {}, "latency data you named"),
     ]:
         cli("search data", kind, sd + ["--out", f"out_sd_{len(c)}", *extra], frag, env=env)
@@ -690,8 +690,8 @@ def cases() -> list[Case]:  # noqa: C901 - one flat list is the clearest form of
          "sample_size"),
         ("tpe num_candidates=abc", ["--strategy", "tpe", "--set", "strategy_params.num_candidates=abc"], "num_candidates"),
         ("--guided with random", ["--strategy", "random", "--guided"], "guided"),
-        ("bound without a device", ["--max-latency-ms", "5"], "latency_device"),
-        ("unknown latency device", ["--max-latency-ms", "5", "--latency-device", "abacus_1", "--oracle", "predictor"],
+        ("bound without a device", ["--max-latency-ms", "5"], "latency_setting"),
+        ("unknown latency device", ["--max-latency-ms", "5", "--setting", "abacus_1", "--oracle", "predictor"],
          "abacus_1"),
         ("search config file with a bad value", ["search_bad.yaml"], "'budget'"),
         ("search config file with an unknown key", ["search_unknown.yaml"], "strategy_paramz"),
@@ -729,7 +729,7 @@ def cases() -> list[Case]:  # noqa: C901 - one flat list is the clearest form of
     api("oracles", "strategy param population='many' (API)", _strategy_api("evolution", population="many"),
         "population")
 
-    # calibration files for latency --calibrate (nas_predictor/calibration.py, data/latency_measurements.py)
+    # calibration files for latency --calibrate (nas_predictor/calibration.py, data/timings.py)
     for kind, name, frag in [
         ("calibration: missing file", "no_such.csv", "no_such.csv"),
         ("calibration: empty file", "cal_empty.csv", "cal_empty.csv"),
@@ -745,7 +745,7 @@ def cases() -> list[Case]:  # noqa: C901 - one flat list is the clearest form of
             frag, owner=OWNERS["calibration"])
     cli("calibration", "search --latency-calibrate with NaN ms",
         ["search", "--out", "out_cal", "--quiet", "--oracle", "predictor", "--max-latency-ms", "5",
-         "--latency-device", "titan_rtx_1", "--latency-calibrate", "cal_nan.csv"], "cal_nan.csv",
+         "--setting", "titan_rtx_1", "--latency-calibrate", "cal_nan.csv"], "cal_nan.csv",
         owner=OWNERS["calibration"])
 
     # two processes on one output folder, API and CLI

@@ -33,7 +33,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import RESULTS, command_line, machine, save_results  # noqa: E402
 
-from nas_predictor.data.measured_latency import LABELS, RETEST, LatencyDataset  # noqa: E402
+from nas_predictor.data.latency_dataset import LABELS, RETEST, LatencyDataset  # noqa: E402
 from nas_predictor.jsonl import read_jsonl  # noqa: E402
 from nas_predictor.latency.consistency import UNDETERMINED, VIOLATION, check_label  # noqa: E402
 from nas_predictor.latency.protocol import GATED  # noqa: E402

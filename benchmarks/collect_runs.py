@@ -29,7 +29,8 @@ def trial(path: Path) -> dict:
             "seed": r["seed"], "kendall_tau": r["kendall_tau"], "kendall_tau_plain": r.get("kendall_tau_plain"),
             "train_seconds": r["train_seconds"], "best_epoch": r["members"][0]["best_epoch"],
             # tau of the last epoch's weights (from the time-to-tau curve), to judge model selection
-            "last_epoch_kendall_tau": curve[-1]["kendall_tau"] if curve and curve[-1]["epoch"] == len(r["history"][0]) - 1 else None,
+            "last_epoch_kendall_tau": (
+                curve[-1]["kendall_tau"] if curve and curve[-1]["epoch"] == len(r["history"][0]) - 1 else None),
         })
     return {"trial": path.stem, "command": res["command"], "machine": res.get("machine"),
             "train": {k: res["config"]["train"][k] for k in TRAIN_KEYS if k in res["config"]["train"]},

@@ -43,7 +43,7 @@ def load_results(path: Path) -> dict[str, Any]:
 
 def save_results(path: Path, data: dict[str, Any]) -> None:
     """Atomic write, so an interrupted benchmark never leaves a half-written file."""
-    from nas_predictor.predictor import atomic_write_json
+    from nas_predictor.io import atomic_write_json
 
     atomic_write_json(data, path)
 
@@ -51,9 +51,9 @@ def save_results(path: Path, data: dict[str, Any]) -> None:
 def update_locked(path: Path, change: Callable[[dict[str, Any]], dict[str, Any]]) -> dict[str, Any]:
     """Read the results file, apply ``change`` and write it back, under a file lock, so processes of one
     benchmark running side by side never overwrite each other's work; returns what was written."""
-    from filelock import FileLock
+    from nas_predictor.io import file_lock
 
-    with FileLock(str(path.with_suffix(".lock"))):
+    with file_lock(path.with_suffix(".lock"), f"results file {path}", wait=True):
         merged = change(load_results(path))
         save_results(path, merged)
     return merged

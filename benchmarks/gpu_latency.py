@@ -22,7 +22,7 @@ already on disk, so a second lent session continues where the first stopped):
    (``data.dataset_dir``, ``encoding.op_latency``, ``train.device=cuda``), the epochs fitted to the
    time left from a one-epoch pilot; the models and tables of ``benchmarks/latency_real.py`` on the
    generated-family test split (seed 0 first, more seeds and leave-one-family-out while time is left);
-5. ``--ship``: ``benchmarks/ship_latency.py --name latency-gpu-torch`` on the grounded checkpoint(s).
+5. ``--ship``: ``tools/ship_latency.py --name latency-gpu-torch`` on the grounded checkpoint(s).
 
 ``--train-only`` labels nothing and spends the budget on stage 4 (more seeds, leave-one-family-out) on
 the labels already there.
@@ -360,7 +360,7 @@ def real_networks_reason() -> str:
 
 
 def ship(checkpoints: list[Path], start: float) -> dict[str, Any]:
-    command = [sys.executable, str(ROOT / "benchmarks" / "ship_latency.py"), "--name", SHIP_NAME, "--description",
+    command = [sys.executable, str(ROOT / "tools" / "ship_latency.py"), "--name", SHIP_NAME, "--description",
                "PyTorch CUDA latency (ms, batch 1, CUDA events, eager) of the machine in its metadata: NAR-Former V2 "
                "graph model grounded in per-operator times (configs/latency_cpu_ort.yaml on benchmarks/"
                "latency_dataset/gpu_torch_b1{,_ops}; benchmarks/gpu_latency.py)", *map(str, checkpoints)]
@@ -529,7 +529,7 @@ def run(args: argparse.Namespace, budget: Budget, paths: dict[str, Path], out_pa
             session["ship"] = {"shipped": False, "reason": "no grounded predictor was trained"}
         elif budget.left() < SHIP_S:
             session["ship"] = {"shipped": False, "reason": (
-                f"{max(budget.left(), 0):.0f} s left; ship later with: python benchmarks/ship_latency.py "
+                f"{max(budget.left(), 0):.0f} s left; ship later with: python tools/ship_latency.py "
                 f"--name {SHIP_NAME} {' '.join(map(str, checkpoints))}")}
         else:
             session["ship"] = ship(checkpoints, start)

@@ -79,7 +79,8 @@ def load_real(labels_dir: Path, onnx_dir: Path) -> dict[str, Any]:
     rows = [json.loads(line) for line in (labels_dir / "labels.jsonl").read_text().splitlines() if line.strip()]
     retest = {}
     if (labels_dir / "retest.jsonl").is_file():
-        retest = {r["id"]: r["label"]["label_ms"] for r in map(json.loads, (labels_dir / "retest.jsonl").read_text().splitlines())}
+        retest_rows = map(json.loads, (labels_dir / "retest.jsonl").read_text().splitlines())
+        retest = {r["id"]: r["label"]["label_ms"] for r in retest_rows}
     graphs, keep = [], []
     for r in rows:
         path = onnx_dir / r["label"]["model"]
@@ -237,7 +238,8 @@ def summarize(runs: list[dict]) -> dict[str, Any]:
                 if r["model"] == model and r.get("test_family"):
                     per_seed.setdefault(r["seed"], []).append(r["generated_test"]["mape"])
             families = {len(v) for v in per_seed.values()}
-            avg[model] = {"families": sorted(families), "mape_mean_over_families": stats([float(np.mean(v)) for v in per_seed.values()])}
+            avg[model] = {"families": sorted(families),
+                          "mape_mean_over_families": stats([float(np.mean(v)) for v in per_seed.values()])}
         out["lofo_average"] = avg
     return out
 

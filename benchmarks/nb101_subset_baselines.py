@@ -21,7 +21,7 @@ from common import RESULTS, command_line, machine, save_results  # noqa: E402
 
 from nas_predictor.config import load_config  # noqa: E402
 from nas_predictor.metrics import kendall_tau  # noqa: E402
-from nas_predictor.train import load_accuracy_table, prepare_data  # noqa: E402
+from nas_predictor.train_data import load_accuracy_table, prepare_data  # noqa: E402
 
 CONFIG = Path(__file__).resolve().parents[1] / "configs" / "nb101_accuracy_subset.yaml"
 

@@ -5,7 +5,10 @@ Resumable: every finished seed is appended to the results JSON at once; seeds al
 ``--reevaluate`` re-scores the kept checkpoints of finished seeds with the config's current ``predict``
 settings (e.g. after equivalence averaging was added) without retraining.
 
-    python benchmarks/nb201_accuracy.py --config configs/nb201_accuracy_781.yaml --seeds 0 1 2 3 4
+    python benchmarks/nb201_accuracy.py --config configs/nb201_accuracy_781.yaml --seeds 0 1 2 3 4 --curve-every 20
+
+``--curve-every N`` records the ensemble's tau on all test cells every N epochs (``curve`` in each run;
+its time is not training time), from which ``--paper-tau`` reads the time to reach a tau.
 
 ``--resplit`` draws each seed's own train/validation/test split (``data.split_seed`` = the seed; for a
 random split), so the spread over seeds includes which cells were labelled:
@@ -19,15 +22,17 @@ import argparse
 import statistics
 import sys
 import time
+import warnings
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import RESULTS, command_line, load_results, machine, save_results  # noqa: E402
+from probes import run_with_curve  # noqa: E402
 
 from nas_predictor.config import load_config, validate_config  # noqa: E402
 from nas_predictor.predictor import Predictor  # noqa: E402
-from nas_predictor.train import evaluate_prepared, prepare_data, run_experiment  # noqa: E402
+from nas_predictor.train_data import evaluate_prepared, prepare_data  # noqa: E402
 
 
 def time_to_tau(result: dict, tau: float) -> float | None:
@@ -45,6 +50,14 @@ def time_to_tau(result: dict, tau: float) -> float | None:
         if entry.get("curve_tau", -1.0) >= tau:
             return entry["train_seconds"]
     return None
+
+
+def stored_config(tree: dict | None) -> dict:
+    """A results file's config validated again: with today's defaults filled in, files written before a
+    new config key existed still match; a retired key they hold (train.curve_every) is dropped quietly."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore", UserWarning)
+        return validate_config(tree or {}).model_dump()
 
 
 def summarize(runs: list[dict]) -> dict:
@@ -87,7 +100,10 @@ def main() -> None:
     parser.add_argument("--out", default=None, help="results JSON (default benchmarks/results/<config name>.json)")
     parser.add_argument("--save-dir", default=None, help="keep each seed's checkpoint here")
     parser.add_argument("--data-dir", default=None)
-    parser.add_argument("--paper-tau", type=float, default=None, help="report training time until this tau")
+    parser.add_argument("--paper-tau", type=float, default=None,
+                        help="report training time until this tau (needs --curve-every)")
+    parser.add_argument("--curve-every", type=int, default=0, metavar="N",
+                        help="record the time-to-tau curve on all test cells every N epochs (0 = off)")
     parser.add_argument("--merge", type=Path, default=None, metavar="FILE",
                         help="append the runs of another results file of the same config (seeds run in "
                              "parallel with --out elsewhere), then stop")
@@ -98,6 +114,10 @@ def main() -> None:
     args = parser.parse_args()
     if args.reevaluate and not args.save_dir:
         parser.error("--reevaluate needs --save-dir (where the seeds' checkpoints were kept)")
+    if args.curve_every < 0:
+        parser.error(f"--curve-every must be 0 (off) or a number of epochs, got {args.curve_every}")
+    if args.paper_tau is not None and not args.curve_every:
+        parser.error("--paper-tau reads the time-to-tau curve: give --curve-every N too")
 
     base = load_config(args.config, args.set)
     if args.resplit and base.data.split != "random":
@@ -110,13 +130,12 @@ def main() -> None:
         results["reevaluated_with"] = {"command": command_line(), "predict": base.predict.model_dump()}
     elif not args.merge:  # a merge keeps the file's own training command
         results.update({"benchmark": f"{base.space}_accuracy", "config": base.model_dump(), "command": command_line(),
-                        "machine": machine(), "resplit": args.resplit})
+                        "machine": machine(), "resplit": args.resplit, "curve_every": args.curve_every})
     runs = results.setdefault("runs", [])
     done = {r["seed"] for r in runs}
     if args.merge:
         other = load_results(args.merge)
-        # compared with today's defaults filled in: files written before a new config key existed still match
-        same = validate_config(other.get("config") or {}).model_dump() == validate_config(results.get("config") or {}).model_dump()
+        same = stored_config(other.get("config")) == stored_config(results.get("config"))
         if not same:
             parser.error(f"{args.merge} was run with another config than {out}")
         added = [r for r in other.get("runs", []) if r["seed"] not in done]
@@ -144,9 +163,9 @@ def main() -> None:
             data = prepare_data(cfg, args.data_dir)
         save_dir = Path(args.save_dir) / f"seed{seed}" if args.save_dir else None
         started = time.strftime("%Y-%m-%dT%H:%M:%S")
-        result = run_experiment(cfg, save_dir, args.data_dir, progress=False, prepared=data)
-        result.pop("predictor")
-        result.pop("config")
+        result = run_with_curve(cfg, data, args.curve_every, out_dir=save_dir, data_dir=args.data_dir, progress=False)
+        for key in ("predictor", "member_results", "prep_seconds", "config"):  # objects, or in the file already
+            result.pop(key)
         if args.paper_tau is not None:
             result["paper_tau"] = args.paper_tau
             result["seconds_to_paper_tau"] = time_to_tau(result, args.paper_tau)

@@ -22,7 +22,7 @@ from common import RESULTS, command_line, load_results, machine, save_results  #
 
 from nas_predictor.data import load_nb201_table  # noqa: E402
 from nas_predictor.metrics import kendall_tau  # noqa: E402
-from nas_predictor.model import count_parameters  # noqa: E402
+from nas_predictor.torch_utils import count_parameters  # noqa: E402
 from nas_predictor.predictor import load_predictor  # noqa: E402
 from nas_predictor.spaces import get_space  # noqa: E402
 
@@ -59,7 +59,7 @@ def main() -> None:
             times.append(time.perf_counter() - start)
         plain = predictor.predict([space.to_graph(a) for a in table.arch_strs], args.batch_size)
         entry = {
-            "parameters": sum(count_parameters(m) for m in predictor.models),
+            "parameters": sum(count_parameters(m, trainable_only=False) for m in predictor.models),
             "members": len(predictor.models),
             "hidden": predictor.meta["model"]["hidden"],
             "num_blocks": predictor.meta["model"]["num_blocks"],

@@ -171,6 +171,8 @@ def strict_json(data: Any) -> str:
 
 
 def write_json_atomic(data: Any, path: Path) -> None:
+    # Not nas_predictor.io.atomic_write_json: the export step runs in the export venv, which lacks
+    # nas_predictor's dependencies.
     text = strict_json(data)
     tmp = path.with_name(f".{path.name}.{os.getpid()}.tmp")
     tmp.write_text(text)
@@ -180,14 +182,12 @@ def write_json_atomic(data: Any, path: Path) -> None:
 @contextlib.contextmanager
 def locked(folder: Path) -> Iterator[None]:
     """The manifest is shared by the benchmark and the test fixture, which may run at the same time."""
-    import fcntl
+    # filelock itself, not nas_predictor.io.file_lock: the export venv has filelock (torch needs it) but
+    # not nas_predictor's dependencies.
+    from filelock import FileLock
 
-    with (folder / ".manifest.lock").open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
-        try:
-            yield
-        finally:
-            fcntl.flock(handle, fcntl.LOCK_UN)
+    with FileLock(str(folder / ".manifest.lock")):
+        yield
 
 
 def read_manifest(folder: Path) -> dict[str, Any]:

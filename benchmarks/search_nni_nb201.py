@@ -195,10 +195,9 @@ def compare(runs: list[dict]) -> dict:
 
 
 def append_run(path: Path, results: dict, entry: dict) -> dict:
-    import fcntl
+    from nas_predictor.io import file_lock
 
-    with path.with_suffix(".lock").open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+    with file_lock(path.with_suffix(".lock"), f"results file {path}", wait=True):
         on_disk = load_results(path)
         key = lambda r: (r["strategy"], r["seed"])  # noqa: E731
         runs = {key(r): r for r in on_disk.get("runs", [])}
@@ -210,7 +209,6 @@ def append_run(path: Path, results: dict, entry: dict) -> dict:
         merged["summary"] = summarize(merged["runs"])
         merged["comparison"] = compare(merged["runs"])
         save_results(path, merged)
-        fcntl.flock(handle, fcntl.LOCK_UN)
     return merged
 
 

@@ -1,16 +1,15 @@
 """Pilot of predictor-in-the-loop variants on NB201 CIFAR-10 (seeds 100-107 by default, never the
 benchmark's 0-49; budget 100; early stop at the optimum). Positional: refit steps, refit_every, top_k,
 ensemble, skip_equivalent (0/1). Environment: OV = online-predictor overrides (JSON), SP = extra strategy
-parameters (JSON), SUR = extra OnlineSurrogate arguments (JSON), SEEDS = seeds (space-separated), TRIAL = a name: each finished seed is appended at
-once to that trial in benchmarks/results/search_predictor_pilot.json (so parallel processes and a killed
-pilot lose nothing).
+parameters (JSON), SUR = extra OnlineSurrogate arguments (JSON), SEEDS = seeds (space-separated), TRIAL = a name: each
+finished seed is appended at once to that trial in benchmarks/results/search_predictor_pilot.json (so parallel
+processes and a killed pilot lose nothing).
 
     TRIAL=local SP='{"num_local": 2}' python benchmarks/search_predictor_pilot.py 400 10 3 1 1
 """
 
 from __future__ import annotations
 
-import fcntl
 import json
 import os
 import sys
@@ -23,6 +22,7 @@ from common import RESULTS, command_line, load_results, save_results  # noqa: E4
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
+from nas_predictor.io import file_lock  # noqa: E402
 from search_spaces.nasbench201 import NASBench201  # noqa: E402
 from strategies.oracle import NB201TableOracle  # noqa: E402
 from strategies.runner import make_strategy, run_search  # noqa: E402
@@ -32,8 +32,7 @@ PATH = RESULTS / "search_predictor_pilot.json"
 
 
 def record(trial: str, command: str, run: dict) -> None:
-    with PATH.with_suffix(".lock").open("w") as handle:
-        fcntl.flock(handle, fcntl.LOCK_EX)
+    with file_lock(PATH.with_suffix(".lock"), f"results file {PATH}", wait=True):
         res = load_results(PATH)
         trials = res.setdefault("trials", [])
         entry = next((t for t in trials if t["trial"] == trial), None)
@@ -43,7 +42,6 @@ def record(trial: str, command: str, run: dict) -> None:
         entry["runs"] = [r for r in entry["runs"] if r["seed"] != run["seed"]] + [run]
         entry["finished_seeds"] = len(entry["runs"])
         save_results(PATH, res)
-        fcntl.flock(handle, fcntl.LOCK_UN)
 
 
 def main() -> None:

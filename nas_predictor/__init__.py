@@ -1,7 +1,31 @@
 """nas-predictor: NAR-Former V2 surrogate predictors of accuracy and latency for NAS."""
 
-from nas_predictor.graph import ArchGraph
-from nas_predictor.predictor import Predictor, list_pretrained, load_predictor, load_pretrained
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from nas_predictor.graph import ArchGraph
+    from nas_predictor.predictor import Predictor, list_pretrained, load_predictor, load_pretrained
+
+# the public names, imported on first use (PEP 562): importing the package, as every `nas-predictor`
+# command does, must not import torch
+_LAZY = {"ArchGraph": "nas_predictor.graph", "Predictor": "nas_predictor.predictor",
+         "list_pretrained": "nas_predictor.predictor", "load_predictor": "nas_predictor.predictor",
+         "load_pretrained": "nas_predictor.predictor"}
 
 __all__ = ["ArchGraph", "Predictor", "list_pretrained", "load_predictor", "load_pretrained"]
 __version__ = "0.1.0"
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value  # once imported, a plain attribute
+        return value
+    raise AttributeError(f"module 'nas_predictor' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])

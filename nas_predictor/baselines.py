@@ -20,7 +20,8 @@ from torch import nn
 
 from nas_predictor.encoding import GraphBatch
 from nas_predictor.graph import ArchGraph
-from nas_predictor.model import ModelConfig, drop_op_identity, init_output_bias, positive_output
+from nas_predictor.model import drop_op_identity, init_output_bias, positive_output
+from nas_predictor.model_config import ModelConfig
 
 COST_KEYS = ("batch_size", "flops", "params", "memory_access")
 

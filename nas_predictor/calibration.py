@@ -70,7 +70,8 @@ def _positive_pair(predicted, measured) -> tuple[np.ndarray, np.ndarray]:
         raise DataError(f"a latency scale needs matching arrays of >= 1 value, got {predicted.shape} and {measured.shape}")
     for name, values in (("predicted", predicted), ("measured", measured)):
         if not np.all(np.isfinite(values) & (values > 0)):
-            raise DataError(f"{name} latencies must be finite and positive, got {values[~(np.isfinite(values) & (values > 0))][:3].tolist()}")
+            bad = values[~(np.isfinite(values) & (values > 0))][:3].tolist()
+            raise DataError(f"{name} latencies must be finite and positive, got {bad}")
     return predicted, measured
 
 

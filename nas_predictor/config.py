@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Literal, Sequence
 
@@ -10,7 +11,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_valida
 
 from nas_predictor.encoding import PE_VARIANTS
 from nas_predictor.errors import ConfigError
-from nas_predictor.model import ModelConfig
+from nas_predictor.model_config import ModelConfig
 
 if TYPE_CHECKING:
     from nas_predictor.network_encoding import NetworkTokenizer
@@ -108,8 +109,19 @@ class TrainConfig(_Strict):
     # shuffled): whole networks range from ~150 to ~450 nodes, and padding every batch to its largest
     # graph wasted about a third of the compute. Cells all have the same size, so it changes nothing there.
     bucket_by_size: bool = False
-    # Every N epochs record tau on every 5th test cell (time-to-tau curves in benchmarks); 0 = off.
-    curve_every: int = Field(0, ge=0)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _retired_curve_every(cls, tree: Any) -> Any:
+        """``curve_every`` (time-to-tau curves) left the config for benchmarks/nb201_accuracy.py
+        --curve-every. Checkpoints and results files still store it, so it is dropped, not refused;
+        a value that asked for curves says where they went."""
+        if isinstance(tree, dict) and "curve_every" in tree:
+            tree = dict(tree)
+            if tree.pop("curve_every") not in (0, None):
+                warnings.warn("train.curve_every is no longer a config key and is ignored: record time-to-tau "
+                              "curves with benchmarks/nb201_accuracy.py --curve-every N", UserWarning, stacklevel=2)
+        return tree
 
 
 class PredictConfig(_Strict):
@@ -194,7 +206,7 @@ class LatencyDataConfig(_Strict):
                 raise ValueError(f"data.families {unknown} have no HELP latency table (known: {', '.join(HELP_FOLDERS)}); "
                                  "families of a measured dataset need data.dataset_dir")
         elif self.families is None:
-            from nas_predictor.data.measured_latency import LatencyDataset
+            from nas_predictor.data.latency_dataset import LatencyDataset
 
             try:
                 self.families = list(LatencyDataset(self.dataset_dir).counts())

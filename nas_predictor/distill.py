@@ -16,7 +16,8 @@ from tqdm.auto import tqdm
 
 from nas_predictor.graph import ArchGraph
 from nas_predictor.losses import all_pairs_ranking_loss, relative_squared_error
-from nas_predictor.model import ModelConfig, build_model
+from nas_predictor.architectures import build_model
+from nas_predictor.model_config import ModelConfig
 from nas_predictor.predictor import Predictor
 from nas_predictor.train import linear_warmup_decay
 

@@ -25,14 +25,15 @@ from nas_predictor.calibration import fit_log_scale
 from nas_predictor.config import LatencyExperimentConfig
 from nas_predictor.data.latency_graphs import network_graphs
 from nas_predictor.data.latency_tables import load_help_latency
-from nas_predictor.data.measured_latency import DatasetRecord, LatencyDataset, dataset_graphs, measured_on
+from nas_predictor.data.latency_dataset import DatasetRecord, LatencyDataset, dataset_graphs, measured_on
 from nas_predictor.errors import DataError
 from nas_predictor.graph import ArchGraph
 from nas_predictor.latency_domain import DOMAIN_KEY, build_latency_domain
 from nas_predictor.metrics import acc_within, defined_tau, mape
 from nas_predictor.network_encoding import LazyGraphBatch
 from nas_predictor.predictor import Predictor, atomic_write_json, resolve_device
-from nas_predictor.train import MEMBER_SEED_STRIDE, CellData, check_labels, train_members
+from nas_predictor.train import MEMBER_SEED_STRIDE, train_members
+from nas_predictor.train_data import CellData, check_labels
 
 
 @dataclass

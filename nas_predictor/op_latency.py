@@ -7,12 +7,12 @@ predicted from its operators (nn-Meter's idea; Zhang et al., MobiSys'21). The wh
 reads these per-node times as a token column and, with the ``grounded`` readout, scales them by learnt
 per-node factors (fusion, cache reuse, the context a micro-benchmark lacks).
 
-Model: a small MLP per node on [op-type embedding | op group | numeric features] -> three positive
-rates of a roofline (ms per GFLOP, ms per million elements moved, fixed ms), times the node's work. A micro-benchmark graph of k nodes is timed as one run, so its prediction is the sum of its
-nodes plus one per-run overhead (onnxruntime's session.run cost, learnt, and not part of a node), and
-the loss is the squared error of log10 on that sum. Op types the micro-benchmark never had get a zero
-type embedding and are predicted from their group and numeric features (their costs, shapes and
-attributes); Input nodes (data and weights) cost nothing.
+Model: a small MLP per node on [op-type embedding | op group | numeric features] -> three positive rates of a
+roofline (ms per GFLOP, ms per million elements moved, fixed ms), times the node's work. A micro-benchmark
+graph of k nodes is timed as one run, so its prediction is the sum of its nodes plus one per-run overhead
+(onnxruntime's session.run cost, learnt, and not part of a node), and the loss is the squared error of log10
+on that sum. Op types the micro-benchmark never had get a zero type embedding and are predicted from their
+group and numeric features (their costs, shapes and attributes); Input nodes (data and weights) cost nothing.
 
 The fitted model is a plain dict of lists (``state()``), so checkpoints holding it load with
 ``torch.load(weights_only=True)``.
@@ -29,7 +29,7 @@ from torch import nn
 
 from nas_predictor.errors import DataError
 from nas_predictor.graph import ArchGraph
-from nas_predictor.network_encoding import ALIASES, INPUT_OP, OP_GROUP_INDEX, OP_GROUPS, channel_alignment_features
+from nas_predictor.op_vocab import ALIASES, INPUT_OP, OP_GROUP_INDEX, OP_GROUPS, channel_alignment_features
 
 __all__ = ["NUMERIC_FEATURES", "OpLatencyModel", "fit_op_latency", "node_op_features"]
 
@@ -279,7 +279,7 @@ def fit_from_dataset(folder: str, *, cache_dir: str | None = None, workers: int 
     Graphs come through the dataset's graph cache (regenerated once per machine); flagged fallback
     labels (a gate that never passed) are left out. Fitted once per process for a given folder state
     and seed (leave-one-family-out runs share it: the operators are not a network family)."""
-    from nas_predictor.data.measured_latency import LatencyDataset, dataset_graphs
+    from nas_predictor.data.latency_dataset import LatencyDataset, dataset_graphs
 
     ds = LatencyDataset(folder)
     if ds.identity is None or ds.identity.get("generator") != "operators":

@@ -5,8 +5,6 @@ from __future__ import annotations
 import hashlib
 import io
 import json
-import os
-import tempfile
 from pathlib import Path
 from typing import Any, Sequence
 
@@ -18,8 +16,10 @@ from nas_predictor.encoding import CellTokenizer, GraphBatch, size_batches
 from nas_predictor.equivalence import class_mean
 from nas_predictor.errors import CheckpointError, ConfigError, NasPredictorError
 from nas_predictor.graph import ArchGraph
-from nas_predictor.jsonl import dumps_strict
-from nas_predictor.model import ModelConfig, NARFormerV2, build_model
+# atomic_write_bytes / atomic_write_json are re-exported: their home is nas_predictor.io now.
+from nas_predictor.io import atomic_write_bytes, atomic_write_json  # noqa: F401
+from nas_predictor.architectures import build_model
+from nas_predictor.model import ModelConfig, NARFormerV2
 from nas_predictor.network_encoding import NetworkTokenizer
 
 CHECKPOINT_FORMAT = "nas-predictor/checkpoint"
@@ -187,10 +187,12 @@ class Predictor:
         return averaged, plain
 
     def _space(self) -> Any:
-        from nas_predictor.spaces import (
-            get_space,  # entry-point lookup, so no import of search_spaces
-        )
+        from nas_predictor.spaces import get_space  # entry-point lookup, so no import of search_spaces
 
+        if self.space is None:  # a latency predictor reads whole networks, never a space's arch strings
+            raise ConfigError(f"this {self.meta.get('task', 'accuracy')} predictor has no search space: it reads "
+                              "ArchGraphs of whole networks (predict_graphs, or ONNX files with `nas-predictor "
+                              "latency`), not architecture strings")
         return get_space(self.space)
 
     # -- persistence ------------------------------------------------------------------------------
@@ -293,33 +295,10 @@ def _unpack(value: Any) -> torch.Tensor:
     return value.float() if value.is_floating_point() else value
 
 
-def atomic_write_bytes(data: bytes, path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
-    # mkstemp creates 0600 files; give the result the permissions a plain open() would (umask).
-    umask = os.umask(0)
-    os.umask(umask)
-    os.chmod(tmp, 0o666 & ~umask)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-
-
 def atomic_torch_save(obj: Any, path: Path) -> None:
     buffer = io.BytesIO()
     torch.save(obj, buffer)
     atomic_write_bytes(buffer.getvalue(), path)
-
-
-def atomic_write_json(obj: Any, path: Path) -> None:
-    """Strict JSON (a NaN or infinity is a DataError naming its key, see jsonl.dumps_strict), atomically."""
-    atomic_write_bytes((dumps_strict(obj, str(path), indent=2, sort_keys=True) + "\n").encode(), Path(path))
 
 
 # -- pretrained registry ----------------------------------------------------------------------------

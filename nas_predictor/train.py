@@ -1,4 +1,4 @@
-"""Training NAR-Former V2 accuracy predictors: data preparation, the training loop, evaluation."""
+"""Training NAR-Former V2 accuracy predictors: the training loop, ensembles of members, evaluation."""
 
 from __future__ import annotations
 
@@ -8,26 +8,33 @@ import math
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Callable
+from typing import Any, Callable, Protocol, Sequence
 
 import numpy as np
 import torch
 from tqdm.auto import tqdm
 
-from nas_predictor.augment import isomorphic_relabel
+from nas_predictor.architectures import build_model
 from nas_predictor.calibration import fit_linear_calibration
 from nas_predictor.config import ExperimentConfig, validate_config
-from nas_predictor.data import load_nb101_subset, load_nb101_tfrecord, load_table, paper_split, random_split
-from nas_predictor.data.splits import held_out
-from nas_predictor.encoding import CellTokenizer, GraphBatch, size_batches
-from nas_predictor.equivalence import class_mean
-from nas_predictor.errors import ConfigError, DataError, TrainingError
-from nas_predictor.graph import ArchGraph
+from nas_predictor.encoding import GraphBatch, size_batches
+from nas_predictor.errors import TrainingError
 from nas_predictor.losses import accuracy_loss
-from nas_predictor.metrics import column_mape, kendall_tau, summarize
-from nas_predictor.model import ROOFLINE_READOUTS, NARFormerV2, build_model
+from nas_predictor.metrics import column_mape, kendall_tau
+from nas_predictor.model import ROOFLINE_READOUTS, NARFormerV2
 from nas_predictor.predictor import Predictor, atomic_write_json, resolve_device
 from nas_predictor.spaces import get_space
+from nas_predictor.train_data import (
+    CellData,
+    PreparedData,
+    cell_tokenizer,
+    class_variants,
+    encode_cells,
+    epoch_batches,
+    evaluate_prepared,
+    predict_batch,
+    prepare_data,
+)
 
 
 def linear_warmup_decay(total_steps: int, warmup_fraction: float) -> Callable[[int], float]:
@@ -42,38 +49,6 @@ def linear_warmup_decay(total_steps: int, warmup_fraction: float) -> Callable[[i
     return factor
 
 
-@dataclass
-class CellData:
-    """Encoded cells with labels already scaled to model units (fractions for accuracy)."""
-
-    batch: GraphBatch
-    labels: torch.Tensor
-    aug: GraphBatch | None = None
-    variants: "ClassVariants | None" = None
-
-    def __len__(self) -> int:
-        return len(self.labels)
-
-
-@dataclass
-class ClassVariants:
-    """For each training cell, the encoded members of its equivalence class (the cell included).
-
-    Member j of cell i is ``pool`` row ``member_ids[offsets[i] + j]``, for j < ``counts[i]``; flat
-    arrays, so a batch draws its variants in one vectorised step.
-    """
-
-    pool: GraphBatch
-    member_ids: torch.Tensor
-    offsets: torch.Tensor
-    counts: torch.Tensor
-
-    def draw(self, idx: torch.Tensor, generator: torch.Generator) -> GraphBatch:
-        """One uniformly random class member for each cell in ``idx``."""
-        pick = (torch.rand(len(idx), generator=generator) * self.counts[idx]).long()
-        return self.pool.select(self.member_ids[self.offsets[idx] + pick])
-
-
 def _warm_ema(decay: float) -> Callable[[list[torch.Tensor], list[torch.Tensor], Any], None]:
     """AveragedModel's update with the decay ramped up as min(decay, (1 + n) / (10 + n))."""
 
@@ -85,113 +60,13 @@ def _warm_ema(decay: float) -> Callable[[list[torch.Tensor], list[torch.Tensor],
     return update
 
 
-def class_variants(
-    tokenizer: CellTokenizer, space: Any, archs: list[str], graphs: list[ArchGraph], cells: np.ndarray
-) -> ClassVariants:
-    """Variants of ``cells`` (indices into ``archs``/``graphs``, one arch per space cell) for
-    ``train.equivalence_augment``; the pool holds each distinct member once."""
-    position = {a: i for i, a in enumerate(archs)}
-    pool_rows: dict[int, int] = {}
-    member_ids: list[int] = []
-    offsets: list[int] = []
-    counts: list[int] = []
-    for cell in cells:
-        members = [position.get(m) for m in space.equivalent_archs(archs[cell])]
-        members = [m for m in members if m is not None] or [int(cell)]
-        offsets.append(len(member_ids))
-        counts.append(len(members))
-        member_ids.extend(pool_rows.setdefault(m, len(pool_rows)) for m in members)
-    pool = tokenizer.encode([graphs[m] for m in pool_rows])
-    return ClassVariants(pool, torch.tensor(member_ids), torch.tensor(offsets), torch.tensor(counts))
+class EpochCallback(Protocol):
+    """Called after every epoch's validation with the weights being validated (the EMA average when
+    there is one, in eval mode); what it returns, unless None, is recorded with the epoch and the
+    training seconds so far. Its run time is not training time. Must be picklable: members trained in
+    worker processes carry it there (lab instrumentation such as benchmarks/probes.py's CurveProbe)."""
 
-
-BUCKET_CHUNK = 64  # batches per size-sorted chunk with train.bucket_by_size
-
-
-def epoch_batches(
-    n: int, batch_size: int, generator: torch.Generator, sizes: np.ndarray | None = None,
-) -> list[torch.Tensor]:
-    """One epoch's batches of item indices: a random permutation cut into batches, or with ``sizes``
-    each chunk of BUCKET_CHUNK batches of the permutation sorted by size before cutting and the batch
-    order shuffled (every item still appears exactly once per epoch)."""
-    perm = torch.randperm(n, generator=generator)
-    if sizes is None:
-        return [perm[i : i + batch_size] for i in range(0, n, batch_size)]
-    batches = []
-    chunk = batch_size * BUCKET_CHUNK
-    for c in range(0, n, chunk):
-        part = perm[c : c + chunk]
-        part = part[torch.from_numpy(np.argsort(sizes[part.numpy()], kind="stable"))]
-        batches += [part[i : i + batch_size] for i in range(0, len(part), batch_size)]
-    order = torch.randperm(len(batches), generator=generator)
-    return [batches[i] for i in order]
-
-
-def check_labels(labels: np.ndarray, name: str) -> np.ndarray:
-    labels = np.asarray(labels, dtype=np.float64)
-    bad = np.flatnonzero(~np.isfinite(labels) | (labels <= 0))
-    if bad.size:
-        raise DataError(
-            f"{name}: {bad.size} label(s) are NaN, infinite or not positive (first at position {bad[0]}: "
-            f"{labels[bad[0]]!r}); the relative loss needs positive finite targets"
-        )
-    return labels
-
-
-def encode_cells(
-    tokenizer: CellTokenizer, graphs: list[ArchGraph], labels: np.ndarray, name: str, with_aug: bool = False
-) -> CellData:
-    labels = check_labels(labels, name)
-    if with_aug:
-        # Encode originals and augmented copies together so both halves share one padded size.
-        both = tokenizer.encode(graphs + [isomorphic_relabel(g) for g in graphs])
-        n = len(graphs)
-        return CellData(both.select(slice(0, n)), torch.tensor(labels, dtype=torch.float32), both.select(slice(n, 2 * n)))
-    return CellData(tokenizer.encode(graphs), torch.tensor(labels, dtype=torch.float32))
-
-
-@dataclass
-class PreparedData:
-    archs: list[str]
-    graphs: list[ArchGraph]
-    train_idx: np.ndarray
-    valid_idx: np.ndarray
-    test_idx: np.ndarray
-    train_labels: np.ndarray  # table units (percent)
-    eval_labels: np.ndarray  # table units, all archs
-    space_vocab: tuple[str, ...]
-
-
-def load_accuracy_table(cfg: ExperimentConfig, data_dir: str | None = None) -> Any:
-    """The labelled cells of ``cfg.data``: NAS-Bench-201 (shared CSV or official .pth) or NAS-Bench-101
-    (shared subset, repeats of a cell merged, or the official tfrecord)."""
-    if cfg.data.benchmark == "nb101":
-        if cfg.data.table_file is None:
-            return load_nb101_subset(data_dir).merged()
-        return load_nb101_tfrecord(cfg.data.table_file)
-    return load_table(cfg.data.table_file, data_dir)
-
-
-def prepare_data(cfg: ExperimentConfig, data_dir: str | None = None) -> PreparedData:
-    space = get_space(cfg.space)
-    table = load_accuracy_table(cfg, data_dir)
-    train_labels = table.column(cfg.data.train_target)
-    eval_labels = table.column(cfg.data.eval_target)
-    n = len(table)
-    if cfg.data.split == "paper":
-        split = paper_split(n, cfg.data.n_train, cfg.data.n_valid)
-    else:
-        split = random_split(n, cfg.data.n_train, cfg.data.n_valid, cfg.data.split_seed)
-    if cfg.data.test_on == "rest":
-        split = held_out(split)
-        if split.test.size == 0:
-            raise ConfigError(f"data.test_on 'rest': {cfg.data.n_train} train + {cfg.data.n_valid} validation "
-                              f"cells leave none of the {n} to test on")
-    graphs = [space.to_graph(a) for a in table.arch_strs]
-    return PreparedData(
-        archs=table.arch_strs, graphs=graphs, train_idx=split.train, valid_idx=split.valid, test_idx=split.test,
-        train_labels=train_labels, eval_labels=eval_labels, space_vocab=tuple(space.op_vocab),
-    )
+    def __call__(self, epoch: int, model: NARFormerV2, device: torch.device) -> Any: ...
 
 
 @dataclass
@@ -201,49 +76,20 @@ class MemberResult:
     best_valid_tau: float  # selection score of the kept epoch: tau, or -MAPE with select_metric "mape"
     history: list[dict[str, float]] = field(default_factory=list)
     seconds: float = 0.0
-    monitor_seconds: float = 0.0
-    # (epoch, training seconds so far, predictions on the probe cells) every train.curve_every epochs
-    snapshots: list[tuple[int, float, np.ndarray]] = field(default_factory=list)
+    callback_seconds: float = 0.0
+    # per epoch callback, (epoch, training seconds so far, what it returned) when that was not None
+    records: list[list[tuple[int, float, Any]]] = field(default_factory=list)
     # seconds between the request to train this member and its first step (worker start-up)
     start_delay: float = 0.0
 
 
-@dataclass
-class CurveProbe:
-    """Predictions on fixed cells during training, for time-to-tau curves. Picklable, so members
-    trained in worker processes can carry it."""
-
-    batch: GraphBatch
-    batch_size: int
-
-    def __call__(self, model: NARFormerV2, device: torch.device) -> np.ndarray:
-        return _predict(model, self.batch, device, self.batch_size)
-
-
-def _predict(model: NARFormerV2, batch: GraphBatch, device: torch.device, batch_size: int) -> np.ndarray:
-    model.eval()
-    sizes = getattr(batch, "sizes", None)  # whole networks: batches of similar sizes (size_batches)
-    order = np.argsort(sizes, kind="stable") if sizes is not None else np.arange(len(batch))
-    parts = (size_batches(order, sizes, batch_size, device.type) if sizes is not None
-             else [order[i : i + batch_size] for i in range(0, len(batch), batch_size)])
-    outs = []
-    with torch.inference_mode():
-        for part in parts:
-            outs.append(model(batch.select(part).to(device)).float().cpu())
-    out = torch.cat(outs).numpy()
-    restored = np.empty_like(out)
-    restored[order] = out
-    return restored
-
-
 def train_member(
     cfg: ExperimentConfig, train: CellData, valid: CellData, seed: int, device: torch.device, progress: bool = True,
-    desc: str = "train", probe: CurveProbe | None = None, on_epoch: Callable[[int], None] | None = None,
+    desc: str = "train", callbacks: Sequence[EpochCallback] = (), on_epoch: Callable[[int], None] | None = None,
 ) -> MemberResult:
     """Train one model; keep the epoch with the best Kendall tau on the validation cells' own labels.
 
-    ``probe`` (optional, every ``train.curve_every`` epochs) snapshots predictions on held-out cells for
-    a time-to-tau curve; its own run time is excluded from the training time.
+    ``callbacks`` (see EpochCallback) run after each epoch's validation; their time is not counted.
     """
     tc = cfg.train
     torch.manual_seed(seed)
@@ -283,9 +129,9 @@ def train_member(
     best_tau, best_epoch, best_state = -math.inf, -1, None
     top_tau = -math.inf
     history: list[dict[str, float]] = []
-    snapshots: list[tuple[int, float, np.ndarray]] = []
+    records: list[list[tuple[int, float, Any]]] = [[] for _ in callbacks]
     start = time.perf_counter()
-    monitor_seconds = 0.0
+    callback_seconds = 0.0
     bar = tqdm(range(tc.epochs), desc=desc, disable=not progress, leave=False, dynamic_ncols=True)
     for epoch in bar:
         model.train()
@@ -325,7 +171,7 @@ def train_member(
             if ema is not None:
                 ema.update_parameters(model)
             total += float(loss.detach()) * len(idx)
-        valid_pred = _predict(scored, valid.batch, device, tc.eval_batch_size)
+        valid_pred = predict_batch(scored, valid.batch, device, tc.eval_batch_size)
         entry = {"epoch": epoch, "loss": total / len(train)}
         if tc.select_metric == "mape":  # selection score: higher is better
             entry["valid_mape"] = column_mape(valid_np, valid_pred)
@@ -335,12 +181,15 @@ def train_member(
             if math.isnan(val_tau):
                 val_tau = -1.0
             entry["valid_tau"] = val_tau
-        if probe is not None and tc.curve_every and (epoch + 1) % tc.curve_every == 0:
+        if callbacks:
             m0 = time.perf_counter()
-            snapshot = probe(scored, device)
-            monitor_seconds += time.perf_counter() - m0
-            entry["train_seconds"] = time.perf_counter() - start - monitor_seconds
-            snapshots.append((epoch, entry["train_seconds"], snapshot))
+            outputs = [callback(epoch, scored, device) for callback in callbacks]
+            callback_seconds += time.perf_counter() - m0
+            if any(out is not None for out in outputs):
+                entry["train_seconds"] = time.perf_counter() - start - callback_seconds
+                for kept, out in zip(records, outputs):
+                    if out is not None:
+                        kept.append((epoch, entry["train_seconds"], out))
         history.append(entry)
         if on_epoch is not None:
             on_epoch(epoch)
@@ -359,8 +208,8 @@ def train_member(
         model.load_state_dict(best_state)
     model.eval()
     return MemberResult(
-        model, best_epoch, best_tau, history, time.perf_counter() - start - monitor_seconds, monitor_seconds,
-        snapshots,
+        model, best_epoch, best_tau, history, time.perf_counter() - start - callback_seconds, callback_seconds,
+        records,
     )
 
 
@@ -379,24 +228,24 @@ def _init_worker(progress_queue: Any) -> None:
 
 def _train_member_worker(
     cfg_json: str, train: CellData, valid: CellData, seed: int, device: str, threads: int,
-    probe: CurveProbe | None,
+    callbacks: Sequence[EpochCallback],
 ) -> dict[str, Any]:
     """Entry point of a worker process: train one member with its own thread budget."""
     started_at = time.time()
     torch.set_num_threads(threads)
     cfg = validate_config(json.loads(cfg_json), "worker config")  # accuracy or latency experiment
     on_epoch = (lambda epoch: _PROGRESS.put(epoch)) if _PROGRESS is not None else None
-    result = train_member(cfg, train, valid, seed, torch.device(device), progress=False, probe=probe,
+    result = train_member(cfg, train, valid, seed, torch.device(device), progress=False, callbacks=callbacks,
                           on_epoch=on_epoch)
     state = {k: v.detach().cpu().clone() for k, v in result.model.state_dict().items()}
     return {"state": state, "best_epoch": result.best_epoch, "best_valid_tau": result.best_valid_tau,
-            "history": result.history, "seconds": result.seconds, "monitor_seconds": result.monitor_seconds,
-            "snapshots": result.snapshots, "started_at": started_at}
+            "history": result.history, "seconds": result.seconds, "callback_seconds": result.callback_seconds,
+            "records": result.records, "started_at": started_at}
 
 
 def train_members(
     cfg: ExperimentConfig, train: CellData, valid: CellData, device: torch.device, progress: bool = True,
-    probe: CurveProbe | None = None,
+    callbacks: Sequence[EpochCallback] = (),
 ) -> list[MemberResult]:
     """Train the ensemble's members: one after another, or ``train.workers`` at a time in worker
     processes (CPU only). On 2 cores, two single-thread members train in about the time one member
@@ -407,7 +256,7 @@ def train_members(
     if workers <= 1 or device.type != "cpu":
         return [
             train_member(cfg, train, valid, s, device, progress,
-                         f"{cfg.name} member {m + 1}/{tc.ensemble}" if tc.ensemble > 1 else cfg.name, probe)
+                         f"{cfg.name} member {m + 1}/{tc.ensemble}" if tc.ensemble > 1 else cfg.name, callbacks)
             for m, s in enumerate(seeds)
         ]
     import queue as queue_module
@@ -424,7 +273,8 @@ def train_members(
     submitted_at = time.time()
     with ProcessPoolExecutor(max_workers=workers, mp_context=ctx, initializer=_init_worker,
                              initargs=(progress_queue,)) as pool:
-        futures = {pool.submit(_train_member_worker, cfg.model_dump_json(), train, valid, s, "cpu", threads, probe): m
+        futures = {pool.submit(_train_member_worker, cfg.model_dump_json(), train, valid, s, "cpu", threads,
+                               tuple(callbacks)): m
                    for m, s in enumerate(seeds)}
         pending = set(futures)
         while pending:
@@ -451,78 +301,34 @@ def train_members(
     return [results[m] for m in range(len(seeds))]
 
 
-def _parallel(cfg: ExperimentConfig, members: list[MemberResult]) -> bool:
+def parallel_members(cfg: ExperimentConfig, members: list[MemberResult]) -> bool:
+    """Whether ``members`` trained side by side in worker processes (so their times overlap)."""
     return min(cfg.train.workers, len(members)) > 1 and resolve_device(cfg.train.device).type == "cpu"
 
 
-def _monitor_wall_seconds(cfg: ExperimentConfig, members: list[MemberResult]) -> float:
-    """Wall time the curve snapshots added: summed for sequential members, the largest for parallel ones."""
-    costs = [m.monitor_seconds for m in members]
-    return max(costs) if _parallel(cfg, members) else sum(costs)
-
-
-def ensemble_curve(
-    cfg: ExperimentConfig, data: PreparedData, members: list[MemberResult], prep_seconds: float
-) -> list[dict[str, float]]:
-    """Tau of the ensemble (mean of the members' snapshots) against the eval target at each snapshot.
-
-    ``train_seconds`` is the wall time to train every member that far: data preparation plus the
-    members' times, summed when they train one after another, the slowest when they train in parallel.
-    """
-    if not members or not members[0].snapshots:
-        return []
-    truth = data.eval_labels[data.test_idx]
-    test_archs = [data.archs[i] for i in data.test_idx]
-    space = get_space(cfg.space) if cfg.predict.average_equivalent else None
-    curve = []
-    for k in range(min(len(m.snapshots) for m in members)):
-        epoch = members[0].snapshots[k][0]
-        times = [m.start_delay + m.snapshots[k][1] for m in members]
-        pred = np.mean([m.snapshots[k][2] for m in members], axis=0)
-        entry = {"epoch": epoch, "train_seconds": prep_seconds + (max(times) if _parallel(cfg, members) else sum(times)),
-                 "kendall_tau_plain": kendall_tau(truth, pred)}
-        if space is not None:
-            pred = class_mean(space, test_archs, None, known=dict(zip(test_archs, pred)), partial=True)
-        entry["kendall_tau"] = kendall_tau(truth, pred)
-        curve.append(entry)
-    return curve
-
-
-def evaluate_prepared(predictor: Predictor, data: PreparedData, cfg: ExperimentConfig) -> dict[str, Any]:
-    """Metrics on the test cells (all of NB201) against the evaluation target, from one prediction pass.
-
-    ``kendall_tau`` follows ``predict.average_equivalent``; ``kendall_tau_plain`` scores each cell alone.
-    """
-    t1 = time.perf_counter()
-    test_archs = [data.archs[i] for i in data.test_idx]
-    pred, plain = predictor.predict_with_plain(
-        test_archs, [data.graphs[i] for i in data.test_idx], cfg.train.eval_batch_size, cfg.predict.average_equivalent
-    )
-    predict_seconds = time.perf_counter() - t1
-    truth = data.eval_labels[data.test_idx]
-    unseen = ~np.isin(data.test_idx, np.concatenate([data.train_idx, data.valid_idx]))
-    return {
-        "num_archs": int(len(data.test_idx)),
-        **summarize(truth, pred),
-        "average_equivalent": cfg.predict.average_equivalent,
-        "kendall_tau_plain": kendall_tau(truth, plain),
-        "kendall_tau_unseen": kendall_tau(truth[unseen], pred[unseen]),
-        "kendall_tau_train_target": kendall_tau(data.train_labels[data.test_idx], pred),
-        "predict_seconds": predict_seconds,
-    }
+def _callback_wall_seconds(cfg: ExperimentConfig, members: list[MemberResult]) -> float:
+    """Wall time the epoch callbacks added: summed for sequential members, the largest for parallel ones."""
+    costs = [m.callback_seconds for m in members]
+    return max(costs) if parallel_members(cfg, members) else sum(costs)
 
 
 def run_experiment(
     cfg: ExperimentConfig, out_dir: str | Path | None = None, data_dir: str | None = None, progress: bool = True,
-    prepared: PreparedData | None = None,
+    prepared: PreparedData | None = None, callbacks: Sequence[EpochCallback] = (),
 ) -> dict[str, Any]:
-    """Train (an ensemble of) predictor(s), evaluate on all cells, write checkpoint + results.json."""
+    """Train (an ensemble of) predictor(s), evaluate on all cells, write checkpoint + results.json.
+
+    ``callbacks`` run after every epoch of every member (see EpochCallback); their time is left out of
+    ``train_seconds``. Besides what results.json holds, the returned dict has ``predictor``,
+    ``member_results`` (each member's MemberResult, with what the callbacks returned) and
+    ``prep_seconds`` (data preparation and encoding before the first member started).
+    """
     if cfg.train.threads:
         torch.set_num_threads(cfg.train.threads)
     device = resolve_device(cfg.train.device)
     t0 = time.perf_counter()
     data = prepared or prepare_data(cfg, data_dir)
-    tokenizer = CellTokenizer(data.space_vocab, cfg.encoding.num_freqs, cfg.encoding.variant)
+    tokenizer = cell_tokenizer(cfg, data)
     scale = cfg.data.label_scale
     train = encode_cells(
         tokenizer, [data.graphs[i] for i in data.train_idx], data.train_labels[data.train_idx] * scale,
@@ -534,14 +340,10 @@ def run_experiment(
         tokenizer, [data.graphs[i] for i in data.valid_idx], data.train_labels[data.valid_idx] * scale,
         f"{cfg.data.train_target} (validation)",
     )
-    probe = None
-    if cfg.train.curve_every:
-        # Time-to-tau curve on all test cells (the averaged tau needs every member of a class).
-        probe = CurveProbe(tokenizer.encode([data.graphs[i] for i in data.test_idx]), cfg.train.eval_batch_size)
     prep_seconds = time.perf_counter() - t0
-    members = train_members(cfg, train, valid, device, progress, probe)
-    # Wall time of data preparation + training, without the optional curve monitoring.
-    train_seconds = time.perf_counter() - t0 - _monitor_wall_seconds(cfg, members)
+    members = train_members(cfg, train, valid, device, progress, callbacks)
+    # Wall time of data preparation + training, without the callbacks' (lab instrumentation).
+    train_seconds = time.perf_counter() - t0 - _callback_wall_seconds(cfg, members)
     meta = {
         "name": cfg.name,
         "space": cfg.space,
@@ -564,15 +366,14 @@ def run_experiment(
         "config": cfg.model_dump(),
         **evaluate_prepared(predictor, data, cfg),
         "members": [
-            {"seed": cfg.train.seed + MEMBER_SEED_STRIDE * i, "best_epoch": m.best_epoch, "best_valid_tau": m.best_valid_tau,
-             "train_seconds": m.seconds}
+            {"seed": cfg.train.seed + MEMBER_SEED_STRIDE * i, "best_epoch": m.best_epoch,
+             "best_valid_tau": m.best_valid_tau, "train_seconds": m.seconds}
             for i, m in enumerate(members)
         ],
         "train_seconds": train_seconds,
         "device": str(device),
         "torch_threads": torch.get_num_threads(),
         "history": [m.history for m in members],
-        "curve": ensemble_curve(cfg, data, members, prep_seconds),
     }
     if out_dir is not None:
         out = Path(out_dir)
@@ -580,5 +381,5 @@ def run_experiment(
         predictor.save(out / "predictor.pt")
         atomic_write_json(results, out / "results.json")
         results["checkpoint"] = str(out / "predictor.pt")
-    results["predictor"] = predictor
+    results.update(predictor=predictor, member_results=members, prep_seconds=prep_seconds)
     return results

@@ -17,9 +17,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from nas_predictor.data.latency_graphs import network_graph
 from nas_predictor.errors import ArchError
 from nas_predictor.graph import ArchGraph
-from search_spaces.base import SearchSpace
+from nas_predictor.spaces import SearchSpace
 
 
 class BlockChoice(NamedTuple):
@@ -193,7 +194,7 @@ class FBNetSpace(SearchSpace):
         return (batch, 3, INPUT_SIZE, INPUT_SIZE)
 
     def to_graph(self, arch: str | Sequence[int | str]) -> ArchGraph:
-        return self.network_graph(arch)
+        return network_graph(self, arch)  # the whole network, exported (cached on this space)
 
     def sample(self, rng: np.random.Generator) -> str:
         return format_fbnet_arch([int(i) for i in rng.integers(0, NUM_CHOICES, NUM_LAYERS)])

@@ -41,7 +41,7 @@ from nas_predictor.nb101_cell import (
     spec_to_arch,
 )
 from search_spaces import nb101_moves
-from search_spaces.base import SearchSpace
+from nas_predictor.spaces import SearchSpace
 
 if TYPE_CHECKING:
     import torch

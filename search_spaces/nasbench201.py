@@ -18,7 +18,6 @@ written by :func:`write_index_file` from the benchmark table and checked against
 
 from __future__ import annotations
 
-import re
 from functools import cached_property
 from importlib import resources
 from pathlib import Path
@@ -28,60 +27,25 @@ import numpy as np
 
 from nas_predictor.errors import ArchError
 from nas_predictor.graph import ArchGraph
-from search_spaces.base import SearchSpace
+from nas_predictor.spaces import SearchSpace
+# The grammar lives in nb201_arch (the network builder needs it too); these names stay importable here.
+from search_spaces.nb201_arch import (  # noqa: F401
+    EDGE_SOURCES, EDGE_TARGETS, NUM_EDGES, OPS, OpTuple, format_arch, parse_arch,
+)
 
 if TYPE_CHECKING:
     import torch
 
-OPS = ("none", "skip_connect", "nor_conv_1x1", "nor_conv_3x3", "avg_pool_3x3")
-NUM_EDGES = 6
 # the CIFAR macro network (search_spaces/nb201_network.py): cell widths by stage, normal cells a stage
 STAGE_CHANNELS = (16, 32, 64)
 CELLS_PER_STAGE = 5
 NUM_ARCHS = len(OPS) ** NUM_EDGES
-# Source cell node of each edge, in arch-string order; grouped by target node 1, 2, 3.
-EDGE_SOURCES = (0, 0, 1, 0, 1, 2)
 # Op-on-node graph (spec 1.3): node 0 input, nodes 1..6 the edge ops, node 7 output.
 GRAPH_EDGES = ((0, 1), (0, 2), (0, 4), (1, 3), (1, 5), (2, 6), (3, 6), (4, 7), (5, 7), (6, 7))
 INDEX_FILE = "nasbench201_index.bin"
 
-_ARCH_RE = re.compile(
-    r"^\|([a-z0-9_]+)~0\|\+\|([a-z0-9_]+)~0\|([a-z0-9_]+)~1\|\+\|([a-z0-9_]+)~0\|([a-z0-9_]+)~1\|([a-z0-9_]+)~2\|$"
-)
-
-OpTuple = tuple[str, str, str, str, str, str]
-# Target cell node of each edge, in arch-string order.
-EDGE_TARGETS = (1, 2, 2, 3, 3, 3)
 ZERO_KEY = "zero"
 CONSTANT = "b"
-
-
-def parse_arch(arch: str) -> OpTuple:
-    """Arch string -> op tuple, with an error that says what is wrong."""
-    if not isinstance(arch, str):
-        raise ArchError(f"NAS-Bench-201 arch must be a string, got {type(arch).__name__}")
-    match = _ARCH_RE.match(arch.strip())
-    if match is None:
-        raise ArchError(
-            f"malformed NAS-Bench-201 arch string {arch!r}: expected "
-            "'|op~0|+|op~0|op~1|+|op~0|op~1|op~2|' with ops from " + ", ".join(OPS)
-        )
-    ops = match.groups()
-    for pos, op in enumerate(ops):
-        if op not in OPS:
-            raise ArchError(f"unknown op {op!r} on edge {pos} of {arch!r}; allowed: {', '.join(OPS)}")
-    return ops  # type: ignore[return-value]
-
-
-def format_arch(ops: Sequence[str]) -> str:
-    """Op tuple -> arch string."""
-    if len(ops) != NUM_EDGES:
-        raise ArchError(f"NAS-Bench-201 needs {NUM_EDGES} edge ops, got {len(ops)}: {list(ops)}")
-    for op in ops:
-        if op not in OPS:
-            raise ArchError(f"unknown op {op!r}; allowed: {', '.join(OPS)}")
-    cells = [[f"{op}~{src}" for op, src in zip(ops[a:b], EDGE_SOURCES[a:b])] for a, b in ((0, 1), (1, 3), (3, 6))]
-    return "+".join("|" + "|".join(c) + "|" for c in cells)
 
 
 def ops_to_code(ops: Sequence[str]) -> int:

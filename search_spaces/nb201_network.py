@@ -12,7 +12,7 @@ from __future__ import annotations
 import torch
 from torch import nn
 
-from search_spaces.nasbench201 import EDGE_SOURCES, EDGE_TARGETS, parse_arch
+from search_spaces.nb201_arch import EDGE_SOURCES, EDGE_TARGETS, parse_arch
 
 INPUT_SIZE = 32  # CIFAR, 3x32x32
 

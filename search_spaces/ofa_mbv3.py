@@ -23,9 +23,10 @@ import numpy as np
 import torch
 from torch import nn
 
+from nas_predictor.data.latency_graphs import network_graph
 from nas_predictor.errors import ArchError
 from nas_predictor.graph import ArchGraph
-from search_spaces.base import SearchSpace
+from nas_predictor.spaces import SearchSpace
 
 KERNELS = (3, 5, 7)
 EXPANDS = (3, 4, 6)
@@ -59,10 +60,7 @@ STAGE_ACTS = ("relu", "relu", "h_swish", "h_swish", "h_swish")
 STAGE_SE = (False, True, False, True, True)
 
 
-# --------------------------------------------------------------------------------------------
-# Architectures
-
-
+# -- architectures -------------------------------------------------------------------------------
 @dataclass(frozen=True)
 class OFAArch:
     """A canonical subnet: ignored slots of ``ks`` and ``e`` are 0."""
@@ -176,10 +174,7 @@ def format_ofa_arch(arch: str | Mapping[str, Any] | OFAArch) -> str:
     return parse_ofa_arch(arch).to_string()
 
 
-# --------------------------------------------------------------------------------------------
-# Modules
-
-
+# -- modules -------------------------------------------------------------------------------------
 class HSwish(nn.Module):
     """x * ReLU6(x + 3) / 6 written out as OFA does (ONNX Add, Clip, Mul, Div; not HardSwish)."""
 
@@ -281,18 +276,14 @@ def build_ofa_mbv3(ks: Sequence[int], e: Sequence[int], d: Sequence[int], num_cl
     return OFAMobileNetV3(ks, e, d, num_classes=num_classes)
 
 
-# --------------------------------------------------------------------------------------------
-# Search space
-
-
+# -- the search space --------------------------------------------------------------------------
 class OFAMobileNetV3Space(SearchSpace):
     """Not enumerable (about 5e20 subnets, over sys.maxsize): ``len()`` raises TypeError (base class)."""
 
     name = "ofa_mbv3"
     # every ONNX op type (plus the graph's Input nodes) an exported subnet can hold
-    op_vocab = tuple(sorted((
-        "Add", "BatchNormalization", "Clip", "Conv", "Div", "Flatten", "Gemm", "Input", "Mul", "ReduceMean", "Relu",
-    )))
+    op_vocab = tuple(sorted(("Add", "BatchNormalization", "Clip", "Conv", "Div", "Flatten", "Gemm", "Input", "Mul",
+                             "ReduceMean", "Relu")))
     NETWORK_CACHE_SIZE = 128  # an export at r=224 takes up to ~1 s
 
     def canonical(self, arch: str | Mapping[str, Any] | OFAArch) -> str:
@@ -318,7 +309,7 @@ class OFAMobileNetV3Space(SearchSpace):
         return self.input_shape(batch, parse_ofa_arch(arch).r)
 
     def to_graph(self, arch: str | Mapping[str, Any] | OFAArch) -> ArchGraph:
-        return self.network_graph(arch)
+        return network_graph(self, arch)  # the whole network, exported (cached on this space)
 
     def sample(self, rng: np.random.Generator) -> str:
         """Uniform per gene (as OFA samples): d per stage, then ks and e of the active slots, then r."""

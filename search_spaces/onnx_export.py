@@ -1,85 +1,16 @@
-"""Torch module -> weight-free ONNX, plus the params / MACs counters the latency-family spec uses.
-
-The export settings are fixed here so every family's graphs are comparable and reproducible
-(spec 3.9 asks for them to be deliberate and recorded):
-
-- legacy TorchScript exporter (``dynamo=False``): its graphs are the ones the spec's op counts
-  were observed on;
-- ``do_constant_folding=False``: the measured latencies are eager PyTorch runs with unfused
-  BatchNorm, so BN must stay its own node (folding would fuse it into the conv);
-- ``export_params=False`` by default: the predictor only needs the structure, the weights would
-  make a large file, and the weights become graph inputs that ``onnx_to_graph`` recognises;
-- eval mode, one input ``"input"`` and one output ``"logits"``.
-"""
+"""The params / MACs counters the latency-family spec uses; ``export_onnx`` (and its constants) now live in
+``nas_predictor.onnx.export`` and are re-exported here for existing imports."""
 
 from __future__ import annotations
 
-import io
-import os
-import tempfile
-import warnings
-from pathlib import Path
 from typing import Sequence
 
 import torch
 from torch import nn
 
-INPUT_NAME = "input"
-OUTPUT_NAME = "logits"
-DEFAULT_OPSET = 17
+from nas_predictor.onnx.export import DEFAULT_OPSET, INPUT_NAME, OUTPUT_NAME, export_onnx
 
-
-def export_onnx(
-    module: nn.Module,
-    input_shape: Sequence[int],
-    path: str | os.PathLike | None = None,
-    opset: int = DEFAULT_OPSET,
-    *,
-    export_params: bool = False,
-) -> bytes:
-    """Export ``module`` (traced on a zero tensor of ``input_shape``) and return the ONNX bytes.
-
-    With ``path`` the bytes are also written there atomically (a temp file in the same folder,
-    then a rename), so a reader never sees a half-written model. ``export_params=True`` keeps the
-    weights (useful to check the export against torch in onnxruntime).
-    """
-    was_training = module.training
-    module.eval()
-    buffer = io.BytesIO()
-    try:
-        with warnings.catch_warnings():
-            # the legacy exporter warns that it is deprecated, and the tracer about constant shapes
-            warnings.simplefilter("ignore")
-            with torch.no_grad():
-                torch.onnx.export(
-                    module,
-                    (torch.zeros(tuple(int(d) for d in input_shape)),),
-                    buffer,
-                    export_params=export_params,
-                    opset_version=opset,
-                    do_constant_folding=False,
-                    input_names=[INPUT_NAME],
-                    output_names=[OUTPUT_NAME],
-                    dynamo=False,
-                )
-    finally:
-        module.train(was_training)
-    data = buffer.getvalue()
-    if path is not None:
-        _write_atomically(Path(path), data)
-    return data
-
-
-def _write_atomically(path: Path, data: bytes) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
+__all__ = ["DEFAULT_OPSET", "INPUT_NAME", "OUTPUT_NAME", "count_macs", "count_params", "export_onnx"]
 
 
 def count_params(module: nn.Module) -> int:

@@ -74,12 +74,10 @@ import numpy as np
 import onnx
 from onnx import TensorProto, helper, numpy_helper
 
+from search_spaces.operator_kinds import KINDS  # append-only: a kind's index seeds its generator
+
 __all__ = ["KINDS", "MAX_BYTES", "MAX_MACS", "SPACE", "op_variant", "variant_onnx"]
 
-# Append, never reorder: a kind's index seeds its generator.
-KINDS: tuple[str, ...] = ("conv", "conv_grouped", "conv_depthwise", "gemm", "linear", "matmul_batched", "layernorm",
-                          "groupnorm", "softmax", "elementwise", "activation", "pooling", "resize", "concat", "split",
-                          "channel_shuffle", "transpose", "attention", "batchnorm")
 SPACE = "ops"  # the one variant space of operators (the dataset identity's "space")
 DEFAULT_OPSET = 17
 MAX_MACS = 1.5e9

@@ -2,20 +2,36 @@
 and predictor-guided), and a predictor-in-the-loop search, with oracles, latency constraints and a
 resumable JSONL history. ``run_search`` is the entry point; ``nas-predictor search`` its CLI."""
 
-from strategies.base import SearchContext, Strategy
-from strategies.constraints import FunctionLatency, LatencyConstraint, PredictedLatency, TableLatency
-from strategies.evolution import RegularizedEvolution
-from strategies.history import SearchHistory
-from strategies.oracle import FunctionOracle, NB101TableOracle, NB201TableOracle, Oracle, PredictorOracle
-from strategies.predictor_search import PredictorSearch
-from strategies.random_search import RandomSearch
-from strategies.runner import make_strategy, pareto_front, run_search
-from strategies.surrogates import FixedSurrogate, FunctionSurrogate, OnlineSurrogate, Surrogate
-from strategies.tpe import TPESearch
+from __future__ import annotations
 
-__all__ = [
-    "FixedSurrogate", "FunctionLatency", "FunctionOracle", "FunctionSurrogate", "LatencyConstraint",
-    "NB101TableOracle", "NB201TableOracle", "OnlineSurrogate", "Oracle", "PredictedLatency", "PredictorOracle", "PredictorSearch",
-    "RandomSearch", "RegularizedEvolution", "SearchContext", "SearchHistory", "Strategy", "Surrogate",
-    "TPESearch", "TableLatency", "make_strategy", "pareto_front", "run_search",
-]
+import importlib
+from typing import Any
+
+# public name -> module, imported on first use (PEP 562): `nas-predictor --help` loads strategies.cli,
+# and that must not import torch, scipy or optuna through this package
+_LAZY = {
+    "SearchContext": "strategies.base", "Strategy": "strategies.base",
+    "FunctionLatency": "strategies.constraints", "LatencyConstraint": "strategies.constraints",
+    "PredictedLatency": "strategies.constraints", "TableLatency": "strategies.constraints",
+    "RegularizedEvolution": "strategies.evolution", "SearchHistory": "strategies.history",
+    "FunctionOracle": "strategies.oracle", "NB101TableOracle": "strategies.oracle",
+    "NB201TableOracle": "strategies.oracle", "Oracle": "strategies.oracle", "PredictorOracle": "strategies.oracle",
+    "PredictorSearch": "strategies.predictor_search", "RandomSearch": "strategies.random_search",
+    "make_strategy": "strategies.runner", "pareto_front": "strategies.runner", "run_search": "strategies.runner",
+    "FixedSurrogate": "strategies.surrogates", "FunctionSurrogate": "strategies.surrogates",
+    "OnlineSurrogate": "strategies.surrogates", "Surrogate": "strategies.surrogates", "TPESearch": "strategies.tpe",
+}
+
+__all__ = sorted(_LAZY)
+
+
+def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        value = getattr(importlib.import_module(_LAZY[name]), name)
+        globals()[name] = value
+        return value
+    raise AttributeError(f"module 'strategies' has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted([*globals(), *_LAZY])

@@ -49,7 +49,7 @@ class SearchStalled(Exception):
 
 @dataclass
 class SearchContext:
-    space: Any  # a search_spaces.base.SearchSpace
+    space: Any  # a nas_predictor.spaces.SearchSpace
     oracle: Oracle
     budget: int
     rng: np.random.Generator

@@ -1,16 +1,37 @@
 """``nas-predictor search``: registered into the nas-predictor command line through the
-``nas_predictor.commands`` entry point, so nas_predictor itself never imports strategies."""
+``nas_predictor.commands`` entry point, so nas_predictor itself never imports strategies. Registering
+imports nothing heavy (``--help`` stays fast); the search's modules are imported when it runs."""
 
 from __future__ import annotations
 
 import argparse
+import sys
 import time
+import warnings
 from pathlib import Path
 
-from nas_predictor.cli import finite_float, non_negative_int, positive_float, positive_int, print_json
-from nas_predictor.jsonl import exclusive_lock
-from strategies.config import SPACE_ALIASES, load_search_config
-from strategies.runner import LOCK_NAME, STRATEGIES, run_search
+from nas_predictor.cli import (
+    add_device_argument,
+    finite_float,
+    non_negative_int,
+    positive_float,
+    positive_int,
+    print_json,
+)
+from nas_predictor.latency_estimator import DEFAULT_SEARCH_PREDICTOR
+from strategies.names import LOCK_NAME, SPACE_ALIASES, STRATEGIES
+
+
+class _DeprecatedFlag(argparse.Action):
+    """An old flag, hidden from --help, that still works and says on stderr what replaced it."""
+
+    def __init__(self, option_strings: list[str], dest: str, replaced_by: str, **kwargs) -> None:
+        super().__init__(option_strings, dest, help=argparse.SUPPRESS, **kwargs)
+        self.replaced_by = replaced_by
+
+    def __call__(self, parser, namespace, values, option_string=None) -> None:
+        print(f"{parser.prog}: warning: {option_string} is deprecated; use {self.replaced_by}", file=sys.stderr)
+        setattr(namespace, self.dest, values)
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -21,24 +42,31 @@ def register(sub: argparse._SubParsersAction) -> None:
     se.add_argument("--guided", action="store_true", default=None,
                     help="evolution / tpe: screen candidates with the predictor")
     se.add_argument("--budget", type=positive_int, default=None, help="evaluations (default 100)")
-    se.add_argument("--max-latency-ms", type=positive_float, default=None, help="latency bound on --latency-device")
-    se.add_argument("--latency-device", default=None,
-                    help="device setting of the bound, e.g. titan_rtx_1, 2080ti_1, gold_6226, pixel3")
+    se.add_argument("--max-latency-ms", type=positive_float, default=None, help="latency bound (ms) on --setting")
+    se.add_argument("--setting", default=None,
+                    help="device setting of the bound, e.g. titan_rtx_1, 2080ti_1, gold_6226, pixel3 (as "
+                         "`nas-predictor latency --setting`; config key latency_setting)")
+    se.add_argument("--latency-device", dest="setting", action=_DeprecatedFlag, replaced_by="--setting")
     se.add_argument("--latency-source", choices=["auto", "table", "predictor"], default=None,
                     help="measured HELP table (NB201 data) or a latency predictor (default: the table when present)")
-    se.add_argument("--latency-predictor", default=None, help="latency predictor name or path (default latency-help-b1)")
+    se.add_argument("--latency-predictor", default=None,
+                    help=f"latency predictor name or path (default {DEFAULT_SEARCH_PREDICTOR})")
     se.add_argument("--latency-calibrate", default=None, metavar="TIMINGS",
                     help="rescale the latency predictor to a few networks timed on your device (the JSON of "
                          "`nas-predictor measure --json`, or a CSV of model,ms[,batch])")
+    se.add_argument("--latency-calibrate-fit", default=None, choices=["auto", "scale", "power"],
+                    help="how --latency-calibrate maps the predictor: scale (one factor), power (a * predicted^b) "
+                         "or auto (default; as `nas-predictor latency --calibrate-fit`)")
     se.add_argument("--oracle", choices=["auto", "table", "predictor"], default=None,
                     help="real benchmark accuracies (table) or the shipped predictor's predictions")
-    se.add_argument("--dataset", choices=["cifar10", "cifar100", "ImageNet16-120"], default=None)
+    se.add_argument("--dataset", choices=["cifar10", "cifar100", "ImageNet16-120"], default=None,
+                    help="NB201 dataset whose accuracy the table oracle reads (default cifar10)")
     se.add_argument("--table-file", default=None,
                     help="official benchmark file for the table oracle (NB201 .pth, NB101 nasbench_only108.tfrecord)")
     se.add_argument("--predictor", default=None, help="accuracy predictor name or path (default nb201-accuracy)")
     se.add_argument("--surrogate", choices=["online", "pretrained"], default=None,
                     help="guide with a predictor refit on this search's evaluations, or the shipped one")
-    se.add_argument("--seed", type=non_negative_int, default=None)
+    se.add_argument("--seed", type=non_negative_int, default=None, help="seed of the search (default 0)")
     se.add_argument("--target", type=finite_float, default=None, help="stop once an evaluation reaches this value")
     se.add_argument("--top", type=positive_int, default=None, help="architectures to print (default 10)")
     se.add_argument("--set", action="append", default=[], metavar="KEY=VALUE",
@@ -50,24 +78,39 @@ def register(sub: argparse._SubParsersAction) -> None:
     se.add_argument("--data-dir", default=None,
                     help="benchmark data folder (default: $NAS_PREDICTOR_DATA or ../shared/data); data you name "
                          "is used or the search fails saying why")
-    se.add_argument("--device", default="cpu", choices=["cpu", "cuda", "auto"])
+    add_device_argument(se, help="where the predictors run: auto (default; CUDA when torch sees a GPU, else the "
+                                 "CPU, where a search uses one thread), cpu or cuda")
     se.set_defaults(func=_cmd_search)
+
+
+def _config(args: argparse.Namespace):
+    """The search config of the file, ``--set`` and the flags; a renamed key says so on stderr."""
+    from strategies.config import load_search_config
+
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always", FutureWarning)
+        cfg = load_search_config(args.config, args.set, space=args.space, strategy=args.strategy, guided=args.guided,
+                                 budget=args.budget, max_latency_ms=args.max_latency_ms,
+                                 latency_setting=args.setting, latency_source=args.latency_source,
+                                 latency_predictor=args.latency_predictor, latency_calibrate=args.latency_calibrate,
+                                 latency_calibrate_fit=args.latency_calibrate_fit, oracle=args.oracle,
+                                 dataset=args.dataset, table_file=args.table_file, predictor=args.predictor,
+                                 surrogate=args.surrogate, seed=args.seed, target=args.target, top=args.top)
+    for warning in caught:
+        print(f"nas-predictor search: warning: {warning.message}", file=sys.stderr)
+    return cfg
 
 
 def _cmd_search(args: argparse.Namespace) -> int:
     import torch
 
     from nas_predictor.errors import ConfigError
+    from nas_predictor.io import file_lock
     from nas_predictor.predictor import resolve_device
-    from strategies.setup import build_search
+    from strategies.assemble import assemble_search
+    from strategies.runner import run_search
 
-    cfg = load_search_config(args.config, args.set, space=args.space, strategy=args.strategy, guided=args.guided,
-                             budget=args.budget, max_latency_ms=args.max_latency_ms,
-                             latency_device=args.latency_device, latency_source=args.latency_source,
-                             latency_predictor=args.latency_predictor,
-                             latency_calibrate=args.latency_calibrate, oracle=args.oracle, dataset=args.dataset,
-                             table_file=args.table_file, predictor=args.predictor, surrogate=args.surrogate,
-                             seed=args.seed, target=args.target, top=args.top)
+    cfg = _config(args)
     device = str(resolve_device(args.device))
     if device == "cpu" and torch.get_num_threads() > 1:
         torch.set_num_threads(1)  # refits of a 64-wide model on a few hundred cells: one thread is fastest
@@ -79,8 +122,8 @@ def _cmd_search(args: argparse.Namespace) -> int:
     # takes it again for Python callers)
     created = not out.exists()
     try:
-        with exclusive_lock(out / LOCK_NAME, f"search folder {out}"):
-            setup = build_search(cfg, args.data_dir, device)
+        with file_lock(out / LOCK_NAME, f"search folder {out}"):
+            setup = assemble_search(cfg, args.data_dir, device)
             for note in setup.notes:
                 print(f"note: {note}")
             summary = run_search(setup.space, setup.strategy, setup.oracle, cfg.budget, seed=cfg.seed, out_dir=out,

@@ -3,15 +3,17 @@ command-line flags override its keys. A wrong key or value is an error naming it
 
 from __future__ import annotations
 
+import warnings
 from typing import Any, Literal, Sequence
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from nas_predictor.config import read_yaml_tree, validate_model
+from nas_predictor.latency_estimator import DEFAULT_SEARCH_PREDICTOR
+from strategies.names import SPACE_ALIASES
 
-#: short names accepted for spaces
-SPACE_ALIASES = {"nb201": "nasbench201", "nasbench201": "nasbench201", "nb101": "nasbench101",
-                 "nasbench101": "nasbench101", "fbnet": "fbnet", "ofa": "ofa_mbv3", "ofa_mbv3": "ofa_mbv3"}
+#: config keys renamed, old -> new: the old one is still read, with a FutureWarning
+RENAMED_KEYS = {"latency_device": "latency_setting"}
 
 
 class SurrogateParams(BaseModel):
@@ -45,16 +47,25 @@ class SearchConfig(BaseModel):
     surrogate_params: SurrogateParams = SurrogateParams()
     strategy_params: dict[str, Any] = {}
     max_latency_ms: float | None = Field(None, gt=0)
-    latency_device: str | None = None
+    latency_setting: str | None = None  # the device setting of the bound (`nas-predictor latency --setting`)
     # "table" = HELP's measured latencies (NB201, needs the data), "predictor" = latency_predictor
     latency_source: Literal["auto", "table", "predictor"] = "auto"
-    latency_predictor: str = "latency-help-b1"
+    latency_predictor: str = DEFAULT_SEARCH_PREDICTOR
     # a few networks timed on your device (nas-predictor measure --json, or CSV model,ms[,batch]): the
     # latency predictor is mapped to them (one factor or a power law, nas_predictor.calibration)
     latency_calibrate: str | None = None
     latency_calibrate_fit: Literal["auto", "scale", "power"] = "auto"  # see nas_predictor.calibration
     target: float | None = None  # stop once an evaluation reaches this value
     top: int = Field(10, ge=1)
+
+    @model_validator(mode="before")
+    @classmethod
+    def _renamed(cls, data: Any) -> Any:
+        if isinstance(data, dict):
+            for old, new in RENAMED_KEYS.items():
+                if old in data and new in data:
+                    raise ValueError(f"{old} is the old name of {new}: give only {new}")
+        return rename_old_keys(data)
 
     @model_validator(mode="after")
     def _check(self) -> "SearchConfig":
@@ -63,19 +74,33 @@ class SearchConfig(BaseModel):
         self.space = SPACE_ALIASES[self.space]
         if self.guided and self.strategy in ("random", "predictor"):
             raise ValueError(f"guided applies to evolution and tpe; {self.strategy} has no guided variant")
-        if self.max_latency_ms is not None and self.latency_device is None:
-            raise ValueError("max_latency_ms needs latency_device (a device setting such as titan_rtx_1 or pixel3)")
-        if self.latency_device == "nearest" and self.latency_calibrate is None:
-            raise ValueError("latency_device nearest is the predictor setting closest to your timings: "
-                             "give latency_calibrate")
+        if self.max_latency_ms is not None and self.latency_setting is None:
+            raise ValueError("max_latency_ms needs latency_setting (--setting: a device setting such as titan_rtx_1 "
+                             "or pixel3)")
+        if self.latency_setting == "nearest" and self.latency_calibrate is None:
+            raise ValueError("latency_setting nearest is the predictor setting closest to your timings: "
+                             "give latency_calibrate (--latency-calibrate TIMINGS)")
         if self.latency_calibrate is not None and self.latency_source == "table":
             raise ValueError("latency_calibrate rescales a latency predictor; latency_source table is measured "
                              "latencies (use latency_source predictor or auto)")
         return self
 
 
+def rename_old_keys(data: Any) -> Any:
+    """``data`` with each old key of :data:`RENAMED_KEYS` under its new name (a FutureWarning says so);
+    where both are given, as is (validation then names the clash)."""
+    if not isinstance(data, dict):
+        return data
+    for old, new in RENAMED_KEYS.items():
+        if old in data and new not in data:
+            warnings.warn(f"search config key {old} is deprecated; use {new}", FutureWarning, stacklevel=3)
+            data = {(new if k == old else k): v for k, v in data.items()}
+    return data
+
+
 def load_search_config(path: str | None, overrides: Sequence[str] = (), **flags: Any) -> SearchConfig:
     """A YAML search config (or the defaults), then ``--set key=value`` overrides, then non-None flags."""
     tree, source = read_yaml_tree(path, overrides)
+    tree = rename_old_keys(tree)  # first, so a flag overrides an old key of the file
     tree.update({k: v for k, v in flags.items() if v is not None})
     return validate_model(SearchConfig, tree, source)

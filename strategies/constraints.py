@@ -17,12 +17,15 @@ from __future__ import annotations
 
 import abc
 import os
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 import numpy as np
 
-from nas_predictor.calibration import LatencyMap, fixed_latency_map
-from nas_predictor.errors import ConfigError, DataError
+from nas_predictor.errors import ConfigError
+
+if TYPE_CHECKING:
+    from nas_predictor.calibration import LatencyMap
+    from nas_predictor.latency_estimator import LatencyEstimator
 
 
 class LatencySource(abc.ABC):
@@ -38,29 +41,9 @@ class LatencySource(abc.ABC):
 
     def confidence(self, arch: str) -> dict | None:
         """How far to trust ``latency_ms([arch])``: None for a latency that is no prediction (a
-        measurement, a function of the user's), else :func:`estimate_record`'s dict."""
+        measurement, a function of the user's), else ``EstimateRecord.as_dict()``
+        (nas_predictor.latency_estimator)."""
         return None
-
-
-def estimate_record(estimate, latency_map: LatencyMap, name: str) -> dict:
-    """A ``nas_predictor.latency_domain.LatencyEstimate`` with every number mapped to the user's
-    device: ``latency_ms`` (the reported estimate), ``source`` ("model" or "fallback": which one was
-    reported), ``in_distribution`` (True / False / None: no domain summary to check against),
-    ``reasons``, ``model_ms`` and ``fallback_ms`` (None without a domain summary). A mapped number
-    that is not finite (a power law can overflow) is a DataError naming ``name``: never a number a
-    bound is compared with."""
-    def mapped(ms: float | None) -> float | None:
-        with np.errstate(over="ignore"):  # an overflow is caught below, with the number's name
-            return None if ms is None else float(latency_map.apply(ms))
-
-    record = {"latency_ms": mapped(estimate.predicted_ms), "source": estimate.source,
-              "in_distribution": estimate.in_distribution, "reasons": list(estimate.reasons),
-              "model_ms": mapped(estimate.model_ms), "fallback_ms": mapped(estimate.fallback_ms)}
-    broken = [k for k in ("latency_ms", "model_ms", "fallback_ms") if record[k] is not None
-              and not np.isfinite(record[k])]
-    if broken:
-        raise DataError(f"{name}: the calibrated {broken[0]} is not finite ({record[broken[0]]})")
-    return record
 
 
 def is_unsure(confidence: dict | None) -> bool:
@@ -100,50 +83,40 @@ class PredictedLatency(LatencySource):
     the number ``nas-predictor latency`` reports (the network's output in its training domain, the
     FLOPs/memory fallback outside it); :meth:`confidence` says which, and why.
 
-    ``calibrate`` maps every estimate to the user's device: a number (one factor), a
-    ``nas_predictor.calibration.LatencyMap``, or a file of a few networks timed on that device (the
-    ``nas-predictor latency --calibrate`` format, see nas_predictor.data.latency_measurements) from
-    which the map is fitted (``calibrate_fit``: "auto", "scale" or "power"); with a timings file,
-    ``setting="nearest"`` uses the predictor's setting that fits them best. That is how a predictor
-    trained on other devices, or on other network families, is carried to the user's device.
+    ``predictor``: a shipped name, a checkpoint, or a ``nas_predictor.latency_estimator.LatencyEstimator``
+    already resolved (then ``setting``, ``device`` and ``calibrate`` are its own). ``calibrate`` maps every
+    estimate to the user's device: a number (one factor), a ``nas_predictor.calibration.LatencyMap``, or a
+    file of a few networks timed on that device (the ``nas-predictor latency --calibrate`` format, see
+    nas_predictor.data.timings) from which the map is fitted (``calibrate_fit``: "auto", "scale" or
+    "power"); with a timings file, ``setting="nearest"`` uses the predictor's setting that fits them best.
+    That is how a predictor trained on other devices, or on other network families, is carried to the
+    user's device.
     """
 
     kind = "predicted"
 
-    def __init__(self, predictor: str, space: str, setting: str | None = None, device: str = "cpu",
-                 cache: str | None = None, calibrate: str | os.PathLike | float | LatencyMap | None = None,
-                 calibrate_fit: str = "auto") -> None:
-        from nas_predictor.data.latency_measurements import NEAREST
+    def __init__(self, predictor: "str | LatencyEstimator", space: str, setting: str | None = None,
+                 device: str = "cpu", cache: str | None = None,
+                 calibrate: str | os.PathLike | float | LatencyMap | None = None, calibrate_fit: str = "auto") -> None:
         from nas_predictor.data.latency_tables import parse_setting
-        from nas_predictor.predictor import load_predictor
+        from nas_predictor.latency_estimator import LatencyEstimator
 
-        self.predictor = load_predictor(predictor, device=device)
-        self.name = predictor
+        self.estimator = predictor if isinstance(predictor, LatencyEstimator) else LatencyEstimator.create(
+            predictor, setting, calibrate=calibrate, calibrate_fit=calibrate_fit, device=device)
+        self.predictor = self.estimator.predictor
+        self.name = self.estimator.name
         self.space = space
-        self.setting = setting or self.predictor.default_setting
-        fixed = fixed_latency_map(calibrate)
-        if self.setting == NEAREST and fixed is not None:
-            raise ConfigError("setting 'nearest' is chosen from timings of your device: give calibrate a timings file")
-        if self.setting != NEAREST and self.setting not in self.predictor.settings:
-            raise ConfigError(f"latency predictor {predictor!r} has no setting {self.setting!r}; "
-                              f"it predicts {', '.join(self.predictor.settings)}")
+        self.setting = self.estimator.setting
         self.cache = cache
-        self.calibration: dict | None = None
-        if fixed is None:  # a timings file
-            from nas_predictor.data.latency_measurements import fit_map_to_measurements
-
-            # fitted on the numbers this source maps: the reported estimates (as the latency command)
-            fixed, self.calibration = fit_map_to_measurements(calibrate, self.predictor, self.setting, None,
-                                                              calibrate_fit, reported=True)
-            self.setting = self.calibration["setting"]
-        self.latency_map = fixed
+        self.calibration: dict | None = self.estimator.calibration
+        self.latency_map = self.estimator.latency_map
+        # the batch the setting was measured at (an estimator made for exported models may hold another)
         self.batch_size = parse_setting(self.setting)[1]
-        self._memo: dict[str, dict] = {}  # arch -> estimate_record
+        self._memo: dict[str, dict] = {}  # arch -> EstimateRecord.as_dict()
         self._graphs: dict | None = None  # the graph cache, read once per search
 
     def latency_ms(self, archs: Sequence[str]) -> np.ndarray:
         from nas_predictor.data.latency_graphs import export_to_cache, load_cache
-        from nas_predictor.latency_domain import assess_latency
         from nas_predictor.onnx.rebatch import rebatch
 
         todo = list(dict.fromkeys(a for a in archs if a not in self._memo))
@@ -156,24 +129,19 @@ class PredictedLatency(LatencySource):
             # the cache holds batch-1 exports; a batch-32 setting is predicted on batch-32 graphs
             graphs = [self._graphs[a] if self.batch_size == 1 else rebatch(self._graphs[a], self.batch_size)
                       for a in todo]
-            for arch, estimate in zip(todo, assess_latency(self.predictor, graphs, self.setting, todo)):
-                self._memo[arch] = estimate_record(estimate, self.latency_map, arch)
+            for arch, record in zip(todo, self.estimator.estimate(graphs, todo)):
+                self._memo[arch] = record.as_dict()
         return np.array([self._memo[a]["latency_ms"] for a in archs], dtype=np.float64)
 
     def confidence(self, arch: str) -> dict:
-        """:func:`estimate_record` of ``arch`` (predicted first if it has not been)."""
+        """``EstimateRecord.as_dict()`` of ``arch`` (predicted first if it has not been)."""
         if arch not in self._memo:
             self.latency_ms([arch])
         record = self._memo[arch]
         return {**record, "reasons": list(record["reasons"])}
 
     def describe(self) -> str:
-        text = f"latency on {self.setting} predicted by {self.name}"
-        if self.latency_map != LatencyMap(1.0):
-            text += f", mapped {self.latency_map.describe()}"
-            if self.calibration:
-                text += f" (fitted to {self.calibration['num_measured']} timings in {self.calibration['file']})"
-        return text
+        return self.estimator.describe()
 
     @property
     def scale(self) -> float:

@@ -52,6 +52,13 @@ class Oracle(abc.ABC):
 
     #: the report key that summaries rank final results by (e.g. "test_accuracy"); None = the value
     report_key: str | None = None
+    #: what the value is, with its unit, for plot axes (e.g. "CIFAR-10 validation accuracy (%)")
+    value_label: str = "value"
+
+    @property
+    def report_label(self) -> str | None:
+        """What ``report[report_key]`` is, with its unit, for plot legends; None without a report key."""
+        return self.report_key
 
     @abc.abstractmethod
     def _evaluate(self, arch: str) -> tuple[float, dict[str, float]]:
@@ -92,11 +99,13 @@ def _finite(value: Any, what: str) -> float:
 class FunctionOracle(Oracle):
     """A user function ``arch -> value`` or ``arch -> (value, report)``."""
 
-    def __init__(self, fn: Callable[[str], Any], name: str | None = None) -> None:
+    def __init__(self, fn: Callable[[str], Any], name: str | None = None, label: str | None = None) -> None:
         if not callable(fn):
             raise ConfigError(f"FunctionOracle needs a callable, got {type(fn).__name__}")
         self.fn = fn
         self.name = name or getattr(fn, "__name__", "function")
+        # the plots' name for the value: yours, or the function's
+        self.value_label = label or f"value of {self.name}"
 
     def _evaluate(self, arch: str) -> tuple[float, dict[str, float]]:
         out = self.fn(arch)
@@ -115,6 +124,21 @@ NB201_COLUMNS = {
     "cifar100": ("c100_test_200ep_natsv1", "c100_test_200ep_natsv1"),
     "ImageNet16-120": ("in16_test_200ep_natsv1", "in16_test_200ep_natsv1"),
 }
+#: first part of a benchmark column -> its dataset (NAS-Bench-101's valid_acc / test_acc are CIFAR-10)
+DATASET_NAMES = {"c10valid": "CIFAR-10", "c10": "CIFAR-10", "c100": "CIFAR-100", "in16": "ImageNet16-120",
+                 "valid": "CIFAR-10", "test": "CIFAR-10"}
+
+
+def column_label(column: str, predicted: bool = False) -> str:
+    """An axis label for a benchmark accuracy column (percent): "CIFAR-10 validation accuracy (%)", or
+    with ``predicted`` "predicted CIFAR-10 accuracy (%)"; an unknown column keeps its own name."""
+    dataset = DATASET_NAMES.get(column.split("_")[0])
+    if dataset is None:
+        return f"predicted {column}" if predicted else column
+    if predicted:
+        return f"predicted {dataset} accuracy (%)"
+    kind = "validation" if column.startswith("valid") or "_valid_" in column else "test"
+    return f"{dataset} {kind} accuracy (%)"
 
 
 class NB201TableOracle(Oracle):
@@ -123,7 +147,7 @@ class NB201TableOracle(Oracle):
     report_key = "test_accuracy"
 
     def __init__(self, dataset: str = "cifar10", data_dir: str | None = None, table_file: str | None = None) -> None:
-        from nas_predictor.data.nb201 import load_table
+        from nas_predictor.data import load_table
         from search_spaces.nasbench201 import NASBench201
 
         if dataset not in NB201_COLUMNS:
@@ -137,6 +161,12 @@ class NB201TableOracle(Oracle):
         self._space = NASBench201()
         self._row = {a: i for i, a in enumerate(table.arch_strs)}
         self.source = table.source
+        self.value_label = column_label(search_col)
+        self._report_label = column_label(test_col)
+
+    @property
+    def report_label(self) -> str:
+        return self._report_label
 
     def index(self, arch: str) -> int:
         key = self._space.canonical(arch)
@@ -183,6 +213,7 @@ class NB101TableOracle(Oracle):
         self.search_values = table.valid_acc
         self.test_values = table.test_acc
         self.report_key = "test_accuracy" if table.test_acc is not None else "validation_accuracy"
+        self.value_label = column_label("valid_acc")
         self.arch_strs = table.arch_strs
         self._row = {h: i for i, h in enumerate(table.hashes)}
         self._space = NASBench101()
@@ -202,6 +233,10 @@ class NB101TableOracle(Oracle):
             return self.search_values[i], {"validation_accuracy": float(self.search_values[i])}
         return self.search_values[i], {"test_accuracy": float(self.test_values[i])}
 
+    @property
+    def report_label(self) -> str:
+        return column_label("test_acc" if self.test_values is not None else "valid_acc")
+
     def describe(self) -> str:
         seen = "reports test accuracy" if self.test_values is not None else "reports it too (no test accuracy)"
         return f"NAS-Bench-101 table ({self.source}, {len(self._row)} cells): search sees validation accuracy, {seen}"
@@ -218,6 +253,12 @@ class PredictorOracle(Oracle):
 
         self.name = predictor
         self.predictor = load_predictor(predictor, device=device)
+        # predictions of the column it was trained on, in its units (percent for the benchmark tables)
+        self.value_label = column_label(str(self.predictor.meta.get("target", "accuracy")), predicted=True)
+
+    @property
+    def report_label(self) -> str:
+        return self.value_label  # the report repeats the prediction, so that summaries say what it is
 
     def _evaluate(self, arch: str) -> tuple[float, dict[str, float]]:
         value = float(self.predictor.predict([arch])[0])

@@ -10,42 +10,39 @@ import contextlib
 import math
 import time
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 import numpy as np
 
 from nas_predictor.errors import ConfigError
+from nas_predictor.io import atomic_write_json
 from nas_predictor.jsonl import exclusive_lock
-from nas_predictor.predictor import atomic_write_json
+from nas_predictor.registry import Registry
 from strategies.base import BudgetExhausted, SearchContext, SearchStalled, Strategy, TargetReached
 from strategies.constraints import LatencyConstraint
 from strategies.evolution import RegularizedEvolution
 from strategies.history import SearchHistory
+from strategies.names import LOCK_NAME
 from strategies.oracle import Oracle
 from strategies.predictor_search import PredictorSearch
 from strategies.random_search import RandomSearch
 from strategies.surrogates import Surrogate
 from strategies.tpe import TPESearch
 
-STRATEGIES = ("random", "evolution", "tpe", "predictor")
-LOCK_NAME = ".search.lock"
+
+# CLI name -> builder(guided, params); random search takes no parameters.
+STRATEGY_BUILDERS: Registry[Callable[[bool, dict[str, Any]], Strategy]] = Registry("strategy")
+STRATEGY_BUILDERS.add("random", lambda guided, params: RandomSearch())
+STRATEGY_BUILDERS.add("evolution", lambda guided, params: RegularizedEvolution(guided=guided, **params))
+STRATEGY_BUILDERS.add("tpe", lambda guided, params: TPESearch(guided=guided, **params))
+STRATEGY_BUILDERS.add("predictor", lambda guided, params: PredictorSearch(**params))
 
 
 def make_strategy(name: str, guided: bool = False, **params: Any) -> Strategy:
     """A strategy by CLI name; ``guided`` makes evolution / TPE predictor-guided."""
     if guided and name in ("random", "predictor"):
         raise ConfigError(f"{name} search has no predictor-guided variant")
-    if name == "random":
-        strategy: Strategy = RandomSearch()
-    elif name == "evolution":
-        strategy = RegularizedEvolution(guided=guided, **params)
-    elif name == "tpe":
-        strategy = TPESearch(guided=guided, **params)
-    elif name == "predictor":
-        strategy = PredictorSearch(**params)
-    else:
-        raise ConfigError(f"unknown strategy {name!r}; choose from {', '.join(STRATEGIES)}")
-    return strategy
+    return STRATEGY_BUILDERS.get(name)(guided, params)
 
 
 def strategy_label(strategy: Strategy) -> str:
@@ -128,7 +125,8 @@ def _run_search(
         # domain) or on a predictor without a domain summary
         "latency_unsure": len(constraint.unsure()) if constraint is not None else 0,
         "history_records_before": resumable, "stop": stop_reason, "wall_seconds": wall,
-        "surrogate_fits": getattr(surrogate, "fits", 0), "surrogate_fit_seconds": getattr(surrogate, "fit_seconds", 0.0),
+        "surrogate_fits": getattr(surrogate, "fits", 0),
+        "surrogate_fit_seconds": getattr(surrogate, "fit_seconds", 0.0),
         "report_key": oracle.report_key,
         "best": ok[0] if ok else None, "top": ok[:top],
         "best_so_far": best_so_far(records, oracle.report_key),
@@ -143,42 +141,77 @@ def _run_search(
     if out is not None:
         atomic_write_json(summary, out / "summary.json")
         if plots:
-            write_plots(summary, records, out)
+            write_plots(summary, records, out, oracle.value_label, oracle.report_label)
     return summary
 
 
-def write_plots(summary: dict, records: list[dict], out: Path) -> None:
+def latency_axis_label(constraint: dict | None) -> str:
+    """The latency axis of a constraint's identity: "latency on titan_rtx_1 (ms), predicted by
+    latency-help-b1" from the source "latency on titan_rtx_1 predicted by latency-help-b1"."""
+    if not constraint:
+        return "latency (ms)"
+    head = f"latency on {constraint['setting']}"
+    source = constraint["source"]
+    if source.startswith(head):  # a predictor: "... predicted by <name>[, mapped ...]"
+        how = source[len(head):].strip(" ,")
+    elif source.endswith(head):  # a table or your function: "measured ..." / "user ..."
+        kind = source[: -len(head)].strip()
+        how = "from your latency function" if kind == "user" else kind
+    else:
+        how = source
+    return f"{head} (ms)" + (f", {how}" if how else "")
+
+
+def write_plots(
+    summary: dict, records: list[dict], out: Path, value_label: str = "value", report_label: str | None = None,
+) -> dict[str, Any]:
+    """Draw ``best_so_far.png`` and, when latencies are known, ``pareto.png`` into ``out``; returns the
+    (closed) figures by file stem. ``value_label`` and ``report_label`` say what the oracle's value and
+    report are (Oracle.value_label / report_label): arguments, not summary keys, so the summary stays
+    what it was."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
+    figures: dict[str, Any] = {}
+    constraint = summary["constraint"]
+    run = f"{summary['strategy']} on {summary['space']} (seed {summary['seed']})"
     curve = [p for p in summary["best_so_far"] if p["value"] is not None]
-    fig, ax = plt.subplots(figsize=(6, 4))
+    fig, ax = plt.subplots(figsize=(7, 4.5))
     if curve:
-        ax.step([p["evaluations"] for p in curve], [p["value"] for p in curve], where="post", label="search value")
-        if summary["report_key"] and any(p["report"] is not None for p in curve):
-            ax.step([p["evaluations"] for p in curve], [p["report"] for p in curve], where="post",
-                    label=summary["report_key"])
+        steps = [p["evaluations"] for p in curve]
+        ax.step(steps, [p["value"] for p in curve], where="post", label=value_label)
+        # The report line only where it says something else (a table's test accuracy beside the searched
+        # validation accuracy); a predictor's report repeats its value and would hide under it.
+        if summary["report_key"] and any(p["report"] is not None and p["report"] != p["value"] for p in curve):
+            ax.step(steps, [p["report"] for p in curve], where="post",
+                    label=f"{report_label or summary['report_key']} (reported, not searched)")
+    ax.axvline(summary["budget"], color="grey", ls=":", label=f"budget ({summary['budget']} evaluations)")
     ax.set_xlabel("evaluations")
-    ax.set_ylabel("best so far")
-    ax.set_title(f"{summary['strategy']} on {summary['space']} (seed {summary['seed']})")
-    ax.legend()
+    ax.set_ylabel(value_label)
+    bound = f"\nlatency ≤ {constraint['max_ms']:g} ms on {constraint['setting']}" if constraint else ""
+    ax.set_title(f"Best architecture so far: {run}{bound}", fontsize=10)
+    ax.legend(fontsize=8)
     fig.tight_layout()
     fig.savefig(out / "best_so_far.png", dpi=120)
     plt.close(fig)
+    figures["best_so_far"] = fig
     if summary.get("pareto"):
-        fig, ax = plt.subplots(figsize=(6, 4))
+        fig, ax = plt.subplots(figsize=(7, 4.5))
         pts = [(r["latency_ms"], r["value"]) for r in records
                if r["status"] == "ok" and r.get("latency_ms") is not None]
         front = summary["pareto"]
         ax.scatter([p[0] for p in pts], [p[1] for p in pts], s=10, alpha=0.5, label="evaluated")
         ax.plot([r["latency_ms"] for r in front], [r["value"] for r in front], "o-", color="C3", label="Pareto front")
-        if summary["constraint"]:
-            ax.axvline(summary["constraint"]["max_ms"], color="grey", ls="--", label="latency bound")
-        ax.set_xlabel(f"latency (ms), {summary['constraint']['source'] if summary['constraint'] else ''}")
-        ax.set_ylabel("search value")
-        ax.legend()
+        if constraint:
+            ax.axvline(constraint["max_ms"], color="grey", ls="--", label=f"latency bound {constraint['max_ms']:g} ms")
+        ax.set_xlabel(latency_axis_label(constraint))
+        ax.set_ylabel(value_label)
+        ax.set_title(f"Pareto front: {run}", fontsize=10)
+        ax.legend(fontsize=8)
         fig.tight_layout()
         fig.savefig(out / "pareto.png", dpi=120)
         plt.close(fig)
+        figures["pareto"] = fig
+    return figures

@@ -47,15 +47,13 @@ def _seed_everything():
     np.random.seed(0)
 
 
-@pytest.fixture()
-def load_benchmark(monkeypatch):
-    """``load_benchmark("report")``: a script of benchmarks/ imported as a module (they are scripts,
-    not a package), with benchmarks/ on sys.path for their shared ``common`` helpers."""
+def _script_loader(monkeypatch, folder_name: str):
+    """A loader of the scripts in one top-level folder (benchmarks/, tools/): they are scripts, not a
+    package, so each is imported from its file, with its folder on sys.path for the helpers beside it."""
     import importlib.util
-    import sys
     from pathlib import Path
 
-    folder = Path(__file__).resolve().parents[1] / "benchmarks"
+    folder = Path(__file__).resolve().parents[1] / folder_name
     monkeypatch.syspath_prepend(str(folder))
     loaded: list[str] = []
 
@@ -66,6 +64,28 @@ def load_benchmark(monkeypatch):
         loaded.append(spec.name)
         return module
 
+    return load, loaded
+
+
+@pytest.fixture()
+def load_benchmark(monkeypatch):
+    """``load_benchmark("latency")``: a script of benchmarks/ imported as a module, with benchmarks/ on
+    sys.path for their shared ``common`` helpers."""
+    import sys
+
+    load, loaded = _script_loader(monkeypatch, "benchmarks")
+    yield load
+    for name in loaded:
+        sys.modules.pop(name, None)
+
+
+@pytest.fixture()
+def load_tool(monkeypatch):
+    """``load_tool("report")``: a script of tools/ imported as a module, with tools/ on sys.path for the
+    table modules beside it."""
+    import sys
+
+    load, loaded = _script_loader(monkeypatch, "tools")
     yield load
     for name in loaded:
         sys.modules.pop(name, None)

@@ -15,10 +15,9 @@ def _summary(runs):
 
 
 def _append_many(path: str, worker: int, count: int) -> None:
-    results = common.load_results(Path(path))
     for i in range(count):
-        # each process holds a stale copy of the file, as a long benchmark does between its runs
-        results = common.append_locked(Path(path), {"runs": [], "commands": [f"worker {worker}"]},
+        # each process holds a stale copy of the file (here: an empty one), as a long benchmark does between its runs
+        common.append_locked(Path(path), {"runs": [], "commands": [f"worker {worker}"]},
                                        {"seed": worker, "model": f"m{i}"}, key=lambda r: (r["seed"], r["model"]),
                                        summarize=_summary)
 

@@ -105,7 +105,7 @@ def test_latency_gate_exit_codes(tmp_path, data_dir, capsys):
     from nas_predictor.cli import main
     from nas_predictor.config import load_config
     from nas_predictor.latency_experiment import run_latency_experiment
-    from search_spaces.onnx_export import export_onnx
+    from nas_predictor.onnx.export import export_onnx
 
     out = tmp_path / "lat"
     cfg = load_config(None, ["model.task=latency", "model.hidden=32", "train.epochs=2", "data.families=[nasbench201]",
@@ -148,7 +148,7 @@ def test_latency_gate_exit_codes(tmp_path, data_dir, capsys):
 def test_latency_calibrate_rescales_by_the_median_measured_ratio(tmp_path, capsys):
     import torch
 
-    from search_spaces.onnx_export import export_onnx
+    from nas_predictor.onnx.export import export_onnx
 
     models = []
     for width in (8, 16, 32):
@@ -185,7 +185,7 @@ def test_latency_calibrate_rescales_by_the_median_measured_ratio(tmp_path, capsy
 def test_latency_calibrate_fits_a_power_law_for_a_device_of_another_kind(tmp_path, capsys):
     import torch
 
-    from search_spaces.onnx_export import export_onnx
+    from nas_predictor.onnx.export import export_onnx
 
     models = []
     for i, width in enumerate((4, 8, 12, 16, 24, 32, 48, 64, 96)):
@@ -214,7 +214,7 @@ def test_latency_calibrate_fits_a_power_law_for_a_device_of_another_kind(tmp_pat
 def test_latency_setting_nearest_is_the_setting_that_fits_the_timings(tmp_path, capsys):
     import torch
 
-    from search_spaces.onnx_export import export_onnx
+    from nas_predictor.onnx.export import export_onnx
 
     models = []
     for width in (8, 16, 32, 64):
@@ -232,7 +232,7 @@ def test_latency_setting_nearest_is_the_setting_that_fits_the_timings(tmp_path, 
     assert report["calibration"]["scale"] == pytest.approx(1.5, rel=1e-4)
     assert {r["setting"] for r in report["results"]} == {"samsung_a50"}
     assert main([*base, "--setting", "nearest"]) == 2
-    assert "give --calibrate TIMINGS" in capsys.readouterr().err
+    assert "give calibrate a timings file (--calibrate TIMINGS)" in capsys.readouterr().err
 
 
 def _one_error_line(err: str, fragment: str) -> None:
@@ -290,3 +290,28 @@ def test_bad_numbers_are_one_usage_line_and_exit_2(argv, said, capsys):
         main(argv)
     assert exit_.value.code == 2
     _one_error_line(capsys.readouterr().err, said)
+
+
+def test_predict_with_a_latency_predictor_says_it_reads_onnx_files(capsys):
+    assert main(["predict", "latency-help-b1", "--arch", ARCH]) == 2
+    _one_error_line(capsys.readouterr().err, "latency-help-b1 is a latency predictor of whole networks: it reads "
+                                             "ONNX files, not architecture strings (use `nas-predictor latency")
+    from nas_predictor import load_pretrained
+    from nas_predictor.errors import ConfigError
+
+    with pytest.raises(ConfigError, match="latency predictor has no search space"):
+        load_pretrained("latency-help-b1").predict([ARCH])
+
+
+def test_list_json_is_every_shipped_card_and_a_pattern_filters_it(capsys):
+    from nas_predictor.predictor import list_pretrained, pretrained_info
+
+    assert main(["list", "--json"]) == 0
+    cards = json.loads(capsys.readouterr().out)
+    assert [c["name"] for c in cards] == list_pretrained()
+    assert all(c == {"name": c["name"], "task": "accuracy", **pretrained_info(c["name"])} for c in cards)
+    assert {c["task"] for c in cards} == {"accuracy", "latency"}
+    assert main(["list", "latency-help-*", "--json"]) == 0
+    assert [c["name"] for c in json.loads(capsys.readouterr().out)] == ["latency-help-b1", "latency-help-b32"]
+    assert main(["list", "no-such-*"]) == 2
+    _one_error_line(capsys.readouterr().err, "no shipped predictor matches 'no-such-*'")

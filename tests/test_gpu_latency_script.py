@@ -5,7 +5,6 @@ import json
 import re
 import shutil
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -41,13 +40,10 @@ def _strict(text):
 
 def test_dry_run_runs_the_whole_pipeline_on_the_cpu_in_a_temp_folder(script, capsys):
     before = _state(REPO_OUTPUTS)
-    t0 = time.monotonic()
     assert script.main(["--dry-run", "--keep"]) == 0
-    seconds = time.monotonic() - t0
     out = capsys.readouterr().out
     folder = Path(re.search(r"dry run kept in (\S+)", out).group(1))
     try:
-        assert seconds < 60
         assert _state(REPO_OUTPUTS) == before  # nothing written into the repository
         results = _strict((folder / "latency_gpu.json").read_text())
         assert results["benchmark"] == "latency_gpu" and results["dry_run"] is True

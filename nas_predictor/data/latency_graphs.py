@@ -1,37 +1,39 @@
 """ONNX graphs of the networks in latency tables, exported once and cached on disk.
 
 Exporting a network costs tens to hundreds of milliseconds, so a family of 5,000-15,625 networks
-takes minutes; every graph is exported at batch 1 by its search space (``network_graph``), appended
+takes minutes; every graph is exported at batch 1 (:func:`network_graph`, from its search space's
+network), appended
 to ``<cache dir>/<space>.jsonl.gz`` as soon as it exists (an interrupted run keeps what it made), and
 re-batched exactly for other batch sizes (nas_predictor.onnx.rebatch). The cache is keyed by the
 architecture string and a version of the graph rules; delete the file to rebuild it.
 
-One process at a time reads, repairs or extends a cache file (an exclusive lock on ``<file>.lock``):
-a reader that "repaired" a file another process was still appending to replaced it under that
-writer, whose later records were lost.
+One process at a time reads, repairs or extends a cache file (an exclusive lock on ``<file>.lock``,
+nas_predictor.io.file_lock): a reader that "repaired" a file another process was still appending to
+replaced it under that writer, whose later records were lost. Readers take the exclusive lock too:
+filelock has no shared mode, and a read holds it only for the time it takes to read a gzip file.
 
 Cache dir: ``cache_dir`` argument, else ``$NAS_PREDICTOR_CACHE``, else ``~/.cache/nas_predictor``.
 """
 
 from __future__ import annotations
 
-import contextlib
 import gzip
 import json
 import os
-import sys
 import zlib
+from collections import OrderedDict
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Callable, Iterable, Sequence
+from typing import Callable, ContextManager, Iterable, Sequence
 
 from tqdm.auto import tqdm
 
 from nas_predictor.data.paths import cache_dir
 from nas_predictor.errors import GraphError
 from nas_predictor.graph import ArchGraph
+from nas_predictor.io import file_lock
 from nas_predictor.onnx.rebatch import rebatch
-from nas_predictor.spaces import get_space
+from nas_predictor.spaces import SearchSpace, get_space
 
 # Bump when onnx_to_graph, the builders or the export settings change what a graph looks like.
 GRAPH_VERSION = 1
@@ -79,8 +81,28 @@ def _rewrite(path: Path, graphs: dict[str, ArchGraph]) -> None:
     os.replace(tmp, path)
 
 
+def network_graph(space: SearchSpace, arch: str) -> ArchGraph:
+    """The whole network of ``arch`` as an ArchGraph: ``space.build_network``'s weight-free ONNX export at
+    batch 1 (nas_predictor.onnx.export), read by nas_predictor.onnx (the ops that run: unfused BN, residual
+    adds, ...). The last ``space.NETWORK_CACHE_SIZE`` graphs are kept on the space, by canonical string."""
+    from nas_predictor.onnx import onnx_to_graph
+    from nas_predictor.onnx.export import export_onnx
+
+    key = space.canonical(arch)
+    cache = space.__dict__.setdefault("_network_graphs", OrderedDict())
+    graph = cache.get(key)
+    if graph is None:
+        graph = onnx_to_graph(export_onnx(space.build_network(key), space.network_input_shape(key)))
+        cache[key] = graph
+        if len(cache) > space.NETWORK_CACHE_SIZE:
+            cache.popitem(last=False)
+    else:
+        cache.move_to_end(key)
+    return graph
+
+
 def _export(space: str, arch: str) -> tuple[str, dict]:
-    return arch, get_space(space).network_graph(arch).to_dict()
+    return arch, network_graph(get_space(space), arch).to_dict()
 
 
 Exporter = Callable[[str, str], tuple[str, dict]]  # (cache space, arch) -> (arch, ArchGraph.to_dict())
@@ -96,9 +118,9 @@ def network_graphs(
     dataset's "family/seed" keys); it must be picklable (a module-level function or a partial of one)
     when ``workers`` > 1."""
     path = _cache_file(space, cache_dir(cache))
-    # Readers share the lock (parallel benchmark processes read the same cache at once); repairing a
-    # torn file or appending exports takes it exclusively, after reading again under that lock.
-    with _locked(path, shared=True):
+    # a read holds the lock briefly; repairing a torn file or appending exports holds it again, after
+    # reading again under it (another process may have appended meanwhile)
+    with _locked(path):
         graphs, intact = _read(path)
     if not intact or any(a not in graphs for a in archs):
         with _locked(path):
@@ -117,7 +139,7 @@ def load_cache(space: str, cache: str | os.PathLike | None = None) -> dict[str, 
     """Every network of ``space`` in the graph cache, repairing a torn file first (so appends by
     :func:`export_to_cache` stay readable)."""
     path = _cache_file(space, cache_dir(cache))
-    with _locked(path, shared=True):  # readers share the lock; only a repair needs it alone
+    with _locked(path):
         graphs, intact = _read(path)
     if not intact:
         with _locked(path):
@@ -154,31 +176,10 @@ def _append_exports(path: Path, space: str, todo: list[str], workers: int, progr
     return graphs
 
 
-_told_waiting: set[Path] = set()  # say once per cache file and process why it waits, not once per call
-
-
-@contextlib.contextmanager
-def _locked(path: Path, shared: bool = False) -> Iterable[None]:
-    """Exclusive (or shared, for reading) lock on ``<path>.lock`` (POSIX); other processes wait, and are
-    told why."""
-    try:
-        import fcntl
-    except ImportError:  # Windows: no lock; run one export at a time there
-        yield
-        return
-    mode = fcntl.LOCK_SH if shared else fcntl.LOCK_EX
-    with open(path.with_name(path.name + ".lock"), "a") as lock:
-        try:
-            fcntl.flock(lock, mode | fcntl.LOCK_NB)
-        except BlockingIOError:
-            if path not in _told_waiting:
-                _told_waiting.add(path)
-                print(f"waiting for another process that is using {path} ...", file=sys.stderr, flush=True)
-            fcntl.flock(lock, mode)
-        try:
-            yield
-        finally:
-            fcntl.flock(lock, fcntl.LOCK_UN)
+def _locked(path: Path) -> ContextManager[None]:
+    """The cache file's lock, ``<path>.lock``: other processes wait for it, and are told once whom they wait for.
+    Exclusive for readers too (filelock has no shared lock; a read is short)."""
+    return file_lock(path.with_name(path.name + ".lock"), f"the graph cache {path}", wait=True)
 
 
 def _exported(space: str, archs: list[str], workers: int, export: Exporter) -> Iterable[tuple[str, dict]]:

@@ -18,6 +18,7 @@ import os
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable, Sequence
 
 import numpy as np
 
@@ -25,6 +26,7 @@ from nas_predictor.data.nb201 import load_nb201_table
 from nas_predictor.data.paths import resolve_data_dir
 from nas_predictor.data.safe_load import load_plain_pt
 from nas_predictor.errors import DataError
+from nas_predictor.registry import Registry
 
 HELP_FOLDERS = {"nasbench201": "help_nb201_latency", "fbnet": "help_fbnet_ofa_latency/fbnet",
                 "ofa_mbv3": "help_fbnet_ofa_latency/ofa"}
@@ -121,16 +123,18 @@ def _ofa_archs(folder: Path) -> list[str]:
         raise DataError(f"{folder / 'ofa_archs.pt'}: expected {{'arch': [{{'ks','e','d','r'}}, ...]}}") from None
 
 
+# space -> the architectures of its HELP latency files, in their row order (from its folder or data dir)
+HELP_ARCHS: Registry[Callable[[Path, str | os.PathLike | None], Sequence[str]]] = Registry("HELP space", DataError)
+HELP_ARCHS.add("nasbench201", lambda folder, data_dir: load_nb201_table(data_dir).arch_strs)
+HELP_ARCHS.add("fbnet", lambda folder, data_dir: _fbnet_archs(folder))
+HELP_ARCHS.add("ofa_mbv3", lambda folder, data_dir: _ofa_archs(folder))
+
+
 def load_help_latency(space: str, setting: str, data_dir: str | os.PathLike | None = None) -> LatencyTable:
     """Every record of one HELP latency file, with the architecture it belongs to."""
     folder = _help_folder(space, data_dir)
     path = _setting_file(folder, setting)
-    if space == "nasbench201":
-        archs = load_nb201_table(data_dir).arch_strs
-    elif space == "fbnet":
-        archs = _fbnet_archs(folder)
-    else:
-        archs = _ofa_archs(folder)
+    archs = HELP_ARCHS.get(space)(folder, data_dir)
     device, batch = parse_setting(path.stem)
     return LatencyTable(space, canonical_setting(path.stem), device, batch, list(archs),
                         _latencies(path, len(archs)), str(path))

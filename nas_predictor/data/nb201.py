@@ -84,12 +84,3 @@ def load_nb201_table(data_dir: str | os.PathLike | None = None) -> NB201Table:
         raise DataError(f"{path}: expected {NB201_NUM_ARCHS} rows, found {len(arch_strs)}")
     columns = {name: np.asarray(vals, dtype=np.float64) for name, vals in raw.items()}
     return NB201Table(arch_strs=arch_strs, columns=columns, source=str(path))
-
-
-def load_table(table_file: str | os.PathLike | None = None, data_dir: str | os.PathLike | None = None) -> NB201Table:
-    """The shared CSV, or an official ``NAS-Bench-201-v1_*.pth`` file when ``table_file`` is given."""
-    if table_file is None:
-        return load_nb201_table(data_dir)
-    from nas_predictor.data.nb201_official import load_nb201_pth
-
-    return load_nb201_pth(table_file)

@@ -15,6 +15,10 @@ from nas_predictor.latency.errors import MeasurementError, ProviderUnavailableEr
 PROVIDERS = ("cpu", "cuda", "tensorrt", "torch-cuda")
 ORT_PROVIDERS = {"cpu": "CPUExecutionProvider", "cuda": "CUDAExecutionProvider",
                  "tensorrt": "TensorrtExecutionProvider"}
+# The GPU providers each provider runs on, before the CPU one that takes what they cannot run:
+# TensorRT hands unsupported nodes to CUDA.
+GPU_CHAINS = {"cpu": (), "cuda": ("CUDAExecutionProvider",),
+              "tensorrt": ("TensorrtExecutionProvider", "CUDAExecutionProvider")}
 THREADS = 1
 
 
@@ -40,13 +44,8 @@ def execution_providers(provider: str, device_id: int = 0) -> list:
             f"provider {provider!r} needs onnxruntime's {wanted}, but onnxruntime {ort.__version__} "
             f"({ort.get_device()} build) has only {', '.join(available)}; install {install}. "
             f"On a GPU machine without onnxruntime-gpu, PyTorch CUDA timing (measure_torch_cuda) works")
-    if provider == "cpu":
-        return ["CPUExecutionProvider"]
     options = {"device_id": device_id}
-    chain = [(wanted, options)]
-    if provider == "tensorrt":
-        chain.append(("CUDAExecutionProvider", options))  # TensorRT hands unsupported nodes to CUDA
-    return [*chain, "CPUExecutionProvider"]
+    return [*((name, options) for name in GPU_CHAINS[provider]), "CPUExecutionProvider"]
 
 
 def session_options() -> ort.SessionOptions:

@@ -12,8 +12,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import tempfile
 from pathlib import Path
 
 import numpy as np
@@ -21,6 +19,7 @@ import onnx
 from onnx import helper
 
 from nas_predictor.errors import OnnxError
+from nas_predictor.io import atomic_write_bytes
 
 CACHE_VERSION = 1
 _memory: dict[str, dict[str, list[int]]] = {}
@@ -48,11 +47,7 @@ def _read_cache(key: str) -> dict[str, list[int]] | None:
 def _write_cache(key: str, shapes: dict[str, list[int]]) -> None:
     _memory[key] = shapes
     try:
-        path = _cache_file(key)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        with tempfile.NamedTemporaryFile("w", dir=path.parent, suffix=".tmp", delete=False) as f:
-            json.dump({"version": CACHE_VERSION, "shapes": shapes}, f)
-        os.replace(f.name, path)
+        atomic_write_bytes(json.dumps({"version": CACHE_VERSION, "shapes": shapes}).encode(), _cache_file(key))
     except OSError:  # a read-only home: the in-memory copy still serves this process
         pass
 
@@ -88,7 +83,8 @@ def _random_feed(arg, rng: np.random.Generator) -> np.ndarray:
         raise OnnxError(f"input {arg.name!r} has no fixed size {dims}; export the model with fixed input sizes")
     kind = arg.type  # e.g. "tensor(float)"
     if "float" in kind or "double" in kind:
-        dtype = {"tensor(float16)": np.float16, "tensor(double)": np.float64, "tensor(bfloat16)": np.float32}.get(kind, np.float32)
+        dtype = {"tensor(float16)": np.float16, "tensor(double)": np.float64,
+                 "tensor(bfloat16)": np.float32}.get(kind, np.float32)
         return rng.standard_normal(dims).astype(dtype)
     if "bool" in kind:
         return np.zeros(dims, dtype=bool)

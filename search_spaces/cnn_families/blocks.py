@@ -25,6 +25,7 @@ import torch
 from torch import nn
 
 from search_spaces.ofa_mbv3 import make_divisible
+from nas_predictor.torch_utils import count_parameters
 from search_spaces.onnx_export import count_macs
 
 __all__ = [
@@ -149,4 +150,4 @@ def meta_params(build: Callable[[], nn.Module]) -> int:
     """Trainable parameters of the module ``build`` makes, built on the meta device (no memory)."""
     with torch.device("meta"):
         module = build()
-    return sum(p.numel() for p in module.parameters() if p.requires_grad)
+    return count_parameters(module)

@@ -40,7 +40,6 @@ folder format is the same, and the graphs a reader regenerates are still the ONN
 
 from __future__ import annotations
 
-import fcntl
 import importlib
 import json
 import math
@@ -58,11 +57,11 @@ import numpy as np
 from nas_predictor.errors import ConfigError, DataError, NasPredictorError
 # The folder format (names, reader, gt.txt writer) lives in nas_predictor, which reads datasets for
 # training; they are re-exported here for the builder's users.
-from nas_predictor.data.measured_latency import (FAILURES, FORMAT, FORMAT_VERSION, GT, LABELS, LOCK,
+from nas_predictor.data.latency_dataset import (FAILURES, FORMAT, FORMAT_VERSION, GT, LABELS, LOCK,
                                                  MANIFEST, RETEST, DatasetRecord, LatencyDataset, graph_path,
                                                  load_dataset, write_gt)
 from nas_predictor.jsonl import append_jsonl, read_jsonl
-from nas_predictor.predictor import atomic_write_bytes, atomic_write_json
+from nas_predictor.io import atomic_write_bytes, atomic_write_json, file_lock
 from search_spaces.cnn_families import FAMILIES, SPACES, generate
 from search_spaces.onnx_export import DEFAULT_OPSET, export_onnx
 from search_spaces import operators
@@ -70,7 +69,8 @@ from search_spaces import operators
 __all__ = ["BUILD_PROVIDERS", "BuildReport", "DatasetRecord", "FAILURES", "FORMAT", "GENERATOR", "GENERATORS",
            "Generator", "GT", "LABELS",
            "LatencyDataset", "MANIFEST", "RETEST", "RetestSummary", "build_dataset", "build_order", "export_graphs",
-           "graph_path", "load_dataset", "old_estimator_labels", "other_machine_labels", "parse_families", "retest_dataset", "retest_sample", "summarize_retest",
+           "graph_path", "load_dataset", "old_estimator_labels", "other_machine_labels", "parse_families",
+           "retest_dataset", "retest_sample", "summarize_retest",
            "variant_onnx", "variant_torch", "write_gt"]
 
 BUILD_PROVIDERS = ("cpu", "cuda", "tensorrt", "torch-cuda")
@@ -82,7 +82,7 @@ IDENTITY_KEYS = ("space", "provider", "batch", "opset")
 MACHINE_TOLERANCE = 1.3
 MACHINE_CHECK_ROUNDS, MACHINE_CHECK_SECONDS = 6, 5.0  # up to 30 s more of the reference before refusing
 QUEUE_AHEAD = 6
-# How a reader regenerates the graphs (nas_predictor.data.measured_latency imports it by this name).
+# How a reader regenerates the graphs (nas_predictor.data.latency_dataset imports it by this name).
 GENERATOR = "search_spaces.cnn_families.dataset:variant_onnx"  # exported graphs waiting for the measurer (each 4-60 KB)
 
 
@@ -312,25 +312,9 @@ def _inline_exports(tasks: list[tuple[str, int]], space: str, batch: int, opset:
             yield ("ok", family, seed, info, data)
 
 
-class _Lock:
-    def __init__(self, root: Path) -> None:
-        self.path = root / LOCK
-        self.handle = None
-
-    def __enter__(self) -> "_Lock":
-        self.handle = self.path.open("w")
-        try:
-            fcntl.flock(self.handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            self.handle.close()
-            raise ConfigError(f"{self.path.parent}: another build or retest is running on this folder") from None
-        self.handle.write(str(os.getpid()))
-        self.handle.flush()
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        fcntl.flock(self.handle, fcntl.LOCK_UN)
-        self.handle.close()
+def _folder_lock(root: Path) -> Any:
+    """One build or retest per dataset folder; a second one is refused at once, told who holds it."""
+    return file_lock(root / LOCK, f"dataset folder {root} (another build or retest)", error=ConfigError)
 
 
 def _measure_stream(items: Iterable[tuple], *, provider: str, measure_core: int | None, space: str, batch: int,
@@ -451,7 +435,7 @@ def build_dataset(
         identity["generator"] = gen.name
     start = time.monotonic()
     report = BuildReport(root)
-    with _Lock(root):
+    with _folder_lock(root):
         ds = LatencyDataset(root)
         held = dataset_generator(ds).name if ds.identity is not None else gen.name
         if held != gen.name:
@@ -697,7 +681,7 @@ def retest_dataset(root: str | os.PathLike, sample: int = 100, *, seed: int = 0,
     from tqdm import tqdm
 
     root = Path(root)
-    with _Lock(root):
+    with _folder_lock(root):
         ds = LatencyDataset(root)
         if ds.identity is None:
             raise DataError(f"{root}: no manifest; not a built dataset")

@@ -9,8 +9,8 @@ import shlex
 import signal
 import sys
 
-from search_spaces.cnn_families import FAMILIES, SPACES
-from search_spaces.operators import KINDS
+from search_spaces.cnn_families.names import FAMILIES, SPACES
+from search_spaces.operator_kinds import KINDS
 
 
 def register(sub: argparse._SubParsersAction) -> None:
@@ -36,8 +36,9 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.add_argument("--space", default=None, choices=SPACES,
                    help="networks only: nnlqp (default): NNLQP's variants (fixed depth and resolution); extended: "
                         "depth and resolution vary too")
-    b.add_argument("--batch", type=int, default=1)
-    b.add_argument("--first-seed", type=int, default=0)
+    b.add_argument("--batch", type=int, default=1, help="batch size the networks are timed at (default 1)")
+    b.add_argument("--first-seed", type=int, default=0,
+                   help="first seed of each family or kind (default 0; seeds first-seed.. are drawn in order)")
     b.add_argument("--out", required=True, help="dataset folder; rerunning with it resumes")
     b.add_argument("--max-minutes", type=float, default=None, help="stop cleanly after this long (build in chunks)")
     b.add_argument("--retry-failed", action="store_true", help="measure models that failed before again")
@@ -51,25 +52,25 @@ def register(sub: argparse._SubParsersAction) -> None:
     b.set_defaults(func=_cmd_build)
 
     st = dsub.add_parser("status", help="what a dataset folder holds")
-    st.add_argument("folder")
-    st.add_argument("--json", action="store_true")
+    st.add_argument("folder", help="dataset folder")
+    st.add_argument("--json", action="store_true", help="print one JSON object")
     st.set_defaults(func=_cmd_status)
 
     rt = dsub.add_parser("retest", help="measure a sample again and report test-retest agreement")
-    rt.add_argument("folder")
-    rt.add_argument("--sample", type=int, default=100)
-    rt.add_argument("--seed", type=int, default=0)
-    rt.add_argument("--measure-core", type=int, default=None)
-    rt.add_argument("--export-core", type=int, default=None)
-    rt.add_argument("--json", action="store_true")
-    rt.add_argument("--quiet", action="store_true")
+    rt.add_argument("folder", help="dataset folder")
+    rt.add_argument("--sample", type=int, default=100, help="models to measure again (default 100)")
+    rt.add_argument("--seed", type=int, default=0, help="seed of the sample (default 0)")
+    rt.add_argument("--measure-core", type=int, default=None, help="core to measure on (default: the last one)")
+    rt.add_argument("--export-core", type=int, default=None, help="core to export on (default: another one)")
+    rt.add_argument("--json", action="store_true", help="print one JSON object")
+    rt.add_argument("--quiet", action="store_true", help="no progress bar")
     rt.set_defaults(func=_cmd_retest)
 
     ex = dsub.add_parser("export", help="regenerate the ONNX graphs gt.txt names (onnx/FAMILY/..., onnx/KIND/...)")
-    ex.add_argument("folder")
+    ex.add_argument("folder", help="dataset folder")
     ex.add_argument("--families", "--kinds", dest="families", default="all", metavar="NAMES",
                     help="comma-separated families (operator kinds, in an operators folder), or 'all'")
-    ex.add_argument("--quiet", action="store_true")
+    ex.add_argument("--quiet", action="store_true", help="no progress bar")
     ex.set_defaults(func=_cmd_export)
 
 
@@ -118,7 +119,8 @@ def _cmd_status(args: argparse.Namespace) -> int:
         print(f"  {family:{width}s} {n}")
     hours = sum(b["seconds"] for b in info["builds"]) / 3600
     if hours:
-        print(f"  {len(info['builds'])} build runs, {hours:.2f} h, {sum(b['measured'] for b in info['builds']) / hours:.0f} labels/h")
+        per_hour = sum(b["measured"] for b in info["builds"]) / hours
+        print(f"  {len(info['builds'])} build runs, {hours:.2f} h, {per_hour:.0f} labels/h")
     if info["retest"]:
         r = info["retest"]
         mean = f"mean |diff| {100 * r['mean_diff']:.1f} %, " if "mean_diff" in r else ""
@@ -140,10 +142,11 @@ def _cmd_retest(args: argparse.Namespace) -> int:
               f"p90 {100 * summary.p90_diff:.2f} %, max {100 * summary.max_diff:.1f} %, "
               f"within 5 % {100 * summary.within_5pct:.0f} %, within 10 % {100 * summary.within_10pct:.0f} %")
         for est, s in summary.by_estimator.items():
-            print(f"  {est}: {s['models']} models, mean {100 * s['mean_diff']:.2f} %, median {100 * s['median_diff']:.2f} %, "
-                  f"p90 {100 * s['p90_diff']:.2f} %")
+            print(f"  {est}: {s['models']} models, mean {100 * s['mean_diff']:.2f} %, "
+                  f"median {100 * s['median_diff']:.2f} %, p90 {100 * s['p90_diff']:.2f} %")
         for family, s in summary.by_family.items():
-            print(f"  {family}: {s['models']} models, mean {100 * s['mean_diff']:.2f} %, p90 {100 * s['p90_diff']:.2f} %")
+            print(f"  {family}: {s['models']} models, mean {100 * s['mean_diff']:.2f} %, "
+                  f"p90 {100 * s['p90_diff']:.2f} %")
     return 0
 
 

@@ -35,15 +35,12 @@ require_nni()
 
 from nni.nas.strategy.middleware import Filter  # noqa: E402
 
-from nas_predictor.calibration import LatencyMap, fixed_latency_map  # noqa: E402
-from nas_predictor.data.latency_measurements import NEAREST  # noqa: E402
+from nas_predictor.calibration import LatencyMap  # noqa: E402
 from nas_predictor.errors import ConfigError  # noqa: E402
-from strategies.constraints import (  # noqa: E402
-    LatencyConstraint, LatencySource, PredictedLatency, estimate_record, is_unsure,
-)
+from nas_predictor.latency_estimator import DEFAULT_SEARCH_PREDICTOR as DEFAULT_PREDICTOR  # noqa: E402
+from nas_predictor.latency_estimator import LatencyEstimator, check_calibrate  # noqa: E402
+from strategies.constraints import LatencyConstraint, LatencySource, PredictedLatency, is_unsure  # noqa: E402
 from strategies.nni_bridge.mapping import mapping_for_sample  # noqa: E402
-
-DEFAULT_PREDICTOR = "latency-help-b1"
 
 
 def _key(sample: dict) -> str:
@@ -97,13 +94,12 @@ class LatencyFilter:
         self.history: list[dict[str, Any]] = []
         self._memo: dict[str, tuple[float, dict | None]] = {}  # sample -> (ms, confidence)
         self._sources: dict[str, LatencySource] = {}
-        self._predictor = None
         self.calibrate = calibrate
         self.calibrate_fit = calibrate_fit
         self.calibration: dict | None = None  # what a timings file gave, once fitted
-        self._map: LatencyMap | None = fixed_latency_map(calibrate)  # None: a timings file, fitted on first use
-        if setting == NEAREST and self._map is not None:
-            raise ConfigError("setting 'nearest' is chosen from timings of your device: give calibrate a timings file")
+        # checked now, though the estimator (which loads the predictor and fits a timings file) waits for first use
+        self._map: LatencyMap | None = check_calibrate(setting, calibrate)  # None: a timings file
+        self._estimator: LatencyEstimator | None = None
 
     def __repr__(self) -> str:
         return f"LatencyFilter(max_ms={self.max_ms}, source={self.describe()!r})"
@@ -118,20 +114,21 @@ class LatencyFilter:
             text += f", rescaled to the timings in {self.calibrate}"
         return text
 
-    def latency_map(self) -> LatencyMap:
-        """The map applied to every predicted latency (identity without ``calibrate``); a timings
-        file is read and fitted once, on first use."""
-        if self._map is None:
-            from nas_predictor.data.latency_measurements import fit_map_to_measurements
-
-            predictor = self._predictor_obj()
-            setting = self.setting or predictor.default_setting
+    def estimator(self) -> LatencyEstimator:
+        """The one estimator behind every predicted latency of this filter, made on first use (that loads the
+        predictor and, for a timings file, fits the map and resolves ``setting="nearest"``)."""
+        if self._estimator is None:
             batch = self.input_shape[0] if self.input_shape else None  # None: the setting's own batch
-            # fitted on the numbers this filter maps: the reported estimates (as the latency command)
-            self._map, self.calibration = fit_map_to_measurements(self.calibrate, predictor, setting, batch,
-                                                                  self.calibrate_fit, reported=True)
-            self.setting = self.calibration["setting"]  # "nearest" resolved
-        return self._map
+            self._estimator = LatencyEstimator.create(self.predictor_name, self.setting, batch,
+                                                      calibrate=self.calibrate if self._map is None else self._map,
+                                                      calibrate_fit=self.calibrate_fit, device=self.device)
+            self._map, self.calibration = self._estimator.latency_map, self._estimator.calibration
+            self.setting = self._estimator.setting  # "nearest" resolved
+        return self._estimator
+
+    def latency_map(self) -> LatencyMap:
+        """The map applied to every predicted latency (identity without ``calibrate``)."""
+        return self.estimator().latency_map
 
     # -- the latency of a model --------------------------------------------------------------------
     def source_for(self, space_name: str) -> LatencySource:
@@ -139,41 +136,30 @@ class LatencyFilter:
         if self.latency is not None:
             return self.latency
         if space_name not in self._sources:
-            latency_map = self.latency_map()  # first: fitting a timings file may resolve the setting
-            self._sources[space_name] = PredictedLatency(self.predictor_name, space_name, self.setting,
-                                                         device=self.device, calibrate=latency_map)
+            self._sources[space_name] = PredictedLatency(self.estimator(), space_name)
         return self._sources[space_name]
 
     def as_constraint(self, space_name: str) -> LatencyConstraint:
         """The same bound over arch strings (what ``PredictorGuidedStrategy(constraint=...)`` uses)."""
         return LatencyConstraint(self.source_for(space_name), self.max_ms)
 
-    def _predictor_obj(self):
-        if self._predictor is None:
-            from nas_predictor.predictor import load_predictor
-
-            self._predictor = load_predictor(self.predictor_name, device=self.device)
-        return self._predictor
-
     def exported_latency(self, module: Any) -> float:
         """Our predictor's latency for a PyTorch module, exported to ONNX at ``input_shape``."""
         return self.exported_estimate(module)["latency_ms"]
 
     def exported_estimate(self, module: Any) -> dict:
-        """``strategies.constraints.estimate_record`` of a PyTorch module exported to ONNX at
+        """The estimate (``EstimateRecord.as_dict()``) of a PyTorch module exported to ONNX at
         ``input_shape``: the reported latency with its in-distribution check and fallback."""
         if self.input_shape is None:
             raise ConfigError("a model of a space this bridge does not know is exported to ONNX for its latency: "
                               "give LatencyFilter(..., input_shape=(1, 3, H, W))")
-        from nas_predictor.latency_domain import assess_latency
         from nas_predictor.onnx import onnx_to_graph
-        from search_spaces.onnx_export import export_onnx
+        from nas_predictor.onnx.export import export_onnx
 
         graph = onnx_to_graph(export_onnx(module, self.input_shape))
-        latency_map = self.latency_map()  # first: fitting a timings file may resolve the setting
         name = f"{type(module).__name__} exported at {self.input_shape}"
-        [estimate] = assess_latency(self._predictor_obj(), [graph], self.setting, [name])
-        return estimate_record(estimate, latency_map, name)
+        [record] = self.estimator().estimate([graph], [name])
+        return record.as_dict()
 
     def latency_of(self, model: Any) -> tuple[float, str | None]:
         """(latency ms, arch string or None) of a frozen NNI model."""
@@ -181,7 +167,7 @@ class LatencyFilter:
         return ms, arch
 
     def confidence(self, model: Any) -> dict | None:
-        """How far to trust a frozen model's latency: ``estimate_record``'s dict for a predicted one
+        """How far to trust a frozen model's latency: ``EstimateRecord.as_dict()`` for a predicted one
         (``in_distribution``, ``reasons``, ``source``, ``model_ms``, ``fallback_ms``), None for a
         latency source that makes no prediction (a measured table, a function of yours)."""
         return self._judge(model)[2]

@@ -154,7 +154,8 @@ class PredictorGuidedStrategy(NNIStrategy):
             name, guided = search.removesuffix("-guided"), search.endswith("-guided")
             search = make_strategy(name, guided=guided)
         if not isinstance(search, Strategy):
-            raise ConfigError(f"search must be one of our strategies (strategies.Strategy), got {type(search).__name__}")
+            raise ConfigError("search must be one of our strategies (strategies.Strategy), "
+                              f"got {type(search).__name__}")
         if isinstance(surrogate, str) and surrogate != "online":
             raise ConfigError(f"surrogate must be 'online', a strategies.Surrogate or None, got {surrogate!r}")
         if budget is not None and budget < 1:

@@ -4,7 +4,8 @@ import torch
 
 from nas_predictor.baselines import NNLPGNN, CostLinearRegression
 from nas_predictor.graph import ArchGraph
-from nas_predictor.model import ModelConfig, build_model
+from nas_predictor.architectures import build_model
+from nas_predictor.model_config import ModelConfig
 from nas_predictor.network_encoding import NetworkTokenizer
 
 

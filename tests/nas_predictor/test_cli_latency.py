@@ -175,7 +175,7 @@ def test_bad_budget_or_batch_is_one_line_and_exit_2(files, capsys, flag, value, 
 
 
 def test_the_map_is_fitted_on_the_numbers_its_caller_maps(files):
-    from nas_predictor.data.latency_measurements import fit_map_to_measurements
+    from nas_predictor.latency_estimator import fit_map_to_measurements
 
     predictor = Predictor.load(files["checked"])
     models = [files["inside"], files["deep"], files["softmax"]]

@@ -150,3 +150,21 @@ def test_a_folder_or_binary_file_as_config_is_a_config_error(tmp_path):
     (tmp_path / "b.yaml").write_bytes(b"\xff\xfe\x00")
     with pytest.raises(ConfigError, match="cannot read config file"):
         load_config(tmp_path / "b.yaml")
+
+
+def test_retired_curve_every_is_dropped_from_stored_configs_and_points_to_the_benchmark():
+    import warnings
+
+    from nas_predictor.config import ExperimentConfig, validate_config
+
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")  # a stored "off" is silent, and the configs that had it dropped it
+        stored = validate_config({"train": {"epochs": 3, "curve_every": 0}})
+        for name in ("nb201_accuracy_781", "nb201_accuracy_1563", "nb201_accuracy_781_2x120"):
+            load_config(CONFIGS[0].parent / f"{name}.yaml")
+    assert stored == ExperimentConfig(train={"epochs": 3}) and "curve_every" not in stored.train.model_dump()
+    # checkpoints and results files of runs that recorded curves still load; a config asking for curves
+    # is told where they went
+    with pytest.warns(UserWarning, match="--curve-every"):
+        asked = load_config(None, ["train.curve_every=20"])
+    assert asked == load_config(None)

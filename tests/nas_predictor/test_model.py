@@ -4,7 +4,8 @@ import torch
 
 from nas_predictor.encoding import CellTokenizer, GraphBatch
 from nas_predictor.graph import ArchGraph
-from nas_predictor.model import GroupLinear, ModelConfig, NARFormerV2, count_parameters
+from nas_predictor.model import GroupLinear, ModelConfig, NARFormerV2
+from nas_predictor.torch_utils import count_parameters
 
 VOCAB = ("input", "conv1x1", "conv3x3", "maxpool", "output")
 

@@ -6,7 +6,8 @@ import torch
 
 from nas_predictor.encoding import positional_encoding
 from nas_predictor.graph import ArchGraph
-from nas_predictor.model import ModelConfig, NARFormerV2, count_parameters
+from nas_predictor.model import ModelConfig, NARFormerV2
+from nas_predictor.torch_utils import count_parameters
 from nas_predictor.network_encoding import (
     STATIC_DIM,
     LazyGraphBatch,

@@ -1,3 +1,5 @@
+import time
+
 import numpy as np
 import pytest
 import torch
@@ -6,7 +8,8 @@ from nas_predictor.config import load_config
 from nas_predictor.encoding import CellTokenizer
 from nas_predictor.errors import DataError
 from nas_predictor.metrics import kendall_tau
-from nas_predictor.train import PreparedData, encode_cells, linear_warmup_decay, run_experiment, train_member
+from nas_predictor.train import linear_warmup_decay, run_experiment, train_member
+from nas_predictor.train_data import PreparedData, encode_cells
 from search_spaces import NASBench201
 
 
@@ -28,7 +31,8 @@ def _fake_prepared(nb201_table, n_train, n_valid):
     graphs = [space.to_graph(a) for a in archs]
     idx = np.arange(len(archs))
     labels = nb201_table.column("c10valid_valid_200ep")[: len(archs)]
-    return PreparedData(archs, graphs, idx[:n_train], idx[n_train : n_train + n_valid], idx, labels, labels, space.op_vocab)
+    return PreparedData(archs, graphs, idx[:n_train], idx[n_train : n_train + n_valid], idx, labels, labels,
+                        space.op_vocab)
 
 
 def _tiny_config(**train):
@@ -103,13 +107,10 @@ def test_equivalence_averaging_is_reported_beside_the_plain_tau(nb201_table, tmp
 
     data = _fake_prepared(nb201_table, 32, 16)
     overrides = ["model.hidden=64", "model.num_blocks=2", "data.n_train=32", "data.n_valid=16", "train.epochs=1",
-                 "train.batch_size=16", "train.curve_every=1", "predict.average_equivalent=true"]
+                 "train.batch_size=16", "predict.average_equivalent=true"]
     result = run_experiment(load_config(None, overrides), out_dir=tmp_path, prepared=data, progress=False)
     assert result["average_equivalent"] is True
     assert result["kendall_tau"] != result["kendall_tau_plain"]
-    # the time-to-tau curve records the same averaged metric, and the plain one
-    assert len(result["curve"]) == 1 and result["curve"][0]["epoch"] == 0
-    assert result["curve"][0]["kendall_tau"] != result["curve"][0]["kendall_tau_plain"]
     loaded = Predictor.load(tmp_path / "predictor.pt")
     assert loaded.average_equivalent, "the setting travels with the checkpoint"
 
@@ -118,16 +119,58 @@ def test_parallel_members_match_sequential_ones(nb201_table):
     """Members trained in worker processes are the same models as members trained one by one."""
     data = _fake_prepared(nb201_table, 32, 16)
     base = ["model.hidden=64", "model.num_blocks=2", "data.n_train=32", "data.n_valid=16", "train.epochs=2",
-            "train.batch_size=16", "train.ensemble=2", "train.threads=2", "train.curve_every=1"]
-    seq = run_experiment(load_config(None, base), prepared=data, progress=False)
-    par = run_experiment(load_config(None, [*base, "train.workers=2"]), prepared=data, progress=False)
+            "train.batch_size=16", "train.ensemble=2", "train.threads=2"]
+    callbacks = [EveryOtherEpoch()]
+    seq = run_experiment(load_config(None, base), prepared=data, progress=False, callbacks=callbacks)
+    par = run_experiment(load_config(None, [*base, "train.workers=2"]), prepared=data, progress=False,
+                         callbacks=callbacks)
     assert [m["seed"] for m in par["members"]] == [0, 1000]
     np.testing.assert_allclose(par["predictor"].predict(data.archs), seq["predictor"].predict(data.archs), rtol=2e-4)
-    assert len(par["curve"]) == 2 and par["curve"][1]["train_seconds"] > par["curve"][0]["train_seconds"]
+    # the callback travelled to the worker processes, and what it returned came back from them
+    for run in (seq, par):
+        assert [[(epoch, out) for epoch, _, out in m.records[0]] for m in run["member_results"]] == [[(1, 2)]] * 2
+        assert "curve" not in run  # time-to-tau curves are the benchmark's (benchmarks/probes.py)
+
+
+class EveryOtherEpoch:
+    """A picklable epoch callback: on odd epochs, the epoch + 1 and whether the model is in eval mode."""
+
+    def __call__(self, epoch, model, device):
+        assert not model.training and device.type == "cpu"
+        return epoch + 1 if epoch % 2 else None
+
+
+class Slow:
+    """An epoch callback that takes 0.2 s, returning nothing: its time is not training time."""
+
+    def __call__(self, epoch, model, device):
+        time.sleep(0.2)
+
+
+def test_epoch_callbacks_see_each_epoch_and_their_time_is_not_training_time(nb201_table):
+    data = _fake_prepared(nb201_table, 32, 16)
+    tok = CellTokenizer(data.space_vocab)
+    train = encode_cells(tok, data.graphs[:32], data.train_labels[:32] * 0.01, "train")
+    cfg = _tiny_config(epochs=4, batch_size=16)
+    plain = train_member(cfg, train, train, seed=0, device=torch.device("cpu"), progress=False)
+    start = time.perf_counter()
+    watched = train_member(cfg, train, train, seed=0, device=torch.device("cpu"), progress=False,
+                           callbacks=[EveryOtherEpoch(), Slow()])
+    wall = time.perf_counter() - start
+    # the same training, epoch by epoch: a callback only watches
+    assert [h["loss"] for h in watched.history] == [h["loss"] for h in plain.history]
+    for a, b in zip(plain.model.state_dict().values(), watched.model.state_dict().values()):
+        assert torch.equal(a, b)
+    first, slow = watched.records
+    assert [(epoch, out) for epoch, _, out in first] == [(1, 2), (3, 4)] and slow == []
+    # the epochs with a record carry the training seconds so far, which leave out the callbacks' 0.8 s
+    assert [h.get("train_seconds") for h in watched.history][1::2] == [seconds for _, seconds, _ in first]
+    assert "train_seconds" not in watched.history[0]
+    assert watched.callback_seconds >= 0.8 and watched.seconds <= wall - 0.8
 
 
 def test_class_variants_draw_only_members_of_each_cells_class(nb201_table):
-    from nas_predictor.train import class_variants
+    from nas_predictor.train_data import class_variants
 
     space = NASBench201()
     archs = list(nb201_table.arch_strs)
@@ -229,7 +272,7 @@ def test_ema_warmup_ramps_the_decay_so_the_first_weights_fade():
 
 
 def test_bucketed_batches_cover_every_item_once_and_group_similar_sizes():
-    from nas_predictor.train import epoch_batches
+    from nas_predictor.train_data import epoch_batches
 
     sizes = np.random.default_rng(0).integers(150, 450, size=1000)
     plain = epoch_batches(1000, 16, torch.Generator().manual_seed(0))

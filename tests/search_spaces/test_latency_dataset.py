@@ -168,7 +168,9 @@ def test_a_folder_of_another_setting_or_a_running_build_is_refused(tmp_path):
     build(tmp_path, per_family=1)
     with pytest.raises(ConfigError, match=r"batch 1 \(asked 2\)"):
         build(tmp_path, per_family=1, batch=2)
-    with ds._Lock(tmp_path):
+    import filelock
+
+    with filelock.FileLock(str(tmp_path / ds.LOCK)):  # as another process would hold it
         with pytest.raises(ConfigError, match="another build"):
             build(tmp_path, per_family=2)
     for bad in ({"per_family": 0}, {"provider": "npu"}, {"space": "big"}, {"max_minutes": -1}):
@@ -182,7 +184,8 @@ class BusyStartMeasurer(FakeMeasurer):
 
     def __init__(self, settle_after: int, **kw):
         super().__init__(**kw)
-        self.fast, self.tracker.fast_ms, self.warmed, self.settle_after = kw["reference_ms"], 2 * kw["reference_ms"], 0, settle_after
+        self.fast, self.tracker.fast_ms = kw["reference_ms"], 2 * kw["reference_ms"]
+        self.warmed, self.settle_after = 0, settle_after
 
     def warm_reference(self, seconds):
         self.warmed += 1
@@ -323,7 +326,7 @@ def test_a_measured_dataset_trains_a_latency_predictor_and_its_graphs_are_cached
     """`data.dataset_dir` feeds the latency experiment: graphs regenerated from (family, seed) through the
     named generator, cached, labels per family, and a trained predictor that scores them."""
     from nas_predictor.config import load_config
-    from nas_predictor.data.measured_latency import dataset_graph_cache_space
+    from nas_predictor.data.latency_dataset import dataset_graph_cache_space
     from nas_predictor.latency_experiment import prepare_latency_data, run_latency_experiment
 
     root = tmp_path / "ds"

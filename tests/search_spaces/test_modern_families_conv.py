@@ -149,7 +149,8 @@ def _check_hrnet(model, config):
     assert {_attr(n, "mode") for n in resizes} == {b"nearest"}
 
 
-SIGNATURES = {"hrnet": _check_hrnet, "densenet": _check_densenet, "convnext": _check_convnext, "regnet": _check_regnet, "shufflenet": _check_shufflenet,
+SIGNATURES = {"hrnet": _check_hrnet, "densenet": _check_densenet, "convnext": _check_convnext, "regnet": _check_regnet,
+              "shufflenet": _check_shufflenet,
               "ghostnet": _check_ghostnet}
 
 

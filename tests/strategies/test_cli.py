@@ -11,7 +11,7 @@ from nas_predictor.cli import main
 
 def test_search_writes_history_summary_and_plots_and_resumes(tmp_path, data_dir, capsys):
     out = tmp_path / "s"
-    args = ["search", "--strategy", "evolution", "--budget", "12", "--max-latency-ms", "10", "--latency-device",
+    args = ["search", "--strategy", "evolution", "--budget", "12", "--max-latency-ms", "10", "--setting",
             "pixel3", "--out", str(out), "--quiet", "--data-dir", str(data_dir), "--top", "3"]
     assert main(args) == 0
     text = capsys.readouterr().out
@@ -46,11 +46,11 @@ def test_bad_search_config_exits_2(tmp_path, capsys):
     assert "evolution needs 1 <= sample_size (5) <= population (3)" in capsys.readouterr().err
     assert main(["search", "--set", "bugdet=3", "--out", str(tmp_path / "y")]) == 2
     assert "unknown config key 'bugdet'" in capsys.readouterr().err
-    assert main(["search", "--max-latency-ms", "5", "--latency-device", "titan_rtx_1", "--latency-source", "table",
+    assert main(["search", "--max-latency-ms", "5", "--setting", "titan_rtx_1", "--latency-source", "table",
                  "--latency-calibrate", "t.csv", "--out", str(tmp_path / "z")]) == 2
     assert "latency_calibrate rescales a latency predictor" in capsys.readouterr().err
-    assert main(["search", "--max-latency-ms", "5", "--latency-device", "nearest", "--out", str(tmp_path / "n")]) == 2
-    assert "latency_device nearest is the predictor setting closest to your timings" in capsys.readouterr().err
+    assert main(["search", "--max-latency-ms", "5", "--setting", "nearest", "--out", str(tmp_path / "n")]) == 2
+    assert "latency_setting nearest is the predictor setting closest to your timings" in capsys.readouterr().err
 
 
 def test_latency_calibrate_puts_the_rescaled_predictor_behind_the_bound(tmp_path, data_dir):
@@ -58,11 +58,11 @@ def test_latency_calibrate_puts_the_rescaled_predictor_behind_the_bound(tmp_path
 
     from nas_predictor.latency_domain import assess_latency
     from nas_predictor.onnx import onnx_to_graph
+    from nas_predictor.onnx.export import export_onnx
     from nas_predictor.predictor import load_predictor
-    from search_spaces.onnx_export import export_onnx
+    from strategies.assemble import assemble_search
     from strategies.config import load_search_config
     from strategies.constraints import PredictedLatency
-    from strategies.setup import build_search
 
     export_onnx(torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3)), (1, 3, 32, 32), tmp_path / "m.onnx")
     # the map is fitted on what the search reports: for this one-conv net (outside the training range)
@@ -70,10 +70,10 @@ def test_latency_calibrate_puts_the_rescaled_predictor_behind_the_bound(tmp_path
     raw = assess_latency(load_predictor("latency-help-b1"), [onnx_to_graph(tmp_path / "m.onnx")],
                          "titan_rtx_1")[0].predicted_ms
     (tmp_path / "t.csv").write_text(f"m.onnx,{0.5 * raw}\n")
-    cfg = load_search_config(None, max_latency_ms=5, latency_device="titan_rtx_1",
+    cfg = load_search_config(None, max_latency_ms=5, latency_setting="titan_rtx_1",
                              latency_calibrate=str(tmp_path / "t.csv"))
     # even with HELP's table there (latency_source auto), timings of your device mean the predictor
-    source = build_search(cfg, str(data_dir)).constraint.source
+    source = assemble_search(cfg, str(data_dir)).constraint.source
     assert isinstance(source, PredictedLatency) and source.scale == pytest.approx(0.5, rel=1e-4)
 
 
@@ -157,7 +157,7 @@ class _Unsafe:
 def test_named_data_without_latency_tables_is_refused_for_the_bound(data_dir, tmp_path, capsys):
     folder = _data_copy(data_dir, tmp_path, lambda lines: lines)  # the accuracies, not HELP's latencies
     assert main(["search", "--budget", "3", "--quiet", "--out", str(tmp_path / "s"), "--data-dir", str(folder),
-                 "--max-latency-ms", "5", "--latency-device", "titan_rtx_1"]) == 2
+                 "--max-latency-ms", "5", "--setting", "titan_rtx_1"]) == 2
     _one_error_line(capsys.readouterr().err, "cannot use the latency data you named (--data-dir")
 
 
@@ -218,3 +218,37 @@ def test_search_json_is_strict(tmp_path, capsys):
     summary = json.loads(capsys.readouterr().out, parse_constant=refuse)
     assert summary["evaluations"] == 3
     json.loads((tmp_path / "s" / "summary.json").read_text(), parse_constant=refuse)
+
+
+def test_the_old_latency_device_flag_and_key_still_work_and_warn(tmp_path, capsys):
+    """--latency-device (now --setting) and the config key latency_device (now latency_setting) give the same
+    config, with a warning on stderr; --help shows only the new names."""
+    from nas_predictor.cli import build_parser
+    from strategies.cli import _config
+
+    parser = build_parser()
+    base = ["search", "--max-latency-ms", "9", "--oracle", "predictor"]
+    new = _config(parser.parse_args([*base, "--setting", "titan_rtx_1"]))
+    assert capsys.readouterr().err == ""
+    old = _config(parser.parse_args([*base, "--latency-device", "titan_rtx_1"]))
+    assert old == new and old.latency_setting == "titan_rtx_1"
+    assert capsys.readouterr().err == ("nas-predictor search: warning: --latency-device is deprecated; "
+                                       "use --setting\n")
+    config = tmp_path / "old.yaml"
+    config.write_text("max_latency_ms: 9\noracle: predictor\nlatency_device: titan_rtx_1\n")
+    assert _config(parser.parse_args(["search", str(config)])) == new
+    assert capsys.readouterr().err == ("nas-predictor search: warning: search config key latency_device is "
+                                       "deprecated; use latency_setting\n")
+    assert _config(parser.parse_args(["search", str(config), "--setting", "pixel3"])).latency_setting == "pixel3"
+    capsys.readouterr()
+    with pytest.raises(SystemExit):
+        parser.parse_args(["search", "--help"])
+    text = capsys.readouterr().out
+    assert "--setting" in text and "--latency-device" not in text
+
+
+def test_the_runner_locks_the_name_the_torch_free_module_gives():
+    """strategies.names is the one home of the lock name (--help reads it without importing torch)."""
+    from strategies import names, runner
+
+    assert runner.LOCK_NAME is names.LOCK_NAME

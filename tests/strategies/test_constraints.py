@@ -52,7 +52,7 @@ def _timings(tmp_path, source: PredictedLatency, factors) -> tuple[list, object]
 
     from nas_predictor.latency_domain import assess_latency
     from nas_predictor.onnx import onnx_to_graph
-    from search_spaces.onnx_export import export_onnx
+    from nas_predictor.onnx.export import export_onnx
 
     models = []
     for width in (8, 16, 32):
@@ -153,7 +153,8 @@ def test_a_network_outside_the_training_domain_is_flagged_and_judged_on_its_fall
     assert titan.unsure() == []
     # the degenerate corner of the NB201 space: a network of skips only, below the smallest trained
     skips = PredictedLatency("latency-help-b1", "nasbench201", "titan_rtx_1", cache=str(tmp_path)).confidence(ALL_SKIP)
-    assert skips["reasons"] == ["nodes 56 far outside training range 71-461", "depth 52 far outside training range 67-383"]
+    assert skips["reasons"] == ["nodes 56 far outside training range 71-461",
+                                "depth 52 far outside training range 67-383"]
     assert skips["latency_ms"] == skips["fallback_ms"]
 
 

@@ -178,7 +178,7 @@ def test_bad_arguments():
 def test_calibrate_rescales_the_predicted_latency(tmp_path):
     from nas_predictor.latency_domain import assess_latency
     from nas_predictor.onnx import onnx_to_graph
-    from search_spaces.onnx_export import export_onnx
+    from nas_predictor.onnx.export import export_onnx
 
     net = torch.nn.Sequential(torch.nn.Conv2d(3, 16, 3), torch.nn.ReLU())
 
@@ -198,7 +198,7 @@ def test_calibrate_rescales_the_predicted_latency(tmp_path):
     # The filter judges on what `nas-predictor latency` reports: for this two-node net, far below the
     # training networks, the FLOPs/memory fallback, not the network's output; the timings are 4x that
     # number, so a map fitted on the network's outputs instead would not come out 4x.
-    [estimate] = assess_latency(plain._predictor_obj(), [onnx_to_graph(tmp_path / "net.onnx")], "gold_6226")
+    [estimate] = assess_latency(plain.estimator().predictor, [onnx_to_graph(tmp_path / "net.onnx")], "gold_6226")
     assert estimate.source == "fallback" and raw == pytest.approx(estimate.predicted_ms)
     assert estimate.model_ms != pytest.approx(raw, rel=0.01)
     (tmp_path / "t.csv").write_text(f"net.onnx,{4 * raw}\n")

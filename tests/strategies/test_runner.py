@@ -1,6 +1,8 @@
-"""Runner pieces: Pareto front, config validation, the online surrogate in a real NB201 search."""
+"""Runner pieces: Pareto front, config validation, the online surrogate in a real NB201 search, plots."""
 
 from __future__ import annotations
+
+import json
 
 import pytest
 
@@ -25,7 +27,7 @@ def test_config_errors_name_the_key(tmp_path):
         load_search_config(str(bad))
     with pytest.raises(ConfigError, match="guided applies to evolution and tpe"):
         load_search_config(None, strategy="random", guided=True)
-    with pytest.raises(ConfigError, match="needs latency_device"):
+    with pytest.raises(ConfigError, match="needs latency_setting"):
         load_search_config(None, max_latency_ms=5.0)
     cfg = load_search_config(None, ["strategy_params.top_k=3"], space="nb201", budget=7)
     assert (cfg.space, cfg.budget, cfg.strategy_params) == ("nasbench201", 7, {"top_k": 3})
@@ -178,3 +180,62 @@ def test_the_summary_counts_bound_verdicts_that_rest_on_an_unsure_latency(tmp_pa
     assert summary["evaluations"] == 5 and summary["latency_unsure"] >= 5
     # your own latency function is no prediction: nothing to be unsure of
     assert search(FunctionLatency(lambda archs: [1.0] * len(archs)))["latency_unsure"] == 0
+
+
+def _plotted_lines(ax):
+    """(label, x data) of each line on the axes, vertical markers included."""
+    return [(line.get_label(), list(line.get_xdata())) for line in ax.get_lines()]
+
+
+def test_plots_of_a_predictor_oracle_name_the_metric_mark_the_budget_and_draw_no_duplicate(tmp_path):
+    from strategies.constraints import FunctionLatency, LatencyConstraint
+    from strategies.oracle import PredictorOracle
+    from strategies.runner import write_plots
+
+    oracle = PredictorOracle("nb201-accuracy")
+    assert oracle.value_label == oracle.report_label == "predicted CIFAR-10 accuracy (%)"
+    bound = LatencyConstraint(FunctionLatency(lambda archs: [float(len(a) % 7) for a in archs], "titan_rtx_1"), 4.5)
+    summary = run_search(NASBench201(), make_strategy("random"), oracle, 8, seed=0, constraint=bound,
+                         out_dir=tmp_path, progress=False)
+    assert (tmp_path / "best_so_far.png").is_file() and (tmp_path / "pareto.png").is_file()
+    records = [json.loads(line) for line in (tmp_path / "history.jsonl").read_text().splitlines()[1:]]
+    figures = write_plots(summary, records, tmp_path, oracle.value_label, oracle.report_label)
+    ax = figures["best_so_far"].axes[0]
+    # the report repeats the predicted value: one line for it, none hidden under it; the budget marked
+    assert [label for label, _ in _plotted_lines(ax)] == [oracle.value_label, "budget (8 evaluations)"]
+    assert _plotted_lines(ax)[1][1] == [8, 8]
+    assert ax.get_ylabel() == oracle.value_label and ax.get_xlabel() == "evaluations"
+    assert "random on nasbench201 (seed 0)" in ax.get_title() and "4.5 ms on titan_rtx_1" in ax.get_title()
+    pareto = figures["pareto"].axes[0]
+    assert ("latency bound 4.5 ms", [4.5, 4.5]) in _plotted_lines(pareto)
+    assert pareto.get_ylabel() == oracle.value_label and pareto.get_title()
+    assert pareto.get_xlabel() == "latency on titan_rtx_1 (ms), from your latency function"
+
+
+def test_the_report_line_is_drawn_where_it_differs_and_is_named(data_dir, tmp_path):
+    from strategies.runner import write_plots
+
+    oracle = NB201TableOracle("cifar10", data_dir)
+    assert oracle.value_label == "CIFAR-10 validation accuracy (%)"
+    assert oracle.report_label == "CIFAR-10 test accuracy (%)"
+    summary = run_search(NASBench201(), make_strategy("random"), oracle, 5, seed=0, out_dir=tmp_path, progress=False)
+    records = [json.loads(line) for line in (tmp_path / "history.jsonl").read_text().splitlines()[1:]]
+    figures = write_plots(summary, records, tmp_path, oracle.value_label, oracle.report_label)
+    labels = [label for label, _ in _plotted_lines(figures["best_so_far"].axes[0])]
+    assert labels == [oracle.value_label, "CIFAR-10 test accuracy (%) (reported, not searched)",
+                      "budget (5 evaluations)"]
+    assert "pareto" not in figures  # no latency, no Pareto plot
+    assert NB201TableOracle("cifar100", data_dir).value_label == "CIFAR-100 test accuracy (%)"
+
+
+@pytest.mark.parametrize("setting, source, label", [
+    ("titan_rtx_1", "latency on titan_rtx_1 predicted by latency-help-b1",
+     "latency on titan_rtx_1 (ms), predicted by latency-help-b1"),
+    ("pixel3_1", "measured latency on pixel3_1", "latency on pixel3_1 (ms), measured"),
+    ("cpu_1", "latency on cpu_1 predicted by p, mapped x1.2", "latency on cpu_1 (ms), predicted by p, mapped x1.2"),
+])
+def test_the_latency_axis_names_the_setting_and_the_source(setting, source, label):
+    from strategies.runner import latency_axis_label
+
+    assert latency_axis_label({"setting": setting, "max_ms": 9.0, "source": source}) == label
+    assert latency_axis_label(None) == "latency (ms)"

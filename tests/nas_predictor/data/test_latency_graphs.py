@@ -42,62 +42,65 @@ def test_an_interrupted_cache_write_keeps_the_complete_records(tmp_path):
     assert set(read_cache(path)) == {*ARCHS, extra}, "records appended after a torn one are readable"
 
 
+def _held_by_another_process(path):
+    """The cache file's lock, held as another process would (flock is per open file, so a second
+    handle in this process conflicts with the code under test exactly like another process)."""
+    import filelock
+
+    return filelock.FileLock(str(path.with_name(path.name + ".lock")))
+
+
 def test_a_second_process_waits_for_the_cache_lock(tmp_path):
-    import fcntl
     import threading
 
     network_graphs("nasbench201", ARCHS[:1], cache=tmp_path, progress=False)
     path = _cache_file("nasbench201", tmp_path)
     done = []
-    with open(path.with_name(path.name + ".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_EX)  # as another process extending the file would
+    with _held_by_another_process(path):  # as another process extending the file would
         reader = threading.Thread(target=lambda: done.append(
             network_graphs("nasbench201", ARCHS[:1], cache=tmp_path, progress=False)))
         reader.start()
         reader.join(0.5)
         assert reader.is_alive() and not done  # it neither reads nor "repairs" the file meanwhile
-        fcntl.flock(lock, fcntl.LOCK_UN)
     reader.join(30)
     assert len(done) == 1 and len(done[0]) == 1
 
 
-def test_readers_share_the_cache_lock_and_only_exports_take_it_alone(tmp_path, capsys):
-    import fcntl
+def test_exports_wait_for_the_holder_of_the_cache_lock_and_say_so_once(tmp_path, capsys):
     import threading
 
     network_graphs("nasbench201", ARCHS[:1], cache=tmp_path, progress=False)
     path = _cache_file("nasbench201", tmp_path)
-    with open(path.with_name(path.name + ".lock"), "a") as lock:
-        fcntl.flock(lock, fcntl.LOCK_SH)  # as another process reading the cache would
-        done = []
-        reader = threading.Thread(target=lambda: done.append(
-            network_graphs("nasbench201", ARCHS[:1], cache=tmp_path, progress=False)), daemon=True)
-        reader.start()
-        reader.join(30)
-        assert done and len(done[0]) == 1, "a cached read waited for another reader"
-        # a network the cache lacks has to be appended: that waits for the reader to finish
-        exporter = threading.Thread(target=lambda: done.append(
-            network_graphs("nasbench201", ARCHS, cache=tmp_path, progress=False)), daemon=True)
-        exporter.start()
-        exporter.join(0.5)
-        assert exporter.is_alive() and len(done) == 1
-        fcntl.flock(lock, fcntl.LOCK_UN)
-    exporter.join(60)
+    done = []
+    with _held_by_another_process(path):
+        # a network the cache lacks has to be appended: that waits for the holder to finish
+        exporters = [threading.Thread(target=lambda: done.append(
+            network_graphs("nasbench201", ARCHS, cache=tmp_path, progress=False)), daemon=True) for _ in range(2)]
+        for exporter in exporters:
+            exporter.start()
+        exporters[0].join(0.5)
+        assert all(e.is_alive() for e in exporters) and not done
+    for exporter in exporters:
+        exporter.join(60)
     assert len(done) == 2 and set(read_cache(path)) == set(ARCHS)
-    assert capsys.readouterr().err.count("waiting for another process") == 1
+    assert capsys.readouterr().err.count("waiting for") == 1
 
 
-def test_load_cache_reads_beside_other_readers_and_repairs_a_torn_file(tmp_path):
-    import fcntl
+def test_load_cache_waits_for_the_lock_holder_and_repairs_a_torn_file(tmp_path):
+    import threading
 
     from nas_predictor.data.latency_graphs import load_cache
 
     network_graphs("nasbench201", ARCHS, cache=tmp_path, progress=False)
     path = _cache_file("nasbench201", tmp_path)
-    with open(path.with_name(path.name + ".lock"), "w") as lock:
-        fcntl.flock(lock, fcntl.LOCK_SH)  # another process reading the cache
-        assert set(load_cache("nasbench201", tmp_path)) == set(ARCHS)  # does not wait for it
-        fcntl.flock(lock, fcntl.LOCK_UN)
+    done = []
+    with _held_by_another_process(path):
+        reader = threading.Thread(target=lambda: done.append(load_cache("nasbench201", tmp_path)), daemon=True)
+        reader.start()
+        reader.join(0.5)
+        assert reader.is_alive() and not done
+    reader.join(30)
+    assert set(done[0]) == set(ARCHS)
     path.write_bytes(path.read_bytes() + gzip.compress(b'{"arch": "x", "graph": {"op')[:-6])  # torn tail
     assert set(load_cache("nasbench201", tmp_path)) == set(ARCHS)
     with gzip.open(path, "rt") as f:  # repaired: every record whole again

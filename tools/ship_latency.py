@@ -3,14 +3,14 @@
 write manifest entries: one for the file and one per device setting (``latency-titan_rtx_1`` is the
 multi-device file with that setting as its default).
 
-    python benchmarks/ship_latency.py --name latency-help-b1 runs/lat/*/seed*/narformer_v2/predictor.pt
+    python tools/ship_latency.py --name latency-help-b1 runs/lat/*/seed*/narformer_v2/predictor.pt
 
 Every shipped file carries its training-domain summary (``nas_predictor.latency_domain``: op types,
 size ranges, the FLOPs/memory fallback line per setting), computed from its TRAINING split exactly as
 its run built it. ``--add-domain`` adds it to already shipped files without touching their weights
 (the tensors are re-saved bit for bit; only the embedded config and so the sha256 change):
 
-    python benchmarks/ship_latency.py --add-domain latency-help-b1 latency-help-b32
+    python tools/ship_latency.py --add-domain latency-help-b1 latency-help-b32
 """
 
 from __future__ import annotations
@@ -57,7 +57,8 @@ def validation_mape(checkpoint: Path) -> float:
 def training_domain(cfg: LatencyExperimentConfig, records: LatencyRecords) -> dict:
     """The domain summary of the predictor trained by ``cfg`` on ``records`` (its training split; with
     ``--cached-only`` the part of it whose graphs exist)."""
-    return experiment_training_domain(cfg, records, [int(i) for i in records.train if records.graphs[i] is not PLACEHOLDER])
+    train = [int(i) for i in records.train if records.graphs[i] is not PLACEHOLDER]
+    return experiment_training_domain(cfg, records, train)
 
 
 PLACEHOLDER = ArchGraph(("Input",), ())  # a network whose graph was not built
@@ -169,7 +170,8 @@ def main() -> None:
               "source_checkpoint": str(best), "validation_mape": scores[best], "families": cfg.data.families,
               "split": cfg.data.split, "num_test": int(len(records.test))}
     manifest[args.name] = {**common, "settings": settings, "description": args.description or
-                           f"NAR-Former V2 latency predictor (ms), {len(settings)} device settings: {', '.join(settings)}",
+                           f"NAR-Former V2 latency predictor (ms), {len(settings)} device settings: "
+                           f"{', '.join(settings)}",
                            "test": {s: chosen[s]["overall"] for s in chosen}}
     for setting in settings:
         manifest[f"latency-{setting}"] = {

@@ -2,7 +2,7 @@ import json
 
 import pytest
 
-from nas_predictor.data.latency_measurements import Measurement, read_latency_measurements
+from nas_predictor.data.timings import Timing, read_timings
 from nas_predictor.errors import DataError
 
 
@@ -19,13 +19,13 @@ def test_reads_the_json_of_measure(models, monkeypatch):
     path.write_text(json.dumps({"provider": "cpu", "errors": [], "results": [
         {"model": "a.onnx", "label_ms": 1.5, "batch_size": 1, "estimator": "ratio_median"},
         {"model": str(models / "b.onnx"), "label_ms": 3.0, "batch_size": 8}]}))
-    assert read_latency_measurements(path) == [Measurement(models / "a.onnx", 1.5, 1), Measurement(models / "b.onnx", 3.0, 8)]
+    assert read_timings(path) == [Timing(models / "a.onnx", 1.5, 1), Timing(models / "b.onnx", 3.0, 8)]
 
 
 def test_reads_csv_with_header_comments_and_optional_batch(models):
     path = models / "measured.csv"
     path.write_text("# trtexec on the target board\nmodel, ms, batch\na.onnx, 2.5\n\nb.onnx,4,32\n")
-    assert read_latency_measurements(path) == [Measurement(models / "a.onnx", 2.5, None), Measurement(models / "b.onnx", 4.0, 32)]
+    assert read_timings(path) == [Timing(models / "a.onnx", 2.5, None), Timing(models / "b.onnx", 4.0, 32)]
 
 
 @pytest.mark.parametrize("text, message", [
@@ -44,9 +44,9 @@ def test_bad_files_name_the_entry(models, text, message):
     path = models / "measured.csv"
     path.write_text(text)
     with pytest.raises(DataError, match=message):
-        read_latency_measurements(path)
+        read_timings(path)
 
 
 def test_a_missing_file_is_a_clear_error(tmp_path):
-    with pytest.raises(DataError, match="measurements file .* not found"):
-        read_latency_measurements(tmp_path / "none.csv")
+    with pytest.raises(DataError, match="timings file .* not found"):
+        read_timings(tmp_path / "none.csv")

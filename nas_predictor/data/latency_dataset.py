@@ -24,7 +24,7 @@ from typing import Any, Callable, Sequence
 
 from nas_predictor.errors import DataError
 from nas_predictor.jsonl import read_jsonl
-from nas_predictor.predictor import atomic_write_bytes
+from nas_predictor.io import atomic_write_bytes
 
 FORMAT = "nas-predictor-latency-dataset"
 FORMAT_VERSION = 1

@@ -1,4 +1,4 @@
-"""Turn a SearchConfig into the pieces a search runs on (space, oracle, latency bound, surrogate).
+"""Assemble a search from a SearchConfig: the pieces it runs on (space, oracle, latency bound, surrogate).
 
 Data the user named (``--data-dir``, ``$NAS_PREDICTOR_DATA``, ``--table-file``) is used, or the search
 fails saying why; only when nothing is named and the default location (../shared/data) lacks the
@@ -86,17 +86,18 @@ def _latency_table(cfg: SearchConfig, data_dir: str | None, notes: list[str]) ->
         settings = help_settings("nasbench201", data_dir)
     except DataError as err:
         raise DataError(f"cannot use the latency data you named ({named}): {err}" if named else str(err)) from None
-    if cfg.latency_source == "auto" and canonical_setting(cfg.latency_device) not in settings:
-        notes.append(f"HELP measured no NAS-Bench-201 latency on {cfg.latency_device!r}: the bound uses the "
+    if cfg.latency_source == "auto" and canonical_setting(cfg.latency_setting) not in settings:
+        notes.append(f"HELP measured no NAS-Bench-201 latency on {cfg.latency_setting!r}: the bound uses the "
                      f"predictor {cfg.latency_predictor}")
         return None
     try:
-        return TableLatency(cfg.latency_device, data_dir=data_dir)
+        return TableLatency(cfg.latency_setting, data_dir=data_dir)
     except DataError as err:
         raise DataError(f"cannot use the latency data you named ({named}): {err}" if named else str(err)) from None
 
 
-def build_search(cfg: SearchConfig, data_dir: str | None = None, device: str = "cpu") -> SearchSetup:
+def assemble_search(cfg: SearchConfig, data_dir: str | None = None, device: str = "cpu") -> SearchSetup:
+    """The space, strategy, oracle, latency bound and surrogate ``cfg`` names, with notes on what stood in."""
     space = get_space(cfg.space)
     notes: list[str] = []
     named = _named(data_dir)
@@ -129,7 +130,7 @@ def build_search(cfg: SearchConfig, data_dir: str | None = None, device: str = "
         if source is None:
             if cfg.latency_source == "table":
                 raise ConfigError(f"no measured latency table for {cfg.space}")
-            source = PredictedLatency(cfg.latency_predictor, cfg.space, cfg.latency_device, device=device,
+            source = PredictedLatency(cfg.latency_predictor, cfg.space, cfg.latency_setting, device=device,
                                       calibrate=cfg.latency_calibrate, calibrate_fit=cfg.latency_calibrate_fit)
         constraint = LatencyConstraint(source, cfg.max_latency_ms)
     surrogate: Surrogate | None = None

@@ -4,7 +4,7 @@ Writes nas_predictor/pretrained/<name>.pt (int8 or fp16 storage when that leaves
 to 4 decimals)
 and its manifest entry (sha256, source run, metrics).
 
-    python benchmarks/ship_pretrained.py --name nb201-accuracy runs/bench781/seed*/predictor.pt
+    python tools/ship_pretrained.py --name nb201-accuracy runs/bench781/seed*/predictor.pt
 """
 
 from __future__ import annotations

@@ -1,0 +1,173 @@
+"""Real torchvision/timm networks: the ONNX encoder check, CPU latency tables, and the bad-input suite."""
+
+from __future__ import annotations
+
+import json
+import statistics
+from pathlib import Path
+
+from . import common
+from .common import ROOT
+
+REAL_MODELS = {
+    "grounded": "NAR-Former V2 + per-operator times (grounded readout)",
+    "op_feature": "NAR-Former V2 + per-operator times (token feature, roofline readout)",
+    "graph": "NAR-Former V2 graph model alone (roofline readout)",
+    "op_sum": "sum of per-operator predictions (nn-Meter)",
+    "op_sum_fit": "sum of per-operator predictions x one factor",
+    "nnlp_gnn": "NNLP GNN",
+    "gbdt": "GBDT on cost features",
+    "flops_memory_line": "FLOPs + memory line",
+}
+
+
+def _shipped_real_model() -> str | None:
+    """The benchmark model behind the shipped latency-cpu-ort (its checkpoint's folder is the model's name)."""
+    manifest = ROOT / "nas_predictor" / "pretrained" / "manifest.json"
+    entry = json.loads(manifest.read_text()).get("latency-cpu-ort", {}) if manifest.is_file() else {}
+    source = entry.get("source_checkpoint")
+    return Path(source).parent.name if source else None
+
+
+def _real_label(name: str, label: str) -> str:
+    return f"**{label}; shipped**" if name == _shipped_real_model() else label
+
+
+def _pm(stat: dict | None, pct: bool = True, digits: int = 1) -> str:
+    if not stat:
+        return "-"
+    scale = 100 if pct else 1
+    unit = " %" if pct else ""
+    worst = f" (worst {scale * stat['worst']:.{digits}f})" if stat.get("n", 1) > 1 else ""
+    return f"{scale * stat['mean']:.{digits}f} ± {scale * stat['std']:.{digits}f}{unit}{worst}"
+
+
+def latency_real_table(part: str = "all") -> list[str]:
+    """Real torchvision/timm networks, labels of the training machine (or after 5-shot calibration)."""
+    run = common.load("latency_real")
+    if not run:
+        return ["| model | status |", "|---|---|", "| all | not run yet |"]
+    summary = run["summary"]
+    rows = ["| model | seeds | MAPE | Acc(10 %) | Spearman | max error |", "|---|---|---|---|---|---|"]
+    for name, label in REAL_MODELS.items():
+        row = summary.get(name)
+        if not row or part not in row:
+            continue
+        r = row[part]
+        rows.append(
+            f"| {_real_label(name, label)} | {len(row['seeds'])} | {_pm(r.get('mape'))} |"
+            f" {_pm(r.get('acc_10pct'), digits=0)} | "
+            f"{_pm(r.get('spearman'), pct=False, digits=3)} | {_pm(r.get('max_error'), digits=0)} |"
+        )
+    return rows
+
+
+def latency_real_lofo_table() -> list[str]:
+    run = common.load("latency_real_lofo")
+    if not run or "lofo_average" not in run.get("summary", {}):
+        return ["| model | status |", "|---|---|", "| all | not run yet |"]
+    rows = ["| model | families held out | average MAPE over families |", "|---|---|---|"]
+    for name, label in REAL_MODELS.items():
+        row = run["summary"]["lofo_average"].get(name)
+        if row:
+            rows.append(
+                f"| {_real_label(name, label)} | {', '.join(map(str, row['families']))} |"
+                f" {_pm(row['mape_mean_over_families'])} |"
+            )
+    return rows
+
+
+def latency_real_speed_table() -> list[str]:
+    """Seconds to predict 1,000 real networks: the shipped predictor timed alone (``--speed``), and each
+    neural model of the run, timed on its own core right after training (one thread)."""
+    run = common.load("latency_real")
+    rows = [
+        "| predictor | threads | from graphs | reading the ONNX files | from ONNX files | timed |",
+        "|---|---|---|---|---|---|",
+    ]
+    if run and run.get("speed"):
+        sp = run["speed"]
+        for threads, t in sp["threads"].items():
+            rows.append(
+                f"| shipped `{sp['predictor']}` | {threads} | {t['predict_from_graphs_s']:.1f} s | "
+                f"{1000 * t['onnx_encode_mean_s']:.0f} ms each | {t['predict_from_onnx_s']:.0f} s | alone, `--speed` |"
+            )
+    for name, label in REAL_MODELS.items():
+        times = [
+            r["predict_speed"] for r in (run or {}).get("runs", []) if r["model"] == name and r.get("predict_speed")
+        ]
+        if times:
+            graphs = [t["predict_from_graphs_s"] for t in times]
+            rows.append(
+                f"| {_real_label(name, label)} | 1 | {statistics.mean(graphs):.1f} s (worst {max(graphs):.1f}) | - |"
+                " - | "
+                f"after training, {len(times)} seed(s), the other core training |"
+            )
+    if len(rows) == 2:
+        rows.append("| - | - | not run yet | - | - | - |")
+    return rows
+
+
+def real_retest_table() -> list[str]:
+    path = ROOT / "benchmarks" / "latency_dataset" / "real_networks_cpu_1t" / "retest_summary.json"
+    if not path.is_file():
+        return ["| networks | status |", "|---|---|", "| all | retest not measured yet |"]
+    r = json.loads(path.read_text())
+    return [
+        "| networks | mean diff | median diff | p90 diff | max diff | within 5 % | within 10 % | measured |",
+        "|---|---|---|---|---|---|---|---|",
+        f"| {r['networks']} | {100 * r['mean_diff']:.1f} % | {100 * r['median_diff']:.1f} % |"
+        f" {100 * r['p90_diff']:.1f} % | "
+        f"{100 * r['max_diff']:.1f} % | {100 * r['within_5pct']:.0f} % | {100 * r['within_10pct']:.0f} % | "
+        f"{r['first'][:16]} to {r['last'][:16]} UTC |",
+    ]
+
+
+def real_networks_table() -> list[str]:
+    """benchmarks/real_networks.py check: torchvision/timm networks through the ONNX encoder."""
+    run = common.load("real_networks")
+    if run is None:
+        return ["| (no results: run `python benchmarks/real_networks.py check`) |", "|---|"]
+    rows, s = run["rows"], run["summary"]
+    published = [r for r in rows if r.get("published_gmacs") and r.get("published_resolution") == r["resolution"]]
+    worst = max(abs(r["macs_rel_diff"]) for r in rows if r.get("macs_rel_diff") is not None)
+
+    def verdicts(key: str) -> str:
+        v = s[key]
+        return (f"{v['exact']} exactly 32x, {v['refused']} refused with an error, {v['wrong']} wrong, "
+                f"{v['crashed']} crashed")
+
+    return [
+        "| check | result |",
+        "|---|---|",
+        "| networks (torchvision + timm, weight-free, opset 17) |"
+        f" {s['networks']}: {s['at_224']} at 224, {s['at_160']} at 160, "
+        f"{s['families']} families |",
+        f"| encoded | {s['encoded']} of {s['networks']}; tensors left unsized: {s['unresolved_shapes']} |",
+        f"| Conv/Gemm/MatMul/Einsum MACs within 1 % of FlopCounterMode | {s['macs_within_1pct']} of {s['networks']} "
+        f"(largest difference {100 * worst:.2f} %) |",
+        f"| FlopCounterMode vs torchvision's published GMACs | {len(published)} networks, largest difference "
+        f"{100 * max(abs(r['reference_vs_published_rel']) for r in published):.2f} % (the published figures are "
+        "rounded) |",
+        f"| batch 32, file re-read at batch 32 (`latency --batch 32`) | {verdicts('batch32_reexport_free')} |",
+        f"| batch 32, graph re-batched (`rebatch`, search spaces' graphs) | {verdicts('batch32_rebatch')} |",
+        "| encode time, one thread (best of "
+        f"{run['command'].split('--repeats ')[1].split()[0] if '--repeats' in run['command'] else '?'}) | "
+        f"ResNet-50 {s['resnet50_encode_ms']:.1f} ms, timm Swin-T {s['swin_t_encode_ms']:.0f} ms, torchvision Swin-T "
+        f"{s['swin_t_torchvision_encode_ms']:.0f} ms, median {s['encode_ms']['median']:.1f} ms |",
+    ]
+
+
+def bad_inputs_table() -> list[str]:
+    """benchmarks/bad_inputs.py: every bad input tried, by category."""
+    run = common.load("bad_inputs")
+    if run is None:
+        return ["| (no results: run `python benchmarks/bad_inputs.py`) |", "|---|"]
+    rows = ["| category | kinds tried | clear error | right result | neither |", "|---|---|---|---|---|"]
+    for category, c in run["summary"]["by_category"].items():
+        rows.append(f"| {category} | {c['kinds']} | {c['clear error']} | {c['correct result']} | {c['fail']} |")
+    t = run["summary"]["total"]
+    rows.append(
+        f"| **all** | **{t['kinds']}** | **{t['clear error']}** | **{t['correct result']}** | **{t['fail']}** |"
+    )
+    return rows
