@@ -27,7 +27,7 @@ LATENCY_FITS = ("auto", "scale", "power")
 # Fewer timings than this: "auto" keeps one factor (leave-one-out needs 3 timings per power fit).
 # On HELP's devices no shipped predictor has, with 5 timings, auto from 4 timings on averages 6.1 %
 # MAPE on GPUs against 6.4 % for one factor (5.5 % before the exponent bound and the margin below;
-# benchmarks/latency_unseen_device.py, README "devices no predictor saw").
+# benchmarks/latency_unseen_device.py, docs/results.md "devices no predictor saw").
 MIN_POWER_TIMINGS = 4
 # Physically plausible exponents of latency = a * prediction^b. Between two devices the cost of a
 # network grows with its work on both, only somewhat faster or slower on one (memory-bound phones,

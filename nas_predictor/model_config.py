@@ -36,10 +36,10 @@ class ModelConfig(BaseModel):
     # embeddings and the static features (the paper's). node_sum: the head runs on every node (its
     # embedding and the static features) and the prediction is the sum of the nodes' positive outputs,
     # so a network's latency is built as the sum of its operators' latencies; under an exp output the
-    # sum readout has to learn log(sum of exps) instead (ours; see README "Deviations"). op_sum: as
+    # sum readout has to learn log(sum of exps) instead (ours; see docs/deviations.md). op_sum: as
     # node_sum, but each node's head reads its own embedding alone, without the network's static
     # features: with them, a node's latency could scale with the whole network's FLOPs, and a network
-    # of many small operators (GoogLeNet's branches) was over-predicted 2.4x when held out (README
+    # of many small operators (GoogLeNet's branches) was over-predicted 2.4x when held out (docs/results.md,
     # "recipe pilots"). An operator's latency is a property of the operator and its neighbours.
     # roofline: op_sum with each node's latency built from its own costs, F * t_F + M * t_M + t_0,
     # where F and M are the node's FLOPs and memory traffic (read back from its node-cost token
