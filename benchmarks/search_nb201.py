@@ -10,13 +10,13 @@ return the global optimum (the architecture with the best search value, whose CI
 is 94.37), the wall time and the predictor's fit time. A run stops early once it has evaluated that
 optimum: no later evaluation can change what it returns, so its numbers at larger budgets are those of
 the stop (``--no-early-stop`` runs the full budget, for wall-time figures). With ``--max-latency-ms``
-and ``--latency-device`` (HELP's measured latencies) the optimum is the best architecture within the
+and ``--setting`` (HELP's measured latencies) the optimum is the best architecture within the
 bound, and every evaluation's measured latency is checked against it.
 
 Resumable: each finished (dataset, strategy, seed) is appended to the results JSON at once.
 
     python benchmarks/search_nb201.py --datasets cifar10 --seeds $(seq 0 49)
-    python benchmarks/search_nb201.py --datasets cifar10 --seeds $(seq 0 49) --max-latency-ms 10.6756 --latency-device pixel3
+    python benchmarks/search_nb201.py --datasets cifar10 --seeds $(seq 0 49) --max-latency-ms 10.6756 --setting pixel3
 """
 
 from __future__ import annotations
@@ -153,7 +153,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", nargs="+", type=int, default=list(range(50)))
     ap.add_argument("--budget", type=int, default=max(BUDGETS))
     ap.add_argument("--max-latency-ms", type=float)
-    ap.add_argument("--latency-device")
+    # --setting as in `nas-predictor search`; --latency-device is the name recorded in older results
+    ap.add_argument("--setting", "--latency-device", dest="latency_device", metavar="SETTING",
+                    help="HELP device whose measured latency bounds the search (e.g. pixel3)")
     ap.add_argument("--no-early-stop", action="store_true")
     ap.add_argument("--out")
     ap.add_argument("--data-dir")

@@ -12,7 +12,7 @@ one by validation accuracy), ``max_trial_number`` = the budget:
   evaluated the global optimum (the best validation accuracy; its test accuracy is 94.37), which cannot
   change what it returns (``--no-early-stop`` runs the whole budget);
 - ``nni-evolution-filtered``: ``Chain(RegularizedEvolution(...), Filter(LatencyFilter(bound,
-  TableLatency(device))))``: HELP's measured latency on ``--latency-device`` (default pixel3) must be at
+  TableLatency(device))))``: HELP's measured latency on ``--setting`` (default pixel3) must be at
   most ``--max-latency-ms`` (default 10.6756 ms, the bound of search_nb201_pixel3_10.6756ms.json, which
   half of the 15,625 cells meet); every evaluated model's latency is checked again from the table and
   violations counted;
@@ -218,7 +218,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", nargs="+", type=int, default=list(range(20)))
     ap.add_argument("--budget", type=int, default=100)
     ap.add_argument("--max-latency-ms", type=float, default=10.6756)
-    ap.add_argument("--latency-device", default="pixel3")
+    # --setting as in `nas-predictor search`; --latency-device is the name recorded in older results
+    ap.add_argument("--setting", "--latency-device", dest="latency_device", metavar="SETTING", default="pixel3",
+                    help="HELP device whose measured latency bounds the search (default pixel3)")
     ap.add_argument("--no-early-stop", action="store_true")
     ap.add_argument("--out")
     ap.add_argument("--summarize", action="store_true",

@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from nas_predictor.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from nas_predictor.graph import ArchGraph
@@ -19,13 +20,4 @@ __all__ = ["ArchGraph", "Predictor", "list_pretrained", "load_predictor", "load_
 __version__ = "0.1.0"
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value  # once imported, a plain attribute
-        return value
-    raise AttributeError(f"module 'nas_predictor' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_LAZY])
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals())

@@ -4,8 +4,7 @@ resumable JSONL history. ``run_search`` is the entry point; ``nas-predictor sear
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
+from nas_predictor.lazy import lazy_exports
 
 # public name -> module, imported on first use (PEP 562): `nas-predictor --help` loads strategies.cli,
 # and that must not import torch, scipy or optuna through this package
@@ -25,13 +24,4 @@ _LAZY = {
 __all__ = sorted(_LAZY)
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'strategies' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_LAZY])
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals())

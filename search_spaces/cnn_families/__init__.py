@@ -39,9 +39,7 @@ space), drawn in a fixed order, never from global state; ``FAMILIES``' order is 
 
 from __future__ import annotations
 
-import importlib
-from typing import Any
-
+from nas_predictor.lazy import lazy_exports
 from search_spaces.cnn_families.names import (
     EXTENDED_RESOLUTIONS,
     FAMILIES,
@@ -59,13 +57,4 @@ _LAZY = {"FamilySpec": "search_spaces.cnn_families.spec", "FamilyVariant": "sear
          "generate": "search_spaces.cnn_families.variants", "MAX_DRAWS": "search_spaces.cnn_families.variants"}
 
 
-def __getattr__(name: str) -> Any:
-    if name in _LAZY:
-        value = getattr(importlib.import_module(_LAZY[name]), name)
-        globals()[name] = value
-        return value
-    raise AttributeError(f"module 'search_spaces.cnn_families' has no attribute {name!r}")
-
-
-def __dir__() -> list[str]:
-    return sorted([*globals(), *_LAZY])
+__getattr__, __dir__ = lazy_exports(__name__, _LAZY, globals())
