@@ -198,6 +198,11 @@ def run_seed(name: str, seed: int, records: LatencyRecords, real: dict[str, Any]
         fam = np.asarray(records.family)[test_index]
         entry["generated_test"]["per_family_mape"] = {f: float(np.mean(np.abs(pred[fam == f] / truth[fam == f] - 1)))
                                                       for f in dict.fromkeys(fam)}
+        if args.lofo:  # per network, so a held-out family's error splits into a scale bias and scatter
+            ratio = np.log(np.maximum(pred, 1e-6) / truth)
+            entry["generated_test"]["log_ratio"] = {"median": float(np.median(ratio)), "std": float(ratio.std())}
+            entry["test_predictions_ms"] = [[records.archs[i], float(t), float(q)]
+                                            for i, t, q in zip(test_index, truth, pred)]
     if real is not None:
         pred = np.maximum(predict(real["graphs"]), 1e-6)  # a line can go negative on tiny networks
         entry["real"] = real_tables(real, pred, line_fit)

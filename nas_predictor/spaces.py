@@ -13,6 +13,7 @@ from nas_predictor.errors import ConfigError
 
 if TYPE_CHECKING:
     import numpy as np
+    import onnx
     import torch
 
     from nas_predictor.graph import ArchGraph
@@ -32,7 +33,8 @@ class SearchSpace(abc.ABC):
       compare them by :meth:`canonical` strings; every method takes an explicit ``rng``, never global state;
     - predictors read an architecture as :meth:`to_graph` (an ArchGraph), and a latency predictor reads its
       whole network: :meth:`build_network` at :meth:`network_input_shape`, exported to ONNX by the core
-      (``nas_predictor.data.latency_graphs.network_graph``, which caches the graphs);
+      (``nas_predictor.data.latency_graphs.network_graph``, which caches the graphs), or
+      :meth:`network_onnx` where a space writes its ONNX faster than the exporter;
     - optional hooks have defaults: :meth:`proxy_score` (a training-free prior for warm starts),
       :meth:`equivalence_key` / :meth:`equivalent_archs` (architectures known to compute the same function),
       ``__len__`` / ``__iter__`` for finite spaces.
@@ -88,6 +90,12 @@ class SearchSpace(abc.ABC):
     def network_input_shape(self, arch: str, batch: int = 1) -> tuple[int, ...]:
         """The input shape :meth:`build_network`'s network is exported at."""
         raise NotImplementedError(f"search space {self.name!r} cannot build whole networks")
+
+    def network_onnx(self, arch: str) -> "onnx.ModelProto | None":
+        """Optional fast path: ``arch``'s whole network written straight as ONNX at batch 1, which
+        ``onnx_to_graph`` must read exactly as the export of :meth:`build_network` (the contract suite
+        compares them). ``None`` (the default): the core exports :meth:`build_network`."""
+        return None
 
     def proxy_score(self, arch: str) -> float:
         """A training-free prior of how good ``arch`` is, higher = expected better (a zero-cost proxy;

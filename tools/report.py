@@ -33,6 +33,7 @@ TABLES = {
     "speed": lambda: accuracy.speed_table(),
     "nb101": lambda: accuracy.nb101_table(),
     "search": lambda: accuracy.search_table(),
+    "main-job": lambda: accuracy.main_job_table(),
     "help-in-domain": lambda: help_latency.latency_in_domain_table(),
     "help-family": lambda: help_latency.latency_family_table(),
     "help-unseen": lambda: help_latency.latency_unseen_table(),

@@ -83,8 +83,9 @@ def _rewrite(path: Path, graphs: dict[str, ArchGraph]) -> None:
 
 def network_graph(space: SearchSpace, arch: str) -> ArchGraph:
     """The whole network of ``arch`` as an ArchGraph: ``space.build_network``'s weight-free ONNX export at
-    batch 1 (nas_predictor.onnx.export), read by nas_predictor.onnx (the ops that run: unfused BN, residual
-    adds, ...). The last ``space.NETWORK_CACHE_SIZE`` graphs are kept on the space, by canonical string."""
+    batch 1 (nas_predictor.onnx.export), or the space's own ``network_onnx``, read by nas_predictor.onnx (the
+    ops that run: unfused BN, residual adds, ...). The last ``space.NETWORK_CACHE_SIZE`` graphs are kept
+    on the space, by canonical string."""
     from nas_predictor.onnx import onnx_to_graph
     from nas_predictor.onnx.export import export_onnx
 
@@ -92,7 +93,10 @@ def network_graph(space: SearchSpace, arch: str) -> ArchGraph:
     cache = space.__dict__.setdefault("_network_graphs", OrderedDict())
     graph = cache.get(key)
     if graph is None:
-        graph = onnx_to_graph(export_onnx(space.build_network(key), space.network_input_shape(key)))
+        model = space.network_onnx(key)  # a space's own fast path, else the exporter (0.05-1 s)
+        if model is None:
+            model = export_onnx(space.build_network(key), space.network_input_shape(key))
+        graph = onnx_to_graph(model)
         cache[key] = graph
         if len(cache) > space.NETWORK_CACHE_SIZE:
             cache.popitem(last=False)

@@ -5,7 +5,7 @@ import pytest
 
 from nas_predictor.data.latency_graphs import network_graph
 from nas_predictor.graph import ArchGraph
-from nas_predictor.spaces import available_spaces, get_space
+from nas_predictor.spaces import SearchSpace, available_spaces, get_space
 
 SPACES = available_spaces()
 
@@ -57,3 +57,23 @@ def test_network_graphs_are_onnx_graphs_with_costs(name):
     assert graph.ops[0] == "Input" and "Conv" in graph.ops and graph.ops.count("Gemm") == 1
     assert graph.scalars["batch_size"] == 1 and graph.scalars["flops"] > 1e6 and graph.scalars["params"] > 1e4
     assert network_graph(space, space.canonical(arch)) is graph, "exports are cached by canonical string"
+
+
+# spaces that write their networks' ONNX themselves (SearchSpace.network_onnx overridden)
+WRITING_SPACES = [n for n in NETWORK_SPACES if type(get_space(n)).network_onnx is not SearchSpace.network_onnx]
+
+
+def test_the_spaces_that_write_their_onnx_are_found():
+    assert "nasbench201" in WRITING_SPACES
+
+
+@pytest.mark.parametrize("name", WRITING_SPACES)
+def test_a_space_that_writes_its_onnx_gives_the_exported_graph(name):
+    from nas_predictor.onnx import onnx_to_graph
+    from nas_predictor.onnx.export import export_onnx
+
+    space = get_space(name)
+    arch = space.sample(np.random.default_rng(5))
+    written = space.network_onnx(arch)
+    exported = export_onnx(space.build_network(arch), space.network_input_shape(arch))
+    assert onnx_to_graph(written).to_dict() == onnx_to_graph(exported).to_dict()

@@ -206,3 +206,19 @@ def search_table() -> list[str]:
                     f"{row['wall_seconds_mean']:.1f} |"
                 )
     return rows
+
+
+def main_job_table() -> list[str]:
+    """benchmarks/main_job.py: the README's main job, cold and warm, now and before the change that cut it."""
+    rows = ["| code | cold cache (s) | warm cache (s) | runs |", "|---|---|---|---|"]
+    for stem, label in (("main_job", "current"), ("main_job_before", "before")):
+        run = common.load(stem)
+        if run is None:
+            continue
+        s = run["summary"]
+        rows.append(f"| {label} ({run['code']}) | {s['cold']['mean']:.1f} ± {s['cold']['std']:.1f} "
+                    f"(worst {s['cold']['worst']:.1f}) | {s['warm']['mean']:.1f} ± {s['warm']['std']:.1f} "
+                    f"(worst {s['warm']['worst']:.1f}) | {s['cold']['n']} + {s['warm']['n']} |")
+    if len(rows) == 2:
+        rows.append("| (no results: run `python benchmarks/main_job.py`) | | | |")
+    return rows
