@@ -70,6 +70,14 @@ def _add_common(parser: argparse.ArgumentParser, device_default: str | None = "a
     add_device_argument(parser, device_default, device_help)
 
 
+def _add_scoring_arguments(parser: argparse.ArgumentParser, checkpoint_help: str, json_help: str, unit: str) -> None:
+    """The predictor and output options of the commands that score architectures (evaluate, predict)."""
+    parser.add_argument("checkpoint", metavar="CHECKPOINT_OR_NAME", help=checkpoint_help)
+    parser.add_argument("--json", action="store_true", help=json_help)
+    parser.add_argument("--no-equivalence-average", action="store_true",
+                        help=f"score each {unit} alone, even if the predictor averages over equivalent {unit}s")
+
+
 def _command(module: str) -> Callable[[argparse.Namespace], int]:
     """A command body imported only when it runs (``nas_predictor.commands.<module>.run``)."""
     def run(args: argparse.Namespace) -> int:
@@ -92,27 +100,21 @@ def _add_predictor_commands(sub: argparse._SubParsersAction) -> None:
     train.set_defaults(func=_command("train"))
 
     ev = sub.add_parser("evaluate", help="score every benchmark architecture and report Kendall tau etc.")
-    ev.add_argument("checkpoint", metavar="CHECKPOINT_OR_NAME",
-                    help="a shipped predictor's name (see `list`) or a predictor.pt file")
-    ev.add_argument("--json", action="store_true", help="print one JSON object")
+    _add_scoring_arguments(ev, "a shipped predictor's name (see `list`) or a predictor.pt file",
+                           "print one JSON object", "cell")
     ev.add_argument("--target", default=None,
                     help="table column to compare with (default: the training config's eval target)")
     ev.add_argument("--batch-size", type=positive_int, default=None,
                     help="cells per forward pass (default: 128 on CPU, 4096 on CUDA)")
     ev.add_argument("--table", default=None, help="official NAS-Bench-201 .pth file to take labels from")
-    ev.add_argument("--no-equivalence-average", action="store_true",
-                    help="score each cell alone, even if the predictor averages over equivalent cells")
     _add_common(ev)
     ev.set_defaults(func=_command("evaluate"))
 
     pr = sub.add_parser("predict", help="predict for given architectures")
-    pr.add_argument("checkpoint", metavar="CHECKPOINT_OR_NAME",
-                    help="a shipped accuracy predictor's name (see `list`) or a predictor.pt file")
+    _add_scoring_arguments(pr, "a shipped accuracy predictor's name (see `list`) or a predictor.pt file",
+                           "print one JSON list of {arch, prediction}", "architecture")
     pr.add_argument("--arch", action="append", help="architecture string (repeatable)")
     pr.add_argument("--archs-file", default=None, help="file with one architecture per line")
-    pr.add_argument("--json", action="store_true", help="print one JSON list of {arch, prediction}")
-    pr.add_argument("--no-equivalence-average", action="store_true",
-                    help="score each architecture alone, even if the predictor averages over equivalent ones")
     add_device_argument(pr)
     pr.set_defaults(func=_command("predict"))
 

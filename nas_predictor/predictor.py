@@ -21,10 +21,11 @@ from nas_predictor.io import atomic_write_bytes, atomic_write_json  # noqa: F401
 from nas_predictor.architectures import build_model
 from nas_predictor.model import ModelConfig, NARFormerV2
 from nas_predictor.network_encoding import NetworkTokenizer
+from nas_predictor import pretrained_cards
 
 CHECKPOINT_FORMAT = "nas-predictor/checkpoint"
 CHECKPOINT_VERSION = 1
-PRETRAINED_DIR = Path(__file__).resolve().parent / "pretrained"
+PRETRAINED_DIR = pretrained_cards.PRETRAINED_DIR  # kept here for callers that import it from this module
 # Cells per forward pass. On CPU small chunks keep the 4x-wide FFN activations in cache and were
 # faster than large ones (128: ~8 s, 1024: ~12 s, 2048: ~15 s for all NB201 cells on 2 cores).
 DEFAULT_BATCH_SIZE = {"cpu": 128, "cuda": 4096}
@@ -301,22 +302,15 @@ def atomic_torch_save(obj: Any, path: Path) -> None:
     atomic_write_bytes(buffer.getvalue(), path)
 
 
-# -- pretrained registry ----------------------------------------------------------------------------
-def _manifest() -> dict[str, Any]:
-    path = PRETRAINED_DIR / "manifest.json"
-    return json.loads(path.read_text()) if path.is_file() else {}
-
-
+# -- pretrained registry (the cards live in nas_predictor.pretrained_cards) --------------------------------
 def list_pretrained() -> list[str]:
     """Names accepted by :func:`load_pretrained` and by the CLI in place of a checkpoint path."""
-    return sorted(_manifest())
+    return pretrained_cards.names()
 
 
 def pretrained_info(name: str) -> dict[str, Any]:
-    manifest = _manifest()
-    if name not in manifest:
-        raise CheckpointError(f"no pretrained predictor {name!r}; available: {', '.join(sorted(manifest)) or 'none'}")
-    return manifest[name]
+    """The manifest entry of a shipped predictor (a CheckpointError listing what ships when there is none)."""
+    return dict(pretrained_cards.card(name).info)
 
 
 def sha256_file(path: Path) -> str:
@@ -329,22 +323,22 @@ def sha256_file(path: Path) -> str:
 
 def load_pretrained(name: str, device: str = "cpu") -> Predictor:
     """Load a shipped predictor after checking its sha256 against the manifest."""
-    info = pretrained_info(name)
-    path = PRETRAINED_DIR / info["file"]
+    card = pretrained_cards.card(name)
+    path = card.file
     if not path.is_file():
         raise CheckpointError(f"pretrained file {path} listed in the manifest is missing")
     actual = sha256_file(path)
-    if actual != info["sha256"]:
-        raise CheckpointError(f"pretrained file {path} is damaged: sha256 {actual} != manifest {info['sha256']}")
+    if actual != card.sha256:
+        raise CheckpointError(f"pretrained file {path} is damaged: sha256 {actual} != manifest {card.sha256}")
     predictor = Predictor.load(path, device)
-    if info.get("setting"):  # one device setting of a multi-device latency predictor
-        predictor.meta["default_setting"] = info["setting"]
+    if card.setting:  # one device setting of a multi-device latency predictor
+        predictor.meta["default_setting"] = card.setting
     return predictor
 
 
 def load_predictor(name_or_path: str | Path, device: str = "cpu") -> Predictor:
     """A checkpoint path, or the name of a shipped predictor."""
-    if str(name_or_path) in _manifest():
+    if str(name_or_path) in pretrained_cards.names():
         return load_pretrained(str(name_or_path), device)
     path = Path(name_or_path)
     if not path.exists():

@@ -162,6 +162,20 @@ def latency_axis_label(constraint: dict | None) -> str:
     return f"{head} (ms)" + (f", {how}" if how else "")
 
 
+def _finish(fig, ax, xlabel: str, ylabel: str, title: str, path: Path):
+    """Label, title and save one plot, then free it (the figure is returned for tests to read)."""
+    import matplotlib.pyplot as plt
+
+    ax.set_xlabel(xlabel)
+    ax.set_ylabel(ylabel)
+    ax.set_title(title, fontsize=10)
+    ax.legend(fontsize=8)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
+    return fig
+
+
 def write_plots(
     summary: dict, records: list[dict], out: Path, value_label: str = "value", report_label: str | None = None,
 ) -> dict[str, Any]:
@@ -188,15 +202,9 @@ def write_plots(
             ax.step(steps, [p["report"] for p in curve], where="post",
                     label=f"{report_label or summary['report_key']} (reported, not searched)")
     ax.axvline(summary["budget"], color="grey", ls=":", label=f"budget ({summary['budget']} evaluations)")
-    ax.set_xlabel("evaluations")
-    ax.set_ylabel(value_label)
     bound = f"\nlatency ≤ {constraint['max_ms']:g} ms on {constraint['setting']}" if constraint else ""
-    ax.set_title(f"Best architecture so far: {run}{bound}", fontsize=10)
-    ax.legend(fontsize=8)
-    fig.tight_layout()
-    fig.savefig(out / "best_so_far.png", dpi=120)
-    plt.close(fig)
-    figures["best_so_far"] = fig
+    figures["best_so_far"] = _finish(fig, ax, "evaluations", value_label, f"Best architecture so far: {run}{bound}",
+                                     out / "best_so_far.png")
     if summary.get("pareto"):
         fig, ax = plt.subplots(figsize=(7, 4.5))
         pts = [(r["latency_ms"], r["value"]) for r in records
@@ -206,12 +214,6 @@ def write_plots(
         ax.plot([r["latency_ms"] for r in front], [r["value"] for r in front], "o-", color="C3", label="Pareto front")
         if constraint:
             ax.axvline(constraint["max_ms"], color="grey", ls="--", label=f"latency bound {constraint['max_ms']:g} ms")
-        ax.set_xlabel(latency_axis_label(constraint))
-        ax.set_ylabel(value_label)
-        ax.set_title(f"Pareto front: {run}", fontsize=10)
-        ax.legend(fontsize=8)
-        fig.tight_layout()
-        fig.savefig(out / "pareto.png", dpi=120)
-        plt.close(fig)
-        figures["pareto"] = fig
+        figures["pareto"] = _finish(fig, ax, latency_axis_label(constraint), value_label, f"Pareto front: {run}",
+                                    out / "pareto.png")
     return figures

@@ -34,13 +34,8 @@ from nas_predictor.graph import ArchGraph  # noqa: E402
 from nas_predictor.latency_domain import DOMAIN_KEY  # noqa: E402
 from nas_predictor.latency_experiment import LatencyRecords, evaluate_latency, prepare_latency_data  # noqa: E402
 from nas_predictor.latency_experiment import training_domain as experiment_training_domain  # noqa: E402
-from nas_predictor.predictor import (  # noqa: E402
-    PRETRAINED_DIR,
-    Predictor,
-    atomic_torch_save,
-    atomic_write_json,
-    sha256_file,
-)
+from nas_predictor.predictor import Predictor, atomic_torch_save, sha256_file  # noqa: E402
+from nas_predictor.pretrained_cards import PRETRAINED_DIR, read_manifest, write_manifest  # noqa: E402
 
 
 def validation_mape(checkpoint: Path) -> float:
@@ -97,8 +92,7 @@ def training_records(cfg: LatencyExperimentConfig, data_dir: str | None, cached_
 
 def add_domain(names: list[str], data_dir: str | None, cached_only: bool = False) -> None:
     """Store the training-domain summary in shipped files whose weights stay bit-identical."""
-    manifest_path = PRETRAINED_DIR / "manifest.json"
-    manifest = json.loads(manifest_path.read_text())
+    manifest = read_manifest()
     for name in names:
         path = PRETRAINED_DIR / manifest[name]["file"]
         payload = torch.load(path, map_location="cpu", weights_only=True)
@@ -118,7 +112,7 @@ def add_domain(names: list[str], data_dir: str | None, cached_only: bool = False
         for entry in manifest.values():
             if entry.get("file") == path.name:
                 entry["sha256"] = digest
-        atomic_write_json(manifest, manifest_path)
+        write_manifest(manifest)
         print(f"{path.name}: domain of {meta[DOMAIN_KEY]['source']}; sha256 {digest}")
         print(json.dumps({s: {k: v for k, v in e.items() if k != "op_types"}
                           for s, e in meta[DOMAIN_KEY]["settings"].items()}, indent=1))
@@ -161,8 +155,7 @@ def main() -> None:
     target = PRETRAINED_DIR / f"{args.name}.pt"
     predictor.save(target, weights=dtype)
     digest = sha256_file(target)
-    manifest_path = PRETRAINED_DIR / "manifest.json"
-    manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
+    manifest = read_manifest()
     for key in [k for k, v in manifest.items() if v.get("file") == target.name]:
         del manifest[key]  # re-shipping replaces the file's old entries
     settings = predictor.settings
@@ -178,7 +171,7 @@ def main() -> None:
             **common, "setting": setting, "test": chosen[setting]["overall"] if setting in chosen else None,
             "description": f"latency (ms) on {setting}: the {setting} output of {args.name}",
         }
-    atomic_write_json(manifest, manifest_path)
+    write_manifest(manifest)
     print(json.dumps(manifest[args.name], indent=2))
 
 

@@ -22,12 +22,8 @@ from nas_predictor.calibration import fit_linear_calibration  # noqa: E402
 from nas_predictor.config import ExperimentConfig, validate_config  # noqa: E402
 from nas_predictor.evaluate import evaluate_on_benchmark  # noqa: E402
 from nas_predictor.metrics import kendall_tau  # noqa: E402
-from nas_predictor.predictor import (  # noqa: E402
-    PRETRAINED_DIR,
-    Predictor,
-    atomic_write_json,
-    sha256_file,
-)
+from nas_predictor.predictor import Predictor, sha256_file  # noqa: E402
+from nas_predictor.pretrained_cards import PRETRAINED_DIR, read_manifest, write_manifest  # noqa: E402
 from nas_predictor.train import prepare_data  # noqa: E402
 
 
@@ -88,8 +84,7 @@ def main() -> None:
                 break
     target = PRETRAINED_DIR / f"{args.name}.pt"
     predictor.save(target, weights=dtype)
-    manifest_path = PRETRAINED_DIR / "manifest.json"
-    manifest = json.loads(manifest_path.read_text()) if manifest_path.is_file() else {}
+    manifest = read_manifest()
     manifest[args.name] = {
         "file": target.name,
         "sha256": sha256_file(target),
@@ -105,7 +100,7 @@ def main() -> None:
         "target": chosen["target"],
         "num_archs": chosen["num_archs"],
     }
-    atomic_write_json(manifest, manifest_path)
+    write_manifest(manifest)
     print(json.dumps(manifest[args.name], indent=2))
 
 

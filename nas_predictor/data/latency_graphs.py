@@ -122,10 +122,9 @@ def network_graphs(
     dataset's "family/seed" keys); it must be picklable (a module-level function or a partial of one)
     when ``workers`` > 1."""
     path = _cache_file(space, cache_dir(cache))
-    # a read holds the lock briefly; repairing a torn file or appending exports holds it again, after
-    # reading again under it (another process may have appended meanwhile)
-    with _locked(path):
-        graphs, intact = _read(path)
+    # the first read takes no lock (see _locked); repairing a torn file or appending exports holds the
+    # lock, after reading again under it (another process may have appended meanwhile)
+    graphs, intact = _read(path)
     if not intact or any(a not in graphs for a in archs):
         with _locked(path):
             graphs, intact = _read(path)
@@ -143,8 +142,7 @@ def load_cache(space: str, cache: str | os.PathLike | None = None) -> dict[str, 
     """Every network of ``space`` in the graph cache, repairing a torn file first (so appends by
     :func:`export_to_cache` stay readable)."""
     path = _cache_file(space, cache_dir(cache))
-    with _locked(path):
-        graphs, intact = _read(path)
+    graphs, intact = _read(path)  # no lock: see _locked
     if not intact:
         with _locked(path):
             graphs, intact = _read(path)  # again: another process may have repaired it meanwhile
@@ -181,8 +179,10 @@ def _append_exports(path: Path, space: str, todo: list[str], workers: int, progr
 
 
 def _locked(path: Path) -> ContextManager[None]:
-    """The cache file's lock, ``<path>.lock``: other processes wait for it, and are told once whom they wait for.
-    Exclusive for readers too (filelock has no shared lock; a read is short)."""
+    """The cache file's lock, ``<path>.lock``, held by writers: other processes wait for it, and are told
+    once whom they wait for. Readers go without it, so searches sharing a cache never queue: a rewrite
+    replaces the file atomically, and a read that meets an append in progress sees a torn last record
+    (``intact`` False) and reads again under the lock."""
     return file_lock(path.with_name(path.name + ".lock"), f"the graph cache {path}", wait=True)
 
 

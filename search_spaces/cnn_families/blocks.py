@@ -7,7 +7,10 @@ counts) with the kernel sizes, widths and expansions left free for the variants:
 - :class:`SqueezeExcite`: global pool -> 1x1 conv -> act -> 1x1 conv -> gate, times the input
   (torchvision's SqueezeExcitation; one GlobalAveragePool, not OFA's two ReduceMeans);
 - :class:`InvertedResidual`: [1x1 expand] -> depthwise kxk -> [SE] -> 1x1 project, residual iff
-  stride 1 and C_in = C_out (MobileNetV2 / V3, MnasNet, EfficientNet's MBConv).
+  stride 1 and C_in = C_out (MobileNetV2 / V3, MnasNet, EfficientNet's MBConv);
+- :class:`ResidualReLU`: relu(body(x) + shortcut(x)), the shortcut a 1x1 projection where the shape changes
+  (ResNet's basic block, RegNet's bottleneck), and :class:`PooledClassifier`, their features -> pool -> Linear;
+- :func:`stack_stages`: a network's stages in order, each built from the previous one's width.
 
 ``make_divisible`` is the one of ``search_spaces.ofa_mbv3`` (it is torchvision's ``_make_divisible``).
 The MobileNet-style blocks of ``search_spaces.fbnet`` / ``search_spaces.ofa_mbv3`` are not reused:
@@ -29,8 +32,8 @@ from nas_predictor.torch_utils import count_parameters
 from search_spaces.onnx_export import count_macs
 
 __all__ = [
-    "ACTIVATIONS", "InvertedResidual", "SqueezeExcite", "conv_bn_act", "make_divisible", "meta_macs",
-    "meta_params", "scaled", "WIDTH_MULTIPLIERS",
+    "ACTIVATIONS", "InvertedResidual", "PooledClassifier", "ResidualReLU", "SqueezeExcite", "conv_bn_act",
+    "make_divisible", "meta_macs", "meta_params", "scaled", "stack_stages", "WIDTH_MULTIPLIERS",
 ]
 
 ActFactory = Callable[[], nn.Module]
@@ -121,6 +124,54 @@ class InvertedResidual(nn.Module):
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         y = self.block(x)
         return x + y if self.residual else y
+
+
+class ResidualReLU(nn.Module):
+    """relu(body(x) + shortcut(x)): the shortcut is the identity, or a 1x1 conv (stride) -> BN where the
+    block changes the shape (stride > 1 or C_in != C_out).
+
+    ``shortcut_name`` is the attribute the shortcut is kept under: it names the shortcut's weights and
+    nodes in the exported graph, so each family keeps its own (ResNet's ``shortcut``, RegNet's ``proj``).
+    """
+
+    def __init__(self, body: nn.Module, c_in: int, c_out: int, stride: int, shortcut_name: str = "shortcut") -> None:
+        super().__init__()
+        self.body = body
+        self.shortcut_name = shortcut_name
+        setattr(self, shortcut_name,
+                None if stride == 1 and c_in == c_out else conv_bn_act(c_in, c_out, 1, stride, act=None))
+        self.relu = nn.ReLU(inplace=False)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        shortcut = getattr(self, self.shortcut_name)
+        return self.relu(self.body(x) + (x if shortcut is None else shortcut(x)))
+
+
+class PooledClassifier(nn.Module):
+    """``features`` (the layers, in order) -> global average pool -> flatten -> Linear ``fc``."""
+
+    def __init__(self, layers: Sequence[nn.Module], channels: int, num_classes: int) -> None:
+        super().__init__()
+        self.features = nn.Sequential(*layers)
+        self.pool = nn.AdaptiveAvgPool2d(1)
+        self.fc = nn.Linear(channels, num_classes)
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        return self.fc(torch.flatten(self.pool(self.features(x)), 1))
+
+
+def stack_stages(stages: Sequence[dict], stage_layers: Callable[[int, int, dict], list[nn.Module]],
+                 c_in: int = 3) -> tuple[nn.Sequential, int]:
+    """The stages' layers in one Sequential, and the last stage's width.
+
+    ``stage_layers(i, c_in, stage)`` builds stage ``i`` (its downsampling and blocks) from the width
+    ``c_in`` before it; each stage's output width is its config's ``"width"``.
+    """
+    layers: list[nn.Module] = []
+    for i, stage in enumerate(stages):
+        layers += stage_layers(i, c_in, stage)
+        c_in = stage["width"]
+    return nn.Sequential(*layers), c_in
 
 
 _SHAPE_PRESERVING = (nn.BatchNorm2d, nn.ReLU, nn.ReLU6, nn.Hardswish, nn.Hardsigmoid, nn.SiLU, nn.Sigmoid, nn.Dropout,

@@ -27,7 +27,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from search_spaces.cnn_families.blocks import choice, make_divisible
+from search_spaces.cnn_families.blocks import choice, make_divisible, stack_stages
 from search_spaces.cnn_families.spec import FamilySpec
 
 DEPTHS = (2, 2, 6, 2)
@@ -82,20 +82,20 @@ class Block(nn.Module):
         return x + (self.gamma * y).permute(0, 3, 1, 2)
 
 
+def _stage_layers(i: int, c_in: int, stage: dict) -> list[nn.Module]:
+    """Stage ``i``: the stem (``i == 0``) or the downsampling layer, then its blocks."""
+    width = stage["width"]
+    if i == 0:
+        layers: list[nn.Module] = [nn.Conv2d(c_in, width, 4, stride=4), ChannelsLastNorm(width)]
+    else:
+        layers = [ChannelsLastNorm(c_in), nn.Conv2d(c_in, width, 2, stride=2)]
+    return layers + [Block(width, k, stage["mlp_ratio"]) for k in stage["kernels"]]
+
+
 class ConvNeXt(nn.Module):
     def __init__(self, config: dict, resolution: int, num_classes: int) -> None:
         super().__init__()
-        layers: list[nn.Module] = []
-        c_in = 3
-        for i, stage in enumerate(config["stages"]):
-            width = stage["width"]
-            if i == 0:
-                layers += [nn.Conv2d(c_in, width, 4, stride=4), ChannelsLastNorm(width)]
-            else:
-                layers += [ChannelsLastNorm(c_in), nn.Conv2d(c_in, width, 2, stride=2)]
-            layers += [Block(width, k, stage["mlp_ratio"]) for k in stage["kernels"]]
-            c_in = width
-        self.features = nn.Sequential(*layers)
+        self.features, c_in = stack_stages(config["stages"], _stage_layers)
         self.norm = nn.LayerNorm(c_in, eps=1e-6)
         self.head = nn.Linear(c_in, num_classes)
 

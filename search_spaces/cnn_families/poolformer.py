@@ -25,7 +25,7 @@ import numpy as np
 import torch
 from torch import nn
 
-from search_spaces.cnn_families.blocks import choice
+from search_spaces.cnn_families.blocks import choice, stack_stages
 from search_spaces.cnn_families.spec import FamilySpec
 
 __all__ = ["PoolFormer", "SPEC", "base", "build", "sample"]
@@ -76,17 +76,17 @@ class PoolFormerBlock(nn.Module):
         return x + self.ls2 * self.mlp(self.norm2(x))
 
 
+def _stage_layers(i: int, c_in: int, stage: dict) -> list[nn.Module]:
+    """Stage ``i``: its patch embedding (7x7 stride 4 for the first, else 3x3 stride 2), then its blocks."""
+    width = stage["width"]
+    embed = nn.Conv2d(c_in, width, 7, 4, 2) if i == 0 else nn.Conv2d(c_in, width, 3, 2, 1)
+    return [embed, *(PoolFormerBlock(width, width * stage["mlp_ratio"], stage["pool"]) for _ in range(stage["depth"]))]
+
+
 class PoolFormer(nn.Module):
     def __init__(self, config: dict, resolution: int, num_classes: int) -> None:
         super().__init__()
-        layers: list[nn.Module] = []
-        c_in = 3
-        for i, stage in enumerate(config["stages"]):
-            width = stage["width"]
-            layers.append(nn.Conv2d(c_in, width, 7, 4, 2) if i == 0 else nn.Conv2d(c_in, width, 3, 2, 1))
-            layers.extend(PoolFormerBlock(width, width * stage["mlp_ratio"], stage["pool"]) for _ in range(stage["depth"]))
-            c_in = width
-        self.features = nn.Sequential(*layers)
+        self.features, c_in = stack_stages(config["stages"], _stage_layers)
         self.norm = nn.GroupNorm(1, c_in)
         self.head = nn.Linear(c_in, num_classes)
 

@@ -28,10 +28,10 @@ MACs 0.083 - 1.05 G (inside the package's window, 0.2x - 3x the base).
 from __future__ import annotations
 
 import numpy as np
-import torch
 from torch import nn
 
-from search_spaces.cnn_families.blocks import SqueezeExcite, choice, conv_bn_act, make_divisible
+from search_spaces.cnn_families.blocks import (PooledClassifier, ResidualReLU, SqueezeExcite, choice, conv_bn_act,
+                                               make_divisible)
 from search_spaces.cnn_families.spec import FamilySpec
 
 STEM = 32
@@ -70,26 +70,19 @@ def sample(rng: np.random.Generator, extended: bool) -> dict:
     return {"variant": variant, "stem": STEM, "bottleneck": bottleneck, "stages": stages}
 
 
-class Bottleneck(nn.Module):
+class Bottleneck(ResidualReLU):
     def __init__(self, c_in: int, c_out: int, stride: int, group_width: int, bottleneck: int, se: bool) -> None:
-        super().__init__()
         w_b = c_out // bottleneck
         layers: list[nn.Module] = [conv_bn_act(c_in, w_b, 1),
                                    conv_bn_act(w_b, w_b, 3, stride, groups=w_b // group_width)]
         if se:
             layers.append(SqueezeExcite(w_b, int(round(SE_RATIO * c_in)), act="relu", gate="sigmoid"))
         layers.append(conv_bn_act(w_b, c_out, 1, act=None))
-        self.body = nn.Sequential(*layers)
-        self.proj = None if stride == 1 and c_in == c_out else conv_bn_act(c_in, c_out, 1, stride, act=None)
-        self.relu = nn.ReLU(inplace=False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.relu(self.body(x) + (x if self.proj is None else self.proj(x)))
+        super().__init__(nn.Sequential(*layers), c_in, c_out, stride, shortcut_name="proj")
 
 
-class RegNet(nn.Module):
+class RegNet(PooledClassifier):
     def __init__(self, config: dict, resolution: int, num_classes: int) -> None:
-        super().__init__()
         se = config["variant"] == "Y"
         layers: list[nn.Module] = [conv_bn_act(3, config["stem"], 3, 2)]
         c_in = config["stem"]
@@ -98,12 +91,7 @@ class RegNet(nn.Module):
                 layers.append(Bottleneck(c_in, stage["width"], 2 if j == 0 else 1, stage["group_width"],
                                          config["bottleneck"], se))
                 c_in = stage["width"]
-        self.features = nn.Sequential(*layers)
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(c_in, num_classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(torch.flatten(self.pool(self.features(x)), 1))
+        super().__init__(layers, c_in, num_classes)
 
 
 def build(config: dict, resolution: int, num_classes: int) -> nn.Module:

@@ -12,10 +12,9 @@ stages vary. The stem (64 channels, 7x7) is fixed, as in nn-Meter.
 from __future__ import annotations
 
 import numpy as np
-import torch
 from torch import nn
 
-from search_spaces.cnn_families.blocks import choice, conv_bn_act, scaled
+from search_spaces.cnn_families.blocks import PooledClassifier, ResidualReLU, choice, conv_bn_act, scaled
 
 STEM = (64, 7)
 STAGES = ((64, 2), (128, 2), (256, 2), (512, 2))  # (width, blocks); stage i > 0 starts with stride 2
@@ -37,22 +36,16 @@ def sample(rng: np.random.Generator, extended: bool) -> dict:
     return {"stem": {"width": STEM[0], "kernel": STEM[1]}, "stages": stages}
 
 
-class BasicBlock(nn.Module):
+class BasicBlock(ResidualReLU):
     """conv kxk (stride) -> BN -> ReLU -> conv kxk -> BN, plus the shortcut, then ReLU."""
 
     def __init__(self, c_in: int, c_out: int, kernel: int, stride: int) -> None:
-        super().__init__()
-        self.body = nn.Sequential(conv_bn_act(c_in, c_out, kernel, stride), conv_bn_act(c_out, c_out, kernel, act=None))
-        self.shortcut = None if stride == 1 and c_in == c_out else conv_bn_act(c_in, c_out, 1, stride, act=None)
-        self.relu = nn.ReLU(inplace=False)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.relu(self.body(x) + (x if self.shortcut is None else self.shortcut(x)))
+        body = nn.Sequential(conv_bn_act(c_in, c_out, kernel, stride), conv_bn_act(c_out, c_out, kernel, act=None))
+        super().__init__(body, c_in, c_out, stride)
 
 
-class ResNet(nn.Module):
+class ResNet(PooledClassifier):
     def __init__(self, config: dict, resolution: int, num_classes: int) -> None:
-        super().__init__()
         stem = config["stem"]
         layers: list[nn.Module] = [conv_bn_act(3, stem["width"], stem["kernel"], 2), nn.MaxPool2d(3, 2, 1)]
         c_in = stem["width"]
@@ -60,9 +53,4 @@ class ResNet(nn.Module):
             for j, kernel in enumerate(stage["kernels"]):
                 layers.append(BasicBlock(c_in, stage["width"], kernel, 2 if (i > 0 and j == 0) else 1))
                 c_in = stage["width"]
-        self.features = nn.Sequential(*layers)
-        self.pool = nn.AdaptiveAvgPool2d(1)
-        self.fc = nn.Linear(c_in, num_classes)
-
-    def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc(torch.flatten(self.pool(self.features(x)), 1))
+        super().__init__(layers, c_in, num_classes)

@@ -13,16 +13,8 @@ from typing import Any
 import numpy as np
 from torch import nn
 
-from search_spaces.cnn_families import classic, googlenet, mobile, nasbench201, resnet
+from search_spaces.cnn_families import classic, googlenet, mobile, names, nasbench201, resnet
 from search_spaces.cnn_families.blocks import choice, meta_macs
-from search_spaces.cnn_families.names import (  # noqa: F401 - re-exported
-    EXTENDED_RESOLUTIONS,
-    FAMILIES,
-    MAC_WINDOW,
-    MODERN_FAMILIES,
-    NNLQP_FAMILIES,
-    SPACES,
-)
 from search_spaces.cnn_families.spec import FamilySpec
 from search_spaces.cnn_families.spec import network as _network
 
@@ -41,13 +33,13 @@ _SPECS: dict[str, FamilySpec] = {spec.name: spec for spec in (
     FamilySpec("squeezenet", classic.squeezenet_base, classic.squeezenet_sample, _network(classic.SqueezeNet)),
     FamilySpec("vgg16", classic.vgg16_base, classic.vgg16_sample, _network(classic.VGG)),
 )}
-assert tuple(sorted(_SPECS)) == NNLQP_FAMILIES
+assert tuple(sorted(_SPECS)) == names.NNLQP_FAMILIES
 
 
 def _spec(family: str) -> FamilySpec:
     """The family's spec; a modern family's module is imported the first time it is asked for."""
     spec = _SPECS.get(family)
-    if spec is None and family in MODERN_FAMILIES:
+    if spec is None and family in names.MODERN_FAMILIES:
         spec = importlib.import_module(f"search_spaces.cnn_families.{family}").SPEC
         if not isinstance(spec, FamilySpec) or spec.name != family:
             raise TypeError(f"search_spaces.cnn_families.{family}.SPEC must be the FamilySpec of {family!r}")
@@ -80,8 +72,8 @@ class FamilyVariant:
 
 
 def family_spec(family: str) -> FamilySpec:
-    if family not in FAMILIES:
-        raise ValueError(f"unknown family {family!r}; choose one of {', '.join(FAMILIES)}")
+    if family not in names.FAMILIES:
+        raise ValueError(f"unknown family {family!r}; choose one of {', '.join(names.FAMILIES)}")
     return _spec(family)
 
 
@@ -126,8 +118,8 @@ def generate(family: str, seed: int, *, space: str = "nnlqp", resolution: int | 
     MAC window is judged at the drawn resolution), e.g. to export small test graphs.
     """
     spec = family_spec(family)
-    if space not in SPACES:
-        raise ValueError(f"unknown space {space!r}; choose one of {', '.join(SPACES)}")
+    if space not in names.SPACES:
+        raise ValueError(f"unknown space {space!r}; choose one of {', '.join(names.SPACES)}")
     if isinstance(seed, (bool, np.bool_)):
         raise ValueError(f"seed must be a non-negative int, got {seed!r}")
     try:
@@ -138,12 +130,12 @@ def generate(family: str, seed: int, *, space: str = "nnlqp", resolution: int | 
         raise ValueError(f"seed must be a non-negative int, got {seed}")
     override = None if resolution is None else _check_resolution(spec, resolution)
     extended = space == "extended"
-    rng = np.random.default_rng([FAMILIES.index(family), seed] + ([1] if extended else []))
-    window = spec.mac_window or MAC_WINDOW
+    rng = np.random.default_rng([names.FAMILIES.index(family), seed] + ([1] if extended else []))
+    window = spec.mac_window or names.MAC_WINDOW
     low, high = (window[0] * _base_macs(family), window[1] * _base_macs(family)) if spec.windowed else (0, np.inf)
     for draw in range(MAX_DRAWS):
         body = spec.sample(rng, extended)
-        r = choice(rng, EXTENDED_RESOLUTIONS) if extended and spec.varies_resolution else spec.resolution
+        r = choice(rng, names.EXTENDED_RESOLUTIONS) if extended and spec.varies_resolution else spec.resolution
         config = {"space": space, "resolution": r, **body, "draw": draw}
         macs = _macs(spec, config, r)
         if low <= macs <= high:

@@ -8,6 +8,7 @@ import pytest
 
 from nas_predictor.errors import ConfigError, DataError, NasPredictorError
 from nas_predictor.io import atomic_path, atomic_write_bytes, atomic_write_json, file_lock
+from tests.waiting import calls_wait_for
 
 
 def test_atomic_writes_replace_whole_files_with_plain_permissions(tmp_path):
@@ -66,19 +67,11 @@ def test_file_lock_refuses_another_holder_naming_it_and_nests_within_a_thread(tm
 
 def test_file_lock_waits_for_another_process_and_says_so_once(tmp_path, capsys):
     lock = tmp_path / "r.lock"
-    done = []
 
     def merge():
         with file_lock(lock, "results r", wait=True):
-            done.append(1)
+            return 1
 
-    with filelock.FileLock(str(lock)):  # as another process would hold it
-        waiters = [threading.Thread(target=merge) for _ in range(2)]
-        for waiter in waiters:
-            waiter.start()
-        waiters[0].join(0.5)
-        assert all(w.is_alive() for w in waiters) and not done
-    for waiter in waiters:
-        waiter.join(30)
-    assert done == [1, 1]
+    # filelock.FileLock: held as another process would hold it
+    assert calls_wait_for(filelock.FileLock(str(lock)), merge, threads=2) == [1, 1]
     assert capsys.readouterr().err.count("waiting for results r") == 1

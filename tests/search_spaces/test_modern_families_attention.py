@@ -1,20 +1,18 @@
 """The attention / MLP / MetaFormer / hybrid families (issue 27): reproducibility, ONNX ops, parameter ranges, runs."""
 
-import functools
-import json
-import warnings
-
-import numpy as np
 import onnx
-import onnxruntime as ort
 import pytest
 
-from nas_predictor.latency.prepare import prepare_model
 from nas_predictor.onnx import onnx_to_graph
 from search_spaces.cnn_families import base_variant, family_spec, generate
 from search_spaces.cnn_families.blocks import meta_params
-from search_spaces.cnn_families.dataset import variant_onnx
 from search_spaces.onnx_export import export_onnx
+
+# the shared checks assert: pytest rewrites their asserts (as a test module's) if told before the import
+pytest.register_assert_rewrite("tests.search_spaces.modern_families_common")
+from tests.search_spaces.modern_families_common import (  # noqa: E402
+    attr, check_parameters_within, check_reproducible_and_seeds_differ, check_runs_and_encodes, extended_onnx,
+    generated, input_names, op_types, producers_of)
 
 FAMILIES = ("vit", "swin", "mixer", "poolformer", "mobilevit")
 # parameter ranges the modules' docstrings state (measured over seeds 0-149 of both spaces)
@@ -55,25 +53,6 @@ OP_TYPES = {
                         "LayerNormalization", "MatMul", "Split", "Squeeze", "Softmax", "Div", "Erf", "Resize", "Shape",
                         "Slice", "Cast", "Concat", "GlobalAveragePool", "Flatten", "Gemm"},
 }
-ARTEFACTS = {"Constant", "Identity"}
-
-
-@functools.lru_cache(maxsize=None)
-def _generated(family, seed, space):
-    return generate(family, seed, space=space)
-
-
-@functools.lru_cache(maxsize=None)
-def _onnx(family, seed):
-    return variant_onnx(family, seed, space="extended")
-
-
-def _producers(model):
-    return {o: n for n in model.graph.node for o in n.output}
-
-
-def _input_names(model):
-    return {i.name for i in model.graph.input}
 
 
 def _check_vit(model, config):
@@ -81,14 +60,14 @@ def _check_vit(model, config):
     blocks = len(config["blocks"])
     assert ops.count("Softmax") == blocks and ops.count("LayerNormalization") == 2 * blocks + 1
     # attention: Softmax(MatMul(q, k^T)) feeding a MatMul with v
-    producers = _producers(model)
+    producers = producers_of(model)
     for node in model.graph.node:
         if node.op_type == "Softmax":
             assert producers[node.input[0]].op_type == "MatMul"
 
 
 def _check_swin(model, config):
-    producers, inputs = _producers(model), _input_names(model)
+    producers, inputs = producers_of(model), input_names(model)
     # the shift: torch.roll is Concat of two Slices of one tensor (per rolled axis)
     rolls = [n for n in model.graph.node if n.op_type == "Concat" and len(n.input) == 2
              and all(x in producers and producers[x].op_type == "Slice" for x in n.input)
@@ -111,7 +90,7 @@ def _check_swin(model, config):
 
 
 def _check_mixer(model, config):
-    inputs, producers = _input_names(model), _producers(model)
+    inputs, producers = input_names(model), producers_of(model)
     depth = len(config["blocks"])
     ops = [n.op_type for n in model.graph.node]
     if config["kind"] == "resmlp":
@@ -131,14 +110,10 @@ def _check_mixer(model, config):
     assert "stem.weight" in inputs
 
 
-def _attr(node, name):
-    return next(onnx.helper.get_attribute_value(a) for a in node.attribute if a.name == name)
-
-
 def _check_poolformer(model, config):
-    producers = _producers(model)
+    producers = producers_of(model)
     pools = [n for n in model.graph.node if n.op_type == "AveragePool"]
-    assert [(_attr(n, "kernel_shape"), _attr(n, "strides"), _attr(n, "count_include_pad")) for n in pools] == \
+    assert [(attr(n, "kernel_shape"), attr(n, "strides"), attr(n, "count_include_pad")) for n in pools] == \
         [([st["pool"]] * 2, [1, 1], 0) for st in config["stages"] for _ in range(st["depth"])]
     # the token mixer: pool(x) - x
     subs = [n for n in model.graph.node if n.op_type == "Sub"]
@@ -165,7 +140,7 @@ def _check_mobilevit(model, config):
     assert odd and ops.count("Resize") == 2 * odd
     # fusion: the block's input (the stride-2 MV2 block's BatchNormalization) concatenated with the
     # projected transformer output (SiLU: Sigmoid -> Mul)
-    producers = _producers(model)
+    producers = producers_of(model)
     fusions = [n for n in model.graph.node if n.op_type == "Concat"
                and [producers[x].op_type if x in producers else None for x in n.input] == ["BatchNormalization", "Mul"]]
     assert len(fusions) == len(vits)
@@ -177,22 +152,14 @@ SIGNATURES = {"vit": _check_vit, "swin": _check_swin, "mixer": _check_mixer, "po
 
 @pytest.mark.parametrize("family", FAMILIES)
 def test_generation_is_reproducible_and_seeds_differ(family):
-    for space in ("nnlqp", "extended"):
-        variants = [_generated(family, s, space) for s in range(3)]
-        assert generate(family, 0, space=space) == variants[0]
-        assert json.loads(json.dumps(variants[0].config)) == variants[0].config
-        assert len({json.dumps(v.config, sort_keys=True) for v in variants}) == 3
-    seed = SEEDS[family][0]
-    info, data = _onnx(family, seed)
-    again_info, again = variant_onnx(family, seed, space="extended")
-    assert info == again_info and data == again
+    check_reproducible_and_seeds_differ(family, SEEDS[family][0])
 
 
 @pytest.mark.parametrize("family,seed", CASES)
 def test_exported_op_types(family, seed):
-    model = onnx.load_from_string(_onnx(family, seed)[1])
-    assert {n.op_type for n in model.graph.node} - ARTEFACTS == OP_TYPES[family, seed]
-    SIGNATURES[family](model, _generated(family, seed, "extended").config)
+    model = onnx.load_from_string(extended_onnx(family, seed)[1])
+    assert op_types(model) == OP_TYPES[family, seed]
+    SIGNATURES[family](model, generated(family, seed, "extended").config)
 
 
 @pytest.mark.parametrize("family", FAMILIES)
@@ -203,13 +170,7 @@ def test_base_network_and_parameters_within_the_stated_range(family):
     assert meta_params(lambda: spec.build(base.config, 224, spec.num_classes)) == BASE_PARAMS[family]
     assert spec.mac_window == MAC_WINDOW
     low, high = PARAM_RANGES[family]
-    for space in ("nnlqp", "extended"):
-        for seed in range(8):
-            variant = _generated(family, seed, space)
-            config = variant.config
-            params = meta_params(lambda: spec.build(config, config["resolution"], spec.num_classes))
-            assert low <= params <= high, (space, seed, params)
-            assert MAC_WINDOW[0] * base.macs <= variant.macs <= MAC_WINDOW[1] * base.macs
+    check_parameters_within(family, low, high, macs=(MAC_WINDOW[0] * base.macs, MAC_WINDOW[1] * base.macs))
 
 
 @pytest.mark.parametrize("resolution", [160, 256])
@@ -217,21 +178,12 @@ def test_base_network_and_parameters_within_the_stated_range(family):
 def test_extended_variants_run_in_onnxruntime_and_encode(family, resolution):
     seed = SEEDS[family][0]
     if resolution == 160:  # the variant's own resolution: its dataset export
-        info, data = _onnx(family, seed)
+        info, data = extended_onnx(family, seed)
         assert info["input_shape"] == [1, 3, 160, 160]
         macs = info["macs"]
     else:
         variant = generate(family, seed, space="extended", resolution=resolution)
         data, macs = export_onnx(variant.build(), variant.input_shape), variant.macs
-    prepared = prepare_model(data)
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    session = ort.InferenceSession(prepared.model_bytes, options, providers=["CPUExecutionProvider"])
-    (out,) = session.run(None, prepared.feeds)
-    assert out.shape == (1, 1000) and np.isfinite(out).all()
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        graph = onnx_to_graph(data)
-    assert graph.scalars["flops"] > 2 * macs * 0.9  # Conv / Gemm / MatMul MACs all counted
+    graph = check_runs_and_encodes(data, macs)
     if resolution == 160:  # no shape constant holds the batch: the batch-1 file re-sizes to another batch
         assert onnx_to_graph(data, batch_size=3).scalars["flops"] == pytest.approx(3 * graph.scalars["flops"])

@@ -1,21 +1,18 @@
 """The modern CNN families (issue 27): reproducibility, the ONNX ops each brings, parameter ranges, runs."""
 
-import functools
-import json
-import warnings
-
-import numpy as np
 import onnx
-import onnxruntime as ort
 import pytest
 import torch
 
-from nas_predictor.latency.prepare import prepare_model
-from nas_predictor.onnx import onnx_to_graph
 from search_spaces.cnn_families import EXTENDED_RESOLUTIONS, family_spec, generate
-from search_spaces.cnn_families.blocks import meta_macs, meta_params
-from search_spaces.cnn_families.dataset import variant_onnx
+from search_spaces.cnn_families.blocks import meta_macs
 from search_spaces.onnx_export import export_onnx
+
+# the shared checks assert: pytest rewrites their asserts (as a test module's) if told before the import
+pytest.register_assert_rewrite("tests.search_spaces.modern_families_common")
+from tests.search_spaces.modern_families_common import (  # noqa: E402
+    attr, check_parameters_within, check_reproducible_and_seeds_differ, check_runs_and_encodes, extended_onnx,
+    generated, op_types, producers_of)
 
 CONV_FAMILIES = ("convnext", "regnet", "shufflenet", "ghostnet", "densenet", "hrnet")
 # the parameter ranges the modules' docstrings state (measured over seeds 0-149 of both spaces), rounded outwards
@@ -52,7 +49,6 @@ OP_TYPES = {
     "hrnet": {"Conv", "BatchNormalization", "Relu", "Add", "Shape", "Slice", "Cast", "Concat", "Resize",
               "GlobalAveragePool", "Flatten", "Gemm"},
 }
-ARTEFACTS = {"Constant", "Identity"}
 
 
 @pytest.fixture(autouse=True, scope="module")
@@ -65,25 +61,12 @@ def _one_torch_thread():
     torch.set_num_threads(threads)
 
 
-@functools.lru_cache(maxsize=None)
-def _generated(family, seed, space):
-    return generate(family, seed, space=space)
-
-
-@functools.lru_cache(maxsize=None)
 def _onnx(family):
-    return variant_onnx(family, ONNX_SEED[family], space="extended")
+    return extended_onnx(family, ONNX_SEED[family])
 
 
 def _model(data):
     return onnx.load_from_string(data)
-
-
-def _attr(node, name, default=None):
-    for a in node.attribute:
-        if a.name == name:
-            return onnx.helper.get_attribute_value(a)
-    return default
 
 
 def _conv_shapes(model):
@@ -93,13 +76,9 @@ def _conv_shapes(model):
     for node in model.graph.node:
         if node.op_type == "Conv":
             weight = shapes[node.input[1]]
-            group = _attr(node, "group", 1)
+            group = attr(node, "group", 1)
             out.append((weight[2], group, weight[1] * group))
     return out
-
-
-def _producers(model):
-    return {o: n for n in model.graph.node for o in n.output}
 
 
 def _check_convnext(model, config):
@@ -113,18 +92,18 @@ def _check_regnet(model, config):
 
 
 def _check_shufflenet(model, config):
-    producers = _producers(model)
+    producers = producers_of(model)
     shuffles = [n for n in model.graph.node if n.op_type == "Reshape"
                 and producers[n.input[0]].op_type == "Transpose"
                 and producers[producers[n.input[0]].input[0]].op_type == "Reshape"
-                and _attr(producers[n.input[0]], "perm") == [0, 2, 1, 3, 4]]
+                and attr(producers[n.input[0]], "perm") == [0, 2, 1, 3, 4]]
     units = sum(n.op_type == "Concat" for n in model.graph.node)
     assert len(shuffles) == units > 0  # every unit ends with its channel shuffle
     assert any(g == c > 1 for k, g, c in _conv_shapes(model))
 
 
 def _check_ghostnet(model, config):
-    producers = _producers(model)
+    producers = producers_of(model)
     # every Ghost module slices its concatenation (primary + cheap) to the output width
     assert sum(n.op_type == "Slice" and producers[n.input[0]].op_type == "Concat" for n in model.graph.node) \
         == sum(n.op_type == "Concat" for n in model.graph.node) > 0
@@ -146,7 +125,7 @@ def _check_hrnet(model, config):
     expected = sum(st["modules"] * (b * (b - 1) // 2) for b, st in enumerate(stages, start=2))
     resizes = [n for n in model.graph.node if n.op_type == "Resize"]
     assert len(resizes) == expected == 10  # 1 + 3 + 6
-    assert {_attr(n, "mode") for n in resizes} == {b"nearest"}
+    assert {attr(n, "mode") for n in resizes} == {b"nearest"}
 
 
 SIGNATURES = {"hrnet": _check_hrnet, "densenet": _check_densenet, "convnext": _check_convnext, "regnet": _check_regnet,
@@ -156,33 +135,21 @@ SIGNATURES = {"hrnet": _check_hrnet, "densenet": _check_densenet, "convnext": _c
 
 @pytest.mark.parametrize("family", CONV_FAMILIES)
 def test_generation_is_reproducible_and_seeds_differ(family):
-    for space in ("nnlqp", "extended"):
-        variants = [_generated(family, s, space) for s in range(3)]
-        assert generate(family, 0, space=space) == variants[0]
-        assert json.loads(json.dumps(variants[0].config)) == variants[0].config
-        assert len({json.dumps(v.config, sort_keys=True) for v in variants}) == 3
-    info, data = _onnx(family)
-    again_info, again = variant_onnx(family, ONNX_SEED[family], space="extended")
-    assert info == again_info and data == again
+    check_reproducible_and_seeds_differ(family, ONNX_SEED[family])
 
 
 @pytest.mark.parametrize("family", CONV_FAMILIES)
 def test_exported_op_types(family):
     info, data = _onnx(family)
     model = _model(data)
-    assert {n.op_type for n in model.graph.node} - ARTEFACTS == OP_TYPES[family]
+    assert op_types(model) == OP_TYPES[family]
     SIGNATURES[family](model, info["config"])
 
 
 @pytest.mark.parametrize("family", CONV_FAMILIES)
 def test_parameters_within_the_stated_range(family):
-    spec = family_spec(family)
     low, high = PARAM_RANGES[family]
-    for space in ("nnlqp", "extended"):
-        for seed in range(8):
-            config = _generated(family, seed, space).config
-            params = meta_params(lambda: spec.build(config, config["resolution"], spec.num_classes))
-            assert low <= params <= high, (space, seed, params)
+    check_parameters_within(family, low, high)
 
 
 @pytest.mark.parametrize("family", CONV_FAMILIES)
@@ -190,7 +157,7 @@ def test_every_extended_resolution_builds(family):
     # a forward on the meta device checks every shape (HRNet's fusion sums maps of odd sizes, e.g. 13 <- 7
     # at 208) without computing anything
     spec = family_spec(family)
-    config = _generated(family, RUN_SEED[family], "extended").config
+    config = generated(family, RUN_SEED[family], "extended").config
     for resolution in EXTENDED_RESOLUTIONS + (224,):
         assert meta_macs(lambda: spec.build(config, resolution, 1000), (1, 3, resolution, resolution)) > 0
 
@@ -203,14 +170,4 @@ def test_extended_variants_run_in_onnxruntime_and_encode(family, resolution):
     else:
         variant = generate(family, RUN_SEED[family], space="extended", resolution=resolution)
         data, macs = export_onnx(variant.build(), variant.input_shape), variant.macs
-    prepared = prepare_model(data)
-    assert prepared.feeds["input"].shape == (1, 3, resolution, resolution)
-    options = ort.SessionOptions()
-    options.intra_op_num_threads = 1
-    session = ort.InferenceSession(prepared.model_bytes, options, providers=["CPUExecutionProvider"])
-    (out,) = session.run(None, prepared.feeds)
-    assert out.shape == (1, 1000) and np.isfinite(out).all()
-    with warnings.catch_warnings():
-        warnings.simplefilter("error")
-        graph = onnx_to_graph(data)
-    assert graph.scalars["flops"] > 2 * macs * 0.9  # Conv / Gemm / MatMul MACs all counted
+    check_runs_and_encodes(data, macs, input_shape=(1, 3, resolution, resolution))

@@ -61,43 +61,32 @@ def accuracy_table() -> list[str]:
 
 
 def ensemble_table() -> list[str]:
-    rows = [
-        "| ensemble | members | tau (equivalence-averaged) | tau (each cell alone) |"
-        " member taus (as each was evaluated) | total training time |",
-        "|---|---|---|---|---|---|",
-    ]
+    rows = common.header("ensemble", "members", "tau (equivalence-averaged)", "tau (each cell alone)",
+                         "member taus (as each was evaluated)", "total training time")
     for path in sorted(RESULTS.glob("*ensemble*.json")):
         res = json.loads(path.read_text())
         total = res.get("total_train_seconds")
         averaged = f"{res['kendall_tau']:.4f}" if res.get("average_equivalent") else "not run"
         plain = res.get("kendall_tau_plain", res["kendall_tau"])
-        rows.append(
-            f"| {res['name']} | {len(res['members'])} | {averaged} | {plain:.4f} | "
-            f"{', '.join(f'{t:.4f}' for t in res['member_kendall_tau'] if t is not None)} | "
-            f"{'' if total is None else f'{total / 60:.0f} min'} |"
-        )
+        rows.append(common.row(res["name"], len(res["members"]), averaged, f"{plain:.4f}",
+                               ", ".join(f"{t:.4f}" for t in res["member_kendall_tau"] if t is not None),
+                               "" if total is None else f"{total / 60:.0f} min"))
     return rows
 
 
 def speed_table() -> list[str]:
     res = common.load("nb201_predict_speed")
-    rows = [
-        "| predictor | members × (hidden × blocks) | parameters | threads |"
-        " seconds for all 15,625 cells (median; mean ± std) | tau (averaged / alone) |",
-        "|---|---|---|---|---|---|",
-    ]
+    rows = common.header("predictor", "members × (hidden × blocks)", "parameters", "threads",
+                         "seconds for all 15,625 cells (median; mean ± std)", "tau (averaged / alone)")
     if not res:
         return rows
     for name, e in res["predictors"].items():
         tau = f"{e['kendall_tau']:.4f}"
         if "kendall_tau_plain" in e:
             tau += f" / {e['kendall_tau_plain']:.4f}" if e.get("average_equivalent") else " (alone)"
-        rows.append(
-            f"| {name} | {e.get('members', 1)} × ({e['hidden']} × {e['num_blocks']}) | {e['parameters']:,} |"
-            f" {e['threads']} | "
-            f"{e['seconds_median']:.2f} ({e['seconds_mean']:.2f} ± {e['seconds_std']:.2f}, n={len(e['seconds'])}) |"
-            f" {tau} |"
-        )
+        rows.append(common.row(
+            name, f"{e.get('members', 1)} × ({e['hidden']} × {e['num_blocks']})", f"{e['parameters']:,}", e["threads"],
+            f"{e['seconds_median']:.2f} ({e['seconds_mean']:.2f} ± {e['seconds_std']:.2f}, n={len(e['seconds'])})", tau))
     return rows
 
 
@@ -210,15 +199,15 @@ def search_table() -> list[str]:
 
 def main_job_table() -> list[str]:
     """benchmarks/main_job.py: the README's main job, cold and warm, now and before the change that cut it."""
-    rows = ["| code | cold cache (s) | warm cache (s) | runs |", "|---|---|---|---|"]
+    rows = common.header("code", "cold cache (s)", "warm cache (s)", "runs")
     for stem, label in (("main_job", "current"), ("main_job_before", "before")):
         run = common.load(stem)
         if run is None:
             continue
         s = run["summary"]
-        rows.append(f"| {label} ({run['code']}) | {s['cold']['mean']:.1f} ± {s['cold']['std']:.1f} "
-                    f"(worst {s['cold']['worst']:.1f}) | {s['warm']['mean']:.1f} ± {s['warm']['std']:.1f} "
-                    f"(worst {s['warm']['worst']:.1f}) | {s['cold']['n']} + {s['warm']['n']} |")
+        rows.append(common.row(f"{label} ({run['code']})",
+                               *(f"{s[k]['mean']:.1f} ± {s[k]['std']:.1f} (worst {s[k]['worst']:.1f})"
+                                 for k in ("cold", "warm")), f"{s['cold']['n']} + {s['warm']['n']}"))
     if len(rows) == 2:
-        rows.append("| (no results: run `python benchmarks/main_job.py`) | | | |")
+        rows.append(common.row("(no results: run `python benchmarks/main_job.py`)", "", "", ""))
     return rows

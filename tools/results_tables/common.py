@@ -129,3 +129,18 @@ def meta(stems: list[str]) -> list[str]:
 def glob_stems(pattern: str) -> list[str]:
     """Stems of the results files matching a glob, sorted."""
     return [p.stem for p in sorted(RESULTS.glob(f"{pattern}.json"))]
+
+
+def header(*columns: str) -> list[str]:
+    """A markdown table's first two lines: the column names and the rule under them."""
+    return [row(*columns), "|" + "---|" * len(columns)]
+
+
+def row(*cells: object) -> str:
+    """One markdown table line."""
+    return "| " + " | ".join(str(c) for c in cells) + " |"
+
+
+def not_run(*columns: str, status: str = "not run yet") -> list[str]:
+    """A table whose results file is missing: its header and one line saying so."""
+    return [*header(*columns), row("all", status, *([""] * (len(columns) - 2)))]

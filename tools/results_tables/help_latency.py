@@ -263,11 +263,8 @@ def _device_kind(setting: str) -> str:
 
 def latency_label_table() -> list[str]:
     res = common.load("latency_label_ceiling")
-    rows = [
-        "| family | setting | cross-setting fit MAPE | cross-setting fit Acc(10 %) | median latency / 2080ti_1 | "
-        "log corr. with the same GPU at batch 32 |",
-        "|---|---|---|---|---|---|",
-    ]
+    rows = common.header("family", "setting", "cross-setting fit MAPE", "cross-setting fit Acc(10 %)",
+                         "median latency / 2080ti_1", "log corr. with the same GPU at batch 32")
     if not res:
         return rows + ["| latency_label_ceiling: not run yet | | | | | |"]
     for family, fits in res["cross_setting"].items():

@@ -23,9 +23,9 @@ REAL_MODELS = {
 
 def _shipped_real_model() -> str | None:
     """The benchmark model behind the shipped latency-cpu-ort (its checkpoint's folder is the model's name)."""
-    manifest = ROOT / "nas_predictor" / "pretrained" / "manifest.json"
-    entry = json.loads(manifest.read_text()).get("latency-cpu-ort", {}) if manifest.is_file() else {}
-    source = entry.get("source_checkpoint")
+    from nas_predictor.pretrained_cards import cards
+
+    source = next((c.source_checkpoint for c in cards("latency-cpu-ort")), None)
     return Path(source).parent.name if source else None
 
 
@@ -46,34 +46,30 @@ def latency_real_table(part: str = "all") -> list[str]:
     """Real torchvision/timm networks, labels of the training machine (or after 5-shot calibration)."""
     run = common.load("latency_real")
     if not run:
-        return ["| model | status |", "|---|---|", "| all | not run yet |"]
+        return common.not_run("model", "status")
     summary = run["summary"]
-    rows = ["| model | seeds | MAPE | Acc(10 %) | Spearman | max error |", "|---|---|---|---|---|---|"]
+    rows = common.header("model", "seeds", "MAPE", "Acc(10 %)", "Spearman", "max error")
     for name, label in REAL_MODELS.items():
         row = summary.get(name)
         if not row or part not in row:
             continue
         r = row[part]
-        rows.append(
-            f"| {_real_label(name, label)} | {len(row['seeds'])} | {_pm(r.get('mape'))} |"
-            f" {_pm(r.get('acc_10pct'), digits=0)} | "
-            f"{_pm(r.get('spearman'), pct=False, digits=3)} | {_pm(r.get('max_error'), digits=0)} |"
-        )
+        rows.append(common.row(_real_label(name, label), len(row["seeds"]), _pm(r.get("mape")),
+                               _pm(r.get("acc_10pct"), digits=0), _pm(r.get("spearman"), pct=False, digits=3),
+                               _pm(r.get("max_error"), digits=0)))
     return rows
 
 
 def latency_real_lofo_table() -> list[str]:
     run = common.load("latency_real_lofo")
     if not run or "lofo_average" not in run.get("summary", {}):
-        return ["| model | status |", "|---|---|", "| all | not run yet |"]
-    rows = ["| model | families held out | average MAPE over families |", "|---|---|---|"]
+        return common.not_run("model", "status")
+    rows = common.header("model", "families held out", "average MAPE over families")
     for name, label in REAL_MODELS.items():
         row = run["summary"]["lofo_average"].get(name)
         if row:
-            rows.append(
-                f"| {_real_label(name, label)} | {', '.join(map(str, row['families']))} |"
-                f" {_pm(row['mape_mean_over_families'])} |"
-            )
+            rows.append(common.row(_real_label(name, label), ", ".join(map(str, row["families"])),
+                                   _pm(row["mape_mean_over_families"])))
     return rows
 
 
@@ -81,53 +77,44 @@ def latency_real_speed_table() -> list[str]:
     """Seconds to predict 1,000 real networks: the shipped predictor timed alone (``--speed``), and each
     neural model of the run, timed on its own core right after training (one thread)."""
     run = common.load("latency_real")
-    rows = [
-        "| predictor | threads | from graphs | reading the ONNX files | from ONNX files | timed |",
-        "|---|---|---|---|---|---|",
-    ]
+    rows = common.header("predictor", "threads", "from graphs", "reading the ONNX files", "from ONNX files", "timed")
     if run and run.get("speed"):
         sp = run["speed"]
         for threads, t in sp["threads"].items():
-            rows.append(
-                f"| shipped `{sp['predictor']}` | {threads} | {t['predict_from_graphs_s']:.1f} s | "
-                f"{1000 * t['onnx_encode_mean_s']:.0f} ms each | {t['predict_from_onnx_s']:.0f} s | alone, `--speed` |"
-            )
+            rows.append(common.row(f"shipped `{sp['predictor']}`", threads, f"{t['predict_from_graphs_s']:.1f} s",
+                                   f"{1000 * t['onnx_encode_mean_s']:.0f} ms each",
+                                   f"{t['predict_from_onnx_s']:.0f} s", "alone, `--speed`"))
     for name, label in REAL_MODELS.items():
         times = [
             r["predict_speed"] for r in (run or {}).get("runs", []) if r["model"] == name and r.get("predict_speed")
         ]
         if times:
             graphs = [t["predict_from_graphs_s"] for t in times]
-            rows.append(
-                f"| {_real_label(name, label)} | 1 | {statistics.mean(graphs):.1f} s (worst {max(graphs):.1f}) | - |"
-                " - | "
-                f"after training, {len(times)} seed(s), the other core training |"
-            )
+            rows.append(common.row(_real_label(name, label), 1,
+                                   f"{statistics.mean(graphs):.1f} s (worst {max(graphs):.1f})", "-", "-",
+                                   f"after training, {len(times)} seed(s), the other core training"))
     if len(rows) == 2:
-        rows.append("| - | - | not run yet | - | - | - |")
+        rows.append(common.row("-", "-", "not run yet", "-", "-", "-"))
     return rows
 
 
 def real_retest_table() -> list[str]:
     path = ROOT / "benchmarks" / "latency_dataset" / "real_networks_cpu_1t" / "retest_summary.json"
     if not path.is_file():
-        return ["| networks | status |", "|---|---|", "| all | retest not measured yet |"]
+        return common.not_run("networks", "status", status="retest not measured yet")
     r = json.loads(path.read_text())
-    return [
-        "| networks | mean diff | median diff | p90 diff | max diff | within 5 % | within 10 % | measured |",
-        "|---|---|---|---|---|---|---|---|",
-        f"| {r['networks']} | {100 * r['mean_diff']:.1f} % | {100 * r['median_diff']:.1f} % |"
-        f" {100 * r['p90_diff']:.1f} % | "
-        f"{100 * r['max_diff']:.1f} % | {100 * r['within_5pct']:.0f} % | {100 * r['within_10pct']:.0f} % | "
-        f"{r['first'][:16]} to {r['last'][:16]} UTC |",
-    ]
+    pct = [f"{100 * r[k]:.1f} %" for k in ("mean_diff", "median_diff", "p90_diff", "max_diff")]
+    return [*common.header("networks", "mean diff", "median diff", "p90 diff", "max diff", "within 5 %",
+                           "within 10 %", "measured"),
+            common.row(r["networks"], *pct, f"{100 * r['within_5pct']:.0f} %", f"{100 * r['within_10pct']:.0f} %",
+                       f"{r['first'][:16]} to {r['last'][:16]} UTC")]
 
 
 def real_networks_table() -> list[str]:
     """benchmarks/real_networks.py check: torchvision/timm networks through the ONNX encoder."""
     run = common.load("real_networks")
     if run is None:
-        return ["| (no results: run `python benchmarks/real_networks.py check`) |", "|---|"]
+        return common.header("(no results: run `python benchmarks/real_networks.py check`)")
     rows, s = run["rows"], run["summary"]
     published = [r for r in rows if r.get("published_gmacs") and r.get("published_resolution") == r["resolution"]]
     worst = max(abs(r["macs_rel_diff"]) for r in rows if r.get("macs_rel_diff") is not None)
@@ -137,37 +124,35 @@ def real_networks_table() -> list[str]:
         return (f"{v['exact']} exactly 32x, {v['refused']} refused with an error, {v['wrong']} wrong, "
                 f"{v['crashed']} crashed")
 
-    return [
-        "| check | result |",
-        "|---|---|",
-        "| networks (torchvision + timm, weight-free, opset 17) |"
-        f" {s['networks']}: {s['at_224']} at 224, {s['at_160']} at 160, "
-        f"{s['families']} families |",
-        f"| encoded | {s['encoded']} of {s['networks']}; tensors left unsized: {s['unresolved_shapes']} |",
-        f"| Conv/Gemm/MatMul/Einsum MACs within 1 % of FlopCounterMode | {s['macs_within_1pct']} of {s['networks']} "
-        f"(largest difference {100 * worst:.2f} %) |",
-        f"| FlopCounterMode vs torchvision's published GMACs | {len(published)} networks, largest difference "
-        f"{100 * max(abs(r['reference_vs_published_rel']) for r in published):.2f} % (the published figures are "
-        "rounded) |",
-        f"| batch 32, file re-read at batch 32 (`latency --batch 32`) | {verdicts('batch32_reexport_free')} |",
-        f"| batch 32, graph re-batched (`rebatch`, search spaces' graphs) | {verdicts('batch32_rebatch')} |",
-        "| encode time, one thread (best of "
-        f"{run['command'].split('--repeats ')[1].split()[0] if '--repeats' in run['command'] else '?'}) | "
-        f"ResNet-50 {s['resnet50_encode_ms']:.1f} ms, timm Swin-T {s['swin_t_encode_ms']:.0f} ms, torchvision Swin-T "
-        f"{s['swin_t_torchvision_encode_ms']:.0f} ms, median {s['encode_ms']['median']:.1f} ms |",
-    ]
+    repeats = run["command"].split("--repeats ")[1].split()[0] if "--repeats" in run["command"] else "?"
+    checks = {
+        "networks (torchvision + timm, weight-free, opset 17)":
+            f"{s['networks']}: {s['at_224']} at 224, {s['at_160']} at 160, {s['families']} families",
+        "encoded": f"{s['encoded']} of {s['networks']}; tensors left unsized: {s['unresolved_shapes']}",
+        "Conv/Gemm/MatMul/Einsum MACs within 1 % of FlopCounterMode":
+            f"{s['macs_within_1pct']} of {s['networks']} (largest difference {100 * worst:.2f} %)",
+        "FlopCounterMode vs torchvision's published GMACs":
+            f"{len(published)} networks, largest difference "
+            f"{100 * max(abs(r['reference_vs_published_rel']) for r in published):.2f} % (the published figures are "
+            "rounded)",
+        "batch 32, file re-read at batch 32 (`latency --batch 32`)": verdicts("batch32_reexport_free"),
+        "batch 32, graph re-batched (`rebatch`, search spaces' graphs)": verdicts("batch32_rebatch"),
+        f"encode time, one thread (best of {repeats})":
+            f"ResNet-50 {s['resnet50_encode_ms']:.1f} ms, timm Swin-T {s['swin_t_encode_ms']:.0f} ms, torchvision "
+            f"Swin-T {s['swin_t_torchvision_encode_ms']:.0f} ms, median {s['encode_ms']['median']:.1f} ms",
+    }
+    return [*common.header("check", "result"), *(common.row(k, v) for k, v in checks.items())]
 
 
 def bad_inputs_table() -> list[str]:
     """benchmarks/bad_inputs.py: every bad input tried, by category."""
     run = common.load("bad_inputs")
     if run is None:
-        return ["| (no results: run `python benchmarks/bad_inputs.py`) |", "|---|"]
-    rows = ["| category | kinds tried | clear error | right result | neither |", "|---|---|---|---|---|"]
+        return common.header("(no results: run `python benchmarks/bad_inputs.py`)")
+    rows = common.header("category", "kinds tried", "clear error", "right result", "neither")
+    counts = ("kinds", "clear error", "correct result", "fail")
     for category, c in run["summary"]["by_category"].items():
-        rows.append(f"| {category} | {c['kinds']} | {c['clear error']} | {c['correct result']} | {c['fail']} |")
+        rows.append(common.row(category, *(c[k] for k in counts)))
     t = run["summary"]["total"]
-    rows.append(
-        f"| **all** | **{t['kinds']}** | **{t['clear error']}** | **{t['correct result']}** | **{t['fail']}** |"
-    )
+    rows.append(common.row(*(f"**{v}**" for v in ("all", *(t[k] for k in counts)))))
     return rows

@@ -6,6 +6,7 @@ from nas_predictor.data.latency_graphs import _cache_file, cached_network_graphs
 from nas_predictor.onnx import onnx_to_graph
 from search_spaces.nasbench201 import NASBench201
 from search_spaces.onnx_export import export_onnx
+from tests.waiting import calls_wait_for
 
 ARCHS = [
     "|avg_pool_3x3~0|+|nor_conv_1x1~0|skip_connect~1|+|nor_conv_1x1~0|skip_connect~1|skip_connect~2|",
@@ -50,57 +51,42 @@ def _held_by_another_process(path):
     return filelock.FileLock(str(path.with_name(path.name + ".lock")))
 
 
-def test_a_second_process_waits_for_the_cache_lock(tmp_path):
-    import threading
-
+def test_readers_of_a_whole_cache_do_not_wait_for_the_lock(tmp_path):
     network_graphs("nasbench201", ARCHS[:1], cache=tmp_path, progress=False)
     path = _cache_file("nasbench201", tmp_path)
-    done = []
-    with _held_by_another_process(path):  # as another process extending the file would
-        reader = threading.Thread(target=lambda: done.append(
-            network_graphs("nasbench201", ARCHS[:1], cache=tmp_path, progress=False)))
-        reader.start()
-        reader.join(0.5)
-        assert reader.is_alive() and not done  # it neither reads nor "repairs" the file meanwhile
-    reader.join(30)
-    assert len(done) == 1 and len(done[0]) == 1
+    with _held_by_another_process(path):  # as another process appending exports would
+        assert len(network_graphs("nasbench201", ARCHS[:1], cache=tmp_path, progress=False)) == 1
+
+
+def test_a_read_that_meets_an_append_in_progress_waits_then_reads_again(tmp_path):
+    network_graphs("nasbench201", ARCHS[:1], cache=tmp_path, progress=False)
+    path = _cache_file("nasbench201", tmp_path)
+    whole = path.read_bytes()
+    path.write_bytes(whole + gzip.compress(b'{"arch": "x", "graph": {"op')[:-6])  # the writer's half-written record
+    # the reader neither trusts the torn file nor "repairs" it while the writer holds the lock
+    done = calls_wait_for(_held_by_another_process(path),
+                          lambda: network_graphs("nasbench201", ARCHS[:1], cache=tmp_path, progress=False),
+                          while_held=lambda: path.write_bytes(whole))  # the writer finishes (as if its record were whole)
+    assert len(done[0]) == 1
 
 
 def test_exports_wait_for_the_holder_of_the_cache_lock_and_say_so_once(tmp_path, capsys):
-    import threading
-
     network_graphs("nasbench201", ARCHS[:1], cache=tmp_path, progress=False)
     path = _cache_file("nasbench201", tmp_path)
-    done = []
-    with _held_by_another_process(path):
-        # a network the cache lacks has to be appended: that waits for the holder to finish
-        exporters = [threading.Thread(target=lambda: done.append(
-            network_graphs("nasbench201", ARCHS, cache=tmp_path, progress=False)), daemon=True) for _ in range(2)]
-        for exporter in exporters:
-            exporter.start()
-        exporters[0].join(0.5)
-        assert all(e.is_alive() for e in exporters) and not done
-    for exporter in exporters:
-        exporter.join(60)
-    assert len(done) == 2 and set(read_cache(path)) == set(ARCHS)
+    # a network the cache lacks has to be appended: that waits for the holder to finish
+    calls_wait_for(_held_by_another_process(path),
+                   lambda: network_graphs("nasbench201", ARCHS, cache=tmp_path, progress=False), threads=2)
+    assert set(read_cache(path)) == set(ARCHS)
     assert capsys.readouterr().err.count("waiting for") == 1
 
 
-def test_load_cache_waits_for_the_lock_holder_and_repairs_a_torn_file(tmp_path):
-    import threading
-
+def test_load_cache_reads_without_the_lock_and_repairs_a_torn_file(tmp_path):
     from nas_predictor.data.latency_graphs import load_cache
 
     network_graphs("nasbench201", ARCHS, cache=tmp_path, progress=False)
     path = _cache_file("nasbench201", tmp_path)
-    done = []
     with _held_by_another_process(path):
-        reader = threading.Thread(target=lambda: done.append(load_cache("nasbench201", tmp_path)), daemon=True)
-        reader.start()
-        reader.join(0.5)
-        assert reader.is_alive() and not done
-    reader.join(30)
-    assert set(done[0]) == set(ARCHS)
+        assert set(load_cache("nasbench201", tmp_path)) == set(ARCHS)
     path.write_bytes(path.read_bytes() + gzip.compress(b'{"arch": "x", "graph": {"op')[:-6])  # torn tail
     assert set(load_cache("nasbench201", tmp_path)) == set(ARCHS)
     with gzip.open(path, "rt") as f:  # repaired: every record whole again
