@@ -11,7 +11,9 @@ never used for training, early stopping or recipe choice. Models, all in the sam
   readout, no grounded term);
 - ``graph``: the same graph model without the per-operator times (roofline readout): the graph model alone;
 - ``op_sum``: the sum of the per-operator predictions (nn-Meter's idea), as is; ``op_sum_fit`` the same
-  times one factor fitted on the training networks;
+  times one factor fitted on the training networks; ``op_sum_offset`` the same less a fixed cost per
+  node that isolated operators pay and networks do not, both fitted on the training networks
+  (nas_predictor.op_offset);
 - ``nnlp_gnn``: NNLQP's GNN on the same tokens (softplus output, sum readout, as benchmarks/latency.py);
 - ``gbdt``: gradient-boosted trees on the static cost features; ``flops_memory_line``: least squares on
   FLOPs and memory traffic.
@@ -49,13 +51,14 @@ from nas_predictor.calibration import fit_log_scale  # noqa: E402
 from nas_predictor.config import LatencyExperimentConfig, load_config  # noqa: E402
 from nas_predictor.latency_experiment import LatencyRecords, prepare_latency_data, run_latency_experiment  # noqa: E402
 from nas_predictor.op_latency import fit_from_dataset  # noqa: E402
+from nas_predictor.op_offset import fit_op_offset  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "configs" / "latency_cpu_ort.yaml"
 REAL_LABELS = ROOT / "benchmarks" / "latency_dataset" / "real_networks_cpu_1t"
 ONNX_DIR = Path(os.environ.get("NAS_PREDICTOR_REAL_NETWORKS_DIR", Path.home() / ".cache" / "nas-predictor" / "real-networks"))
 NEURAL = ("grounded", "graph", "nnlp_gnn", "op_feature")
-MODELS = (*NEURAL, "op_sum", "op_sum_fit", "gbdt", "flops_memory_line")
+MODELS = (*NEURAL, "op_sum", "op_sum_fit", "op_sum_offset", "gbdt", "flops_memory_line")
 SHOTS, DRAWS = 5, 20
 
 
@@ -178,6 +181,13 @@ def run_seed(name: str, seed: int, records: LatencyRecords, real: dict[str, Any]
             entry["checkpoint"] = str(out / "predictor.pt")
         if real is not None:
             entry["predict_speed"] = speed(predictor, real)
+    elif name == "op_sum_offset":
+        cfg = load_config(args.config, overrides)
+        op_model = fit_from_dataset(cfg.encoding.op_latency, progress=not args.quiet, seed=seed)
+        fitted = fit_op_offset(op_model.nodes_ms(graphs(fit_idx)), labels, np.asarray(records.family)[fit_idx])
+        predict = lambda gs: fitted.predict_ms(op_model.nodes_ms([runtime(g) for g in gs]))  # noqa: E731
+        entry.update({"offset_ms": fitted.offset_ms, "scale": fitted.scale,
+                      "op_model": {k: v for k, v in op_model.info.items() if k != "kinds"}})
     elif name in ("op_sum", "op_sum_fit"):
         cfg = load_config(args.config, overrides)
         op_model = fit_from_dataset(cfg.encoding.op_latency, progress=not args.quiet, seed=seed)
@@ -198,7 +208,7 @@ def run_seed(name: str, seed: int, records: LatencyRecords, real: dict[str, Any]
         fam = np.asarray(records.family)[test_index]
         entry["generated_test"]["per_family_mape"] = {f: float(np.mean(np.abs(pred[fam == f] / truth[fam == f] - 1)))
                                                       for f in dict.fromkeys(fam)}
-        if args.lofo:  # per network, so a held-out family's error splits into a scale bias and scatter
+        if getattr(args, "lofo", False):  # per network, so a held-out family's error splits into a scale bias and scatter
             ratio = np.log(np.maximum(pred, 1e-6) / truth)
             entry["generated_test"]["log_ratio"] = {"median": float(np.median(ratio)), "std": float(ratio.std())}
             entry["test_predictions_ms"] = [[records.archs[i], float(t), float(q)]

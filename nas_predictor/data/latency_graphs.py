@@ -7,10 +7,11 @@ to ``<cache dir>/<space>.jsonl.gz`` as soon as it exists (an interrupted run kee
 re-batched exactly for other batch sizes (nas_predictor.onnx.rebatch). The cache is keyed by the
 architecture string and a version of the graph rules; delete the file to rebuild it.
 
-One process at a time reads, repairs or extends a cache file (an exclusive lock on ``<file>.lock``,
+One process at a time repairs or extends a cache file (an exclusive lock on ``<file>.lock``,
 nas_predictor.io.file_lock): a reader that "repaired" a file another process was still appending to
-replaced it under that writer, whose later records were lost. Readers take the exclusive lock too:
-filelock has no shared mode, and a read holds it only for the time it takes to read a gzip file.
+replaced it under that writer, whose later records were lost. Readers take no lock, so searches that
+share a cache never queue: a repair replaces the file atomically, and a read that meets an append in
+progress sees a torn last record and reads again under the lock.
 
 Cache dir: ``cache_dir`` argument, else ``$NAS_PREDICTOR_CACHE``, else ``~/.cache/nas_predictor``.
 """
@@ -33,14 +34,14 @@ from nas_predictor.errors import GraphError
 from nas_predictor.graph import ArchGraph
 from nas_predictor.io import file_lock
 from nas_predictor.onnx.rebatch import rebatch
-from nas_predictor.spaces import SearchSpace, get_space
+from nas_predictor.spaces import SearchSpace, cache_key, get_space
 
 # Bump when onnx_to_graph, the builders or the export settings change what a graph looks like.
 GRAPH_VERSION = 1
 
 
 def _cache_file(space: str, root: Path) -> Path:
-    return root / f"{space}-graphs-v{GRAPH_VERSION}.jsonl.gz"
+    return root / f"{cache_key(space)}-graphs-v{GRAPH_VERSION}.jsonl.gz"
 
 
 def read_cache(path: Path) -> dict[str, ArchGraph]:

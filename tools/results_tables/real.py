@@ -15,6 +15,7 @@ REAL_MODELS = {
     "graph": "NAR-Former V2 graph model alone (roofline readout)",
     "op_sum": "sum of per-operator predictions (nn-Meter)",
     "op_sum_fit": "sum of per-operator predictions x one factor",
+    "op_sum_offset": "sum of per-operator predictions less a fitted per-node offset, x one factor",
     "nnlp_gnn": "NNLP GNN",
     "gbdt": "GBDT on cost features",
     "flops_memory_line": "FLOPs + memory line",
