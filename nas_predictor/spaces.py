@@ -82,6 +82,12 @@ class SearchSpace(abc.ABC):
         """The canonical string of ``arch`` (raises ArchError when malformed); default: as given."""
         return arch
 
+    @property
+    def cache_key(self) -> str:
+        """What disk caches of this space's networks are filed under (default: the name; a space whose
+        definition can change under one name adds a fingerprint of it)."""
+        return self.name
+
     # -- whole networks (latency prediction) -------------------------------------------------------
     def build_network(self, arch: str) -> "torch.nn.Module":
         """The PyTorch network of ``arch``; spaces that describe whole networks override this."""
@@ -117,14 +123,46 @@ class SearchSpace(abc.ABC):
         raise TypeError(f"{self.name} is not enumerable")
 
 
+# spaces made in this process (search_spaces.python_space.PythonSpace registers itself), by name
+_MADE_HERE: dict[str, SearchSpace] = {}
+
+
+def register_space(space: SearchSpace) -> SearchSpace:
+    """Make a space built in this process known to :func:`get_space` by its name, so the core's graph
+    caches and latency sources, which look spaces up by name, reach it like an installed one. A later
+    space of the same name replaces it (a notebook cell run again); an installed name cannot be taken."""
+    if space.name in _installed_names():
+        raise ConfigError(f"search space name {space.name!r} is taken by an installed space; choose another")
+    _MADE_HERE[space.name] = space
+    return space
+
+
+def cache_key(name: str) -> str:
+    """What disk caches of ``name``'s networks are filed under: a space made in this process gives its
+    ``cache_key`` (name + fingerprint of its definition), anything else its name."""
+    space = _MADE_HERE.get(name)
+    return space.cache_key if space is not None else name
+
+
+@lru_cache(maxsize=1)
+def _installed_names() -> frozenset[str]:
+    return frozenset(ep.name for ep in entry_points(group=GROUP))
+
+
 def available_spaces() -> list[str]:
-    """The names of every registered search space."""
-    return sorted(ep.name for ep in entry_points(group=GROUP))
+    """The names of every search space: the installed ones and those made in this process."""
+    return sorted(_installed_names() | set(_MADE_HERE))
+
+
+def get_space(name: str) -> SearchSpace:
+    """The search space named ``name`` (e.g. "nasbench201"): one made in this process, else an installed one."""
+    if name in _MADE_HERE:
+        return _MADE_HERE[name]
+    return _installed_space(name)
 
 
 @lru_cache(maxsize=None)
-def get_space(name: str) -> SearchSpace:
-    """An instance of the search space registered under ``name`` (e.g. "nasbench201")."""
+def _installed_space(name: str) -> SearchSpace:
     for ep in entry_points(group=GROUP):
         if ep.name == name:
             return ep.load()()

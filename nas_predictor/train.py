@@ -84,10 +84,12 @@ class MemberResult:
 
 
 def train_member(
-    cfg: ExperimentConfig, train: CellData, valid: CellData, seed: int, device: torch.device, progress: bool = True,
-    desc: str = "train", callbacks: Sequence[EpochCallback] = (), on_epoch: Callable[[int], None] | None = None,
+    cfg: ExperimentConfig, train: CellData, valid: CellData | None, seed: int, device: torch.device,
+    progress: bool = True, desc: str = "train", callbacks: Sequence[EpochCallback] = (),
+    on_epoch: Callable[[int], None] | None = None,
 ) -> MemberResult:
-    """Train one model; keep the epoch with the best Kendall tau on the validation cells' own labels.
+    """Train one model; keep the epoch with the best Kendall tau on the validation cells' own labels
+    (``valid`` None: no validation, the last epoch's weights are kept).
 
     ``callbacks`` (see EpochCallback) run after each epoch's validation; their time is not counted.
     """
@@ -125,7 +127,7 @@ def train_member(
     scored = ema.module if ema is not None else model  # the weights validated, probed and kept
     sizes = getattr(train.batch, "sizes", None) if tc.bucket_by_size else None
     labels = train.labels.to(device)
-    valid_np = valid.labels.numpy()
+    valid_np = valid.labels.numpy() if valid is not None else None
     best_tau, best_epoch, best_state = -math.inf, -1, None
     top_tau = -math.inf
     history: list[dict[str, float]] = []
@@ -171,16 +173,17 @@ def train_member(
             if ema is not None:
                 ema.update_parameters(model)
             total += float(loss.detach()) * len(idx)
-        valid_pred = predict_batch(scored, valid.batch, device, tc.eval_batch_size)
         entry = {"epoch": epoch, "loss": total / len(train)}
-        if tc.select_metric == "mape":  # selection score: higher is better
-            entry["valid_mape"] = column_mape(valid_np, valid_pred)
-            val_tau = -entry["valid_mape"]
-        else:
-            val_tau = kendall_tau(valid_np, valid_pred)
-            if math.isnan(val_tau):
-                val_tau = -1.0
-            entry["valid_tau"] = val_tau
+        if valid is not None:
+            valid_pred = predict_batch(scored, valid.batch, device, tc.eval_batch_size)
+            if tc.select_metric == "mape":  # selection score: higher is better
+                entry["valid_mape"] = column_mape(valid_np, valid_pred)
+                val_tau = -entry["valid_mape"]
+            else:
+                val_tau = kendall_tau(valid_np, valid_pred)
+                if math.isnan(val_tau):
+                    val_tau = -1.0
+                entry["valid_tau"] = val_tau
         if callbacks:
             m0 = time.perf_counter()
             outputs = [callback(epoch, scored, device) for callback in callbacks]
@@ -193,6 +196,10 @@ def train_member(
         history.append(entry)
         if on_epoch is not None:
             on_epoch(epoch)
+        if valid is None:
+            best_epoch = epoch
+            bar.set_postfix(loss=f"{total / len(train):.4f}")
+            continue
         # Keep the latest epoch within train.select_tolerance of the best validation tau so far: an
         # epoch that becomes the best is kept at once, so at the end this is the latest epoch within
         # the tolerance of the overall best (0 = the best epoch itself, the first of any ties).
@@ -204,6 +211,8 @@ def train_member(
             bar.set_postfix(loss=f"{total / len(train):.4f}", valid_mape=f"{-val_tau:.4f}", best=f"{-top_tau:.4f}")
         else:
             bar.set_postfix(loss=f"{total / len(train):.4f}", valid=f"{val_tau:.3f}", best=f"{top_tau:.3f}")
+    if valid is None:
+        best_state = scored.state_dict()  # the average's weights, when there is one
     if best_state is not None:
         model.load_state_dict(best_state)
     model.eval()

@@ -10,6 +10,7 @@ predictor sees the ops that ran (unfused BN, channel shuffles, residual adds).
 
 from __future__ import annotations
 
+import itertools
 import operator
 from typing import NamedTuple, Sequence
 
@@ -56,6 +57,19 @@ STAGES: tuple[tuple[int, int, int], ...] = (
 HEADER_CHANNELS = 1504
 NUM_CLASSES = 100
 INPUT_SIZE = 32
+
+
+def _layers() -> tuple[tuple[int, bool], ...]:
+    out, c_in = [], STEM_CHANNELS
+    for stage, (c_out, layers, first_stride) in enumerate(STAGES):
+        for i in range(layers):
+            out.append((stage, (first_stride if i == 0 else 1) == 1 and c_in == c_out))
+            c_in = c_out
+    return tuple(out)
+
+
+#: per layer, (its stage, whether ``skip`` there is an identity: stride 1 and the channels kept)
+LAYERS = _layers()
 
 
 def parse_fbnet_arch(arch: str | Sequence[int | str]) -> tuple[int, ...]:
@@ -180,8 +194,41 @@ class FBNetSpace(SearchSpace):
         "Reshape", "Transpose",
     )))
 
+    #: its graphs are whole networks (nas_predictor.online reads them with whole-network tokens)
+    whole_network = True
+
     def canonical(self, arch: str | Sequence[int | str]) -> str:
         return format_fbnet_arch(arch)
+
+    def equivalence_key(self, arch: str) -> str:
+        # an identity skip adds nothing to the network, and the blocks around it are all stride 1 with
+        # the stage's channels, so a stage's blocks may sit anywhere among those layers: the network
+        # (its exported graph) is each stage's blocks in order, with the identity skips left out
+        ops = parse_fbnet_arch(arch)
+        stages: list[list[str]] = [[] for _ in STAGES]
+        for op, (stage, identity) in zip(ops, LAYERS):
+            if not (identity and op == SKIP):
+                stages[stage].append(BLOCK_NAMES[op])
+        return "|".join("-".join(blocks) for blocks in stages)
+
+    def equivalent_archs(self, arch: str) -> list[str]:
+        """``arch`` and every other placement of each stage's blocks among its identity-skip layers
+        (at most 3 per stage of four layers, 243 in all)."""
+        ops = parse_fbnet_arch(arch)
+        placements = []
+        for stage in range(len(STAGES)):
+            free = [pos for pos, (s, identity) in enumerate(LAYERS) if s == stage and identity]
+            blocks = [ops[pos] for pos in free if ops[pos] != SKIP]
+            placements.append([dict(zip(free, [dict(zip(chosen, blocks)).get(pos, SKIP) for pos in free]))
+                               for chosen in itertools.combinations(free, len(blocks))])
+        out = [format_fbnet_arch(ops)]
+        for combo in itertools.product(*placements):
+            new = list(ops)
+            for placed in combo:
+                for pos, op in placed.items():
+                    new[pos] = op
+            out.append(format_fbnet_arch(new))
+        return list(dict.fromkeys(out))
 
     def build_network(self, arch: str | Sequence[int | str]) -> nn.Module:
         return build_fbnet(arch)

@@ -285,6 +285,8 @@ class OFAMobileNetV3Space(SearchSpace):
     op_vocab = tuple(sorted(("Add", "BatchNormalization", "Clip", "Conv", "Div", "Flatten", "Gemm", "Input", "Mul",
                              "ReduceMean", "Relu")))
     NETWORK_CACHE_SIZE = 128  # an export at r=224 takes up to ~1 s
+    #: its graphs are whole networks (nas_predictor.online reads them with whole-network tokens)
+    whole_network = True
 
     def canonical(self, arch: str | Mapping[str, Any] | OFAArch) -> str:
         return format_ofa_arch(arch)

@@ -1,5 +1,12 @@
 """What every strategy shares: the evaluation bookkeeping (budget, latency bound, duplicates,
-history, resume) lives in :class:`SearchContext`, so a strategy only decides what to try next."""
+history, resume) lives in :class:`SearchContext`, so a strategy only decides what to try next.
+
+Duplicates are ids with one canonical string; in a space of whole networks (FBNet, OFA, a
+``PythonSpace``) also ids with one ``equivalence_key``, which there means one network (FBNet's
+identity skips placed differently, a Python space's choice its export drops): training it again
+would repeat an evaluation. A cell space's equivalent cells stay separate evaluations, as before
+(NAS-Bench-201 tables hold each one's own training run).
+"""
 
 from __future__ import annotations
 
@@ -13,6 +20,7 @@ import numpy as np
 from tqdm.auto import tqdm
 
 from nas_predictor.errors import ConfigError
+from nas_predictor.online import whole_network_space
 from strategies.constraints import LatencyConstraint
 from strategies.history import SearchHistory
 from strategies.oracle import Oracle
@@ -67,10 +75,14 @@ class SearchContext:
     _charged: dict = field(default_factory=dict)
     _idle: int = 0
     _bar: Any = None
+    #: whole-network spaces: this run's records by equivalence key (one network, one evaluation)
+    _by_network: dict | None = None
 
     def __post_init__(self) -> None:
         if self.budget < 1:
             raise ConfigError(f"the budget must be at least one evaluation, got {self.budget}")
+        if whole_network_space(self.space):
+            self._by_network = {}
         self._bar = tqdm(total=self.budget, desc="search", unit="eval", disable=not self.progress, dynamic_ncols=True)
 
     # -- what strategies call ----------------------------------------------------------------------
@@ -92,17 +104,26 @@ class SearchContext:
         return len(self._rejected)
 
     def known(self, arch: str) -> dict | None:
-        """This search's record of ``arch`` if it was already evaluated in this run."""
-        return self._charged.get(self.space.canonical(arch))
+        """This search's record of ``arch`` if it, or the same network under another id, was already
+        evaluated in this run."""
+        return self._known(self.space.canonical(arch))
+
+    def _known(self, arch: str) -> dict | None:
+        """``known`` of a canonical string."""
+        record = self._charged.get(arch)
+        if record is None and self._by_network is not None:
+            record = self._by_network.get(self.space.equivalence_key(arch))
+        return record
 
     def evaluate(self, arch: str, predicted: float | None = None) -> dict | None:
         """Evaluate one architecture; returns its record, or None when it breaks the latency bound
         (it never reaches the oracle and costs nothing). A known architecture returns its record
         again at no cost. Raises BudgetExhausted when nothing is left to spend."""
         arch = self.space.canonical(arch)
-        if arch in self._charged:
+        known = self._known(arch)
+        if known is not None:
             self.idle_step()
-            return self._charged[arch]
+            return known
         latency = None
         if self.constraint is not None:
             latency = float(self.constraint.latency([arch])[0])
@@ -127,6 +148,8 @@ class SearchContext:
         self.spent += 1
         self._idle = 0
         self._charged[arch] = record
+        if self._by_network is not None:
+            self._by_network[self.space.equivalence_key(arch)] = record
         self._bar.update()
         best = self.best()
         if best is not None:
@@ -150,7 +173,7 @@ class SearchContext:
         """A random architecture not evaluated yet and within the latency bound."""
         for _ in range(max_tries):
             arch = self.space.canonical(self.space.sample(self.rng))
-            if arch not in self._charged and self.feasible([arch])[0]:
+            if self._known(arch) is None and self.feasible([arch])[0]:
                 return arch
             self.idle_step()
         raise SearchStalled(f"no new architecture within the bound in {max_tries} random samples")

@@ -4,21 +4,31 @@
   checkpoint), used as it is. On a benchmark it was trained on, it has seen the table: fine for users,
   not for judging a search strategy (the benchmark uses the online one).
 - :class:`OnlineSurrogate`: a NAR-Former V2 refit from scratch on everything this search has evaluated,
-  every ``refit_every`` new evaluations (``nas_predictor.online``: ~2-5 s on one CPU thread). Any finite
-  search value works (accuracies, negated losses, zero, negative scores): see :func:`label_map`.
+  every ``refit_every`` new evaluations (``nas_predictor.online``: ~2-5 s on one CPU thread), on cell
+  tokens or, for a space of whole networks (FBNet, OFA, a ``PythonSpace``), on whole-network tokens.
+  Any finite search value works (accuracies, negated losses, zero, negative scores): see :func:`label_map`.
 """
 
 from __future__ import annotations
 
 import abc
 import math
+from collections import OrderedDict
 from typing import Sequence
 
 import numpy as np
 
+from nas_predictor.config import ExperimentConfig
+from nas_predictor.encoding import size_batches
 from nas_predictor.errors import ConfigError
-from nas_predictor.online import ONLINE_STEPS, fit_online, online_config
+from nas_predictor.graph import ArchGraph
+from nas_predictor.online import ONLINE_STEPS, fit_online, online_config, whole_network_space
+from nas_predictor.predictor import DEFAULT_BATCH_SIZE
 from nas_predictor.spaces import get_space
+
+#: whole networks' unpadded tokens kept between scoring calls, counted in node rows (~200 floats each,
+#: so about 160 MB); the networks scored longest ago are dropped first
+TOKEN_CACHE_NODES = 200_000
 
 
 def label_map(values: np.ndarray) -> tuple[float, float]:
@@ -114,13 +124,23 @@ class OnlineSurrogate(Surrogate):
         self.seed = seed
         self.ensemble = ensemble
         self.overrides = overrides or {}
-        self.cfg = online_config(overrides)
+        self._cell_cfg = online_config(overrides)  # checked here: bad settings fail before anything is spent
+        self._network_cfg = None
         self._models: list = []
         self._fitted_on = 0
         # every refit shares one tokenizer, so candidates are turned into tokens once per search
         # (graphs + tokens took half of scoring the 15,625 NB201 cells)
         self._rows: dict[str, int] = {}
         self._tokens = None
+        # whole networks: each one's tokens unpadded (runtime graph, (node, static) features), scored in
+        # batches of similar size; one padded batch of all candidates grows with the square of the
+        # largest network (OFA: ~350 nodes, 0.5 MB of adjacency per candidate)
+        self._network_tokens: OrderedDict[str, tuple] = OrderedDict()
+        self._network_nodes = 0
+        # and the evaluated networks' graphs, which every refit reads again: the space keeps only its
+        # last 128-256 exports, which scoring a pool of candidates replaces
+        self._graphs: dict[str, ArchGraph] = {}
+        self._whole_network: bool | None = None
         self._map = (0.0, 1.0)  # label_map of the values the current models were fit on
         self.fit_seconds = 0.0
         self.fits = 0
@@ -134,6 +154,13 @@ class OnlineSurrogate(Surrogate):
         archs, values = [r["arch"] for r in ok], np.array([r["value"] for r in ok], dtype=np.float64)
         self._map = label_map(values)
         values = self._map[0] + self._map[1] * values
+        graphs = None
+        if self.whole_network:
+            space = get_space(self.space)
+            for a in archs:
+                if a not in self._graphs:
+                    self._graphs[a] = space.to_graph(a)
+            graphs = [self._graphs[a] for a in archs]
         self._models = []
         for m in range(self.ensemble):
             # the seed depends on how much is known, so each refit differs but a rerun repeats exactly
@@ -144,11 +171,28 @@ class OnlineSurrogate(Surrogate):
                 if np.unique(values[rows]).size < 2:  # a resample with one value cannot be ranked
                     rows = np.arange(len(ok))
             model, seconds = fit_online(self.space, [archs[i] for i in rows], values[rows], self.cfg, seed=seed,
-                                        steps=self.steps)
+                                        steps=self.steps, graphs=None if graphs is None else [graphs[i] for i in rows])
             self._models.append(model)
             self.fit_seconds += seconds
         self.fits += 1
         self._fitted_on = len(ok)
+
+    @property
+    def whole_network(self) -> bool:
+        """Whether the space's graphs are whole networks (``nas_predictor.online.whole_network_space``);
+        asked on first use, so a space defined in Python may be made after its surrogate."""
+        if self._whole_network is None:
+            self._whole_network = whole_network_space(get_space(self.space))
+        return self._whole_network
+
+    @property
+    def cfg(self) -> ExperimentConfig:
+        """The online recipe the refits use (for whole networks: with ONLINE_NETWORK_DEFAULTS)."""
+        if not self.whole_network:
+            return self._cell_cfg
+        if self._network_cfg is None:
+            self._network_cfg = online_config(self.overrides, whole_network=True)
+        return self._network_cfg
 
     def ready(self) -> bool:
         return bool(self._models)
@@ -163,6 +207,8 @@ class OnlineSurrogate(Surrogate):
     def _fitted_scores(self, archs: list[str]) -> np.ndarray:
         if self.cfg.predict.average_equivalent:
             return np.stack([m.predict(archs) for m in self._models])
+        if self.whole_network:
+            return self._network_scores(archs)
         import torch
 
         from nas_predictor.encoding import GraphBatch
@@ -177,6 +223,34 @@ class OnlineSurrogate(Surrogate):
         chunks = [rows[i:i + 1024] for i in range(0, len(rows), 1024)]
         return np.stack([np.concatenate([m.predict_batch(self._tokens.select(c)) for c in chunks]) / m.label_scale
                          for m in self._models])
+
+    def _network_scores(self, archs: list[str]) -> np.ndarray:
+        """_fitted_scores of whole networks: cached unpadded tokens, batches of similar size (as
+        Predictor.predict_graphs makes them), each batch padded once for all members."""
+        tokenizer = self._models[0].tokenizer
+        unique = list(dict.fromkeys(archs))
+        for a in unique:
+            if a in self._network_tokens:
+                self._network_tokens.move_to_end(a)
+                continue
+            graph = self._graphs[a] if a in self._graphs else get_space(self.space).to_graph(a)
+            features = (tokenizer.node_features(graph).astype(np.float32), tokenizer.static_features(graph))
+            runtime = tokenizer.runtime_graph(graph)
+            self._network_tokens[a] = (runtime, features)
+            self._network_nodes += runtime.num_nodes
+        entries = [self._network_tokens[a] for a in unique]
+        sizes = np.array([g.num_nodes for g, _ in entries])
+        device = self._models[0].device.type
+        scores = np.empty((len(self._models), len(unique)))
+        for part in size_batches(np.argsort(sizes, kind="stable"), sizes, DEFAULT_BATCH_SIZE.get(device, 1024), device):
+            batch = tokenizer.encode([entries[i][0] for i in part], [entries[i][1] for i in part])
+            for k, m in enumerate(self._models):
+                scores[k, part] = m.predict_batch(batch) / m.label_scale
+        while self._network_nodes > TOKEN_CACHE_NODES and len(self._network_tokens) > 1:
+            _, (graph, _) = self._network_tokens.popitem(last=False)
+            self._network_nodes -= graph.num_nodes
+        column = {a: i for i, a in enumerate(unique)}
+        return scores[:, [column[a] for a in archs]]
 
     def describe(self) -> str:
         extra = f", ensemble of {self.ensemble}{' on bootstrap resamples' if self.bootstrap else ''}" \

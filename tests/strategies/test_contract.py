@@ -25,9 +25,11 @@ from strategies.constraints import FunctionLatency, LatencyConstraint
 from strategies.oracle import FunctionOracle
 from strategies.runner import make_strategy, run_search
 from strategies.surrogates import FunctionSurrogate
+from tests.python_spaces import NAME as PYTHON_SPACE
+from tests.python_spaces import contract_space
 
 SPACES = {"nasbench201": NASBench201, "nasbench101": NASBench101, "fbnet": FBNetSpace,
-          "ofa_mbv3": OFAMobileNetV3Space}
+          "ofa_mbv3": OFAMobileNetV3Space, PYTHON_SPACE: contract_space}
 STRATEGIES = [("random", False), ("evolution", False), ("evolution", True), ("tpe", False), ("tpe", True),
               ("predictor", False), ("predictor-proxy", False)]
 BUDGET = 24
