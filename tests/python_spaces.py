@@ -17,6 +17,18 @@ def _net(c: dict) -> nn.Module:
                          pool, nn.Flatten(), nn.Linear(c["width"], 10))
 
 
+def plain_cnn(c: dict) -> nn.Module:
+    """``depth`` convs of ``width`` channels and ``kernel`` with ``act``, pooled into a 10-way Linear (a
+    Dropout before it when the config has a ``dropout`` rate): the tiny spaces of the tests build this."""
+    act = nn.ReLU if c["act"] == "relu" else nn.Hardswish
+    layers, width = [], 3
+    for _ in range(c["depth"]):
+        layers += [nn.Conv2d(width, c["width"], c["kernel"], padding=c["kernel"] // 2), act()]
+        width = c["width"]
+    head = [nn.Dropout(c["dropout"])] if "dropout" in c else []
+    return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), *head, nn.Linear(width, 10))
+
+
 def contract_space() -> PythonSpace:
     """The space (made, and registered under NAME, on each call; the definition is the same every time)."""
     # 252 networks: the strategy contract's 3 ms bound on a uniform 0-10 ms latency leaves about 75,

@@ -9,7 +9,6 @@ import time
 import numpy as np
 import pytest
 import torch
-from torch import nn
 
 from nas_predictor.encoding import CellTokenizer
 from nas_predictor.errors import ConfigError
@@ -18,6 +17,7 @@ from nas_predictor.network_encoding import NetworkTokenizer
 from nas_predictor.online import fit_online, online_config, whole_network_space
 from nas_predictor.predictor import Predictor
 from nas_predictor.spaces import get_space
+from tests.python_spaces import plain_cnn
 from search_spaces.python_space import PythonSpace
 
 # 180 networks: the target below follows width and depth; kernel 3 gets a small bonus; the activation
@@ -27,13 +27,7 @@ CHOICES = {"depth": (1, 2, 3, 4, 5), "width": (8, 12, 16, 24, 32, 48), "kernel":
 MIN_TAU = 0.8
 
 
-def build(c: dict) -> nn.Module:
-    act = nn.ReLU if c["act"] == "relu" else nn.Hardswish
-    layers, width = [], 3
-    for _ in range(c["depth"]):
-        layers += [nn.Conv2d(width, c["width"], c["kernel"], padding=c["kernel"] // 2), act()]
-        width = c["width"]
-    return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(width, 10))
+build = plain_cnn  # tests/python_spaces.py
 
 
 def made_up_accuracy(config: dict) -> float:

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
-from torch import nn
 
 from nas_predictor.data.latency_graphs import _cache_file, network_graph
 from nas_predictor.errors import ArchError, ConfigError
 from nas_predictor.spaces import available_spaces, get_space
+from tests.python_spaces import plain_cnn
 from search_spaces.python_space import PythonSpace, floats, ints
 from strategies.evolution import RegularizedEvolution
 from strategies.oracle import FunctionOracle
@@ -19,13 +19,7 @@ CHOICES = {"depth": ints(1, 3), "width": (8, 16), "kernel": (3, 5), "act": ("rel
            "dropout": floats(0.0, 0.2, 3)}
 
 
-def build(c: dict) -> nn.Module:
-    act = nn.ReLU if c["act"] == "relu" else nn.Hardswish
-    layers, width = [], 3
-    for _ in range(c["depth"]):
-        layers += [nn.Conv2d(width, c["width"], c["kernel"], padding=c["kernel"] // 2), act()]
-        width = c["width"]
-    return nn.Sequential(*layers, nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Dropout(c["dropout"]), nn.Linear(width, 10))
+build = plain_cnn  # tests/python_spaces.py
 
 
 @pytest.fixture
