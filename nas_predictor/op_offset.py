@@ -4,8 +4,8 @@ A micro-benchmark times one operator per run. Even with the run's own overhead l
 (``nas_predictor.op_latency``), an operator timed alone costs a roughly fixed amount more than the same
 operator inside a network (its output allocated per run, a cold cache, the executor's setup of one node).
 Summed over a network, that error grows with the node count: on the one-thread onnxruntime CPU data the
-plain sum over-predicted NAS-Bench-201 networks (about 100 small nodes) 4.7x and AlexNet (21 large ones)
-not at all. One offset per node, taken off each node's time (never below ``FLOOR`` of it), and one
+plain sum over-predicted networks of many small nodes several times over and networks of few large ones
+hardly at all. One offset per node, taken off each node's time (never below ``FLOOR`` of it), and one
 scale, both fitted on the training networks with every family weighted alike, remove most of that:
 see docs/latency.md ("leave one family out").
 """
