@@ -13,7 +13,8 @@ never used for training, early stopping or recipe choice. Models, all in the sam
 - ``op_sum``: the sum of the per-operator predictions (nn-Meter's idea), as is; ``op_sum_fit`` the same
   times one factor fitted on the training networks; ``op_sum_offset`` the same less a fixed cost per
   node that isolated operators pay and networks do not, both fitted on the training networks
-  (nas_predictor.op_offset);
+  (nas_predictor.op_offset); ``op_sum_groups`` one such scale per operator kind (dense and grouped
+  convs, matmuls, activations, ...), ridge-pulled to their mean;
 - ``nnlp_gnn``: NNLQP's GNN on the same tokens (softplus output, sum readout, as benchmarks/latency.py);
 - ``gbdt``: gradient-boosted trees on the static cost features; ``flops_memory_line``: least squares on
   FLOPs and memory traffic.
@@ -21,7 +22,10 @@ never used for training, early stopping or recipe choice. Models, all in the sam
 Tables: the real networks on this machine (all, the families seen in training, the never-seen ones);
 after calibrating with 5 timed networks (20 random draws, scored on the rest; the line is refitted on
 the 5, the others get one factor, ``calibration.fit_log_scale``); and, with ``--lofo``, leave one
-generated family out. Resumable: each finished (seed, model) is appended to the results JSON.
+generated family out. Resumable: each finished (seed, model) is appended to the results JSON. A
+leave-one-family-out run of only the models that train no network (the op sums, GBDT, the line) reads
+the dataset and fits the operator model once per seed, not once per family (every family but the
+held-out one is their training set).
 
     python benchmarks/latency_real.py --seeds 0 1 2 --save-dir runs/latency_cpu_ort
     python benchmarks/latency_real.py --lofo --seeds 0 1 2
@@ -31,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import json
+from dataclasses import replace
 import os
 import statistics
 import sys
@@ -51,14 +56,15 @@ from nas_predictor.calibration import fit_log_scale  # noqa: E402
 from nas_predictor.config import LatencyExperimentConfig, load_config  # noqa: E402
 from nas_predictor.latency_experiment import LatencyRecords, prepare_latency_data, run_latency_experiment  # noqa: E402
 from nas_predictor.op_latency import fit_from_dataset  # noqa: E402
-from nas_predictor.op_offset import fit_op_offset  # noqa: E402
+from nas_predictor.op_offset import fit_op_groups, fit_op_offset, node_groups  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 CONFIG = ROOT / "configs" / "latency_cpu_ort.yaml"
 REAL_LABELS = ROOT / "benchmarks" / "latency_dataset" / "real_networks_cpu_1t"
 ONNX_DIR = Path(os.environ.get("NAS_PREDICTOR_REAL_NETWORKS_DIR", Path.home() / ".cache" / "nas-predictor" / "real-networks"))
 NEURAL = ("grounded", "graph", "nnlp_gnn", "op_feature")
-MODELS = (*NEURAL, "op_sum", "op_sum_fit", "op_sum_offset", "gbdt", "flops_memory_line")
+OP_SUMS = ("op_sum", "op_sum_fit", "op_sum_offset", "op_sum_groups")
+MODELS = (*NEURAL, *OP_SUMS, "gbdt", "flops_memory_line")
 SHOTS, DRAWS = 5, 20
 
 
@@ -152,6 +158,42 @@ def speed(predictor, real: dict[str, Any], n: int = 1000) -> dict[str, Any]:
 
 
 # --- one seed ----------------------------------------------------------------------------------------------
+def runtime_graphs(args, overrides: list[str], records: LatencyRecords | None, idx, graph=None):
+    """Records' graphs as the runtime runs them (Conv+BN folded when the config folds), each made once
+    per run; or one ``graph`` so converted."""
+    memo = args.__dict__.setdefault("_memo", {})
+    if "runtime" not in memo:
+        memo["runtime"] = load_config(args.config, overrides).encoding.tokenizer().runtime_graph
+    if graph is not None:
+        return memo["runtime"](graph)
+    made = memo.setdefault("runtime_graphs", {})  # by arch id (unique across families)
+    for i in idx:
+        if records.archs[i] not in made:
+            made[records.archs[i]] = memo["runtime"](records.graphs[i])
+    return [made[records.archs[i]] for i in idx]
+
+
+def op_times(args, overrides: list[str], seed: int):
+    """The operator model of ``seed`` (fitted on the micro-benchmarks, once per run and seed) and a
+    function ``(runtime graphs, their arch ids or None) -> per-node times``, remembered per arch."""
+    memo = args.__dict__.setdefault("_memo", {})
+    if ("op_model", seed) not in memo:
+        cfg = load_config(args.config, overrides)
+        memo[("op_model", seed)] = fit_from_dataset(cfg.encoding.op_latency, progress=not args.quiet, seed=seed)
+        memo[("node_ms", seed)] = {}
+    op_model, known = memo[("op_model", seed)], memo[("node_ms", seed)]
+
+    def node_times(gs: list, keys=None) -> list[np.ndarray]:
+        if keys is None:
+            return op_model.nodes_ms(gs)
+        todo = [k for k, key in enumerate(keys) if key not in known]
+        for k, times in zip(todo, op_model.nodes_ms([gs[k] for k in todo]) if todo else []):
+            known[keys[k]] = times
+        return [known[key] for key in keys]
+
+    return op_model, node_times
+
+
 def cost_model(name: str, graphs: list, labels: np.ndarray, seed: int):
     model = CostGBDT(seed=seed) if name == "gbdt" else CostLinearRegression(("flops", "memory_access"))
     return model.fit(graphs, labels)
@@ -161,8 +203,9 @@ def run_seed(name: str, seed: int, records: LatencyRecords, real: dict[str, Any]
              args, overrides: list[str]) -> dict[str, Any]:
     fit_idx = np.concatenate([records.train, records.valid])
     # the baselines read the same runtime graphs as the neural models (Conv+BN folded when the config folds)
-    runtime = load_config(args.config, overrides).encoding.tokenizer().runtime_graph
-    graphs = lambda idx: [runtime(records.graphs[i]) for i in idx]  # noqa: E731
+    graphs = lambda idx: runtime_graphs(args, overrides, records, idx)  # noqa: E731
+    runtime = lambda g: runtime_graphs(args, overrides, None, None, g)  # noqa: E731
+    arch_ids = lambda idx: [records.archs[i] for i in idx]  # noqa: E731
     labels = records.labels(fit_idx)
     entry: dict[str, Any] = {"model": name, "seed": seed}
     t0 = time.perf_counter()
@@ -181,19 +224,23 @@ def run_seed(name: str, seed: int, records: LatencyRecords, real: dict[str, Any]
             entry["checkpoint"] = str(out / "predictor.pt")
         if real is not None:
             entry["predict_speed"] = speed(predictor, real)
-    elif name == "op_sum_offset":
-        cfg = load_config(args.config, overrides)
-        op_model = fit_from_dataset(cfg.encoding.op_latency, progress=not args.quiet, seed=seed)
-        fitted = fit_op_offset(op_model.nodes_ms(graphs(fit_idx)), labels, np.asarray(records.family)[fit_idx])
-        predict = lambda gs: fitted.predict_ms(op_model.nodes_ms([runtime(g) for g in gs]))  # noqa: E731
-        entry.update({"offset_ms": fitted.offset_ms, "scale": fitted.scale,
-                      "op_model": {k: v for k, v in op_model.info.items() if k != "kinds"}})
-    elif name in ("op_sum", "op_sum_fit"):
-        cfg = load_config(args.config, overrides)
-        op_model = fit_from_dataset(cfg.encoding.op_latency, progress=not args.quiet, seed=seed)
-        scale = fit_log_scale(op_model.predict_ms(graphs(fit_idx)), labels) if name == "op_sum_fit" else 1.0
-        predict = lambda gs: op_model.predict_ms([runtime(g) for g in gs]) * scale  # noqa: E731
-        entry.update({"scale": scale, "op_model": {k: v for k, v in op_model.info.items() if k != "kinds"}})
+    elif name in OP_SUMS:
+        op_model, node_times = op_times(args, overrides, seed)
+        fit_times = node_times(graphs(fit_idx), arch_ids(fit_idx))
+        entry["op_model"] = {k: v for k, v in op_model.info.items() if k != "kinds"}
+        if name == "op_sum_offset":
+            fitted = fit_op_offset(fit_times, labels, np.asarray(records.family)[fit_idx])
+            predict = lambda gs, idx=None: fitted.predict_ms(node_times(gs, idx))  # noqa: E731
+            entry.update({"offset_ms": fitted.offset_ms, "scale": fitted.scale})
+        elif name == "op_sum_groups":
+            fit_kinds = [node_groups(g) for g in graphs(fit_idx)]
+            grouped = fit_op_groups(fit_times, fit_kinds, labels, np.asarray(records.family)[fit_idx])
+            predict = lambda gs, idx=None: grouped.predict_ms(node_times(gs, idx), [node_groups(g) for g in gs])  # noqa: E731
+            entry.update(grouped.as_dict())
+        else:
+            scale = fit_log_scale(np.array([t.sum() for t in fit_times]), labels) if name == "op_sum_fit" else 1.0
+            predict = lambda gs, idx=None: np.array([t.sum() for t in node_times(gs, idx)]) * scale  # noqa: E731
+            entry["scale"] = scale
     else:
         model = cost_model(name, graphs(fit_idx), labels, seed)
         predict = lambda gs: np.asarray(model.predict([runtime(g) for g in gs]), dtype=np.float64)  # noqa: E731
@@ -203,7 +250,8 @@ def run_seed(name: str, seed: int, records: LatencyRecords, real: dict[str, Any]
                 return np.maximum(np.asarray(five.predict([runtime(real["graphs"][i]) for i in rest])), 1e-6)
     entry["fit_seconds"] = time.perf_counter() - t0
     if len(test_index):
-        truth, pred = records.labels(test_index), predict(graphs(test_index))
+        truth = records.labels(test_index)
+        pred = predict(graphs(test_index), arch_ids(test_index)) if name in OP_SUMS else predict(graphs(test_index))
         entry["generated_test"] = metrics(truth, np.maximum(pred, 1e-6))
         fam = np.asarray(records.family)[test_index]
         entry["generated_test"]["per_family_mape"] = {f: float(np.mean(np.abs(pred[fam == f] / truth[fam == f] - 1)))
@@ -214,10 +262,28 @@ def run_seed(name: str, seed: int, records: LatencyRecords, real: dict[str, Any]
             entry["test_predictions_ms"] = [[records.archs[i], float(t), float(q)]
                                             for i, t, q in zip(test_index, truth, pred)]
     if real is not None:
-        pred = np.maximum(predict(real["graphs"]), 1e-6)  # a line can go negative on tiny networks
+        # a line can go negative on tiny networks
+        pred = np.maximum(predict([runtime(g) for g in real["graphs"]]) if name in OP_SUMS else predict(real["graphs"]), 1e-6)
         entry["real"] = real_tables(real, pred, line_fit)
         entry["real_predictions_ms"] = dict(zip(real["ids"], map(float, pred)))
     return entry
+
+
+def fold_records(args, overrides: list[str], seed: int, family: str | None, models: list[str]) -> LatencyRecords:
+    """The records of one run: prepared for it, or, for a leave-one-family-out fold of models that
+    train no network, one preparation per seed split by family (train: every other family)."""
+    if not (family and all(m not in NEURAL for m in models)):
+        return prepare_latency_data(load_config(args.config, overrides), progress=not args.quiet)
+    memo = args.__dict__.setdefault("_memo", {})
+    if ("records", seed) not in memo:
+        base = [o for o in overrides if not o.startswith(("data.split=", "data.test_family="))]
+        memo[("records", seed)] = prepare_latency_data(load_config(args.config, [*base, "data.split=in_domain"]),
+                                                       progress=not args.quiet)
+    full = memo[("records", seed)]
+    held = np.asarray(full.family) == family
+    if not held.any():
+        raise SystemExit(f"latency_real.py: error: no generated family {family!r} in {args.config}")
+    return replace(full, train=np.flatnonzero(~held), valid=np.array([], dtype=np.int64), test=np.flatnonzero(held))
 
 
 HIGHER_IS_BETTER = ("acc_10pct", "spearman")
@@ -325,8 +391,7 @@ def main(argv: list[str] | None = None) -> int:
             overrides = [*args.set, f"data.split_seed={seed}", f"train.seed={seed}"]
             if family:
                 overrides += ["data.split=unseen", f"data.test_family={family}"]
-            cfg = load_config(args.config, overrides)
-            records = prepare_latency_data(cfg, progress=not args.quiet)
+            records = fold_records(args, overrides, seed, family, todo)
             for name in todo:
                 print(f"[seed {seed}{' held out ' + family if family else ''}] {name} ...", flush=True)
                 entry = run_seed(name, seed, records, real, records.test, args, overrides)

@@ -34,6 +34,7 @@ TABLES = {
     "nb101": lambda: accuracy.nb101_table(),
     "search": lambda: accuracy.search_table(),
     "main-job": lambda: accuracy.main_job_table(),
+    "digits-search": lambda: accuracy.digits_search_table(),
     "help-in-domain": lambda: help_latency.latency_in_domain_table(),
     "help-family": lambda: help_latency.latency_family_table(),
     "help-unseen": lambda: help_latency.latency_unseen_table(),
@@ -56,6 +57,8 @@ LATENCY_TABLES = {
     "#### Real networks, families never seen in training": lambda: real.latency_real_table("unseen"),
     "#### Real networks after calibrating with 5 timed networks": lambda: real.latency_real_table("calibrated_5"),
     "#### Leave one generated family out": lambda: real.latency_real_lofo_table(),
+    "#### Leave one generated family out, all 200 networks per family":
+        lambda: real.latency_real_lofo_table("latency_real_lofo_full"),
     "#### Predicting 1,000 real networks": lambda: real.latency_real_speed_table(),
 }
 

@@ -16,6 +16,7 @@ REAL_MODELS = {
     "op_sum": "sum of per-operator predictions (nn-Meter)",
     "op_sum_fit": "sum of per-operator predictions x one factor",
     "op_sum_offset": "sum of per-operator predictions less a fitted per-node offset, x one factor",
+    "op_sum_groups": "sum of per-operator predictions less a fitted per-node offset, x one factor per operator kind",
     "nnlp_gnn": "NNLP GNN",
     "gbdt": "GBDT on cost features",
     "flops_memory_line": "FLOPs + memory line",
@@ -61,15 +62,17 @@ def latency_real_table(part: str = "all") -> list[str]:
     return rows
 
 
-def latency_real_lofo_table() -> list[str]:
-    run = common.load("latency_real_lofo")
+def latency_real_lofo_table(stem: str = "latency_real_lofo") -> list[str]:
+    """Leave one generated family out: each model's MAPE averaged over the held-out families, per seed."""
+    run = common.load(stem)
     if not run or "lofo_average" not in run.get("summary", {}):
         return common.not_run("model", "status")
-    rows = common.header("model", "families held out", "average MAPE over families")
+    rows = common.header("model", "families held out", "seeds", "average MAPE over families")
     for name, label in REAL_MODELS.items():
         row = run["summary"]["lofo_average"].get(name)
         if row:
-            rows.append(common.row(_real_label(name, label), ", ".join(map(str, row["families"])),
+            seeds = row["mape_mean_over_families"].get("n", 1)
+            rows.append(common.row(_real_label(name, label), ", ".join(map(str, row["families"])), seeds,
                                    _pm(row["mape_mean_over_families"])))
     return rows
 
