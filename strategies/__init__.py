@@ -12,6 +12,7 @@ _LAZY = {
     "SearchContext": "strategies.base", "Strategy": "strategies.base",
     "FunctionLatency": "strategies.constraints", "LatencyConstraint": "strategies.constraints",
     "PredictedLatency": "strategies.constraints", "TableLatency": "strategies.constraints",
+    "MeasuredLatency": "strategies.measured_latency",
     "RegularizedEvolution": "strategies.evolution", "SearchHistory": "strategies.history",
     "FunctionOracle": "strategies.oracle", "NB101TableOracle": "strategies.oracle",
     "NB201TableOracle": "strategies.oracle", "Oracle": "strategies.oracle", "PredictorOracle": "strategies.oracle",

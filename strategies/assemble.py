@@ -17,6 +17,7 @@ from nas_predictor.spaces import get_space
 from strategies.base import Strategy
 from strategies.config import SearchConfig
 from strategies.constraints import LatencyConstraint, PredictedLatency, TableLatency
+from strategies.measured_latency import MeasuredLatency
 from strategies.oracle import NB101TableOracle, NB201TableOracle, Oracle, PredictorOracle
 from strategies.runner import make_strategy
 from strategies.surrogates import FixedSurrogate, OnlineSurrogate, Surrogate
@@ -96,8 +97,10 @@ def _latency_table(cfg: SearchConfig, data_dir: str | None, notes: list[str]) ->
         raise DataError(f"cannot use the latency data you named ({named}): {err}" if named else str(err)) from None
 
 
-def assemble_search(cfg: SearchConfig, data_dir: str | None = None, device: str = "cpu") -> SearchSetup:
-    """The space, strategy, oracle, latency bound and surrogate ``cfg`` names, with notes on what stood in."""
+def assemble_search(cfg: SearchConfig, data_dir: str | None = None, device: str = "cpu",
+                    progress: bool = True) -> SearchSetup:
+    """The space, strategy, oracle, latency bound and surrogate ``cfg`` names, with notes on what stood in;
+    ``progress``: progress bars of the pieces that show one (measuring latencies)."""
     space = get_space(cfg.space)
     notes: list[str] = []
     named = _named(data_dir)
@@ -124,8 +127,10 @@ def assemble_search(cfg: SearchConfig, data_dir: str | None = None, device: str 
     constraint = None
     if cfg.max_latency_ms is not None:
         source = None
+        if cfg.latency_source == "measured":
+            source = MeasuredLatency(cfg.space, progress=progress)
         # timings of the user's device mean the user's device: the predictor, rescaled, not HELP's table
-        if cfg.latency_source in ("auto", "table") and cfg.space == "nasbench201" and cfg.latency_calibrate is None:
+        elif cfg.latency_source in ("auto", "table") and cfg.space == "nasbench201" and cfg.latency_calibrate is None:
             source = _latency_table(cfg, data_dir, notes)
         if source is None:
             if cfg.latency_source == "table":

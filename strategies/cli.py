@@ -19,7 +19,7 @@ from nas_predictor.cli import (
     print_json,
 )
 from nas_predictor.latency_estimator import DEFAULT_SEARCH_PREDICTOR
-from strategies.names import LOCK_NAME, SPACE_ALIASES, STRATEGIES
+from strategies.names import LOCK_NAME, MEASURED_SETTING, SPACE_ALIASES, STRATEGIES
 
 
 class _DeprecatedFlag(argparse.Action):
@@ -47,8 +47,10 @@ def register(sub: argparse._SubParsersAction) -> None:
                     help="device setting of the bound, e.g. titan_rtx_1, 2080ti_1, gold_6226, pixel3 (as "
                          "`nas-predictor latency --setting`; config key latency_setting)")
     se.add_argument("--latency-device", dest="setting", action=_DeprecatedFlag, replaced_by="--setting")
-    se.add_argument("--latency-source", choices=["auto", "table", "predictor"], default=None,
-                    help="measured HELP table (NB201 data) or a latency predictor (default: the table when present)")
+    se.add_argument("--latency-source", choices=["auto", "table", "predictor", "measured"], default=None,
+                    help="measured HELP table (NB201 data), a latency predictor (default: the table when present), "
+                         f"or measured: each candidate timed on this machine (onnxruntime, one CPU thread, batch 1: "
+                         f"setting {MEASURED_SETTING}; about a second each, kept in the cache folder)")
     se.add_argument("--latency-predictor", default=None,
                     help=f"latency predictor name or path (default {DEFAULT_SEARCH_PREDICTOR})")
     se.add_argument("--latency-calibrate", default=None, metavar="TIMINGS",
@@ -123,7 +125,7 @@ def _cmd_search(args: argparse.Namespace) -> int:
     created = not out.exists()
     try:
         with file_lock(out / LOCK_NAME, f"search folder {out}"):
-            setup = assemble_search(cfg, args.data_dir, device)
+            setup = assemble_search(cfg, args.data_dir, device, progress=not args.quiet)
             for note in setup.notes:
                 print(f"note: {note}")
             summary = run_search(setup.space, setup.strategy, setup.oracle, cfg.budget, seed=cfg.seed, out_dir=out,

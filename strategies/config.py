@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from nas_predictor.config import read_yaml_tree, validate_model
 from nas_predictor.latency_estimator import DEFAULT_SEARCH_PREDICTOR
-from strategies.names import SPACE_ALIASES
+from strategies.names import MEASURED_SETTING, SPACE_ALIASES
 
 #: config keys renamed, old -> new: the old one is still read, with a FutureWarning
 RENAMED_KEYS = {"latency_device": "latency_setting"}
@@ -48,8 +48,9 @@ class SearchConfig(BaseModel):
     strategy_params: dict[str, Any] = {}
     max_latency_ms: float | None = Field(None, gt=0)
     latency_setting: str | None = None  # the device setting of the bound (`nas-predictor latency --setting`)
-    # "table" = HELP's measured latencies (NB201, needs the data), "predictor" = latency_predictor
-    latency_source: Literal["auto", "table", "predictor"] = "auto"
+    # "table" = HELP's measured latencies (NB201, needs the data), "predictor" = latency_predictor,
+    # "measured" = each candidate timed on this machine (strategies.measured_latency; setting cpu_ort_1t)
+    latency_source: Literal["auto", "table", "predictor", "measured"] = "auto"
     latency_predictor: str = DEFAULT_SEARCH_PREDICTOR
     # a few networks timed on your device (nas-predictor measure --json, or CSV model,ms[,batch]): the
     # latency predictor is mapped to them (one factor or a power law, nas_predictor.calibration)
@@ -74,6 +75,15 @@ class SearchConfig(BaseModel):
         self.space = SPACE_ALIASES[self.space]
         if self.guided and self.strategy in ("random", "predictor"):
             raise ValueError(f"guided applies to evolution and tpe; {self.strategy} has no guided variant")
+        if self.latency_source == "measured":
+            if self.latency_setting not in (None, MEASURED_SETTING):
+                raise ValueError(f"latency_source measured times each network on this machine (setting "
+                                 f"{MEASURED_SETTING}: onnxruntime, one CPU thread, batch 1); latency_setting "
+                                 f"{self.latency_setting!r} is another device's: leave it out")
+            if self.latency_calibrate is not None:
+                raise ValueError("latency_calibrate rescales a latency predictor; latency_source measured times "
+                                 "each network on this machine")
+            self.latency_setting = MEASURED_SETTING
         if self.max_latency_ms is not None and self.latency_setting is None:
             raise ValueError("max_latency_ms needs latency_setting (--setting: a device setting such as titan_rtx_1 "
                              "or pixel3)")

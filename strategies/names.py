@@ -10,3 +10,7 @@ SPACE_ALIASES = {"nb201": "nasbench201", "nasbench201": "nasbench201", "nb101": 
 STRATEGIES = ("random", "evolution", "tpe", "predictor")
 #: the lock file one search holds in its output folder
 LOCK_NAME = ".search.lock"
+#: the setting of a measured latency bound (``--latency-source measured``): onnxruntime on this machine's CPU,
+#: one thread, batch 1; the shipped ``latency-cpu-ort`` predicts the same setting for the machine it was
+#: measured on
+MEASURED_SETTING = "cpu_ort_1t"

@@ -25,7 +25,7 @@ import zlib
 from collections import OrderedDict
 from concurrent.futures import ProcessPoolExecutor
 from pathlib import Path
-from typing import Callable, ContextManager, Iterable, Sequence
+from typing import TYPE_CHECKING, Callable, ContextManager, Iterable, Sequence
 
 from tqdm.auto import tqdm
 
@@ -35,6 +35,9 @@ from nas_predictor.graph import ArchGraph
 from nas_predictor.io import file_lock
 from nas_predictor.onnx.rebatch import rebatch
 from nas_predictor.spaces import SearchSpace, cache_key, get_space
+
+if TYPE_CHECKING:
+    import onnx
 
 # Bump when onnx_to_graph, the builders or the export settings change what a graph looks like.
 GRAPH_VERSION = 1
@@ -82,22 +85,30 @@ def _rewrite(path: Path, graphs: dict[str, ArchGraph]) -> None:
     os.replace(tmp, path)
 
 
+def network_model(space: SearchSpace, arch: str) -> "onnx.ModelProto | bytes":
+    """The whole network of ``arch`` as a weight-free ONNX model at batch 1: the space's own
+    ``network_onnx`` (a fast path), else the export of ``space.build_network`` (nas_predictor.onnx.export,
+    0.05-1 s). What the graph cache reads and what a measured latency times, so both see one network."""
+    from nas_predictor.onnx.export import export_onnx
+
+    key = space.canonical(arch)
+    model = space.network_onnx(key)
+    if model is None:
+        model = export_onnx(space.build_network(key), space.network_input_shape(key))
+    return model
+
+
 def network_graph(space: SearchSpace, arch: str) -> ArchGraph:
-    """The whole network of ``arch`` as an ArchGraph: ``space.build_network``'s weight-free ONNX export at
-    batch 1 (nas_predictor.onnx.export), or the space's own ``network_onnx``, read by nas_predictor.onnx (the
+    """The whole network of ``arch`` as an ArchGraph: :func:`network_model` read by nas_predictor.onnx (the
     ops that run: unfused BN, residual adds, ...). The last ``space.NETWORK_CACHE_SIZE`` graphs are kept
     on the space, by canonical string."""
     from nas_predictor.onnx import onnx_to_graph
-    from nas_predictor.onnx.export import export_onnx
 
     key = space.canonical(arch)
     cache = space.__dict__.setdefault("_network_graphs", OrderedDict())
     graph = cache.get(key)
     if graph is None:
-        model = space.network_onnx(key)  # a space's own fast path, else the exporter (0.05-1 s)
-        if model is None:
-            model = export_onnx(space.build_network(key), space.network_input_shape(key))
-        graph = onnx_to_graph(model)
+        graph = onnx_to_graph(network_model(space, key))
         cache[key] = graph
         if len(cache) > space.NETWORK_CACHE_SIZE:
             cache.popitem(last=False)

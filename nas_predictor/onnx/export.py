@@ -10,6 +10,10 @@ Spec 3.9 asks for the settings to be deliberate and recorded:
   make a large file, and the weights become graph inputs that ``onnx_to_graph`` recognises;
 - eval mode, one input ``"input"`` and one output ``"logits"``.
 
+A network the exporter cannot take is an ``ArchError`` naming the module that failed (its class and
+where it sits), found from the exporter's traceback: an error inside a module's ``forward`` is that
+module's; an operator with no ONNX form is the module whose scope the traced node carries.
+
 It lives in the core (not with the search spaces) because the core's graph cache exports every space's
 networks through it (nas_predictor.data.latency_graphs.network_graph).
 """
@@ -19,11 +23,13 @@ from __future__ import annotations
 import io
 import os
 import warnings
+from types import TracebackType
 from typing import Sequence
 
 import torch
 from torch import nn
 
+from nas_predictor.errors import ArchError
 from nas_predictor.io import atomic_write_bytes
 
 INPUT_NAME = "input"
@@ -64,9 +70,41 @@ def export_onnx(
                     output_names=[OUTPUT_NAME],
                     dynamo=False,
                 )
+    except Exception as exc:
+        raise ArchError(f"cannot export {type(module).__name__} to ONNX: {failure(module, exc)}") from exc
     finally:
         module.train(was_training)
     data = buffer.getvalue()
     if path is not None:
         atomic_write_bytes(data, path)
     return data
+
+
+def failure(module: nn.Module, exc: BaseException) -> str:
+    """One line saying which submodule of ``module`` an export error came from, and the error."""
+    message = (str(exc).strip().splitlines() or [type(exc).__name__])[0][:300]
+    where = _failed_module(module, exc.__traceback__)
+    return f"module {where} failed: {message}" if where else message
+
+
+def _failed_module(root: nn.Module, tb: TracebackType | None) -> str | None:
+    """``Class (at path)`` of the innermost module running when the error was raised, or of the traced
+    node the ONNX conversion failed on; None when the traceback shows neither."""
+    names = {id(m): name for name, m in root.named_modules()}
+    found = None
+    while tb is not None:
+        local = tb.tb_frame.f_locals
+        owner = local.get("self")
+        node = local.get("node", local.get("n"))
+        if isinstance(owner, nn.Module) and id(owner) in names:
+            found = _describe(type(owner).__name__, names[id(owner)])
+        elif isinstance(node, torch._C.Node) and node.scopeName():
+            # "pkg.Net::/pkg.Block::blocks/pkg.Odd::blocks.0": each module's class and its path from the root
+            cls, _, path = node.scopeName().rpartition("/")[2].partition("::")
+            found = _describe(cls.rpartition(".")[2], path)
+        tb = tb.tb_next
+    return found
+
+
+def _describe(cls: str, path: str) -> str:
+    return f"{cls} (at {path!r})" if path else cls

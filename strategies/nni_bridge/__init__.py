@@ -2,9 +2,11 @@
 "nas-predictor[nni]"``).
 
 - :class:`PredictorGuidedStrategy`: an NNI ``Strategy`` that runs our search (the predictor-in-the-loop
-  search by default, any ``strategies`` strategy on request) through NNI's execution engine: each
-  architecture it picks is frozen from the model space, submitted to the engine and scored by the
-  experiment's evaluator.
+  search by default, any ``strategies`` strategy on request) through NNI's execution engine, on any
+  model space: each architecture it picks is frozen from the model space, submitted to the engine and
+  scored by the experiment's evaluator.
+- :func:`nni_space`: any NNI model space as one of our search spaces (whole networks, exported at an
+  input shape), for ``strategies.run_search`` or the strategy above.
 - :class:`LatencyFilter` / :func:`latency_filter_middleware`: for ``Chain(strategy, Filter(...))``; rejects models
   whose latency (a table or our predictor, from the sample of a known space; our predictor on the
   frozen model's ONNX export otherwise) breaks a bound, before they cost a trial.
@@ -32,7 +34,9 @@ _LAZY = {
     "NB201PredictorBenchmark": "strategies.nni_bridge.evaluators",
     "NB101PredictorBenchmark": "strategies.nni_bridge.evaluators",
     "current_arch": "strategies.nni_bridge.evaluators",
+    "nni_space": "strategies.nni_bridge.space",
     "SampleMapping": "strategies.nni_bridge.mapping",
+    "NetworkMapping": "strategies.nni_bridge.mapping",
     "nb201_sample_to_arch": "strategies.nni_bridge.mapping",
     "nb201_arch_to_sample": "strategies.nni_bridge.mapping",
     "nb101_sample_to_arch": "strategies.nni_bridge.mapping",

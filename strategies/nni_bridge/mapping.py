@@ -15,6 +15,9 @@ scope of the module that made them (the hub's ``NasBench201`` names its edges ``
   ops; its arch string is our canonical (pruned) one, so samples of one pruned cell share it. An arch
   string goes back to the sample of its pruned cell (the labels beyond its vertices set to a first
   value, which NNI ignores for a smaller cell).
+- Any other model space (or one of these searched as whole networks): :class:`NetworkMapping`, whose
+  ids are those of the space's ``search_spaces.nni_space.NNISpace`` (``label=value|...``), made by
+  ``strategies.nni_bridge.space.nni_space``.
 
 Pure dict code: it needs no NNI.
 """
@@ -94,6 +97,23 @@ class SampleMapping:
         if self.space_name == "nasbench201":
             return nb201_arch_to_sample(arch, self.prefix)
         return nb101_arch_to_sample(arch, self.prefix)
+
+
+@dataclass(frozen=True)
+class NetworkMapping:
+    """A model space searched as whole networks: samples <-> ids of its ``NNISpace`` (which knows both)."""
+
+    space: Any  # a search_spaces.nni_space.NNISpace
+
+    @property
+    def space_name(self) -> str:
+        return self.space.name
+
+    def to_arch(self, sample: Mapping[str, Any]) -> str:
+        return self.space.to_arch(sample)
+
+    def to_sample(self, arch: str) -> dict[str, Any]:
+        return self.space.to_sample(arch)
 
 
 def detect_mapping(labels: Iterable[str], values: Mapping[str, Iterable[Any]] | None = None) -> SampleMapping | None:

@@ -1,12 +1,22 @@
-"""An NNI 3.0 ``Strategy`` that runs our search through NNI's execution engine.
+"""An NNI 3.0 ``Strategy`` that runs our search through NNI's execution engine, on any NNI model space.
 
 Our strategies (``strategies.PredictorSearch`` by default) decide what to evaluate through a
 ``SearchContext``; here its oracle is the engine: each architecture the search picks is mapped to the
 NNI sample of that arch (:mod:`.mapping`), frozen from the experiment's model space
 (``model_space.freeze(sample)``), submitted (``engine.submit_models``) and waited for
 (``engine.wait_models``); the model's final metric is the value the search sees. Everything else (the
-surrogate refits, the candidate pools, skipping evaluated or equivalent cells, the latency bound) is the
-stand-alone search's own code, so with the same seed and the same values it walks the same path.
+surrogate refits, the candidate pools, skipping evaluated or equivalent networks, the latency bound) is
+the stand-alone search's own code, so with the same seed and the same values it walks the same path.
+
+Which space the search walks:
+
+- NAS-Bench-201 / NAS-Bench-101 labels (the hub's ``NasBench201``, a ``BenchmarkModelSpace``): their
+  cells, arch strings of our ``nasbench201`` / ``nasbench101`` spaces, read by the cell predictors and
+  tables;
+- any other model space (``LayerChoice``, ``InputChoice``, ``Repeat``, ``nni.choice`` widths and
+  kernels, mutable modules), or one of those two with ``whole_network=True``: whole networks
+  (:mod:`strategies.nni_bridge.space`): each candidate is frozen by NNI and exported at ``input_shape``,
+  and the online surrogate reads that graph. Continuous choices (``nni.uniform``) are refused.
 
 One model at a time: each pick knows every earlier result, as in the stand-alone search (a parallel
 engine runs one trial at a time under it). The experiment's budget is NNI's: the search stops when
@@ -38,7 +48,8 @@ from nas_predictor.errors import ConfigError  # noqa: E402
 from strategies.base import BudgetExhausted, SearchContext, SearchStalled, Strategy, TargetReached  # noqa: E402
 from strategies.constraints import LatencyConstraint  # noqa: E402
 from strategies.history import SearchHistory  # noqa: E402
-from strategies.nni_bridge.mapping import SampleMapping, check_space, mapping_for_space  # noqa: E402
+from strategies.nni_bridge.mapping import NetworkMapping, SampleMapping, mapping_for_space  # noqa: E402
+from strategies.nni_bridge.space import model_class, nni_space  # noqa: E402
 from strategies.oracle import Evaluation, Oracle  # noqa: E402
 from strategies.surrogates import OnlineSurrogate, Surrogate  # noqa: E402
 
@@ -99,7 +110,10 @@ class EngineOracle(Oracle):
         else:
             arch_report = getattr(model.evaluator, "arch_report", None)
             if callable(arch_report):
-                report.update(arch_report(arch))
+                # our table evaluators read the sample themselves (a whole-network search's ids are not
+                # their arch strings)
+                to_arch = getattr(model.evaluator, "to_arch", None)
+                report.update(arch_report(to_arch(model.sample) if callable(to_arch) else arch))
         if model.status != ModelStatus.Trained or value is None or not math.isfinite(value):
             why = f"model {model.status.value}" if model.status != ModelStatus.Trained else f"metric {model.metric!r}"
             return Evaluation(math.nan, report, seconds, why)
@@ -137,12 +151,22 @@ class PredictorGuidedStrategy(NNIStrategy):
         The report entry ``summary()["best_so_far"]`` follows.
     progress
         A progress bar (only with a ``budget``).
+    input_shape
+        The batch-1 input shape candidates are exported at, e.g. ``(1, 3, 32, 32)``: needed by any model
+        space other than NAS-Bench-101/201 (searched as whole networks).
+    space_name
+        The whole-network space's name (default ``nni-<model class>``): histories, checkpoints and graph
+        caches are filed under it.
+    whole_network
+        Search a NAS-Bench-101/201 space as whole networks too (ids of its labels, each candidate exported)
+        instead of through its cells.
     """
 
     def __init__(self, search: Strategy | str | None = None, surrogate: Surrogate | str | None = "online",
                  seed: int = 0, budget: int | None = None, constraint: Any = None, target: float | None = None,
                  report: Callable[[str], dict] | None = None, report_key: str | None = "test_accuracy",
-                 progress: bool = False) -> None:
+                 progress: bool = False, input_shape: tuple[int, ...] | None = None, space_name: str | None = None,
+                 whole_network: bool = False) -> None:
         super().__init__()
         if search is None:
             from strategies.predictor_search import PredictorSearch
@@ -169,7 +193,10 @@ class PredictorGuidedStrategy(NNIStrategy):
         self.report = report
         self.report_key = report_key
         self.progress = progress
-        self.mapping: SampleMapping | None = None
+        self.input_shape = None if input_shape is None else tuple(input_shape)
+        self.space_name = space_name
+        self.whole_network = bool(whole_network)
+        self.mapping: SampleMapping | NetworkMapping | None = None
         self.submitted: list[ExecutableModelSpace] = []
         self.stop_reason: str | None = None
         self.wall_seconds = 0.0
@@ -182,7 +209,9 @@ class PredictorGuidedStrategy(NNIStrategy):
 
     # -- NNI's Strategy interface ------------------------------------------------------------------
     def _initialize(self, model_space: ExecutableModelSpace, engine: ExecutionEngine) -> ExecutableModelSpace:
-        self.mapping = check_space(mapping_for_space(model_space), model_space)
+        self.mapping = None if self.whole_network else mapping_for_space(model_space)
+        if self.mapping is None:
+            self.mapping = self._network_mapping(model_space)
         space = self.mapping.space
         wants_surrogate = self.search.needs_surrogate or getattr(self.search, "guided", False)
         if self.surrogate == "online":
@@ -193,6 +222,13 @@ class PredictorGuidedStrategy(NNIStrategy):
             raise ConfigError(f"search {self.search.name!r} needs a surrogate (a predictor)")
         self._history = SearchHistory(None, self._identity())
         return model_space
+
+    def _network_mapping(self, model_space: ExecutableModelSpace) -> NetworkMapping:
+        if self.input_shape is None:
+            what = "searched as whole networks (whole_network=True)" if self.whole_network else "not NAS-Bench-101/201"
+            raise ConfigError(f"model space {model_class(model_space).__name__} is {what}: pass "
+                              "input_shape=(1, 3, H, W) so candidates can be exported")
+        return NetworkMapping(nni_space(model_space, self.input_shape, self.space_name))
 
     def _identity(self) -> dict:
         return {"space": self.mapping.space_name, "strategy": self.search.name, "params": self.search.params(),

@@ -1,4 +1,5 @@
-"""The SearchSpace contract, run against every installed space (entry points) and a Python-defined one."""
+"""The SearchSpace contract, run against every installed space (entry points), a Python-defined one and
+an NNI model space (with the [nni] extra)."""
 
 import numpy as np
 import pytest
@@ -9,13 +10,22 @@ from nas_predictor.spaces import SearchSpace, available_spaces, get_space
 from tests.python_spaces import NAME as PYTHON_SPACE
 from tests.python_spaces import contract_space
 
-# a space defined in Python (search_spaces.python_space) meets the same contract as the installed ones
+# a space defined in Python (search_spaces.python_space) meets the same contract as the installed ones,
+# and so does an NNI model space (search_spaces.nni_space) where NNI is installed
 contract_space()
+try:
+    from tests.nni_spaces import NAME as NNI_SPACE
+    from tests.nni_spaces import contract_space as nni_contract_space
+
+    nni_contract_space()
+except ImportError:
+    NNI_SPACE = None
 SPACES = available_spaces()
 
 
 def test_installed_and_python_spaces_are_found():
     assert "nasbench201" in SPACES and PYTHON_SPACE in SPACES
+    assert NNI_SPACE is None or NNI_SPACE in SPACES
 
 
 @pytest.fixture(params=SPACES)

@@ -30,6 +30,13 @@ from tests.python_spaces import contract_space
 
 SPACES = {"nasbench201": NASBench201, "nasbench101": NASBench101, "fbnet": FBNetSpace,
           "ofa_mbv3": OFAMobileNetV3Space, PYTHON_SPACE: contract_space}
+try:  # an NNI model space (search_spaces.nni_space), where the [nni] extra is installed
+    from tests.nni_spaces import NAME as NNI_SPACE
+    from tests.nni_spaces import contract_space as nni_contract_space
+
+    SPACES[NNI_SPACE] = nni_contract_space
+except ImportError:
+    pass
 STRATEGIES = [("random", False), ("evolution", False), ("evolution", True), ("tpe", False), ("tpe", True),
               ("predictor", False), ("predictor-proxy", False)]
 BUDGET = 24

@@ -178,7 +178,7 @@ def test_on_nb101_benchmark_space(data_dir):
     assert [r["value"] for r in records] == pytest.approx(list(predictor.predict([r["arch"] for r in records])))
 
 
-def test_refuses_spaces_it_cannot_map(table):
+def test_other_spaces_need_an_input_shape(table):
     from nni.nas.nn.pytorch import LayerChoice, ModelSpace
     from nni.nas.space import RawFormatModelSpace
 
@@ -191,8 +191,12 @@ def test_refuses_spaces_it_cannot_map(table):
             return self.layer(x)
 
     space = RawFormatModelSpace.from_model(Tiny(), table)
-    with pytest.raises(ConfigError, match="not a space this bridge maps"):
+    with pytest.raises(ConfigError, match="model space Tiny is not NAS-Bench-101/201: pass input_shape"):
         PredictorGuidedStrategy().initialize(space, SequentialExecutionEngine())
+    # with one, it is searched as whole networks (tests/strategies/test_nni_space.py)
+    strategy = PredictorGuidedStrategy(input_shape=(1, 2))
+    strategy.initialize(space, SequentialExecutionEngine())
+    assert strategy.mapping.space_name == "nni-Tiny" and dict(strategy.mapping.space.choices()) == {"layer": (0, 1)}
     with pytest.raises(ConfigError, match="one of our strategies"):
         PredictorGuidedStrategy(search=object())
 

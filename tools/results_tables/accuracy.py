@@ -197,6 +197,30 @@ def search_table() -> list[str]:
     return rows
 
 
+def digits_search_table() -> list[str]:
+    """benchmarks/digits_search.py: the digits space of examples/own_space_digits.py, trained for real under
+    a latency bound; best validation accuracy (what the search maximises) per strategy over seeds."""
+    columns = ("bound", "strategy", "seeds", "best validation (mean ± std)", "worst seed", "best test (mean ± std)",
+               "best validation @10 / @20 / @30", "evaluated over the bound", "mean s/run")
+    res = common.load("digits_search")
+    if not res or not res.get("summary"):
+        return common.not_run(*columns)
+    bound = res["settings"]["bound"]
+    rows = common.header(*columns)
+    for label, row in res["summary"].items():
+        def stat(s: dict) -> str:
+            return f"{s['mean']:.2f} ± {s['std']:.2f}"
+
+        worst = row["worst_seed"]
+        curve = " / ".join(stat(row[f"best_validation_at_{b}"]) if f"best_validation_at_{b}" in row else "–"
+                           for b in (10, 20, 30))
+        rows.append(common.row(f"{bound['source']} ≤ {bound['max_ms']:g} ms", label, len(row["seeds"]),
+                               stat(row["best_validation"]), f"{worst['best_validation']:.2f} (seed {worst['seed']})",
+                               stat(row["best_test"]), curve, row["evaluations_over_bound"],
+                               f"{row['wall_seconds']['mean']:.0f}"))
+    return rows
+
+
 def main_job_table() -> list[str]:
     """benchmarks/main_job.py: the README's main job, cold and warm, now and before the change that cut it."""
     rows = common.header("code", "cold cache (s)", "warm cache (s)", "runs")
