@@ -3,7 +3,9 @@
 Start with ``num_init`` random evaluations; then repeat: refit the surrogate on everything evaluated,
 build a candidate pool (``num_mutants`` mutants, one to ``max_mutations`` steps, of the
 ``num_parents`` best evaluated architectures, plus ``num_random`` fresh samples; or, for a space of
-at most ``exhaustive_below`` architectures, the whole space), rank it by the surrogate, and evaluate
+at most ``exhaustive_below`` architectures, the whole space; for a whole-network space only when its
+graphs also fit the space's graph memory, ``NETWORK_CACHE_SIZE``: every one beyond it would be exported
+again each round, 0.2-0.6 s apiece), rank it by the surrogate, and evaluate
 the ``top_k`` best new candidates within the latency bound. Candidates that compute the same function
 as an evaluated architecture are skipped (``skip_equivalent``). With ``num_local`` > 0, each round also
 evaluates that many of the best-scored new neighbours of the best architecture found so far.
@@ -26,6 +28,7 @@ from __future__ import annotations
 import numpy as np
 
 from nas_predictor.errors import ConfigError
+from nas_predictor.online import whole_network_space
 from strategies.base import SearchContext, Strategy, checked_bool, checked_int
 
 ACQUISITIONS = ("mean", "its")
@@ -90,7 +93,8 @@ class PredictorSearch(Strategy):
             size = space.__len__()
         except TypeError:
             size = None
-        if size is not None and size <= self.exhaustive_below:
+        if size is not None and size <= self.exhaustive_below and (
+                not whole_network_space(space) or size <= getattr(space, "NETWORK_CACHE_SIZE", size)):
             pool = [a for a in space if ctx.known(a) is None]
             return pool
         best = sorted(ctx.ok_records(), key=lambda r: -r["value"])[: self.num_parents]

@@ -239,3 +239,22 @@ def test_the_latency_axis_names_the_setting_and_the_source(setting, source, labe
 
     assert latency_axis_label({"setting": setting, "max_ms": 9.0, "source": source}) == label
     assert latency_axis_label(None) == "latency (ms)"
+
+
+def test_a_whole_network_space_is_ranked_whole_only_when_its_graphs_fit_in_memory():
+    # beyond the space's graph memory every candidate of an exhaustive round would be exported again
+    # each round (0.2-0.6 s apiece): the search falls back to its mutant + random pools
+    from strategies.base import SearchContext
+    from strategies.history import SearchHistory
+    from strategies.oracle import FunctionOracle
+    import numpy as np
+
+    from tests.python_spaces import contract_space
+
+    space = contract_space()
+    strategy = make_strategy("predictor", num_parents=1, num_mutants=5, num_random=5)
+    ctx = SearchContext(space=space, oracle=FunctionOracle(lambda a: 1.0), budget=10, rng=np.random.default_rng(0),
+                        history=SearchHistory(None, {}), progress=False)
+    assert len(strategy._candidates(ctx)) == len(space) == 252  # 252 graphs fit the default 256
+    space.NETWORK_CACHE_SIZE = 100
+    assert len(strategy._candidates(ctx)) <= 10
