@@ -35,11 +35,11 @@ from __future__ import annotations
 
 import argparse
 import json
-from dataclasses import replace
 import os
 import statistics
 import sys
 import time
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -202,10 +202,11 @@ def cost_model(name: str, graphs: list, labels: np.ndarray, seed: int):
 def run_seed(name: str, seed: int, records: LatencyRecords, real: dict[str, Any] | None, test_index: np.ndarray,
              args, overrides: list[str]) -> dict[str, Any]:
     fit_idx = np.concatenate([records.train, records.valid])
-    # the baselines read the same runtime graphs as the neural models (Conv+BN folded when the config folds)
+    # every model reads the runtime graphs (Conv+BN folded when the config folds; folding again is a no-op)
+    # through ``predict(graphs, arch ids or None)``: the ids let the operator sums reuse per-node times
     graphs = lambda idx: runtime_graphs(args, overrides, records, idx)  # noqa: E731
-    runtime = lambda g: runtime_graphs(args, overrides, None, None, g)  # noqa: E731
     arch_ids = lambda idx: [records.archs[i] for i in idx]  # noqa: E731
+    real_graphs = [runtime_graphs(args, overrides, None, None, g) for g in real["graphs"]] if real is not None else []
     labels = records.labels(fit_idx)
     entry: dict[str, Any] = {"model": name, "seed": seed}
     t0 = time.perf_counter()
@@ -215,7 +216,7 @@ def run_seed(name: str, seed: int, records: LatencyRecords, real: dict[str, Any]
         out = Path(args.save_dir) / f"seed{seed}" / name if args.save_dir else None
         result = run_latency_experiment(cfg, out_dir=out, progress=not args.quiet, prepared=records)
         predictor = result["predictor"]
-        predict = lambda gs: np.asarray(predictor.predict_graphs(gs), dtype=np.float64).reshape(-1)  # noqa: E731
+        predict = lambda gs, keys=None: np.asarray(predictor.predict_graphs(gs), dtype=np.float64).reshape(-1)  # noqa: E731
         entry.update({"members": result["members"], "train_seconds": result["train_seconds"]})
         op_model = getattr(getattr(predictor, "tokenizer", None), "op_model", None)
         if op_model is not None:  # which operator set the per-node times came from (a set can grow between runs)
@@ -230,28 +231,28 @@ def run_seed(name: str, seed: int, records: LatencyRecords, real: dict[str, Any]
         entry["op_model"] = {k: v for k, v in op_model.info.items() if k != "kinds"}
         if name == "op_sum_offset":
             fitted = fit_op_offset(fit_times, labels, np.asarray(records.family)[fit_idx])
-            predict = lambda gs, idx=None: fitted.predict_ms(node_times(gs, idx))  # noqa: E731
+            predict = lambda gs, keys=None: fitted.predict_ms(node_times(gs, keys))  # noqa: E731
             entry.update({"offset_ms": fitted.offset_ms, "scale": fitted.scale})
         elif name == "op_sum_groups":
             fit_kinds = [node_groups(g) for g in graphs(fit_idx)]
             grouped = fit_op_groups(fit_times, fit_kinds, labels, np.asarray(records.family)[fit_idx])
-            predict = lambda gs, idx=None: grouped.predict_ms(node_times(gs, idx), [node_groups(g) for g in gs])  # noqa: E731
+            predict = lambda gs, keys=None: grouped.predict_ms(node_times(gs, keys), [node_groups(g) for g in gs])  # noqa: E731
             entry.update(grouped.as_dict())
         else:
             scale = fit_log_scale(np.array([t.sum() for t in fit_times]), labels) if name == "op_sum_fit" else 1.0
-            predict = lambda gs, idx=None: np.array([t.sum() for t in node_times(gs, idx)]) * scale  # noqa: E731
+            predict = lambda gs, keys=None: np.array([t.sum() for t in node_times(gs, keys)]) * scale  # noqa: E731
             entry["scale"] = scale
     else:
         model = cost_model(name, graphs(fit_idx), labels, seed)
-        predict = lambda gs: np.asarray(model.predict([runtime(g) for g in gs]), dtype=np.float64)  # noqa: E731
+        predict = lambda gs, keys=None: np.asarray(model.predict(gs), dtype=np.float64)  # noqa: E731
         if name == "flops_memory_line" and real is not None:
             def line_fit(fit, rest):
-                five = cost_model(name, [runtime(real["graphs"][i]) for i in fit], real["truth"][fit], seed)
-                return np.maximum(np.asarray(five.predict([runtime(real["graphs"][i]) for i in rest])), 1e-6)
+                five = cost_model(name, [real_graphs[i] for i in fit], real["truth"][fit], seed)
+                return np.maximum(np.asarray(five.predict([real_graphs[i] for i in rest])), 1e-6)
     entry["fit_seconds"] = time.perf_counter() - t0
     if len(test_index):
         truth = records.labels(test_index)
-        pred = predict(graphs(test_index), arch_ids(test_index)) if name in OP_SUMS else predict(graphs(test_index))
+        pred = predict(graphs(test_index), arch_ids(test_index))
         entry["generated_test"] = metrics(truth, np.maximum(pred, 1e-6))
         fam = np.asarray(records.family)[test_index]
         entry["generated_test"]["per_family_mape"] = {f: float(np.mean(np.abs(pred[fam == f] / truth[fam == f] - 1)))
@@ -262,8 +263,7 @@ def run_seed(name: str, seed: int, records: LatencyRecords, real: dict[str, Any]
             entry["test_predictions_ms"] = [[records.archs[i], float(t), float(q)]
                                             for i, t, q in zip(test_index, truth, pred)]
     if real is not None:
-        # a line can go negative on tiny networks
-        pred = np.maximum(predict([runtime(g) for g in real["graphs"]]) if name in OP_SUMS else predict(real["graphs"]), 1e-6)
+        pred = np.maximum(predict(real_graphs), 1e-6)  # a line can go negative on tiny networks
         entry["real"] = real_tables(real, pred, line_fit)
         entry["real_predictions_ms"] = dict(zip(real["ids"], map(float, pred)))
     return entry

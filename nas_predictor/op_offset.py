@@ -130,7 +130,6 @@ def fit_op_groups(nodes_ms: Sequence[np.ndarray], node_kinds: Sequence[np.ndarra
     y, weights = _checked(nodes_ms, latency_ms, groups)
     if len(node_kinds) != len(y):
         raise DataError(f"{len(node_kinds)} node-kind arrays for {len(y)} networks")
-    weights = weights / weights.sum() * len(set(np.asarray(groups if groups is not None else ["all"]).tolist()))
     rows = np.concatenate([np.full(len(t), j) for j, t in enumerate(nodes_ms)])
     times, kinds = np.concatenate(nodes_ms), np.concatenate(node_kinds)
     k = len(GROUP_NAMES)
