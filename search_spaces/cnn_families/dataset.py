@@ -9,7 +9,9 @@ Layout of a dataset folder (``nas-predictor dataset build --out DIR``)::
     failures.jsonl   one line per model that could not be exported or measured (stage, error)
     gt.txt           NNLQP's label format (GraphID OnnxPath BatchSize Latency_ms ModelType PlatformId),
                      rewritten from labels.jsonl; ``load_nnlqp_labels`` reads it once the graphs exist
-    retest.jsonl     (``dataset retest``) second measurements of a sample, for the test-retest figure
+    retest.jsonl     (``dataset retest``) second measurements of a sample, for the test-retest figure;
+                     ``dataset repair`` appends a retest clearly faster than its label to labels.jsonl
+                     as that model's label (marked ``repaired``; the slowed label stays in the file)
 
 No ONNX file is stored: every graph is regenerated from (family, seed, space, batch, opset) by
 :func:`variant_onnx` (``dataset export`` writes the ``onnx/`` tree that ``gt.txt`` names).
@@ -62,15 +64,17 @@ from search_spaces.cnn_families.dataset_generators import (GENERATOR, GENERATORS
 from search_spaces.cnn_families.dataset_generators import (DEFAULT_GENERATOR as DEFAULT_GENERATOR,
                                                            dataset_generator as dataset_generator)
 from search_spaces.cnn_families.dataset_pipeline import QUEUE_AHEAD as QUEUE_AHEAD
-from search_spaces.cnn_families.dataset_retest import (RetestSummary, retest_dataset, retest_sample,
+from search_spaces.cnn_families.dataset_retest import (RepairReport, RetestSummary, first_labels,
+                                                       repair_from_retest, retest_dataset, retest_sample,
                                                        summarize_retest)
 from search_spaces.onnx_export import DEFAULT_OPSET, export_onnx
 
 __all__ = ["BUILD_PROVIDERS", "BuildReport", "DatasetRecord", "FAILURES", "FORMAT", "GENERATOR", "GENERATORS",
            "Generator", "GT", "LABELS",
-           "LatencyDataset", "MANIFEST", "RETEST", "RetestSummary", "build_dataset", "build_order", "export_graphs",
-           "graph_path", "load_dataset", "old_estimator_labels", "other_machine_labels", "parse_families",
-           "retest_dataset", "retest_sample", "summarize_retest",
+           "LatencyDataset", "MANIFEST", "RETEST", "RepairReport", "RetestSummary", "build_dataset", "build_order",
+           "export_graphs",
+           "first_labels", "graph_path", "load_dataset", "old_estimator_labels", "other_machine_labels",
+           "parse_families", "repair_from_retest", "retest_dataset", "retest_sample", "summarize_retest",
            "variant_onnx", "variant_torch", "write_gt"]
 
 

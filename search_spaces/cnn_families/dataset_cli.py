@@ -64,7 +64,18 @@ def register(sub: argparse._SubParsersAction) -> None:
     rt.add_argument("--export-core", type=int, default=None, help="core to export on (default: another one)")
     rt.add_argument("--json", action="store_true", help="print one JSON object")
     rt.add_argument("--quiet", action="store_true", help="no progress bar")
+    rt.add_argument("--repair", action="store_true",
+                    help="then run `dataset repair`: a retest faster than its label by more than the protocol's "
+                         "tolerance becomes the label")
     rt.set_defaults(func=_cmd_retest)
+
+    rp = dsub.add_parser("repair", help="replace labels that their retest shows were slowed (retest faster by more "
+                                        "than the protocol's tolerance); the slowed labels stay in the file")
+    rp.add_argument("folder", help="dataset folder (with a retest.jsonl from `dataset retest`)")
+    rp.add_argument("--tolerance", type=float, default=None,
+                    help="ratio a retest must be faster by (default: the protocol's gate tolerance, 1.12)")
+    rp.add_argument("--json", action="store_true", help="print one JSON object")
+    rp.set_defaults(func=_cmd_repair)
 
     ex = dsub.add_parser("export", help="regenerate the ONNX graphs gt.txt names (onnx/FAMILY/..., onnx/KIND/...)")
     ex.add_argument("folder", help="dataset folder")
@@ -108,7 +119,8 @@ def _cmd_status(args: argparse.Namespace) -> int:
     m = ds.manifest
     info = {"folder": str(ds.root), "identity": ds.identity, "labels": len(ds.labels), "failures": len(ds.failures),
             "counts": ds.counts(), "fallback_labels": sum(bool(e["label"].get("fallback")) for e in ds.labels),
-            "builds": m.get("builds", []), "retest": m.get("retest")}
+            "builds": m.get("builds", []), "retest": m.get("retest"),
+            "repaired_labels": sum("repaired" in e for e in ds.labels)}
     if args.json:
         print(json.dumps(info))
         return 0
@@ -126,6 +138,22 @@ def _cmd_status(args: argparse.Namespace) -> int:
         mean = f"mean |diff| {100 * r['mean_diff']:.1f} %, " if "mean_diff" in r else ""
         print(f"  retest of {r['models']} models: {mean}median |diff| {100 * r['median_diff']:.1f} %, "
               f"p90 {100 * r['p90_diff']:.1f} %, within 10 % {100 * r['within_10pct']:.0f} %")
+    if info["repaired_labels"]:
+        print(f"  {info['repaired_labels']} labels repaired by their faster retest (`dataset repair`)")
+    return 0
+
+
+def _cmd_repair(args: argparse.Namespace) -> int:
+    from search_spaces.cnn_families.dataset import repair_from_retest
+
+    report = repair_from_retest(args.folder, getattr(args, "tolerance", None))
+    if args.json:
+        print(json.dumps(report.as_dict()))
+    else:
+        families = ", ".join(f"{f} {n}" for f, n in report.by_family.items())
+        print(f"repaired {report.repaired} of {report.compared} retested labels (retest faster by more than "
+              f"{report.tolerance:g}x){': ' + families if families else ''}; {report.slower} retests were slower "
+              f"by more than that (labels kept)")
     return 0
 
 
@@ -147,7 +175,7 @@ def _cmd_retest(args: argparse.Namespace) -> int:
         for family, s in summary.by_family.items():
             print(f"  {family}: {s['models']} models, mean {100 * s['mean_diff']:.2f} %, "
                   f"p90 {100 * s['p90_diff']:.2f} %")
-    return 0
+    return _cmd_repair(args) if args.repair else 0
 
 
 def _cmd_export(args: argparse.Namespace) -> int:

@@ -288,6 +288,61 @@ def test_retest_measures_a_stratified_sample_again_and_compares(tmp_path):
         ds.retest_dataset(tmp_path, 7, measurer=again, subprocess_export=False, progress=False)
 
 
+def test_repair_takes_a_clearly_faster_retest_and_keeps_the_slowed_label(tmp_path):
+    build(tmp_path, per_family=2)
+    lines = read_jsonl(tmp_path / ds.LABELS)
+    # a retest of every model: one 2x faster (the first was slowed), one 5 % faster (noise), one 1.5x slower
+    fast, noise, slow = [(e["family"], e["seed"]) for e in lines[:3]]
+    first = {(e["family"], e["seed"]): e["label"]["label_ms"] for e in lines}
+    factor = {fast: 0.5, noise: 0.95, slow: 1.5}
+    for e in lines:
+        key = (e["family"], e["seed"])
+        second = dict(e["label"], label_ms=first[key] * factor.get(key, 1.0))
+        append_jsonl(tmp_path / ds.RETEST, {"family": key[0], "seed": key[1], "label": second})
+    report = ds.repair_from_retest(tmp_path)
+    assert (report.compared, report.repaired, report.slower) == (len(lines), 1, 1)
+    assert report.by_family == {fast[0]: 1} and report.tolerance == pytest.approx(1.12)
+    records = {(r.family, r.seed): r for r in ds.LatencyDataset(tmp_path).records()}
+    assert records[fast].latency_ms == pytest.approx(first[fast] * 0.5)
+    assert records[noise].latency_ms == first[noise] and records[slow].latency_ms == first[slow]
+    # the slowed label stays in the file, and the retest summary still compares the two measurements
+    raw = read_jsonl(tmp_path / ds.LABELS)
+    assert len(raw) == len(lines) + 1 and raw[-1]["repaired"]["previous_ms"] == first[fast]
+    assert ds.first_labels(ds.LatencyDataset(tmp_path))[fast]["label_ms"] == first[fast]
+    gt = (tmp_path / ds.GT).read_text()
+    assert f"{first[fast] * 0.5:.6g}" in gt and len(gt.splitlines()) == len(lines)
+    # idempotent: the repaired label equals its retest
+    assert ds.repair_from_retest(tmp_path).repaired == 0
+    assert len(json.loads((tmp_path / ds.MANIFEST).read_text())["repairs"]) == 2
+    # a retest measured on another machine (the reference 2x slower) is refused, nothing appended
+    other = dict(raw[0]["label"], label_ms=0.001, reference_fast_ms=2 * (raw[0]["label"]["reference_fast_ms"] or 1.0))
+    for e in lines:
+        e["label"]["reference_fast_ms"] = 1.0
+    (tmp_path / ds.LABELS).write_text("".join(json.dumps(e) + "\n" for e in lines))
+    append_jsonl(tmp_path / ds.RETEST, {"family": fast[0], "seed": fast[1], "label": dict(other, reference_fast_ms=2.0)})
+    with pytest.raises(ConfigError, match="1 retest labels were measured where the reference model ran"):
+        ds.repair_from_retest(tmp_path)
+    assert len(read_jsonl(tmp_path / ds.LABELS)) == len(lines)
+    with pytest.raises(ConfigError, match="ratio >= 1"):
+        ds.repair_from_retest(tmp_path, tolerance=0.9)
+
+
+def test_cli_repair_and_status(tmp_path):
+    build(tmp_path, per_family=1)
+    e = read_jsonl(tmp_path / ds.LABELS)[0]
+    append_jsonl(tmp_path / ds.RETEST, {"family": e["family"], "seed": e["seed"],
+                                        "label": dict(e["label"], label_ms=e["label"]["label_ms"] / 3)})
+    cli = [sys.executable, "-m", "nas_predictor.cli", "dataset"]
+    done = subprocess.run([*cli, "repair", str(tmp_path), "--json"], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stderr
+    assert json.loads(done.stdout)["repaired"] == 1
+    status = subprocess.run([*cli, "status", str(tmp_path)], capture_output=True, text=True, timeout=120)
+    assert "1 labels repaired by their faster retest" in status.stdout
+    bad = subprocess.run([*cli, "repair", str(tmp_path), "--tolerance", "0.5"], capture_output=True, text=True,
+                         timeout=120)
+    assert bad.returncode == 2 and "ratio >= 1" in bad.stderr
+
+
 def test_summarize_retest_numbers():
     first = {("a", 0): 10.0, ("a", 1): 10.0, ("b", 0): 20.0}
     second = {("a", 0): 10.5, ("a", 1): 12.0, ("b", 0): 20.0}
