@@ -33,7 +33,7 @@ from typing import Any, Callable, Iterable, Mapping, Sequence
 import numpy as np
 
 from nas_predictor.errors import ArchError, ConfigError
-from search_spaces.python_space import ASSIGN, SEPARATOR, PythonSpace, Value, _text
+from search_spaces.python_space import ASSIGN, SEPARATOR, PythonSpace, Value, _text, format_id
 
 #: a subset is written [a,b]: its values' texts hold none of these
 SUBSET_OPEN, SUBSET_CLOSE, SUBSET_SEP = "[", "]", ","
@@ -129,6 +129,16 @@ def _shown(label: str, values: tuple) -> tuple[Value, ...]:
         raise ConfigError(f"choice {label!r}: its values {list(values)} cannot be written in an id (their reprs "
                           f"repeat or hold {SEPARATOR!r} or {ASSIGN!r}); use strings, numbers or bools")
     return shown
+
+
+def sample_id(dimensions: Sequence[Dimension], sample: Mapping[str, Any]) -> str:
+    """The id an NNI sample has in the :class:`NNISpace` of these dimensions, without that space (no input
+    shape, nothing registered; the model space's own constraints are not checked): what a training
+    function inside an NNI trial needs to name its network (``strategies.nni_bridge.current_arch``)."""
+    labels = [d.label for d in dimensions]
+    if sorted(sample) != sorted(labels):
+        raise ArchError(f"the sample {dict(sample)} does not have the labels of its space ({', '.join(labels)})")
+    return format_id([(d.label, _text(d.value_of(sample[d.label]))) for d in dimensions])
 
 
 class NNISpace(PythonSpace):

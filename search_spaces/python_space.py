@@ -67,6 +67,11 @@ def graph_key(graph: ArchGraph) -> str:
     return hashlib.sha256(blob.encode()).hexdigest()[:32]
 
 
+def format_id(parts: Sequence[tuple[str, str]]) -> str:
+    """A space's id from its (choice name, value text) pairs, in the space's order: ``name=value;...``."""
+    return SEPARATOR.join(f"{label}{ASSIGN}{text}" for label, text in parts)
+
+
 def _text(value: Value) -> str:
     return repr(value) if isinstance(value, float) else str(value)
 
@@ -129,8 +134,8 @@ class PythonSpace(SearchSpace):
             text = _text(value.item() if isinstance(value, np.generic) else value)  # numpy scalars as Python's
             if text not in self._by_text[label]:
                 raise ArchError(f"space {self.name!r}: {label}={config[label]!r} is not one of {list(values)}")
-            parts.append(f"{label}{ASSIGN}{text}")
-        arch = SEPARATOR.join(parts)
+            parts.append((label, text))
+        arch = format_id(parts)
         if self.valid is not None and not self.valid(dict(config)):
             raise ArchError(f"space {self.name!r}: {arch} is rejected by the space's valid()")
         return arch

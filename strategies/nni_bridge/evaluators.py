@@ -12,7 +12,7 @@ NNI's own ``NasBench201Benchmark`` does). Like NNI's, ``evaluate`` reports the v
 result when called by an engine, and returns it.
 
 For a ``FunctionalEvaluator`` (your own training function), :func:`current_arch` is the arch string of
-the model being evaluated.
+the model being evaluated, in any model space.
 """
 
 from __future__ import annotations
@@ -34,14 +34,21 @@ from strategies.nni_bridge.mapping import (  # noqa: E402
 
 
 def current_arch() -> str:
-    """Inside an evaluation run by an NNI engine: the arch string of the model being evaluated."""
+    """Inside an evaluation run by an NNI engine: the arch string of the model being evaluated (our
+    NAS-Bench-101/201 string for those spaces; for any other model space, the id its whole-network
+    search gives it, read off the model space's own mutables, in this process or a trial's)."""
+    from search_spaces.nni_space import sample_id
     from strategies.nni_bridge.mapping import check_space, mapping_for_sample
+    from strategies.nni_bridge.space import dimensions
 
     model = nni.get_current_parameter()
     sample = getattr(model, "sample", None)
     if sample is None:
         raise RuntimeError("current_arch() works inside an NNI evaluation (a frozen model with a sample)")
-    return check_space(mapping_for_sample(sample), model).to_arch(sample)
+    mapping = mapping_for_sample(sample)
+    if mapping is None:
+        return sample_id(dimensions(model), sample)
+    return check_space(mapping, model).to_arch(sample)
 
 
 def _report(value: float) -> None:

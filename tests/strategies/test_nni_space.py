@@ -22,11 +22,12 @@ from torch import nn  # noqa: E402
 from nas_predictor.errors import ArchError, ConfigError  # noqa: E402
 from nas_predictor.onnx import onnx_to_graph  # noqa: E402
 from nas_predictor.onnx.export import export_onnx  # noqa: E402
-from search_spaces.nni_space import Dimension  # noqa: E402
+from search_spaces.nni_space import Dimension, sample_id  # noqa: E402
 from strategies import FunctionSurrogate, LatencyConstraint, OnlineSurrogate, PredictorSearch  # noqa: E402
 from strategies.constraints import FunctionLatency  # noqa: E402
-from strategies.nni_bridge import NB201TableBenchmark, PredictorGuidedStrategy, nni_space  # noqa: E402
+from strategies.nni_bridge import NB201TableBenchmark, PredictorGuidedStrategy, current_arch, nni_space  # noqa: E402
 from strategies.nni_bridge.mapping import nb201_sample_to_arch  # noqa: E402
+from strategies.nni_bridge.space import dimensions  # noqa: E402
 from strategies.oracle import FunctionOracle  # noqa: E402
 from strategies.runner import make_strategy, run_search  # noqa: E402
 from tests.nni_spaces import INPUT_SHAPE, NAME, TinyNet, contract_space  # noqa: E402
@@ -99,12 +100,16 @@ def test_sample_frozen_network_and_graph_round_trip(space):
         arch = space.sample(rng)
         sample = space.to_sample(arch)
         assert space.to_arch(sample) == arch and simplified.contains(sample)
+        # the id without the space (what current_arch gives inside a trial): the same
+        assert sample_id(dimensions(simplified), sample) == arch
         # the network is the one NNI's engine builds (its default, simplified format)
         ours = graph_of(space.build_network(arch))
         assert ours == graph_of(simplified.freeze(sample).executable_model())
         assert space.to_graph(arch).to_dict() == ours
     with pytest.raises(ArchError, match="lacks"):
         space.to_arch({"width": 8})
+    with pytest.raises(ArchError, match="does not have the labels of its space"):
+        sample_id(dimensions(simplified), {"width": 8})
 
 
 def test_mutations_stay_in_the_domains_and_the_constraint(space):
@@ -188,7 +193,10 @@ def strategy_on_tiny(**kwargs) -> PredictorGuidedStrategy:
 def test_in_a_nas_experiment(tmp_path):
     from nni.nas.experiment import NasExperiment, NasExperimentConfig
 
+    named = []
+
     def trial(model):
+        named.append(current_arch())  # the training function can name its network in our ids
         nni.report_final_result(params(model))
 
     strategy = strategy_on_tiny(seed=1)
@@ -205,6 +213,7 @@ def test_in_a_nas_experiment(tmp_path):
     assert strategy.mapping.space_name == NAME and strategy.summary()["stop"] == "budget"
     assert len(records) == 8 and len({space.equivalence_key(r["arch"]) for r in records}) == 8
     assert all(r["value"] == params(space.build_network(r["arch"])) for r in records)
+    assert named == [r["arch"] for r in records]
     top = exp.export_top_models(top_k=1, formatter="dict")[0]
     assert space.to_arch(top) in {r["arch"] for r in records if r["value"] == strategy.best()["value"]}
 
