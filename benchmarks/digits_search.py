@@ -11,9 +11,9 @@ latency checks and predictor fits; the graphs of all 432 networks, which the pre
 exported once before the runs and timed on their own); the summary gives mean, standard deviation
 and worst seed per strategy.
 
-NNI's RegularizedEvolution on the same space (examples/own_space_digits_nni.py) joins as one more entry
-of ``RUNNERS`` (a function ``(seed, args, setup) -> run entry`` like :func:`run_standalone`) once the
-example has its NNI run.
+``nni_evolution``: NNI's own RegularizedEvolution on the same space written as an NNI ``ModelSpace``
+(examples/own_space_digits_nni.py), the bound checked before training by NNI's ``Filter`` middleware
+with our ``LatencyFilter``, the same trainer (:func:`run_nni_evolution`).
 
 Resumable: each finished (strategy, seed) is appended to the results file at once; a run killed
 midway resumes from its history under ``runs/digits_search/``.
@@ -39,7 +39,7 @@ from common import RESULTS, append_locked, command_line, load_results, machine  
 
 import own_space_digits as example  # noqa: E402
 
-STRATEGIES = ("predictor", "random")
+STRATEGIES = ("predictor", "random", "nni_evolution")
 CHECKPOINTS = (10, 20, 30)
 
 
@@ -70,8 +70,76 @@ def run_standalone(strategy: str, seed: int, args: argparse.Namespace, setup: di
     }
 
 
-#: strategy label -> runner; NNI's RegularizedEvolution goes here (see the module docstring)
-RUNNERS = {"predictor": run_standalone, "random": run_standalone}
+#: NNI's RegularizedEvolution at budget 30: its defaults (population 100, tournament 25) would leave all 30
+#: evaluations random, so a population of 10 and tournaments of 3 (set from the budget, not tuned)
+NNI_EVOLUTION = {"population_size": 10, "sample_size": 3}
+
+
+def run_nni_evolution(strategy: str, seed: int, args: argparse.Namespace, setup: dict) -> dict:
+    """NNI 3.0's own ``RegularizedEvolution`` in a ``NasExperiment`` (sequential engine) over the same space
+    written as an NNI ``ModelSpace``, the bound applied before any training by NNI's ``Filter`` middleware
+    with our ``LatencyFilter`` (filtered networks are never trained and do not count), the same trainer.
+    Not resumable midway (NNI's strategy state is not kept): a killed run starts again."""
+    import nni
+    from nni.nas.evaluator import FunctionalEvaluator
+    from nni.nas.experiment import NasExperiment, NasExperimentConfig
+    from nni.nas.strategy import RegularizedEvolution
+    from nni.nas.strategy.middleware import Chain, Filter
+
+    from own_space_digits_nni import DigitsModelSpace
+    from strategies.nni_bridge import current_arch
+
+    model_space = DigitsModelSpace()
+    _, bound = example.nni_bound(model_space, args.max_latency_ms, args.measured, args.cache, not args.quiet)
+    trained: list[tuple[str, float, dict]] = []
+    t0 = time.perf_counter()
+
+    def trial(model) -> None:
+        arch = current_arch()
+        result = setup["oracle"].evaluate(arch)
+        trained.append((arch, float(result.value), result.report))
+        nni.report_final_result(result.value)
+
+    rejected = []
+
+    def within_bound(model) -> bool:
+        ok = bound(model)
+        if not ok:
+            rejected.append(model.sample)
+        return ok
+
+    evolution = Chain(RegularizedEvolution(**NNI_EVOLUTION, seed=seed), Filter(within_bound))
+    config = NasExperimentConfig("sequential", "simplified")
+    config.max_trial_number = args.budget
+    run_dir = setup["runs"] / f"{strategy}-seed{seed}"
+    run_dir.mkdir(parents=True, exist_ok=True)
+    config.experiment_working_directory = str(run_dir / "nni")
+    exp = NasExperiment(model_space, FunctionalEvaluator(trial), evolution, config)
+    try:
+        exp.run()
+    finally:
+        exp.stop()
+    wall = time.perf_counter() - t0
+    if not trained:
+        raise SystemExit(f"digits_search.py: NNI's RegularizedEvolution trained nothing (seed {seed})")
+    archs = [a for a, _, _ in trained]
+    latency = setup["constraint"].latency(archs)
+    best = max(range(len(trained)), key=lambda i: trained[i][1])
+    curve = [max(v for _, v, _ in trained[: i + 1]) for i in range(len(trained))]
+    return {
+        "strategy": strategy, "seed": seed, "budget": args.budget, "evaluations": len(trained),
+        "best_validation": trained[best][1], "best_test": trained[best][2]["test_accuracy"],
+        "best_arch": archs[best], "best_latency_ms": float(latency[best]), "best_params": trained[best][2]["params"],
+        "curve": curve, "over_bound_evaluated": int(sum(latency > setup["constraint"].max_ms)),
+        "rejected_over_bound": len(rejected), "latency_unsure": None, "failed": 0, "replayed_from_history": 0,
+        "wall_seconds": wall, "search_wall_seconds": wall,
+        "train_seconds": sum(r.get("train_seconds", 0.0) for _, _, r in trained),
+        "surrogate_fits": 0, "surrogate_fit_seconds": 0.0, "evaluated_archs": archs, "nni_evolution": NNI_EVOLUTION,
+    }
+
+
+#: strategy label -> runner
+RUNNERS = {"predictor": run_standalone, "random": run_standalone, "nni_evolution": run_nni_evolution}
 
 
 def mean_std(values: list[float], worst=min) -> dict:

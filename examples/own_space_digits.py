@@ -251,6 +251,23 @@ def run_strategy(name: str, space, oracle, constraint, budget: int, seed: int, o
     return summary
 
 
+def nni_bound(model_space, max_ms: float, measured: bool, cache: str | None = None, progress: bool = True):
+    """The NNI space of ``model_space`` (registered, so a measured source finds it) and the latency bound as
+    NNI's filter function (``LatencyFilter``): what our strategy takes as its constraint, and what NNI's
+    own strategies take through the ``Filter`` middleware."""
+    from strategies.nni_bridge import LatencyFilter
+    from strategies.nni_bridge.space import nni_space
+
+    name = f"{SPACE_NAME}_nni"
+    space = nni_space(model_space, INPUT_SHAPE, name)
+    space.NETWORK_CACHE_SIZE = len(space)
+    if measured:
+        from strategies.measured_latency import MeasuredLatency
+
+        return space, LatencyFilter(max_ms, MeasuredLatency(name, cache, progress=progress))
+    return space, LatencyFilter(max_ms, predictor=LATENCY_PREDICTOR, input_shape=INPUT_SHAPE)
+
+
 def run_nni(oracle, max_ms: float, measured: bool, budget: int, seed: int, out: Path, cache: str | None = None,
             progress: bool = True) -> dict:
     """The same search through NNI 3.0: a ``NasExperiment`` (sequential engine) over the space written as
@@ -263,21 +280,13 @@ def run_nni(oracle, max_ms: float, measured: bool, budget: int, seed: int, out: 
     from nni.nas.experiment import NasExperiment, NasExperimentConfig
 
     from own_space_digits_nni import DigitsModelSpace
-    from strategies.nni_bridge import LatencyFilter, PredictorGuidedStrategy
-    from strategies.nni_bridge.space import nni_space
+    from strategies.nni_bridge import PredictorGuidedStrategy
     from strategies.runner import make_strategy
     from strategies.surrogates import OnlineSurrogate
 
-    name = f"{SPACE_NAME}_nni"
     model_space = DigitsModelSpace()
-    space = nni_space(model_space, INPUT_SHAPE, name)  # registered now, so a measured source finds it
-    space.NETWORK_CACHE_SIZE = len(space)
-    if measured:
-        from strategies.measured_latency import MeasuredLatency
-
-        bound = LatencyFilter(max_ms, MeasuredLatency(name, cache, progress=progress))
-    else:
-        bound = LatencyFilter(max_ms, predictor=LATENCY_PREDICTOR)
+    space, bound = nni_bound(model_space, max_ms, measured, cache, progress)
+    name = space.name
 
     reports: dict[str, dict] = {}  # NNI keeps a trial's final metric, not the rest: the report comes from here
 

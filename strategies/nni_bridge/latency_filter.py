@@ -184,6 +184,15 @@ class LatencyFilter:
             source = self.source_for(mapping.space_name)
             ms = float(source.latency_ms([arch])[0])
             confidence = source.confidence(arch)
+        elif self.latency is not None and sample is not None:
+            # any other model space with a source of yours over its ids (measured latency of its NNISpace,
+            # say): the sample's id in that space, from the model space's own mutables
+            from search_spaces.nni_space import sample_id
+            from strategies.nni_bridge.space import dimensions
+
+            arch = sample_id(dimensions(model), sample)
+            ms = float(self.latency.latency_ms([arch])[0])
+            confidence = self.latency.confidence(arch)
         else:
             try:
                 module = model.executable_model()
