@@ -40,6 +40,11 @@ NUMERIC_FEATURES = (
 )
 STATE_VERSION = 2
 EMBED = 16
+#: the first three numeric features are the node's work (FLOPs, memory moved), which the roofline multiplies
+#: by its rates: those extrapolate. The rest (shapes, input count, kernel, groups) only choose the rates, and
+#: are clamped to the range the micro-benchmarks covered: a rate read past that range is a guess (DenseNet's
+#: Concat of 30+ inputs, against 2-8 timed, came out 2.5x too slow in one fit)
+RATE_FEATURES = slice(3, None)
 
 
 def _first(value: Any, default: float = 0.0) -> float:
@@ -134,8 +139,13 @@ class OpLatencyModel:
     :meth:`from_state`."""
 
     def __init__(self, op_types: Sequence[str], mean: np.ndarray, std: np.ndarray, hidden: int,
-                 weights: dict[str, torch.Tensor] | None = None, info: dict[str, Any] | None = None) -> None:
+                 weights: dict[str, torch.Tensor] | None = None, info: dict[str, Any] | None = None,
+                 feature_range: tuple[np.ndarray, np.ndarray] | None = None) -> None:
         self.op_types = tuple(op_types)
+        # (low, high) of every numeric feature over the micro-benchmarks' nodes; None (a model fitted before
+        # the clamp existed) predicts as it always did
+        self.feature_range = None if feature_range is None else (np.asarray(feature_range[0], dtype=np.float64),
+                                                                 np.asarray(feature_range[1], dtype=np.float64))
         self._type_index = {op: k + 1 for k, op in enumerate(self.op_types)}
         self.mean = np.asarray(mean, dtype=np.float64)
         self.std = np.asarray(std, dtype=np.float64)
@@ -160,6 +170,10 @@ class OpLatencyModel:
         groups = np.zeros((len(ops), len(OP_GROUPS)), dtype=np.float32)
         groups[np.flatnonzero(group >= 0), group[group >= 0]] = 1.0
         x = np.concatenate(numeric)
+        if self.feature_range is not None:
+            x = x.copy()
+            x[:, RATE_FEATURES] = np.clip(x[:, RATE_FEATURES], self.feature_range[0][RATE_FEATURES],
+                                          self.feature_range[1][RATE_FEATURES])
         z = (x - self.mean) / self.std
         # back from the log features: GFLOPs and millions of elements moved (batched + fixed)
         work = np.stack([(10.0 ** x[:, 0] - 1.0) / 1e9, (10.0 ** x[:, 1] + 10.0 ** x[:, 2] - 2.0) / 1e6,
@@ -191,9 +205,12 @@ class OpLatencyModel:
     # --- persistence -------------------------------------------------------------------------------
     def state(self) -> dict[str, Any]:
         """Plain lists and numbers only (a checkpoint holding it loads with weights_only=True)."""
-        return {"version": STATE_VERSION, "op_types": list(self.op_types), "mean": self.mean.tolist(),
-                "std": self.std.tolist(), "hidden": self.hidden, "info": self.info,
-                "weights": {k: v.detach().cpu().tolist() for k, v in self.net.state_dict().items()}}
+        state = {"version": STATE_VERSION, "op_types": list(self.op_types), "mean": self.mean.tolist(),
+                 "std": self.std.tolist(), "hidden": self.hidden, "info": self.info,
+                 "weights": {k: v.detach().cpu().tolist() for k, v in self.net.state_dict().items()}}
+        if self.feature_range is not None:
+            state["feature_range"] = [self.feature_range[0].tolist(), self.feature_range[1].tolist()]
+        return state
 
     @classmethod
     def from_state(cls, state: dict[str, Any]) -> "OpLatencyModel":
@@ -203,8 +220,9 @@ class OpLatencyModel:
                             f"version {STATE_VERSION} (train the predictor again)")
         try:
             weights = {k: torch.as_tensor(v, dtype=torch.float32) for k, v in state["weights"].items()}
+            low_high = state.get("feature_range")
             return cls(state["op_types"], np.asarray(state["mean"]), np.asarray(state["std"]), state["hidden"],
-                       weights, state.get("info"))
+                       weights, state.get("info"), None if low_high is None else tuple(low_high))
         except (KeyError, TypeError, ValueError, RuntimeError) as err:
             raise DataError(f"corrupt per-operator latency model in the checkpoint ({type(err).__name__}: {err})") from None
 
@@ -227,7 +245,8 @@ def fit_op_latency(graphs: Sequence[ArchGraph], latency_ms: Sequence[float], *, 
     x = np.concatenate([f for _, f in all_ops])
     mean, std = x.mean(axis=0), x.std(axis=0)
     std = np.where(std > 1e-9, std, 1.0)
-    model = OpLatencyModel(op_types, mean, std, hidden, info=info)
+    timed = x[np.concatenate([[op != INPUT_OP for op in ops] for ops, _ in all_ops])]
+    model = OpLatencyModel(op_types, mean, std, hidden, info=info, feature_range=(timed.min(axis=0), timed.max(axis=0)))
     torch.manual_seed(seed)
     model.net = _NodeMLP(len(op_types), len(mean), hidden)
     types, groups, numeric, work, owner, is_input = model._inputs(graphs)

@@ -65,6 +65,31 @@ def test_state_round_trips_through_a_weights_only_checkpoint():
     np.testing.assert_allclose(again.predict_ms(graphs), model.predict_ms(graphs), rtol=1e-6)
 
 
+def test_rates_are_read_within_the_benchmarked_shapes_and_the_work_still_scales():
+    graphs, ms = _data(40)
+    model = fit_op_latency(graphs, ms, epochs=20)
+    low, high = model.feature_range
+    assert high[6] == 1.0  # every benchmarked node had one input
+    # an Add of 40 inputs (DenseNet's concatenations run that long): its rates are read as for the widest
+    # benchmarked shape, never past it; its work (FLOPs, memory) is its own
+    base, _ = _op_graph("Add", np.random.default_rng(5))
+    ops = ("Input",) * 40 + ("Add",)
+    wide = ArchGraph(ops, tuple((i, 40) for i in range(40)), [base.attrs[0]] * 40 + [base.attrs[1]],
+                     (base.shapes[0],) * 40 + (base.shapes[1],), {"batch_size": 1.0})
+    assert node_op_features(wide)[1][40, 6] == 40.0
+    state = model.state()
+    del state["feature_range"]
+    free = OpLatencyModel.from_state(state)  # a model saved before the clamp existed predicts as it did
+    assert free.feature_range is None
+    # unclamped, this fit reads a rate for 40 inputs off a line through "1 input" and predicts ~6x
+    assert model.node_ms(wide)[40] == pytest.approx(model.node_ms(base)[1], rel=0.05)
+    assert free.node_ms(wide)[40] > 2 * model.node_ms(base)[1]
+    doubled = ArchGraph(base.ops, base.edges, [base.attrs[0], dict(base.attrs[1], flops=2 * base.attrs[1]["flops"],
+                                                                   memory_batched=2 * base.attrs[1]["memory_batched"])],
+                        base.shapes, base.scalars)
+    assert model.node_ms(doubled)[1] > 1.5 * model.node_ms(base)[1]
+
+
 def test_an_op_type_never_benchmarked_still_gets_a_finite_positive_time():
     graphs, ms = _data(40, ops=("Conv", "Relu"))
     model = fit_op_latency(graphs, ms, epochs=20)
