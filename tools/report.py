@@ -52,6 +52,7 @@ TABLES = {
 # docs/latency.md heading -> the table under it, rewritten in place (that page's prose is edited by hand)
 LATENCY_TABLES = {
     "#### Real-network labels: test-retest agreement": lambda: real.real_retest_table(),
+    "#### Generated-family and operator labels: retest and repair": lambda: real.dataset_retest_table(),
     "#### Real networks, labels of the training machine": lambda: real.latency_real_table(),
     "#### Real networks, families seen in training": lambda: real.latency_real_table("seen"),
     "#### Real networks, families never seen in training": lambda: real.latency_real_table("unseen"),

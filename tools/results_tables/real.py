@@ -114,6 +114,34 @@ def real_retest_table() -> list[str]:
                        f"{r['first'][:16]} to {r['last'][:16]} UTC")]
 
 
+def dataset_retest_table() -> list[str]:
+    """The generated-family and operator datasets against their retests (``dataset retest``), and what
+    ``dataset repair`` replaced: read from the committed labels.jsonl / retest.jsonl."""
+    import numpy as np
+
+    from nas_predictor.data.latency_dataset import RETEST, LatencyDataset
+    from nas_predictor.jsonl import read_jsonl
+    from search_spaces.cnn_families.dataset_retest import first_labels
+
+    rows = common.header("dataset", "labels", "retested", "mean diff", "median retest / label",
+                         "retest faster by > 12 %", "retest slower by > 12 %", "labels repaired", "retest measured")
+    for name in ("cpu_ort_1t", "cpu_ort_1t_ops"):
+        ds = LatencyDataset(ROOT / "benchmarks" / "latency_dataset" / name)
+        first = first_labels(ds)
+        retest = {(e["family"], int(e["seed"])): e["label"] for e in read_jsonl(ds.root / RETEST)}
+        keys = [k for k in retest if k in first]
+        if not keys:
+            rows.append(common.row(name, len(ds.labels), 0, *(["-"] * 6)))
+            continue
+        ratio = np.array([retest[k]["label_ms"] / first[k]["label_ms"] for k in keys])
+        stamps = sorted(retest[k].get("timestamp", "") for k in keys)
+        rows.append(common.row(name, len(ds.labels), len(keys), f"{100 * np.mean(np.abs(ratio - 1)):.1f} %",
+                               f"{np.median(ratio):.3f}", f"{100 * np.mean(ratio * 1.12 < 1):.1f} %",
+                               f"{100 * np.mean(ratio > 1.12):.1f} %", sum("repaired" in e for e in ds.labels),
+                               f"{stamps[0][:16]} to {stamps[-1][:16]} UTC"))
+    return rows
+
+
 def real_networks_table() -> list[str]:
     """benchmarks/real_networks.py check: torchvision/timm networks through the ONNX encoder."""
     run = common.load("real_networks")
