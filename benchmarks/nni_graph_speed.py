@@ -1,15 +1,23 @@
-"""What one candidate's graph costs in a whole-network search of an NNI model space.
+"""What one candidate's graph costs in a whole-network search of an NNI model space: the export path and the
+fast path, side by side on the same candidates.
 
-Per candidate, the steps a search pays before its predictor can rank it (search_spaces.nni_space):
-NNI freezes the sample into a network (``freeze``), the legacy TorchScript exporter writes it as
-weight-free ONNX (``export``), nas_predictor.onnx reads the ArchGraph (``read``), the online surrogate's
-tokenizer turns it into features (``encode``) and the search hashes it for its equivalence key
-(``key``). Spaces: the hub's NasBench201 searched as an opaque network (``whole_network=True``) and a
-small mobile CNN of NNI mutables, at 32x32 and 224x224. Medians over ``--candidates`` random samples,
-after ``--warmup`` candidates, one torch thread; for reference, our nasbench201 space writing its own
-network's ONNX (search_spaces/nb201_onnx.py, the cell path's network) on the same cells.
+Export path, the steps the search paid before the fast path (and still pays where the fast path refuses a
+network): NNI freezes the sample into a network (``freeze``), the legacy TorchScript exporter writes it as
+weight-free ONNX (``export``), nas_predictor.onnx reads the ArchGraph (``read``).
 
-    python benchmarks/nni_graph_speed.py --candidates 20
+Fast path, what ``search_spaces.python_space.PythonSpace.to_graph`` does now: the network read from the model
+space's own modules (``view``, strategies.nni_bridge.frozen_view; NNI's freeze where no view applies) and its
+graph stitched from cached per-module fragments (``stitch``, nas_predictor.onnx.fragments).
+
+Both then pay the online surrogate's tokenizer (``encode``) and the search's equivalence key (``key``). Spaces:
+the hub's NasBench201 searched as an opaque network (``whole_network=True``) and a small mobile CNN of NNI
+mutables, at 32x32 and 224x224. Medians over ``--candidates`` random samples after ``--warmup`` candidates,
+one torch thread; the fast path is first warmed on ``--fast-warmup`` other candidates ("once warm": its
+fragments cached), and every measured candidate's two graphs are compared (``same_graphs``). For reference,
+our nasbench201 space writing its own network's ONNX (search_spaces/nb201_onnx.py, the cell path's network)
+on the same cells.
+
+    python benchmarks/nni_graph_speed.py --candidates 20 --note "load ~2"
 """
 
 from __future__ import annotations
@@ -30,10 +38,12 @@ from common import RESULTS, command_line, machine, save_results  # noqa: E402
 
 from nas_predictor.onnx import onnx_to_graph  # noqa: E402
 from nas_predictor.onnx.export import export_onnx  # noqa: E402
+from nas_predictor.onnx.fragments import DEFAULT_CACHE, Unsupported, module_graph  # noqa: E402
 from nas_predictor.online import NETWORK_ENCODING  # noqa: E402
 from search_spaces.python_space import graph_key  # noqa: E402
 
-STEPS = ("freeze", "export", "read", "encode", "key")
+EXPORT_STEPS = ("freeze", "export", "read", "encode", "key")
+FAST_STEPS = ("view", "stitch", "encode", "key")
 
 
 def mobile_space():
@@ -80,12 +90,36 @@ def mobile_space():
     return MobileSpace()
 
 
-def time_space(space, candidates: int, warmup: int, seed: int) -> dict:
-    """Median milliseconds per step over ``candidates`` random samples of an NNISpace."""
+def _medians(times: dict[str, list[float]], steps: tuple[str, ...]) -> dict:
+    totals = [sum(times[s][i] for s in steps) for i in range(len(times[steps[0]]))]
+    return {"median_ms": {s: round(statistics.median(times[s]), 1) for s in steps},
+            "total_median_ms": round(statistics.median(totals), 1),
+            "total_p90_ms": round(float(np.percentile(totals, 90)), 1)}
+
+
+def _fast(space, arch: str) -> tuple[object, list[float]]:
+    """The fast path's graph of ``arch`` and its step times (ms); None where the stitching refuses it."""
+    t = [time.perf_counter()]
+    network = space.graph_network(arch)
+    t.append(time.perf_counter())
+    try:
+        graph = module_graph(network, space.network_input_shape(arch))
+    except Unsupported:
+        graph = None
+    t.append(time.perf_counter())
+    return graph, [1e3 * (b - a) for a, b in zip(t, t[1:])]
+
+
+def time_space(space, candidates: int, warmup: int, fast_warmup: int, seed: int) -> dict:
+    """Median milliseconds per step of both paths over ``candidates`` random samples of an NNISpace."""
     tokenizer = NETWORK_ENCODING.tokenizer()
     rng = np.random.default_rng(seed)
-    times: dict[str, list[float]] = {step: [] for step in STEPS}
-    nodes = []
+    for _ in range(fast_warmup):  # other candidates than the measured ones: the fragments of the space's modules
+        _fast(space, space.sample(rng))
+    pieces = len(DEFAULT_CACHE.pieces)
+    exported = {step: [] for step in EXPORT_STEPS}
+    fast = {step: [] for step in FAST_STEPS}
+    nodes, same, refused = [], 0, 0
     for i in range(warmup + candidates):
         arch = space.sample(rng)
         t = [time.perf_counter()]
@@ -97,17 +131,30 @@ def time_space(space, candidates: int, warmup: int, seed: int) -> dict:
         t.append(time.perf_counter())
         tokenizer.node_features(graph), tokenizer.static_features(graph), tokenizer.runtime_graph(graph)
         t.append(time.perf_counter())
-        graph_key(graph)
+        key = graph_key(graph)
         t.append(time.perf_counter())
+        stitched, fast_steps = _fast(space, arch)
+        if stitched is None:  # refused: this candidate is exported
+            refused += i >= warmup
+            fast_steps[1] += sum(1e3 * (b - a) for a, b in zip(t[0:3], t[1:4]))  # freeze, export, read
+            stitched = graph
+        u = [time.perf_counter()]
+        tokenizer.node_features(stitched), tokenizer.static_features(stitched), tokenizer.runtime_graph(stitched)
+        u.append(time.perf_counter())
+        fast_key = graph_key(stitched)
+        u.append(time.perf_counter())
         if i >= warmup:
-            for step, start, end in zip(STEPS, t, t[1:]):
-                times[step].append(1e3 * (end - start))
+            for step, start, end in zip(EXPORT_STEPS, t, t[1:]):
+                exported[step].append(1e3 * (end - start))
+            for step, ms in zip(FAST_STEPS, fast_steps + [1e3 * (b - a) for a, b in zip(u, u[1:])]):
+                fast[step].append(ms)
             nodes.append(len(graph.ops))
-    totals = [sum(times[s][i] for s in STEPS) for i in range(candidates)]
-    return {"median_ms": {s: round(statistics.median(v), 1) for s, v in times.items()},
-            "total_median_ms": round(statistics.median(totals), 1),
-            "total_p90_ms": round(float(np.percentile(totals, 90)), 1),
-            "median_nodes": int(statistics.median(nodes)), "candidates": candidates}
+            same += fast_key == key
+    return {"export_path": _medians(exported, EXPORT_STEPS),
+            "fast_path": {**_medians(fast, FAST_STEPS), "refused": refused,
+                          "pieces_exported_while_measured": len(DEFAULT_CACHE.pieces) - pieces},
+            "same_graphs": f"{same}/{candidates}", "median_nodes": int(statistics.median(nodes)),
+            "candidates": candidates, "fast_warmup": fast_warmup}
 
 
 def time_nb201_written(cells: list[str]) -> dict:
@@ -129,6 +176,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--candidates", type=int, default=20)
     parser.add_argument("--warmup", type=int, default=2)
+    parser.add_argument("--fast-warmup", type=int, default=30,
+                        help="candidates the fast path reads before the measured ones (its fragments cached)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--out", default=str(RESULTS / "nni_graph_speed.json"))
     parser.add_argument("--note", default=None)
@@ -146,7 +195,7 @@ def main() -> None:
               "mobile_cnn_224": nni_space(mobile_space(), (1, 3, 224, 224), "bench-nni-mobile-224")}
     results = {}
     for name, space in spaces.items():
-        results[name] = time_space(space, args.candidates, args.warmup, args.seed)
+        results[name] = time_space(space, args.candidates, args.warmup, args.fast_warmup, args.seed)
         print(name, results[name], flush=True)
     hub = spaces["nb201_hub_opaque_32"]
     rng = np.random.default_rng(args.seed)

@@ -18,7 +18,9 @@ model space's own check (``contains``: its domains and NNI constraints), remembe
 
 The space imports no NNI (the core and the spaces do not depend on a search framework):
 ``strategies.nni_bridge.space.nni_space`` reads the mutables into dimensions and hands over NNI's
-freeze and check as functions.
+freeze and check as functions, and a faster freeze for reading graphs only (``graph_freeze``: the model
+space's own modules with the sample applied, ``strategies.nni_bridge.frozen_view``; PythonSpace audits the
+graphs it gives against the export of the frozen network).
 """
 
 from __future__ import annotations
@@ -27,6 +29,7 @@ import hashlib
 import itertools
 import json
 import math
+import warnings
 from dataclasses import dataclass, field
 from typing import Any, Callable, Iterable, Mapping, Sequence
 
@@ -160,15 +163,19 @@ class NNISpace(PythonSpace):
     definition
         Text that changes when the model space's definition does (its source, its arguments): the
         graph caches on disk are keyed by it.
+    graph_freeze
+        ``sample -> torch.nn.Module``: a network computing what ``freeze``'s does, made faster and only read
+        (its graph); None: ``freeze``. It raises NotImplementedError for a space it cannot make networks of.
     """
 
     def __init__(self, name: str, dimensions: Sequence[Dimension], freeze: Callable[[dict], Any],
                  input_shape: Sequence[int], contains: Callable[[dict], bool] | None = None,
-                 definition: str = "") -> None:
+                 definition: str = "", graph_freeze: Callable[[dict], Any] | None = None) -> None:
         self.dimensions = {d.label: d for d in dimensions}
         if len(self.dimensions) != len(dimensions):
             raise ConfigError(f"space {name!r}: a label is given twice in {[d.label for d in dimensions]}")
         self.freeze = freeze
+        self.graph_freeze = graph_freeze
         self.contains = contains
         self.definition = definition
         self._verdicts: dict[tuple, bool] = {}  # contains() per config: neighbours() asks it often
@@ -205,6 +212,22 @@ class NNISpace(PythonSpace):
 
     def _build(self, config: dict) -> Any:
         return self.freeze(self.sample_of(config))
+
+    def graph_network(self, arch: str) -> Any:
+        """``graph_freeze``'s network of ``arch`` (NNI's own freeze where there is none, or where it fails:
+        e.g. a module that registered mutables without a ``freeze``)."""
+        if self.graph_freeze is not None:
+            try:
+                return self.graph_freeze(self.to_sample(arch))
+            except ArchError:
+                raise
+            except NotImplementedError:
+                self.graph_freeze = None  # a space it does not apply to
+            except Exception as exc:  # noqa: BLE001 - NNI raises what its modules raise; freeze() is the reference
+                warnings.warn(f"space {self.name!r}: the fast freeze for graphs failed ({type(exc).__name__}: "
+                              f"{exc}); NNI's freeze is used from now on", RuntimeWarning, stacklevel=2)
+                self.graph_freeze = None
+        return self.build_network(arch)
 
     @property
     def cache_key(self) -> str:

@@ -19,6 +19,11 @@ builder's source), so editing the builder never reads stale graphs. Ids whose ex
 graph (a choice the export drops, such as a dropout rate) share an ``equivalence_key``, so a search
 evaluates that network once.
 
+Exporting costs 0.05-0.5 s a network, so the graph is first stitched from the fragments of modules seen in
+earlier networks (``nas_predictor.onnx.fragments``: the same graph in a few milliseconds once warm, or a
+refusal, and then the export). The first ``AUDITED_GRAPHS`` stitched graphs of a space are checked against
+the export; a space where they differ is warned about and exported from then on.
+
 A space registers itself under its name when it is made (``nas_predictor.spaces.register_space``), so
 the latency sources and graph caches that look spaces up by name reach it like an installed one.
 """
@@ -29,6 +34,8 @@ import hashlib
 import inspect
 import json
 import math
+import warnings
+from collections import Counter, OrderedDict
 from typing import Any, Callable, Iterator, Mapping, Sequence
 
 import numpy as np
@@ -81,6 +88,8 @@ class PythonSpace(SearchSpace):
 
     #: its graphs are whole networks (nas_predictor.online reads them with whole-network tokens)
     whole_network = True
+    #: stitched graphs checked against the export before a space's stitched graphs are trusted
+    AUDITED_GRAPHS = 2
 
     def __init__(self, name: str, choices: Mapping[str, Sequence[Value]], build: Callable[[dict], Any],
                  input_shape: Sequence[int], valid: Callable[[dict], bool] | None = None) -> None:
@@ -97,6 +106,11 @@ class PythonSpace(SearchSpace):
                               f"got {tuple(input_shape)}")
         self._choices: dict[str, tuple[Value, ...]] = {}
         self._by_text: dict[str, dict[str, Value]] = {}
+        #: stitch graphs from module fragments (False: always export; a failed audit sets it)
+        self.stitch_graphs = True
+        #: how this space's graphs were made: "stitched", "exported" and, per reason, "refused: ..."
+        self.graph_paths: Counter = Counter()
+        self._audited = 0
         for label, values in choices.items():
             self._choices[label] = self._check_choice(label, values)
             self._by_text[label] = {_text(v): v for v in self._choices[label]}
@@ -163,7 +177,48 @@ class PythonSpace(SearchSpace):
 
     # -- the protocol ---------------------------------------------------------------------------------
     def to_graph(self, arch: str) -> ArchGraph:
-        return network_graph(self, arch)
+        key = self.canonical(arch)
+        # network_graph keeps the space's graphs in this dict (by canonical id, the last NETWORK_CACHE_SIZE):
+        # a stitched graph goes there, so it and every later caller of network_graph find it
+        cache = self.__dict__.setdefault("_network_graphs", OrderedDict())
+        if key not in cache:
+            graph = self._stitched_graph(key)
+            if graph is not None:
+                cache[key] = graph
+                if len(cache) > self.NETWORK_CACHE_SIZE:
+                    cache.popitem(last=False)
+        if key not in cache:
+            self.graph_paths["exported"] += 1
+        return network_graph(self, key)
+
+    def graph_network(self, arch: str):
+        """The network whose graph :meth:`to_graph` reads: :meth:`build_network`'s (a space may build one
+        that is only read, faster: ``NNISpace``)."""
+        return self.build_network(arch)
+
+    def _stitched_graph(self, arch: str) -> ArchGraph | None:
+        """The graph stitched from module fragments, or None where the stitching refuses the network (it
+        is then exported). Audited: see the module docstring."""
+        if not self.stitch_graphs:
+            return None
+        from nas_predictor.onnx.fragments import Unsupported, module_graph
+
+        try:
+            graph = module_graph(self.graph_network(arch), self.network_input_shape(arch))
+        except Unsupported as exc:
+            self.graph_paths[f"refused: {exc}"] += 1
+            return None
+        if self._audited < self.AUDITED_GRAPHS:
+            exported = network_graph(self, arch)
+            if graph_key(exported) != graph_key(graph):
+                warnings.warn(f"space {self.name!r}: the graph stitched from module fragments differs from the export "
+                              f"for {arch}; its graphs are exported from now on", RuntimeWarning, stacklevel=3)
+                self.stitch_graphs = False
+                self.graph_paths["exported"] += 1
+                return None
+            self._audited += 1
+        self.graph_paths["stitched"] += 1
+        return graph
 
     def equivalence_key(self, arch: str) -> str:
         """Ids whose networks export to the same graph (a choice the export drops, such as a dropout rate,

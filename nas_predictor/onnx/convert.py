@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import math
 import os
+from dataclasses import dataclass
 from typing import Sequence
 
 import onnx
@@ -98,51 +99,101 @@ def graph_from_loaded(loaded: LoadedModel) -> ArchGraph:
     return _graph_and_names(loaded)[0]
 
 
-def _graph_and_names(loaded: LoadedModel) -> tuple[ArchGraph, list[str]]:
-    """The graph, and for each of its nodes the ONNX node (or input tensor) it came from, for messages."""
-    graph = loaded.model.graph
-    shapes = loaded.shapes
-    constants = set(loaded.constants) | loaded.parameter_inputs
-    data_inputs = set(loaded.data_inputs)
+@dataclass(frozen=True)
+class OpRecord:
+    """One ONNX node as the graph rules read it: what :func:`assemble` needs of it, computed from the node and
+    the shapes of its own inputs and outputs only (so a record made from one module's export holds in any
+    network that runs that module on the same shapes: nas_predictor.onnx.fragments stitches them)."""
 
-    alias: dict[str, str] = {}
-    for node in graph.node:
-        if node.op_type == "Identity" and node.input and node.output:
-            alias[node.output[0]] = node.input[0]
+    op: str
+    name: str  # the node's name in the file (may be empty)
+    inputs: tuple[str, ...]  # as in the file, "" for an omitted optional input
+    outputs: tuple[str, ...]  # its non-empty outputs: one graph node each
+    attrs: dict  # canonical attributes (nas_predictor.onnx.attributes)
+    flops: float  # of the whole op; the graph puts them on its first output
 
+
+def identity_aliases(graph: onnx.GraphProto) -> dict[str, str]:
+    """Identity outputs -> their inputs: a graph node reads through an Identity to what it forwards."""
+    return {node.output[0]: node.input[0] for node in graph.node
+            if node.op_type == "Identity" and node.input and node.output}
+
+
+def resolver(alias: dict[str, str]):
+    """The tensor a name stands for once Identity chains are followed."""
     def resolve(name: str) -> str:
+        if name not in alias:  # most names: no set to make
+            return name
         seen = set()
         while name in alias and name not in seen:
             seen.add(name)
             name = alias[name]
         return name
+    return resolve
+
+
+def op_records(loaded: LoadedModel) -> tuple[list[OpRecord], dict[str, str]]:
+    """The records of a loaded model's op nodes in file order (Identity, Constant and folded shape arithmetic
+    make none), and its Identity aliases."""
+    graph = loaded.model.graph
+    shapes = loaded.shapes
+    alias = identity_aliases(graph)
+    resolve = resolver(alias)
 
     def shape_of(name: str) -> tuple[int, ...] | None:
         return shapes.get(resolve(name)) if name else None
+
+    records = []
+    for node in graph.node:
+        if node.op_type in SKIPPED_OPS or node.output and all(o in loaded.folded for o in node.output if o):
+            continue
+        outputs = tuple(o for o in node.output if o)
+        if not outputs:
+            continue
+        canonical = canonical_attributes(node, shape_of)
+        flops = node_flops(node.op_type, [resolve(i) if i else "" for i in node.input], list(node.output),
+                           canonical, shape_of)
+        records.append(OpRecord(node.op_type, node.name, tuple(node.input), outputs, canonical, flops))
+    return records, alias
+
+
+def _graph_and_names(loaded: LoadedModel) -> tuple[ArchGraph, list[str]]:
+    """The graph, and for each of its nodes the ONNX node (or input tensor) it came from, for messages."""
+    records, alias = op_records(loaded)
+    return assemble(records, alias, loaded.shapes, loaded.constants, loaded.parameter_inputs, loaded.data_inputs,
+                    loaded.batch_size)
+
+
+def assemble(records: Sequence[OpRecord], alias: dict[str, str], shapes: dict[str, tuple[int, ...]],
+             constants: dict[str, tuple[int, ...]], parameter_inputs: set[str], data_inputs: Sequence[str],
+             batch: int) -> tuple[ArchGraph, list[str]]:
+    """The graph rules (module docstring) over op records in file order: edges, Input nodes, batched and
+    memory attributes, dropped constant computations, topological order and the global scalars; and for each
+    graph node the ONNX node (or input tensor) it came from.
+
+    ``shapes`` sizes every tensor, ``constants`` holds the tensors with known values (initializers, Constant
+    outputs, folded shape arithmetic) with their dims, ``parameter_inputs`` the weight-free file's weights."""
+    resolve = resolver(alias)
+    const_names = set(constants) | parameter_inputs
+    data = set(data_inputs)
 
     ops: list[str] = []
     names: list[str] = []
     attrs: list[dict] = []
     node_shapes: list[tuple[int, ...]] = []
     produced_by: dict[str, int] = {}
-    op_nodes: list[tuple[onnx.NodeProto, list[int], dict]] = []
-    for node in graph.node:
-        if node.op_type in SKIPPED_OPS or node.output and all(o in loaded.folded for o in node.output if o):
-            continue
-        canonical = canonical_attributes(node, shape_of)
-        flops = node_flops(node.op_type, [resolve(i) if i else "" for i in node.input], list(node.output),
-                           canonical, shape_of)
+    op_nodes: list[tuple[OpRecord, list[int]]] = []
+    for record in records:
         ids = []
-        for position, out in enumerate(o for o in node.output if o):
+        for position, out in enumerate(record.outputs):
             produced_by[out] = len(ops)
             ids.append(len(ops))
-            ops.append(node.op_type)
-            names.append(node.name or out)
+            ops.append(record.op)
+            names.append(record.name or out)
             # the op's FLOPs sit on its first output node, so graph totals count them once
-            attrs.append({**canonical, "flops": flops if position == 0 else 0.0})
+            attrs.append({**record.attrs, "flops": record.flops if position == 0 else 0.0})
             node_shapes.append(shapes.get(out, ()))
-        if ids:
-            op_nodes.append((node, ids, canonical))
+        op_nodes.append((record, ids))
 
     input_node: dict[str, int] = {}
     edges: set[tuple[int, int]] = set()
@@ -150,25 +201,25 @@ def _graph_and_names(loaded: LoadedModel) -> tuple[ArchGraph, list[str]]:
     # Tensors whose size follows the batch: the data inputs and every output of an op reading one.
     # Each op node records the elements it reads and writes, split into batched and fixed ones, so
     # a graph can be re-batched exactly without exporting again (nas_predictor.onnx.rebatch).
-    batched = set(data_inputs)
-    for node, ids, _ in op_nodes:
-        always = ALWAYS_PARAMETER.get(node.op_type, ())
-        maybe = PARAMETER_SLOTS.get(node.op_type, ())
+    batched = set(data)
+    for record, ids in op_nodes:
+        always = ALWAYS_PARAMETER.get(record.op, ())
+        maybe = PARAMETER_SLOTS.get(record.op, ())
         elements = {True: 0, False: 0}
         node_batched = False
-        for slot, raw_name in enumerate(node.input):
+        for slot, raw_name in enumerate(record.inputs):
             if not raw_name:
                 continue  # an omitted optional input
             name = resolve(raw_name)
-            if slot in always or (slot in maybe and name in constants):
-                if name in constants:
+            if slot in always or (slot in maybe and name in const_names):
+                if name in const_names:
                     param_uses.append(name)
                 continue
             if name in produced_by:
                 src = produced_by[name]
             else:
                 if name not in input_node:
-                    if name in constants:
+                    if name in const_names:
                         param_uses.append(name)
                     input_node[name] = len(ops)
                     ops.append(INPUT_OP)
@@ -181,8 +232,8 @@ def _graph_and_names(loaded: LoadedModel) -> tuple[ArchGraph, list[str]]:
             for dst in ids:
                 edges.add((src, dst))
         if node_batched:
-            batched.update(o for o in node.output if o)
-        elements[node_batched] += sum(numel(shapes.get(out)) for out in node.output if out)
+            batched.update(record.outputs)
+        elements[node_batched] += sum(numel(shapes.get(out)) for out in record.outputs)
         for position, i in enumerate(ids):
             first = position == 0
             attrs[i].update(batched=int(node_batched), memory_batched=elements[True] if first else 0,
@@ -199,10 +250,9 @@ def _graph_and_names(loaded: LoadedModel) -> tuple[ArchGraph, list[str]]:
         keep = [i for i in keep if ops[i] != INPUT_OP or i in used]
     order = _topological(keep, edges)
     new = {old: i for i, old in enumerate(order)}
-    params = sum(numel(loaded.constants.get(t, shapes.get(t))) for t in param_uses)
+    params = sum(numel(constants.get(t, shapes.get(t))) for t in param_uses)
     kept_attrs = [attrs[i] for i in order]
     memory = sum(a.get("memory_batched", 0) + a.get("memory_fixed", 0) for a in kept_attrs)
-    batch = loaded.batch_size
     return ArchGraph(
         ops=tuple(ops[i] for i in order),
         edges=tuple(sorted((new[s], new[d]) for s, d in edges if s in new and d in new)),

@@ -41,6 +41,8 @@ class LoadedModel:
     # outputs of shape arithmetic computed while sizing (Shape -> Gather -> ...): constants, as
     # onnxruntime's constant folding makes them, so their ops are not part of the network
     folded: set[str]
+    # tensors only an onnxruntime run could size (their shapes may depend on the input's values)
+    runtime_sized: frozenset[str] = frozenset()
 
 
 def read_model(source: str | os.PathLike | bytes | onnx.ModelProto) -> tuple[onnx.ModelProto, str]:
@@ -171,8 +173,11 @@ def load_model(
 
 
 def load_light(model: onnx.ModelProto, batch_size: int | None, data_inputs: Sequence[str] | None,
-               name: str) -> LoadedModel:
-    """``load_model`` of a proto from ``read_light``, which it edits in place (the caller's own copy)."""
+               name: str, seeds: Sequence[onnx.ValueInfoProto] = ()) -> LoadedModel:
+    """``load_model`` of a proto from ``read_light``, which it edits in place (the caller's own copy).
+
+    ``seeds``: the types of tensors no shape inference can give (outputs of ops of a custom domain), kept
+    as given; every other tensor is sized as ``load_model`` says."""
     if batch_size is not None and (isinstance(batch_size, bool) or batch_size < 1):
         raise OnnxError(f"batch size must be >= 1, got {batch_size}")
     graph = model.graph
@@ -189,10 +194,11 @@ def load_light(model: onnx.ModelProto, batch_size: int | None, data_inputs: Sequ
     batch = _fix_input_sizes(graph, inputs, batch_size, name)
     # the exporter's shapes were made at its own batch; outputs are inferred like every other tensor
     del graph.value_info[:]
+    graph.value_info.extend(seeds)
     for value in graph.output:
         if value.type.HasField("tensor_type"):
             value.type.tensor_type.ClearField("shape")
-    static = static_shapes(model)
+    static = static_shapes(model, frozenset(v.name for v in seeds))
     shapes = static.shapes
     unsized = _unsized(graph, shapes, static.folded)
     if unsized:
@@ -213,4 +219,4 @@ def load_light(model: onnx.ModelProto, batch_size: int | None, data_inputs: Sequ
     constants.update((tensor, tuple(value.shape)) for tensor, value in static.folded.items())
     for tensor, dims in constants.items():
         shapes.setdefault(tensor, dims)
-    return LoadedModel(model, name, shapes, constants, params, inputs, batch, set(static.folded))
+    return LoadedModel(model, name, shapes, constants, params, inputs, batch, set(static.folded), frozenset(unsized))

@@ -132,7 +132,10 @@ def _whole_graph(model: onnx.ModelProto) -> StaticShapes | None:
     return result
 
 
-def static_shapes(model: onnx.ModelProto) -> StaticShapes:
+def static_shapes(model: onnx.ModelProto, seeded: frozenset[str] = frozenset()) -> StaticShapes:
+    """Every tensor's shape (module docstring). ``seeded`` names tensors whose types the graph's
+    ``value_info`` already gives (outputs of an op no inference knows, e.g. nas_predictor.onnx.fragments'
+    stand-ins for modules): a node whose outputs are all seeded keeps them."""
     fast = _whole_graph(model)
     if fast is not None:
         return fast
@@ -141,6 +144,9 @@ def static_shapes(model: onnx.ModelProto) -> StaticShapes:
     known = _Tensors()
     for v in graph.input:
         known.add_type(v.name, v.type)
+    for v in graph.value_info:
+        if v.name in seeded:
+            known.add_type(v.name, v.type)
     for t in graph.initializer:  # weights had their values dropped; small ones keep them
         known.add_tensor(t.name, t.data_type, t.dims, t)
     result = StaticShapes({}, {})
@@ -151,6 +157,8 @@ def static_shapes(model: onnx.ModelProto) -> StaticShapes:
     for node in graph.node:
         if node.op_type == "Constant":
             _constant(node, known)
+            continue
+        if seeded and node.output and all(o in seeded for o in node.output if o):
             continue
         if len(node.output) == 1 and node.domain in ("", "ai.onnx"):
             computable = all(known.has_value(name) for name in node.input if name)

@@ -14,6 +14,7 @@ A candidate's network is frozen the way NNI's engine freezes it: a ``SimplifiedM
 executable space runs its own ``freeze``; a plain ``ModelSpace`` is frozen as NNI's default format would
 (re-created; the raw format's deep copy of a whole supernet costs ~1 s for the hub's NasBench201).
 A sample NNI rejects while freezing (a ``ConstraintViolation`` in the model's ``__init__``) is an ArchError.
+Graphs are read from a faster view of the frozen network (``strategies.nni_bridge.frozen_view``).
 """
 
 from __future__ import annotations
@@ -51,8 +52,11 @@ def nni_space(model_space: Any, input_shape: Sequence[int], name: str | None = N
         choices = dimensions(model_space)
     except ConfigError as exc:
         raise ConfigError(f"model space {what}: {exc}") from None
+    from strategies.nni_bridge.frozen_view import graph_freezer
+
     return NNISpace(name or f"nni-{what}", choices, freezer(model_space), input_shape,
-                    contains=model_space.contains, definition=definition(model_space))
+                    contains=model_space.contains, definition=definition(model_space),
+                    graph_freeze=graph_freezer(model_space))
 
 
 def dimensions(model_space: Any) -> list[Dimension]:

@@ -4,12 +4,15 @@ from __future__ import annotations
 
 import numpy as np
 import pytest
+import torch
 
 from nas_predictor.data.latency_graphs import _cache_file, network_graph
+from nas_predictor.onnx import onnx_to_graph
+from nas_predictor.onnx.export import export_onnx
 from nas_predictor.errors import ArchError, ConfigError
 from nas_predictor.spaces import available_spaces, get_space
 from tests.python_spaces import plain_cnn
-from search_spaces.python_space import PythonSpace, floats, ints
+from search_spaces.python_space import PythonSpace, floats, graph_key, ints
 from strategies.evolution import RegularizedEvolution
 from strategies.oracle import FunctionOracle
 from strategies.random_search import RandomSearch
@@ -107,6 +110,48 @@ def test_the_graph_is_the_built_network_and_the_disk_cache_follows_the_definitio
     assert before.startswith("tiny_cnn-") and before != "tiny_cnn-graphs-v1.jsonl.gz"
     PythonSpace("tiny_cnn", {**CHOICES, "width": (8, 16, 32)}, build, (1, 3, 16, 16))
     assert _cache_file("tiny_cnn", tmp_path).name != before, "a changed definition files its graphs elsewhere"
+
+
+def test_graphs_are_stitched_from_module_fragments_and_equal_the_export():
+    space = PythonSpace("tiny_stitched", CHOICES, build, (1, 3, 16, 16))
+    rng = np.random.default_rng(4)
+    archs = list(dict.fromkeys(space.sample(rng) for _ in range(12)))
+    for arch in archs:
+        expected = onnx_to_graph(export_onnx(space.build_network(arch), (1, 3, 16, 16)))
+        assert graph_key(space.to_graph(arch)) == graph_key(expected), arch
+    assert space.graph_paths["stitched"] == len(archs) and not space.graph_paths["exported"]
+    assert network_graph(space, archs[0]) is space.to_graph(archs[0]), "network_graph finds the stitched graph"
+
+
+def test_a_stitched_graph_that_differs_from_the_export_stops_the_stitching(monkeypatch):
+    import nas_predictor.onnx.fragments as fragments
+
+    space = PythonSpace("tiny_audited", CHOICES, build, (1, 3, 16, 16))
+    wrong = space.to_graph("depth=1|width=8|kernel=3|act=relu|dropout=0.0")
+    monkeypatch.setattr(fragments, "module_graph", lambda module, shape: wrong)
+    space._audited = 0
+    arch = "depth=3|width=16|kernel=5|act=hardswish|dropout=0.2"
+    with pytest.warns(RuntimeWarning, match="differs from the export .* exported from now on"):
+        graph = space.to_graph(arch)
+    assert graph.ops.count("Conv") == 3 and not space.stitch_graphs
+    assert space.to_graph("depth=2|width=8|kernel=5|act=relu|dropout=0.1").ops.count("Conv") == 2
+    assert space.graph_paths["exported"] == 2
+
+
+def test_a_network_the_stitching_refuses_is_exported_and_the_reason_counted():
+    class Gated(torch.nn.Module):
+        def __init__(self, width: int) -> None:
+            super().__init__()
+            self.conv = torch.nn.Conv2d(3, width, 3)
+
+        def forward(self, x):
+            y = self.conv(x)
+            return y if float(y.mean()) > -1e9 else -y  # a Python branch on a value
+
+    space = PythonSpace("tiny_refused", {"width": (4, 8)}, lambda c: Gated(c["width"]), (1, 3, 8, 8))
+    assert space.to_graph("width=8").ops.count("Conv") == 1
+    assert space.graph_paths["exported"] == 1
+    assert any(reason.startswith("refused: ") for reason in space.graph_paths)
 
 
 def test_a_builder_that_returns_no_module_is_named():
