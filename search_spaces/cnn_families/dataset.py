@@ -20,7 +20,10 @@ Building: an exporter process pinned to one core generates and exports the varia
 small queue; this process, pinned to another core, measures them with one long-lived
 :class:`~nas_predictor.latency.Measurer` (the reference model and its fast-state tracker stay warm).
 The measurement doc found that a busy process on the other core does not disturb a one-thread
-measurement, so the two overlap. Seeds are taken round-robin over the families (seed 0 of every
+measurement, so the two overlap; that holds for the exporter, but heavy work there (a training run, a
+second measurer) slows large memory-bound targets through the shared cache and memory bus while the
+small reference stays fast, which the gate cannot see: keep other work off the machine during a build,
+and ``dataset retest`` / ``dataset repair`` find and replace labels so slowed (docs/latency.md). Seeds are taken round-robin over the families (seed 0 of every
 family, then seed 1, ...), so a build stopped at any point holds a balanced dataset.
 
 Resuming: every label and failure is appended and fsynced the moment it exists; a rerun with the same
