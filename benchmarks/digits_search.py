@@ -81,8 +81,6 @@ def run_nni_evolution(strategy: str, seed: int, args: argparse.Namespace, setup:
     with our ``LatencyFilter`` (filtered networks are never trained and do not count), the same trainer.
     Not resumable midway (NNI's strategy state is not kept): a killed run starts again."""
     import nni
-    from nni.nas.evaluator import FunctionalEvaluator
-    from nni.nas.experiment import NasExperiment, NasExperimentConfig
     from nni.nas.strategy import RegularizedEvolution
     from nni.nas.strategy.middleware import Chain, Filter
 
@@ -109,16 +107,7 @@ def run_nni_evolution(strategy: str, seed: int, args: argparse.Namespace, setup:
         return ok
 
     evolution = Chain(RegularizedEvolution(**NNI_EVOLUTION, seed=seed), Filter(within_bound))
-    config = NasExperimentConfig("sequential", "simplified")
-    config.max_trial_number = args.budget
-    run_dir = setup["runs"] / f"{strategy}-seed{seed}"
-    run_dir.mkdir(parents=True, exist_ok=True)
-    config.experiment_working_directory = str(run_dir / "nni")
-    exp = NasExperiment(model_space, FunctionalEvaluator(trial), evolution, config)
-    try:
-        exp.run()
-    finally:
-        exp.stop()
+    example.run_experiment(model_space, trial, evolution, args.budget, setup["runs"] / f"{strategy}-seed{seed}")
     wall = time.perf_counter() - t0
     if not trained:
         raise SystemExit(f"digits_search.py: NNI's RegularizedEvolution trained nothing (seed {seed})")

@@ -268,6 +268,23 @@ def nni_bound(model_space, max_ms: float, measured: bool, cache: str | None = No
     return space, LatencyFilter(max_ms, predictor=LATENCY_PREDICTOR, input_shape=INPUT_SHAPE)
 
 
+def run_experiment(model_space, trial, strategy, budget: int, run_dir: Path) -> None:
+    """One NNI ``NasExperiment`` (sequential engine) of ``budget`` trials of ``trial`` (a training function),
+    its files under ``run_dir/nni``."""
+    from nni.nas.evaluator import FunctionalEvaluator
+    from nni.nas.experiment import NasExperiment, NasExperimentConfig
+
+    run_dir.mkdir(parents=True, exist_ok=True)
+    config = NasExperimentConfig("sequential", "simplified")
+    config.max_trial_number = budget
+    config.experiment_working_directory = str(run_dir / "nni")
+    exp = NasExperiment(model_space, FunctionalEvaluator(trial), strategy, config)
+    try:
+        exp.run()
+    finally:
+        exp.stop()
+
+
 def run_nni(oracle, max_ms: float, measured: bool, budget: int, seed: int, out: Path, cache: str | None = None,
             progress: bool = True) -> dict:
     """The same search through NNI 3.0: a ``NasExperiment`` (sequential engine) over the space written as
@@ -276,8 +293,6 @@ def run_nni(oracle, max_ms: float, measured: bool, budget: int, seed: int, out: 
     trial trains the frozen network with the stand-alone oracle (same seed, same numbers). Its records
     go to ``out/nni-seed<seed>/history.jsonl``; returns the strategy's summary."""
     import nni
-    from nni.nas.evaluator import FunctionalEvaluator
-    from nni.nas.experiment import NasExperiment, NasExperimentConfig
 
     from own_space_digits_nni import DigitsModelSpace
     from strategies.nni_bridge import PredictorGuidedStrategy
@@ -302,15 +317,7 @@ def run_nni(oracle, max_ms: float, measured: bool, budget: int, seed: int, out: 
                                        seed=seed, budget=budget, constraint=bound, input_shape=INPUT_SHAPE,
                                        space_name=name, progress=progress, report=lambda arch: reports.get(arch, {}))
     run_dir = out / f"nni-seed{seed}"
-    run_dir.mkdir(parents=True, exist_ok=True)
-    config = NasExperimentConfig("sequential", "simplified")
-    config.max_trial_number = budget
-    config.experiment_working_directory = str(run_dir / "nni")
-    exp = NasExperiment(model_space, FunctionalEvaluator(trial), strategy, config)
-    try:
-        exp.run()
-    finally:
-        exp.stop()
+    run_experiment(model_space, trial, strategy, budget, run_dir)
     summary = strategy.summary(top=5)
     # what the stand-alone summaries also say (print_summary reads them)
     summary.update({"strategy": "predictor (NNI)", "oracle": "NNI trial: " + oracle.describe(),
