@@ -23,8 +23,9 @@ The measurement doc found that a busy process on the other core does not disturb
 measurement, so the two overlap; that holds for the exporter, but heavy work there (a training run, a
 second measurer) slows large memory-bound targets through the shared cache and memory bus while the
 small reference stays fast, which the gate cannot see: keep other work off the machine during a build,
-and ``dataset retest`` / ``dataset repair`` find and replace labels so slowed (docs/latency.md). Seeds are taken round-robin over the families (seed 0 of every
-family, then seed 1, ...), so a build stopped at any point holds a balanced dataset.
+and ``dataset retest`` / ``dataset repair`` find and replace labels so slowed (docs/latency.md).
+Seeds are taken round-robin over the families (seed 0 of every family, then seed 1, ...), so a build
+stopped at any point holds a balanced dataset.
 
 Resuming: every label and failure is appended and fsynced the moment it exists; a rerun with the same
 folder reads them, skips those (family, seed) pairs and goes on, so a killed build loses at most the
