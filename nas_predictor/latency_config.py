@@ -107,6 +107,10 @@ class NetworkEncodingConfig(_Strict):
     # (nas_predictor/runtime_fusion.py), as torch's exporter folds it in eval mode, so a network exported
     # either way gives the same tokens. For onnxruntime datasets; eager-PyTorch latency does run the BN.
     fold_batchnorm: bool = False
+    # Read ``torch.stack(xs).sum(0)`` (Unsqueeze x k -> Concat -> ReduceSum) as one n-ary Add, where the
+    # shapes prove it exact (nas_predictor/stacked_sums.py): for the online accuracy surrogate's tokens.
+    # Off for latency: the stacked form copies its inputs at run time.
+    merge_stacked_sums: bool = False
 
     # Append each node's time from a per-operator latency model of the device (nas_predictor.op_latency),
     # fitted when training starts on this operator micro-benchmark folder (`nas-predictor dataset build
@@ -124,7 +128,8 @@ class NetworkEncodingConfig(_Strict):
         from nas_predictor.network_encoding import NetworkTokenizer
 
         return NetworkTokenizer(self.layout, self.node_costs, self.channel_alignment, self.op_groups,
-                                op_latency=bool(self.op_latency), fold_batchnorm=self.fold_batchnorm)
+                                op_latency=bool(self.op_latency), fold_batchnorm=self.fold_batchnorm,
+                                merge_stacked_sums=self.merge_stacked_sums)
 
 
 class LatencyExperimentConfig(_Strict):

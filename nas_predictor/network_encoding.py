@@ -35,6 +35,7 @@ from nas_predictor.op_vocab import (  # noqa: F401
     channel_alignment_features, op_group_features,
 )
 from nas_predictor.runtime_fusion import fold_batchnorm
+from nas_predictor.stacked_sums import merge_stacked_sums
 
 REFERENCE_OPS = (
     "Conv", "Relu", "Add", "Sigmoid", "Reshape", "MaxPool", "Split", "GlobalAveragePool", "Gemm", "Transpose",
@@ -120,7 +121,8 @@ class NetworkTokenizer:
 
     def __init__(self, layout: str = "extended", node_costs: bool = False, channel_alignment: bool = False,
                  op_groups: bool = False, known_ops: Sequence[str] | None = None,
-                 op_latency: bool | dict | None = None, fold_batchnorm: bool = False) -> None:
+                 op_latency: bool | dict | None = None, fold_batchnorm: bool = False,
+                 merge_stacked_sums: bool = False) -> None:
         if layout not in LAYOUTS:
             raise ValueError(f"unknown network token layout {layout!r}; choose one of {LAYOUTS}")
         if (node_costs or channel_alignment or op_groups or op_latency) and layout != "extended":
@@ -135,6 +137,9 @@ class NetworkTokenizer:
         # fold_batchnorm: tokenise the graph onnxruntime runs (Conv+BN as one Conv; runtime_fusion.py), so
         # a network looks the same whether its exporter folded BN or not
         self.fold_batchnorm = bool(fold_batchnorm)
+        # merge_stacked_sums: torch.stack(xs).sum(0) read as one n-ary Add (stacked_sums.py): structure for
+        # the online accuracy surrogate, half the nodes of a stacked-sum cell network; off for latency
+        self.merge_stacked_sums = bool(merge_stacked_sums)
         # op_latency: one more column, each node's time from a per-operator latency model of the device
         # (nas_predictor.op_latency); True sizes the tokens before the model is fitted (attach_op_model),
         # a dict is a fitted model's state (as a checkpoint stores it)
@@ -185,6 +190,8 @@ class NetworkTokenizer:
             config["op_groups"] = True
         if self.fold_batchnorm:
             config["fold_batchnorm"] = True
+        if self.merge_stacked_sums:
+            config["merge_stacked_sums"] = True
         if self.known_ops is not None:
             config["known_ops"] = sorted(self.known_ops)
         if self.op_latency:
@@ -222,8 +229,11 @@ class NetworkTokenizer:
         return self._slot.get(OTHER)
 
     def runtime_graph(self, graph: ArchGraph) -> ArchGraph:
-        """The graph as this tokenizer reads it: BN folded into its Conv when fold_batchnorm is on."""
-        return fold_batchnorm(graph) if self.fold_batchnorm else graph
+        """The graph as this tokenizer reads it: BN folded into its Conv when fold_batchnorm is on, stacked
+        sums merged when merge_stacked_sums is."""
+        if self.fold_batchnorm:
+            graph = fold_batchnorm(graph)
+        return merge_stacked_sums(graph) if self.merge_stacked_sums else graph
 
     def node_features(self, graph: ArchGraph) -> np.ndarray:
         return self._node_features(self.runtime_graph(graph))
@@ -299,6 +309,12 @@ class NetworkTokenizer:
             return pe
         logs = [np.log10(1.0 + v) / LOG_STATIC_DIVISOR[k] for k, v in zip(STATIC_KEYS, raw)]
         return np.concatenate([pe, np.asarray(logs, dtype=np.float32)])
+
+    def runtime_features(self, graph: ArchGraph) -> tuple[ArchGraph, tuple[np.ndarray, np.ndarray]]:
+        """(the runtime graph, its (node, static) features): what ``encode`` takes as ``features``, with the
+        graph put into runtime form once (node_features and static_features each do it again)."""
+        runtime = self.runtime_graph(graph)
+        return runtime, (self._node_features(runtime), self._static_features(runtime))
 
     def encode(
         self, graphs: Sequence[ArchGraph], features: Sequence[tuple[np.ndarray, np.ndarray]] | None = None,

@@ -108,6 +108,11 @@ class SearchContext:
         evaluated in this run."""
         return self._known(self.space.canonical(arch))
 
+    def known_id(self, arch: str) -> dict | None:
+        """This search's record of ``arch`` under this very id (no graph is read: the cheap half of
+        ``known``, for ranking a pool before the graph-keyed check of the few it picks)."""
+        return self._charged.get(self.space.canonical(arch))
+
     def _known(self, arch: str) -> dict | None:
         """``known`` of a canonical string."""
         record = self._charged.get(arch)
@@ -197,8 +202,9 @@ class Strategy(abc.ABC):
     #: whether the strategy needs a surrogate (a predictor) to run
     needs_surrogate: bool = False
 
-    def params(self) -> dict[str, Any]:
-        """Settings that change the search path (part of the history's identity)."""
+    def params(self, space: Any = None) -> dict[str, Any]:
+        """Settings that change the search path (part of the history's identity); ``space``: the space
+        searched, for settings whose default depends on it (PredictorSearch's pool sizes)."""
         return {k: v for k, v in vars(self).items() if not k.startswith("_")}
 
     @abc.abstractmethod

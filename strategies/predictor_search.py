@@ -4,8 +4,8 @@ Start with ``num_init`` random evaluations; then repeat: refit the surrogate on 
 build a candidate pool (``num_mutants`` mutants, one to ``max_mutations`` steps, of the
 ``num_parents`` best evaluated architectures, plus ``num_random`` fresh samples; or, for a space of
 at most ``exhaustive_below`` architectures, the whole space; for a whole-network space only when its
-graphs also fit the space's graph memory, ``NETWORK_CACHE_SIZE``: every one beyond it would be exported
-again each round, 0.2-0.6 s apiece), rank it by the surrogate, and evaluate
+graphs also fit the space's graph memory, ``NETWORK_CACHE_SIZE``: every one beyond it would be read
+again each round), rank it by the surrogate, and evaluate
 the ``top_k`` best new candidates within the latency bound. Candidates that compute the same function
 as an evaluated architecture are skipped (``skip_equivalent``). With ``num_local`` > 0, each round also
 evaluates that many of the best-scored new neighbours of the best architecture found so far.
@@ -25,6 +25,8 @@ ensemble surrogate on bootstrap resamples; with one member it equals ``"mean"``)
 
 from __future__ import annotations
 
+from typing import Any
+
 import numpy as np
 
 from nas_predictor.errors import ConfigError
@@ -32,6 +34,12 @@ from nas_predictor.online import whole_network_space
 from strategies.base import SearchContext, Strategy, checked_bool, checked_int
 
 ACQUISITIONS = ("mean", "its")
+#: num_mutants / num_random when left unset: a cell is scored in microseconds, so a round ranks 1,200
+#: candidates; a whole network's graph is read first (20-40 ms on the fast path, docs/nni.md), and 1,200
+#: of them a round made a 100-evaluation opaque NAS-Bench-201 search take about 10 minutes on one core,
+#: so whole-network spaces rank 10 x 30 + 60 (mutants of the best repeat across rounds and keep their tokens)
+CELL_POOL = {"num_mutants": 100, "num_random": 200}
+NETWORK_POOL = {"num_mutants": 30, "num_random": 60}
 WARM_STARTS = ("auto", "random", "proxy")
 
 
@@ -49,8 +57,8 @@ class PredictorSearch(Strategy):
     # 3x the refit time and did not leave that region on the hard seed it was tried on (104).
     # Warm start from the parameter-count proxy (same pilot seeds): the optimum in 8 of 8 runs by 24-43
     # evaluations; 10 proxy starts or a tournament of 20 were no better (search_predictor_pilot.json).
-    def __init__(self, num_init: int = 20, top_k: int = 3, num_parents: int = 10, num_mutants: int = 100,
-                 max_mutations: int = 2, num_random: int = 200, exhaustive_below: int = 20000,
+    def __init__(self, num_init: int = 20, top_k: int = 3, num_parents: int = 10, num_mutants: int | None = None,
+                 max_mutations: int = 2, num_random: int | None = None, exhaustive_below: int = 20000,
                  skip_equivalent: bool = True, num_local: int = 2, acquisition: str = "mean",
                  warm_start: str = "auto", proxy_tournament: int = 10) -> None:
         if acquisition not in ACQUISITIONS:
@@ -62,15 +70,28 @@ class PredictorSearch(Strategy):
         self.num_init = checked_int(self.name, "num_init", num_init, 0)
         self.top_k = checked_int(self.name, "top_k", top_k, 1)
         self.num_parents = checked_int(self.name, "num_parents", num_parents, 1)
-        self.num_mutants = checked_int(self.name, "num_mutants", num_mutants, 0)
+        # None: CELL_POOL's or NETWORK_POOL's, by the space searched (pool_sizes)
+        self.num_mutants = None if num_mutants is None else checked_int(self.name, "num_mutants", num_mutants, 0)
         self.max_mutations = checked_int(self.name, "max_mutations", max_mutations, 1)
-        self.num_random = checked_int(self.name, "num_random", num_random, 0)
+        self.num_random = None if num_random is None else checked_int(self.name, "num_random", num_random, 0)
         self.exhaustive_below = checked_int(self.name, "exhaustive_below", exhaustive_below, 0)
         self.skip_equivalent = checked_bool(self.name, "skip_equivalent", skip_equivalent)
         self.num_local = checked_int(self.name, "num_local", num_local, 0)
         self.acquisition = acquisition
         self.warm_start = warm_start
         self.proxy_tournament = checked_int(self.name, "proxy_tournament", proxy_tournament, 1)
+
+    def params(self, space: Any = None) -> dict[str, Any]:
+        params = super().params(space)
+        if space is not None:  # the sizes the search uses on it (the history's identity of a cell search keeps 100 / 200)
+            params["num_mutants"], params["num_random"] = self.pool_sizes(space)
+        return params
+
+    def pool_sizes(self, space: Any) -> tuple[int, int]:
+        """(num_mutants, num_random) on ``space``: as set, or the defaults for its kind of graphs."""
+        defaults = NETWORK_POOL if whole_network_space(space) else CELL_POOL
+        return (defaults["num_mutants"] if self.num_mutants is None else self.num_mutants,
+                defaults["num_random"] if self.num_random is None else self.num_random)
 
     def _score(self, ctx: SearchContext, archs: list[str]) -> np.ndarray:
         if self.acquisition == "mean":
@@ -80,6 +101,11 @@ class PredictorSearch(Strategy):
 
     def _pool(self, ctx: SearchContext) -> list[str]:
         pool = self._candidates(ctx)
+        if whole_network_space(ctx.space):
+            # a whole network's equivalence key is its graph: reading every candidate's graph for the key and
+            # again for its score (the space keeps only its last NETWORK_CACHE_SIZE graphs) doubled a round's
+            # cost, so ids alone are filtered here and _evaluate_best checks the graph of each pick
+            return pool
         if self.skip_equivalent:
             # an architecture computing the same function as one already evaluated (NAS-Bench-201: dead
             # ops, none edges, identity skips) would cost a real evaluation to learn nothing new
@@ -89,24 +115,25 @@ class PredictorSearch(Strategy):
 
     def _candidates(self, ctx: SearchContext) -> list[str]:
         space = ctx.space
+        known = ctx.known_id if whole_network_space(space) else ctx.known  # see _pool
         try:
             size = space.__len__()
         except TypeError:
             size = None
         if size is not None and size <= self.exhaustive_below and (
                 not whole_network_space(space) or size <= getattr(space, "NETWORK_CACHE_SIZE", size)):
-            pool = [a for a in space if ctx.known(a) is None]
-            return pool
+            return [a for a in space if known(a) is None]
         best = sorted(ctx.ok_records(), key=lambda r: -r["value"])[: self.num_parents]
+        num_mutants, num_random = self.pool_sizes(space)
         pool = []
         for record in best:
-            for _ in range(self.num_mutants):
+            for _ in range(num_mutants):
                 child = record["arch"]
                 for _ in range(int(ctx.rng.integers(1, self.max_mutations + 1))):
                     child = space.mutate(child, ctx.rng)
                 pool.append(space.canonical(child))
-        pool += [space.canonical(space.sample(ctx.rng)) for _ in range(self.num_random)]
-        return [a for a in dict.fromkeys(pool) if ctx.known(a) is None]
+        pool += [space.canonical(space.sample(ctx.rng)) for _ in range(num_random)]
+        return [a for a in dict.fromkeys(pool) if known(a) is None]
 
     def _first(self, ctx: SearchContext, warm_start: str) -> str:
         """One of the ``num_init`` first architectures (see ``warm_start``)."""
@@ -154,6 +181,8 @@ class PredictorSearch(Strategy):
                        picked_keys: set[str]) -> int:
         """Evaluate the ``want`` best-scored candidates of ``pool`` within the bound; how many it did."""
         order = np.argsort(-scores, kind="stable")
+        lazy = whole_network_space(ctx.space)  # the pool is filtered by id only (_pool)
+        seen = {ctx.space.equivalence_key(r["arch"]) for r in ctx.records()} if lazy and self.skip_equivalent else set()
         chosen = 0
         step = 4 * max(want, 1)
         for start in range(0, len(order), step):
@@ -162,9 +191,11 @@ class PredictorSearch(Strategy):
             for i, ok in zip(chunk, ctx.feasible([pool[i] for i in chunk])):
                 if not ok or chosen >= want:
                     continue
+                if lazy and ctx.known(pool[i]) is not None:  # the same network as an evaluated one
+                    continue
                 if self.skip_equivalent:  # nor two of one function in the same batch
                     key = ctx.space.equivalence_key(pool[i])
-                    if key in picked_keys:
+                    if key in picked_keys or key in seen:
                         continue
                     picked_keys.add(key)
                 ctx.evaluate(pool[i], predicted=float(scores[i]))

@@ -93,7 +93,7 @@ def _run_search(
     constraint: LatencyConstraint | None, surrogate: Surrogate | None, progress: bool, plots: bool, top: int,
     target: float | None,
 ) -> dict[str, Any]:
-    identity = {"space": space.name, "strategy": strategy_label(strategy), "params": strategy.params(),
+    identity = {"space": space.name, "strategy": strategy_label(strategy), "params": strategy.params(space),
                 "seed": seed, "oracle": oracle.describe(),
                 "constraint": None if constraint is None else constraint.identity(),
                 "surrogate": None if surrogate is None else surrogate.describe()}

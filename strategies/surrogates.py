@@ -234,9 +234,8 @@ class OnlineSurrogate(Surrogate):
                 self._network_tokens.move_to_end(a)
                 continue
             graph = self._graphs[a] if a in self._graphs else get_space(self.space).to_graph(a)
-            features = (tokenizer.node_features(graph).astype(np.float32), tokenizer.static_features(graph))
-            runtime = tokenizer.runtime_graph(graph)
-            self._network_tokens[a] = (runtime, features)
+            runtime, (nodes, static) = tokenizer.runtime_features(graph)
+            self._network_tokens[a] = (runtime, (nodes.astype(np.float32), static))
             self._network_nodes += runtime.num_nodes
         entries = [self._network_tokens[a] for a in unique]
         sizes = np.array([g.num_nodes for g, _ in entries])

@@ -231,7 +231,7 @@ class PredictorGuidedStrategy(NNIStrategy):
         return NetworkMapping(nni_space(model_space, self.input_shape, self.space_name))
 
     def _identity(self) -> dict:
-        return {"space": self.mapping.space_name, "strategy": self.search.name, "params": self.search.params(),
+        return {"space": self.mapping.space_name, "strategy": self.search.name, "params": self.search.params(self.mapping.space),
                 "seed": self.seed}
 
     def _constraint(self) -> LatencyConstraint | None:
