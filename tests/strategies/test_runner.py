@@ -258,3 +258,57 @@ def test_a_whole_network_space_is_ranked_whole_only_when_its_graphs_fit_in_memor
     assert len(strategy._candidates(ctx)) == len(space) == 252  # 252 graphs fit the default 256
     space.NETWORK_CACHE_SIZE = 100
     assert len(strategy._candidates(ctx)) <= 10
+
+
+def test_pool_sizes_follow_the_space_unless_set_and_the_history_records_what_was_used():
+    # a whole network's graph is read before it is scored (20-40 ms), a cell's tokens cost microseconds
+    from strategies.predictor_search import CELL_POOL, NETWORK_POOL, PredictorSearch
+
+    from tests.python_spaces import contract_space
+
+    cells, networks = NASBench201(), contract_space()
+    default = PredictorSearch()
+    assert default.pool_sizes(cells) == (CELL_POOL["num_mutants"], CELL_POOL["num_random"]) == (100, 200)
+    assert default.pool_sizes(networks) == (NETWORK_POOL["num_mutants"], NETWORK_POOL["num_random"]) == (30, 60)
+    assert PredictorSearch(num_mutants=7, num_random=0).pool_sizes(networks) == (7, 0)
+    # a cell search's identity is what it was before the network defaults existed (its histories resume)
+    assert default.params(cells)["num_mutants"] == 100 and default.params(cells)["num_random"] == 200
+    assert default.params(networks)["num_random"] == 60
+    assert default.params()["num_mutants"] is None
+    with pytest.raises(ConfigError, match="num_random"):
+        PredictorSearch(num_random=-1)
+
+
+def test_a_whole_network_round_reads_each_new_candidate_once_and_never_picks_an_evaluated_network(monkeypatch):
+    from strategies.base import SearchContext
+    from strategies.history import SearchHistory
+    from strategies.oracle import FunctionOracle
+    from strategies.surrogates import FunctionSurrogate
+    import numpy as np
+
+    from tests.python_spaces import contract_space
+
+    space = contract_space()
+    space.NETWORK_CACHE_SIZE = 10  # no exhaustive round: mutants + random, as on a large space
+    reads: list[str] = []
+    to_graph = space.to_graph
+    monkeypatch.setattr(space, "to_graph", lambda a: reads.append(a) or to_graph(a))
+    strategy = make_strategy("predictor", num_init=4, top_k=2, num_local=0, num_parents=2)
+    tokens: dict[str, float] = {}
+
+    def scored(arch: str) -> float:
+        if arch not in tokens:
+            tokens[arch] = float(space.to_graph(arch).num_nodes)
+        return tokens[arch]
+
+    ctx = SearchContext(space=space, oracle=FunctionOracle(lambda a: float(len(a))), budget=12,
+                        rng=np.random.default_rng(0), history=SearchHistory(None, {}), progress=False,
+                        # scored from each candidate's graph, kept by id, as the online surrogate keeps its tokens
+                        surrogate=FunctionSurrogate(lambda archs: [scored(a) for a in archs]))
+    strategy.run(ctx)
+    records = ctx.records()
+    keys = [space.equivalence_key(r["arch"]) for r in records]
+    assert len(records) == 12 and len(set(keys)) == len(keys)  # no network evaluated twice
+    # a candidate's graph is read to score it; only the picks are read again (for their key, once the
+    # space's graph memory dropped them): reading every candidate for its key first read each pool twice
+    assert len(reads) - len(set(reads)) <= len(records)
