@@ -35,6 +35,7 @@ TABLES = {
     "search": lambda: accuracy.search_table(),
     "main-job": lambda: accuracy.main_job_table(),
     "digits-search": lambda: accuracy.digits_search_table(),
+    "opaque-nb201": lambda: accuracy.opaque_nb201_table(),
     "help-in-domain": lambda: help_latency.latency_in_domain_table(),
     "help-family": lambda: help_latency.latency_family_table(),
     "help-unseen": lambda: help_latency.latency_unseen_table(),

@@ -221,6 +221,36 @@ def digits_search_table() -> list[str]:
     return rows
 
 
+def opaque_nb201_table() -> list[str]:
+    """benchmarks/search_nni_opaque_nb201.py: NAS-Bench-201 searched as an opaque NNI model space, our
+    whole-network predictor-guided search against NNI's own strategies and our cell path; best test
+    accuracy (mean ± std, worst seed) at 25 / 50 / 100 evaluations, wall time per run."""
+    columns = ("dataset", "strategy", "seeds", "best test @25", "@50", "@100", "worst @100", "s/run (mean, max)",
+               "opaque - this @100 (Welch p)")
+    res = common.load("search_nni_opaque_nb201")
+    if not res or not res.get("summary"):
+        return common.not_run(*columns)
+    rows = common.header(*columns)
+    for dataset, strategies in res["summary"].items():
+        comparison = res.get("comparison", {}).get(dataset, {})
+        for label, row in strategies.items():
+            def stat(b: int) -> str:
+                s = row.get(f"best_test_{b}")
+                return f"{s['mean']:.2f} ± {s['std']:.2f}" if s else "–"
+
+            worst = row.get("best_test_100", {}).get("worst")
+            versus = comparison.get(label, {}).get("100")
+            gap = "–"
+            if versus:
+                p = versus.get("p_value")
+                gap = f"{versus['difference']:+.2f}" + (f" (p {p:.2g})" if p is not None else "")
+            wall = row["wall_seconds"]
+            rows.append(common.row(dataset, label, len(row["seeds"]), stat(25), stat(50), stat(100),
+                                   "–" if worst is None else f"{worst:.2f}", f"{wall['mean']:.0f}, {wall['max']:.0f}",
+                                   gap))
+    return rows
+
+
 def main_job_table() -> list[str]:
     """benchmarks/main_job.py: the README's main job, cold and warm, now and before the change that cut it."""
     rows = common.header("code", "cold cache (s)", "warm cache (s)", "runs")
