@@ -61,6 +61,8 @@ LATENCY_TABLES = {
     "#### Leave one generated family out": lambda: real.latency_real_lofo_table(),
     "#### Leave one generated family out, all 200 networks per family":
         lambda: real.latency_real_lofo_table("latency_real_lofo_full"),
+    "#### Leave one generated family out, repaired labels":
+        lambda: real.latency_real_lofo_table("latency_real_lofo_repaired"),
     "#### Predicting 1,000 real networks": lambda: real.latency_real_speed_table(),
 }
 
