@@ -251,6 +251,23 @@ def opaque_nb201_table() -> list[str]:
     return rows
 
 
+def online_refit_table() -> list[str]:
+    """benchmarks/online_refit_speed.py: the whole-network online surrogate refit from scratch on 100 opaque
+    NAS-Bench-201 networks, one torch thread; its ranking of 200 others."""
+    columns = ("networks (train / test)", "nodes exported / tokenised (median)", "graph read per network",
+               "refit seconds (mean ± std, max)", "Kendall tau (mean ± std, worst)", "seeds", "load average")
+    res = common.load("online_refit_speed")
+    if not res:
+        return common.not_run(*columns)
+    fit, tau = res["summary"]["fit_seconds"], res["summary"]["tau"]
+    loads = [r["load_average_1min"] for r in res["runs"]]
+    return [*common.header(*columns), common.row(
+        f"{res['train']} / {res['test']}", f"{res['exported_nodes_median']} / {res['tokenised_nodes_median']}",
+        f"{1e3 * res['graph_read_seconds_per_network']:.0f} ms", f"{fit['mean']:.1f} ± {fit['std']:.1f}, {fit['max']:.1f}",
+        f"{tau['mean']:.3f} ± {tau['std']:.3f}, {tau['worst']:.3f}", len(res["runs"]),
+        f"{min(loads):.2f}-{max(loads):.2f}")]
+
+
 def main_job_table() -> list[str]:
     """benchmarks/main_job.py: the README's main job, cold and warm, now and before the change that cut it."""
     rows = common.header("code", "cold cache (s)", "warm cache (s)", "runs")
