@@ -36,6 +36,7 @@ TABLES = {
     "main-job": lambda: accuracy.main_job_table(),
     "digits-search": lambda: accuracy.digits_search_table(),
     "opaque-nb201": lambda: accuracy.opaque_nb201_table(),
+    "opaque-nb201-full": lambda: accuracy.opaque_nb201_table("search_nni_opaque_nb201_full_budget"),
     "online-refit": lambda: accuracy.online_refit_table(),
     "help-in-domain": lambda: help_latency.latency_in_domain_table(),
     "help-family": lambda: help_latency.latency_family_table(),

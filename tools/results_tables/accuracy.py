@@ -221,19 +221,20 @@ def digits_search_table() -> list[str]:
     return rows
 
 
-def opaque_nb201_table() -> list[str]:
+def opaque_nb201_table(stem: str = "search_nni_opaque_nb201") -> list[str]:
     """benchmarks/search_nni_opaque_nb201.py: NAS-Bench-201 searched as an opaque NNI model space, our
     whole-network predictor-guided search against NNI's own strategies and our cell path; best test
     accuracy (mean ± std, worst seed) at 25 / 50 / 100 evaluations, wall time per run."""
     columns = ("dataset", "strategy", "seeds", "best test @25", "@50", "@100", "worst @100", "s/run (mean, max)",
                "opaque - this @100 (Welch p)")
-    res = common.load("search_nni_opaque_nb201")
+    res = common.load(stem)
     if not res or not res.get("summary"):
         return common.not_run(*columns)
     rows = common.header(*columns)
     for dataset, strategies in res["summary"].items():
         comparison = res.get("comparison", {}).get(dataset, {})
-        for label, row in strategies.items():
+        order = ("ours-opaque", "ours-cell", "nni-evolution", "nni-tpe", "nni-random")
+        for label, row in sorted(strategies.items(), key=lambda kv: order.index(kv[0]) if kv[0] in order else 99):
             def stat(b: int) -> str:
                 s = row.get(f"best_test_{b}")
                 return f"{s['mean']:.2f} ± {s['std']:.2f}" if s else "–"
@@ -246,7 +247,7 @@ def opaque_nb201_table() -> list[str]:
                 gap = f"{versus['difference']:+.2f}" + (f" (p {p:.2g})" if p is not None else "")
             wall = row["wall_seconds"]
             rows.append(common.row(dataset, label, len(row["seeds"]), stat(25), stat(50), stat(100),
-                                   "–" if worst is None else f"{worst:.2f}", f"{wall['mean']:.0f}, {wall['max']:.0f}",
+                                   "–" if worst is None else f"{worst:.2f}", f"{wall['mean']:.1f}, {wall['max']:.1f}",
                                    gap))
     return rows
 
