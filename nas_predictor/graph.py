@@ -95,6 +95,15 @@ class ArchGraph:
             adj[s][d] = 1
         return adj
 
+    def neighbour_lists(self) -> tuple[dict[int, list[int]], dict[int, list[int]]]:
+        """({node: its inputs}, {node: its readers}), in edge order; nodes without any are absent."""
+        preds: dict[int, list[int]] = {}
+        succs: dict[int, list[int]] = {}
+        for src, dst in self.edges:
+            preds.setdefault(dst, []).append(src)
+            succs.setdefault(src, []).append(dst)
+        return preds, succs
+
     def permuted(self, order: Sequence[int]) -> "ArchGraph":
         """The same graph with new node i = old node order[i]."""
         n = len(self.ops)

@@ -26,11 +26,7 @@ def foldable_batchnorms(graph: ArchGraph) -> dict[int, int]:
     """{BN node: the Conv node it folds into} for every BN whose one input is a Conv read by nothing else."""
     if _FOLDED_OP not in graph.ops:  # the common fast path: nothing to fold
         return {}
-    preds: dict[int, list[int]] = {}
-    succs: dict[int, list[int]] = {}
-    for src, dst in graph.edges:
-        preds.setdefault(dst, []).append(src)
-        succs.setdefault(src, []).append(dst)
+    preds, succs = graph.neighbour_lists()
     folds = {}
     for node, op in enumerate(graph.ops):
         if op != _FOLDED_OP or len(preds.get(node, ())) != 1:

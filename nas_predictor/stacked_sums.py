@@ -31,11 +31,7 @@ def stacked_sums(graph: ArchGraph) -> dict[int, tuple[int, list[int], list[int]]
     """{ReduceSum node: (its Concat, the Unsqueezes, the tensors they stack)} for every exact stack-sum."""
     if "ReduceSum" not in graph.ops or graph.shapes is None or graph.attrs is None:
         return {}
-    preds: dict[int, list[int]] = {}
-    succs: dict[int, list[int]] = {}
-    for src, dst in graph.edges:
-        preds.setdefault(dst, []).append(src)
-        succs.setdefault(src, []).append(dst)
+    preds, succs = graph.neighbour_lists()
     found = {}
     for node, op in enumerate(graph.ops):
         if op != "ReduceSum" or len(preds.get(node, ())) != 1:
