@@ -58,8 +58,7 @@ ONLINE_NETWORK_DEFAULTS: dict = {"train": {"batch_size": 8, "init_output_bias": 
 #: 0.80 against 0.72). Left out: channel alignment (a CPU kernel effect), op groups (for op types unseen
 #: in training) and op latencies (a device's). Stacked sums (``torch.stack(xs).sum(0)``) are read as one Add
 #: (stacked_sums.py): the hub's NasBench201 read as a whole network has 156 nodes instead of 306 once BN is
-#: folded, and a refit on 100 of them took 21-23 s instead of 35-39 s (a shared core; tau on 200 others
-#: 0.53-0.55 either way).
+#: folded, and a refit's cost is per node (benchmarks/online_refit_speed.py times it on these networks).
 NETWORK_ENCODING = NetworkEncodingConfig(layout="extended", node_costs=True, fold_batchnorm=True,
                                          merge_stacked_sums=True)
 
