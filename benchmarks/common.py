@@ -60,10 +60,12 @@ def update_locked(path: Path, change: Callable[[dict[str, Any]], dict[str, Any]]
 
 
 def append_locked(path: Path, results: dict[str, Any], entry: dict[str, Any], key: Callable[[dict], tuple],
-                  summarize: Callable[[list[dict]], dict], merge_dicts: tuple[str, ...] = ()) -> dict[str, Any]:
+                  summarize: Callable[[list[dict]], dict], merge_dicts: tuple[str, ...] = (),
+                  derived: dict[str, Callable[[list[dict]], Any]] | None = None) -> dict[str, Any]:
     """Add one finished run to a results file under a file lock, merging the runs other processes
     appended meanwhile (seeds of one benchmark may run in parallel processes). Runs are keyed by
-    ``key``; the top-level dicts named in ``merge_dicts`` are merged too; the summary is recomputed."""
+    ``key``; the top-level dicts named in ``merge_dicts`` are merged too; the summary (and each field of
+    ``derived``, computed from all runs like it) is recomputed."""
 
     def change(on_disk: dict[str, Any]) -> dict[str, Any]:
         runs = {key(r): r for r in on_disk.get("runs", [])}
@@ -75,6 +77,8 @@ def append_locked(path: Path, results: dict[str, Any], entry: dict[str, Any], ke
             merged[name] = {**on_disk.get(name, {}), **results.get(name, {})}
         merged["runs"] = list(runs.values())
         merged["summary"] = summarize(merged["runs"])
+        for name, compute in (derived or {}).items():
+            merged[name] = compute(merged["runs"])
         return merged
 
     return update_locked(path, change)

@@ -40,7 +40,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import RESULTS, command_line, load_results, machine, save_results  # noqa: E402
+from common import RESULTS, append_locked, command_line, load_results, machine, save_results  # noqa: E402
 from search_nni_nb201 import best_curve, mean_std, run_experiment, welch  # noqa: E402
 
 import torch  # noqa: E402
@@ -145,22 +145,9 @@ def compare(runs: list[dict]) -> dict:
 
 
 def append_run(path: Path, results: dict, entry: dict) -> dict:
-    from nas_predictor.io import file_lock
-
-    with file_lock(path.with_suffix(".lock"), f"results file {path}", wait=True):
-        on_disk = load_results(path)
-        key = lambda r: (r["dataset"], r["strategy"], r["seed"])  # noqa: E731
-        runs = {key(r): r for r in on_disk.get("runs", [])}
-        runs.update({key(r): r for r in results.get("runs", [])})
-        runs[key(entry)] = entry
-        merged = {**on_disk, **{k: v for k, v in results.items() if k != "runs"}}
-        merged["commands"] = list(dict.fromkeys(on_disk.get("commands", []) + results.get("commands", [])))
-        merged["runs"] = sorted(runs.values(), key=lambda r: (DATASETS.index(r["dataset"]),
-                                                              STRATEGIES.index(r["strategy"]), r["seed"]))
-        merged["summary"] = summarize(merged["runs"])
-        merged["comparison"] = compare(merged["runs"])
-        save_results(path, merged)
-    return merged
+    # "optimum" is merged: a process searching only CIFAR-100 knows only that dataset's optimum
+    return append_locked(path, results, entry, key=lambda r: (r["dataset"], r["strategy"], r["seed"]),
+                         summarize=summarize, merge_dicts=("optimum",), derived={"comparison": compare})
 
 
 def main(argv: list[str] | None = None) -> int:
