@@ -111,6 +111,9 @@ class NetworkEncodingConfig(_Strict):
     # shapes prove it exact (nas_predictor/stacked_sums.py): for the online accuracy surrogate's tokens.
     # Off for latency: the stacked form copies its inputs at run time.
     merge_stacked_sums: bool = False
+    # Leave out the source node of each scalar constant operand (``x * 0``, ``x + 3``), whose token holds
+    # no value (nas_predictor/scalar_inputs.py): for the online accuracy surrogate's tokens; off for latency.
+    drop_scalar_inputs: bool = False
 
     # Append each node's time from a per-operator latency model of the device (nas_predictor.op_latency),
     # fitted when training starts on this operator micro-benchmark folder (`nas-predictor dataset build
@@ -129,7 +132,8 @@ class NetworkEncodingConfig(_Strict):
 
         return NetworkTokenizer(self.layout, self.node_costs, self.channel_alignment, self.op_groups,
                                 op_latency=bool(self.op_latency), fold_batchnorm=self.fold_batchnorm,
-                                merge_stacked_sums=self.merge_stacked_sums)
+                                merge_stacked_sums=self.merge_stacked_sums,
+                                drop_scalar_inputs=self.drop_scalar_inputs)
 
 
 class LatencyExperimentConfig(_Strict):

@@ -188,7 +188,11 @@ class NARFormerV2(nn.Module):
         super().__init__()
         self.cfg = cfg
         self.terms = GROUNDED_TERMS if cfg.readout == "grounded" else ROOFLINE_TERMS
-        dims = [cfg.input_dim] + [cfg.hidden] * (cfg.num_blocks - 1)
+        first = len(cfg.input_columns) if cfg.input_columns is not None else cfg.input_dim
+        dims = [first] + [cfg.hidden] * (cfg.num_blocks - 1)
+        # not saved with the weights: ModelConfig holds the columns, and older checkpoints have no such entry
+        self.register_buffer("input_columns", torch.tensor(cfg.input_columns, dtype=torch.long)
+                             if cfg.input_columns is not None else None, persistent=False)
         self.blocks = nn.ModuleList(GraphAidedBlock(d, cfg) for d in dims)
         head_in = cfg.hidden
         if cfg.task == "accuracy":
@@ -258,6 +262,8 @@ class NARFormerV2(nn.Module):
         """Predictions, shape (B,) (or (B, num_outputs)), strictly positive (softplus(-z) or exp(z))."""
         x, adj, mask = batch.tokens, batch.adj, batch.mask
         x = drop_op_identity(x, self.cfg, self.training)
+        if self.input_columns is not None:
+            x = x.index_select(-1, self.input_columns)
         deg = adj.sum(dim=-1, keepdim=True)
         maskf = mask.to(x.dtype)[..., None]
         edges = EdgeList.from_adjacency(adj) if adj.shape[-1] > SPARSE_MIN_NODES else None

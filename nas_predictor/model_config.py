@@ -66,6 +66,11 @@ class ModelConfig(BaseModel):
     # no training network had (the tokenizer encodes those by their group only).
     op_dropout: float = Field(0.0, ge=0.0, lt=1.0)
     op_slots: int = Field(0, ge=0)
+    # The token columns the first block reads (ascending, each < input_dim); None = all of them. An
+    # online surrogate fit on one space's networks keeps the columns its training tokens use: the rest
+    # are zero in every one of them, so their weights would never move from their random init, and
+    # the first block, whose cost grows with its width squared, would spend most of a refit on them.
+    input_columns: list[int] | None = None
 
     @model_validator(mode="after")
     def _node_sum_is_for_latency(self) -> "ModelConfig":
@@ -77,6 +82,13 @@ class ModelConfig(BaseModel):
         if self.readout == "grounded" and not self.op_latency_offset:
             raise ValueError("model.readout 'grounded' needs encoding.op_latency (it reads each node's per-operator "
                              "time from its token; model.op_latency_offset names the column)")
+        if self.input_columns is not None:
+            cols = self.input_columns
+            if not cols or cols != sorted(set(cols)) or cols[0] < 0 or cols[-1] >= self.input_dim:
+                raise ValueError(f"model.input_columns must be ascending distinct token columns below input_dim "
+                                 f"({self.input_dim}), got {len(cols)} columns")
+            if self.architecture != "narformer_v2":
+                raise ValueError("model.input_columns is for NAR-Former V2 models")
         if self.op_dropout > 0 and not self.op_slots:
             raise ValueError("model.op_dropout needs encoding.op_groups (a node whose op one-hot is dropped "
                              "is read from its op group)")

@@ -35,6 +35,7 @@ from nas_predictor.op_vocab import (  # noqa: F401
     channel_alignment_features, op_group_features,
 )
 from nas_predictor.runtime_fusion import fold_batchnorm
+from nas_predictor.scalar_inputs import drop_scalar_inputs
 from nas_predictor.stacked_sums import merge_stacked_sums
 
 REFERENCE_OPS = (
@@ -122,7 +123,7 @@ class NetworkTokenizer:
     def __init__(self, layout: str = "extended", node_costs: bool = False, channel_alignment: bool = False,
                  op_groups: bool = False, known_ops: Sequence[str] | None = None,
                  op_latency: bool | dict | None = None, fold_batchnorm: bool = False,
-                 merge_stacked_sums: bool = False) -> None:
+                 merge_stacked_sums: bool = False, drop_scalar_inputs: bool = False) -> None:
         if layout not in LAYOUTS:
             raise ValueError(f"unknown network token layout {layout!r}; choose one of {LAYOUTS}")
         if (node_costs or channel_alignment or op_groups or op_latency) and layout != "extended":
@@ -140,6 +141,9 @@ class NetworkTokenizer:
         # merge_stacked_sums: torch.stack(xs).sum(0) read as one n-ary Add (stacked_sums.py): structure for
         # the online accuracy surrogate, half the nodes of a stacked-sum cell network; off for latency
         self.merge_stacked_sums = bool(merge_stacked_sums)
+        # drop_scalar_inputs: the source node of a scalar constant operand (x * 0, x + 3) left out, as its
+        # token holds no value (scalar_inputs.py): structure for the online surrogate; off for latency
+        self.drop_scalar_inputs = bool(drop_scalar_inputs)
         # op_latency: one more column, each node's time from a per-operator latency model of the device
         # (nas_predictor.op_latency); True sizes the tokens before the model is fitted (attach_op_model),
         # a dict is a fitted model's state (as a checkpoint stores it)
@@ -192,6 +196,8 @@ class NetworkTokenizer:
             config["fold_batchnorm"] = True
         if self.merge_stacked_sums:
             config["merge_stacked_sums"] = True
+        if self.drop_scalar_inputs:
+            config["drop_scalar_inputs"] = True
         if self.known_ops is not None:
             config["known_ops"] = sorted(self.known_ops)
         if self.op_latency:
@@ -230,10 +236,12 @@ class NetworkTokenizer:
 
     def runtime_graph(self, graph: ArchGraph) -> ArchGraph:
         """The graph as this tokenizer reads it: BN folded into its Conv when fold_batchnorm is on, stacked
-        sums merged when merge_stacked_sums is."""
+        sums merged when merge_stacked_sums is, scalar constant operands left out when drop_scalar_inputs is."""
         if self.fold_batchnorm:
             graph = fold_batchnorm(graph)
-        return merge_stacked_sums(graph) if self.merge_stacked_sums else graph
+        if self.merge_stacked_sums:
+            graph = merge_stacked_sums(graph)
+        return drop_scalar_inputs(graph) if self.drop_scalar_inputs else graph
 
     def node_features(self, graph: ArchGraph) -> np.ndarray:
         return self._node_features(self.runtime_graph(graph))
@@ -366,6 +374,24 @@ class LazyGraphBatch:
             raise ValueError("the tokenizer has no per-operator latency model")
         return model.predict_ms(self.graphs)
 
+    def used_columns(self) -> list[int]:
+        """The token columns that are non-zero in at least one node of these graphs (ascending)."""
+        used = np.zeros(self.tokenizer.token_dim, dtype=bool)
+        for i in range(len(self.graphs)):
+            used |= (self._node_features(i) != 0).any(axis=0)
+        return np.flatnonzero(used).tolist()
+
+    def _node_features(self, i: int) -> np.ndarray:
+        if self._features is None:
+            return self.tokenizer._node_features(self.graphs[i])
+        self._cache(i)
+        return self._features[i][0]
+
+    def _cache(self, i: int) -> None:
+        if i not in self._features:
+            g = self.graphs[i]
+            self._features[i] = (self.tokenizer._node_features(g), self.tokenizer._static_features(g))  # folded at init
+
     def select(self, index) -> GraphBatch:
         if isinstance(index, slice):
             index = range(*index.indices(len(self.graphs)))
@@ -373,7 +399,5 @@ class LazyGraphBatch:
         if self._features is None:
             return self.tokenizer.encode([self.graphs[i] for i in chosen])
         for i in chosen:
-            if i not in self._features:
-                g = self.graphs[i]
-                self._features[i] = (self.tokenizer._node_features(g), self.tokenizer._static_features(g))  # folded at init
+            self._cache(i)
         return self.tokenizer.encode([self.graphs[i] for i in chosen], [self._features[i] for i in chosen])

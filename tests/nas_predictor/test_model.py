@@ -153,3 +153,26 @@ def test_op_dropout_zeroes_only_the_op_one_hot_and_only_in_training():
     assert torch.equal(drop_op_identity(x, cfg, training=False), x)
     with pytest.raises(ValueError, match="op_dropout needs encoding.op_groups"):
         ModelConfig(task="latency", op_dropout=0.2)
+
+
+def test_input_columns_are_the_only_token_columns_the_model_reads():
+    cfg = ModelConfig(input_dim=12, hidden=16, num_blocks=2, groups=4, input_columns=[0, 3, 4, 9])
+    torch.manual_seed(0)
+    model = NARFormerV2(cfg).eval()
+    assert model.blocks[0].query.in_features == 4
+    assert "input_columns" not in model.state_dict()  # the config holds them; checkpoints stay as they were
+    tokens = torch.rand(2, 5, 12)
+    adj = torch.zeros(2, 5, 5)
+    adj[:, 0, 1] = adj[:, 1, 0] = adj[:, 1, 2] = adj[:, 2, 1] = 1.0
+    batch = GraphBatch(tokens, adj, torch.ones(2, 5, dtype=torch.bool))
+    others = tokens.clone()
+    others[..., [1, 2, 5, 6, 7, 8, 10, 11]] = torch.rand(2, 5, 8)
+    with torch.no_grad():
+        assert torch.equal(model(batch), model(GraphBatch(others, adj, batch.mask)))
+        assert not torch.equal(model(batch), model(GraphBatch(tokens * 2, adj, batch.mask)))
+
+
+@pytest.mark.parametrize("columns", [[], [3, 1], [1, 1], [0, 12], [-1, 2]])
+def test_bad_input_columns_are_refused_naming_the_setting(columns):
+    with pytest.raises(ValueError, match="input_columns"):
+        ModelConfig(input_dim=12, hidden=16, num_blocks=2, groups=4, input_columns=columns)

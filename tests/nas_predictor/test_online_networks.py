@@ -3,6 +3,7 @@ fit in seconds on a few tens of networks, and ranks networks it never saw; cell 
 
 from __future__ import annotations
 
+import dataclasses
 import math
 import time
 
@@ -74,6 +75,29 @@ def test_a_few_tens_of_networks_rank_unseen_ones(space, split, one_thread):
     tau = kendall_tau(labels[30:], predictor.predict(archs[30:]))
     print(f"\n30 networks: fit {seconds:.2f} s (1 thread), Kendall tau on the 150 held-out networks {tau:.3f}")
     assert tau > MIN_TAU
+
+
+def test_the_first_block_reads_only_the_token_columns_the_training_networks_use(space, split):
+    archs, labels = split
+    relu = [i for i, a in enumerate(archs) if space.config(a)["act"] == "relu"][:12]
+    predictor, _ = fit_online(space.name, [archs[i] for i in relu], labels[relu], seed=3, steps=10)
+    columns = predictor.meta["model"]["input_columns"]
+    tokens = predictor.tokenizer.encode([space.to_graph(archs[i]) for i in relu]).tokens
+    used = torch.nonzero(tokens.reshape(-1, tokens.shape[-1]).ne(0).any(dim=0)).flatten().tolist()
+    assert columns == used and 0 < len(columns) < predictor.tokenizer.token_dim
+    assert predictor.models[0].blocks[0].query.in_features == len(columns)
+    # a hard-swish network has tokens in columns no training network used (its op's one-hot): they are
+    # not read, so zeroing them changes nothing, and it is predicted like any other
+    swish = [space.to_graph(a) for a in archs if space.config(a)["act"] == "hardswish"][:4]
+    batch = predictor.tokenizer.encode(swish)
+    unused = torch.ones(batch.tokens.shape[-1], dtype=torch.bool)
+    unused[columns] = False
+    assert batch.tokens[..., unused].ne(0).any()
+    zeroed = dataclasses.replace(batch, tokens=batch.tokens * (~unused).float())
+    model = predictor.models[0].eval()
+    with torch.no_grad():
+        assert torch.equal(model(batch), model(zeroed))
+    assert np.isfinite(predictor.predict_graphs(swish)).all()
 
 
 def test_a_refit_on_a_hundred_networks_takes_seconds(space, split, one_thread):
