@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import platform
+import subprocess
 import sys
 from pathlib import Path
 from typing import Any, Callable
@@ -31,6 +32,16 @@ def machine() -> dict[str, Any]:
         "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
         "python": platform.python_version(),
     }
+
+
+def code_commit(checkout: Path = RESULTS.parent.parent) -> str:
+    """The checkout's commit (short), with " + uncommitted changes" when tracked files other than results
+    and docs differ from it: what code a run ran (read it when the process starts, as Python does the code)."""
+    git = ["git", "-C", str(checkout)]
+    commit = subprocess.run([*git, "rev-parse", "--short", "HEAD"], capture_output=True, text=True).stdout.strip()
+    dirty = subprocess.run([*git, "status", "--porcelain", "--untracked-files=no", "--", ".",
+                            ":!benchmarks/results", ":!docs"], capture_output=True, text=True).stdout.strip()
+    return (commit or "unknown") + (" + uncommitted changes" if dirty else "")
 
 
 def command_line() -> str:
@@ -62,14 +73,18 @@ def update_locked(path: Path, change: Callable[[dict[str, Any]], dict[str, Any]]
 def append_locked(path: Path, results: dict[str, Any], entry: dict[str, Any], key: Callable[[dict], tuple],
                   summarize: Callable[[list[dict]], dict], merge_dicts: tuple[str, ...] = (),
                   derived: dict[str, Callable[[list[dict]], Any]] | None = None) -> dict[str, Any]:
-    """Add one finished run to a results file under a file lock, merging the runs other processes
+    """Add one finished run to a results file under a file lock, keeping the runs other processes
     appended meanwhile (seeds of one benchmark may run in parallel processes). Runs are keyed by
     ``key``; the top-level dicts named in ``merge_dicts`` are merged too; the summary (and each field of
-    ``derived``, computed from all runs like it) is recomputed."""
+    ``derived``, computed from all runs like it) is recomputed.
+
+    The runs on disk are the truth, plus ``entry``: this process's copy (``results``) may be stale, as it
+    was read when the process started and every run it appended since is on disk already. Merging it
+    back would bring back runs another process replaced or dropped (a rerun of one strategy beside a
+    process still running the others)."""
 
     def change(on_disk: dict[str, Any]) -> dict[str, Any]:
         runs = {key(r): r for r in on_disk.get("runs", [])}
-        runs.update({key(r): r for r in results.get("runs", [])})
         runs[key(entry)] = entry
         merged = {**on_disk, **{k: v for k, v in results.items() if k != "runs"}}
         merged["commands"] = list(dict.fromkeys(on_disk.get("commands", []) + results.get("commands", [])))

@@ -28,7 +28,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import RESULTS, command_line, machine, save_results  # noqa: E402
+from common import RESULTS, code_commit, command_line, machine, save_results  # noqa: E402
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -63,13 +63,6 @@ def one_run(argv: list[str], home: Path, out: Path, checkout: Path | None = None
     return {"seconds": seconds, "load_average_1min": load}
 
 
-def _commit(checkout: Path) -> str:
-    proc = subprocess.run(["git", "-C", str(checkout), "rev-parse", "--short", "HEAD"], capture_output=True, text=True)
-    dirty = subprocess.run(["git", "-C", str(checkout), "status", "--porcelain", "--untracked-files=no"],
-                           capture_output=True, text=True).stdout.strip()
-    return proc.stdout.strip() + (" + uncommitted changes" if dirty else "")
-
-
 def stats(values: list[float]) -> dict:
     return {"mean": statistics.mean(values), "std": statistics.stdev(values) if len(values) > 1 else 0.0,
             "worst": max(values), "n": len(values)}
@@ -94,7 +87,7 @@ def main(argv: list[str] | None = None) -> int:
                       f"(load {runs[kind][-1]['load_average_1min']:.2f})", flush=True)
     save_results(Path(args.out), {
         "benchmark": "main_job", "machine": machine(), "command": command_line(),
-        "code": _commit(args.checkout or ROOT),
+        "code": code_commit(args.checkout or ROOT),
         "main_job": shlex.join(job), "runs": runs,
         "summary": {kind: stats([r["seconds"] for r in rs]) for kind, rs in runs.items()},
     })

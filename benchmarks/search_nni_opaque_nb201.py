@@ -22,7 +22,8 @@ Our two strategies stop once they have evaluated the global optimum of what the 
 change what they return; ``--no-early-stop`` runs the whole budget, the setting the wall-time target is
 read on). Each run records its wall time and, for ours, the surrogate's fits and fit seconds.
 
-Resumable: each finished (dataset, strategy, seed) is appended to the results JSON at once.
+Resumable: each finished (dataset, strategy, seed) is appended to the results JSON at once, with the commit
+it ran; ``--fresh`` runs the selected ones again where they came from other code (after a strategy changed).
 
     python benchmarks/search_nni_opaque_nb201.py --datasets cifar10 cifar100 --seeds $(seq 0 19)
     python benchmarks/search_nni_opaque_nb201.py --strategies ours-opaque --seeds 0 1 2 --no-early-stop \
@@ -40,7 +41,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import RESULTS, append_locked, command_line, load_results, machine, save_results  # noqa: E402
+from common import (  # noqa: E402
+    RESULTS, append_locked, code_commit, command_line, load_results, machine, save_results, update_locked,
+)
 from search_nni_nb201 import best_curve, mean_std, run_experiment, welch  # noqa: E402
 
 import torch  # noqa: E402
@@ -72,7 +75,7 @@ def make_strategy(label: str, seed: int, target: float | None):
 
 
 def one_run(dataset: str, label: str, seed: int, budget: int, space, evaluator, early_stop: bool,
-            workdir: str) -> dict:
+            workdir: str, code: str) -> dict:
     optimum = evaluator.oracle.global_optimum()
     strategy = make_strategy(label, seed, optimum["search_value"] if early_stop else None)
     wall = run_experiment(space, evaluator, strategy, budget, workdir)
@@ -87,7 +90,7 @@ def one_run(dataset: str, label: str, seed: int, budget: int, space, evaluator, 
     entry = {"dataset": dataset, "strategy": label, "seed": seed, "budget": budget,
              "best_test": {str(b): at(b) for b in BUDGETS if b <= budget},
              "evaluations_to_optimum": reached, "evaluations": len(archs), "distinct_cells": len(set(archs)),
-             "wall_seconds": wall, "curve": [p["report"] for p in curve], "evaluated_archs": archs}
+             "wall_seconds": wall, "curve": [p["report"] for p in curve], "evaluated_archs": archs, "code": code}
     if label.startswith("ours"):
         summary = strategy.summary()
         entry.update(stop=summary["stop"], surrogate_fits=summary["surrogate_fits"],
@@ -159,6 +162,9 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--no-early-stop", action="store_true")
     ap.add_argument("--out")
     ap.add_argument("--summarize", action="store_true", help="only recompute the summary and the comparison")
+    ap.add_argument("--fresh", action="store_true",
+                    help="run the selected (dataset, strategy, seed) runs again where their results came from other "
+                         "code than this commit (after a change to a strategy); resumable like any run")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     out_path = Path(args.out) if args.out else RESULTS / "search_nni_opaque_nb201.json"
@@ -187,6 +193,21 @@ def main(argv: list[str] | None = None) -> int:
     results.setdefault("commands", [])
     if command_line() not in results["commands"]:
         results["commands"].append(command_line())
+    code = code_commit()  # the code this process runs: Python has read it by now
+    if args.fresh:
+        if code.endswith("uncommitted changes"):
+            raise SystemExit("--fresh reruns on committed code only (the runs record their commit): commit first")
+        selected = {(d, s, n) for d in args.datasets for s in args.strategies for n in args.seeds}
+
+        def drop_stale(on_disk: dict) -> dict:
+            runs = on_disk.get("runs", [])
+            kept = [r for r in runs if (r["dataset"], r["strategy"], r["seed"]) not in selected or r.get("code") == code]
+            if len(kept) == len(runs):
+                return on_disk
+            print(f"--fresh: {len(runs) - len(kept)} runs from other code dropped", flush=True)
+            return {**on_disk, "runs": kept, "summary": summarize(kept), "comparison": compare(kept)}
+
+        results = {**update_locked(out_path, drop_stale), **{k: v for k, v in results.items() if k != "runs"}}
     done = {(r["dataset"], r["strategy"], r["seed"]) for r in results.get("runs", [])}
     space = NasBench201()
     with tempfile.TemporaryDirectory(prefix="nni-opaque-") as workdir:
@@ -198,7 +219,7 @@ def main(argv: list[str] | None = None) -> int:
                     if (dataset, label, seed) in done:
                         continue
                     entry = one_run(dataset, label, seed, args.budget, space, evaluator, not args.no_early_stop,
-                                    workdir)
+                                    workdir, code)
                     results = append_run(out_path, results, entry)
                     best = ", ".join(f"@{b} {v:.2f}" for b, v in entry["best_test"].items())
                     print(f"[{dataset} {label} seed {seed}] best test {best}; optimum at "

@@ -291,7 +291,8 @@ def run_nni(oracle, max_ms: float, measured: bool, budget: int, seed: int, out: 
     an NNI ``ModelSpace`` (``own_space_digits_nni.py``), with our ``PredictorGuidedStrategy`` searching it
     as whole networks (each candidate frozen by NNI and exported at INPUT_SHAPE) under the same bound. The
     trial trains the frozen network with the stand-alone oracle (same seed, same numbers). Its records
-    go to ``out/nni-seed<seed>/history.jsonl``; returns the strategy's summary."""
+    are appended to ``out/nni-seed<seed>/history.jsonl`` as each trial ends, so a rerun after a kill
+    replays them and trains only the rest; returns the strategy's summary."""
     import nni
 
     from own_space_digits_nni import DigitsModelSpace
@@ -312,11 +313,13 @@ def run_nni(oracle, max_ms: float, measured: bool, budget: int, seed: int, out: 
         nni.report_final_result(result.value)
 
     start = max(4, budget // 3)
+    run_dir = out / f"nni-seed{seed}"
+    # each trained network is appended there at once: a rerun after a kill replays them and trains the rest
     strategy = PredictorGuidedStrategy(make_strategy("predictor", num_init=start),
                                        OnlineSurrogate(name, refit_every=min(5, start), min_points=start, seed=seed),
                                        seed=seed, budget=budget, constraint=bound, input_shape=INPUT_SHAPE,
-                                       space_name=name, progress=progress, report=lambda arch: reports.get(arch, {}))
-    run_dir = out / f"nni-seed{seed}"
+                                       space_name=name, progress=progress, report=lambda arch: reports.get(arch, {}),
+                                       history=run_dir / "history.jsonl")
     run_experiment(model_space, trial, strategy, budget, run_dir)
     summary = strategy.summary(top=5)
     # what the stand-alone summaries also say (print_summary reads them)
@@ -332,8 +335,6 @@ def run_nni(oracle, max_ms: float, measured: bool, budget: int, seed: int, out: 
     summary["pareto"] = [{k: ok[i][k] for k in ("arch", "latency_ms", "value", "report")}
                          for i in pareto_front([(r["latency_ms"], r["value"]) for r in ok])]
     write_plots(summary, records, run_dir, oracle.value_label, oracle.report_label)
-    (run_dir / "history.jsonl").write_text(json.dumps({"space": name, "strategy": "predictor (NNI)", "seed": seed})
-                                           + "\n" + "".join(json.dumps(r) + "\n" for r in records))
     atomic_write_json({k: v for k, v in summary.items() if k != "evaluated_archs"}, run_dir / "summary.json")
     summary["out"] = str(run_dir)
     return summary

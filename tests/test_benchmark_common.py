@@ -54,3 +54,15 @@ def test_the_worst_seed_is_the_highest_error_and_the_lowest_accuracy_or_rank_cor
     assert row["all"]["mape"]["worst"] == 0.2 and row["all"]["max_error"]["worst"] == 0.4
     assert row["all"]["acc_10pct"]["worst"] == 0.6 and row["all"]["spearman"]["worst"] == 0.97
     assert row["generated_test"]["acc_10pct"]["worst"] == 0.6
+
+
+def test_a_stale_copy_never_brings_back_a_run_another_process_replaced(tmp_path):
+    path = tmp_path / "results.json"
+    key = lambda r: (r["seed"],)  # noqa: E731
+    stale = common.append_locked(path, {}, {"seed": 0, "value": "old"}, key=key, summarize=_summary)
+    # another process reruns seed 0 meanwhile
+    common.append_locked(path, {}, {"seed": 0, "value": "new"}, key=key, summarize=_summary)
+    # the first process, still holding its copy with the old seed 0, appends its next run
+    common.append_locked(path, stale, {"seed": 1, "value": "x"}, key=key, summarize=_summary)
+    final = common.load_results(path)
+    assert {r["seed"]: r["value"] for r in final["runs"]} == {0: "new", 1: "x"}

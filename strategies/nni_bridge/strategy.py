@@ -24,12 +24,15 @@ engine runs one trial at a time under it). The experiment's budget is NNI's: the
 strategy's own ``budget`` when one is given.
 
 Checkpoints: :meth:`state_dict` holds the evaluations; a resumed experiment replays them (no engine call)
-and continues from the first architecture it has no result for, as ``strategies.history`` does.
+and continues from the first architecture it has no result for, as ``strategies.history`` does. NNI saves
+that checkpoint only at an experiment's start and clean stop; ``history=`` (a JSONL file written as each
+evaluation ends) is what survives a kill.
 """
 
 from __future__ import annotations
 
 import math
+import os
 import time
 from dataclasses import dataclass
 from typing import Any, Callable
@@ -160,13 +163,19 @@ class PredictorGuidedStrategy(NNIStrategy):
     whole_network
         Search a NAS-Bench-101/201 space as whole networks too (ids of its labels, each candidate exported)
         instead of through its cells.
+    history
+        A JSONL file each evaluation is appended to as it finishes (the stand-alone search's history
+        format). A strategy given a file that holds this search (same space, strategy, settings and seed)
+        replays its evaluations (no engine call) and continues: what survives a kill, where NNI saves its
+        own checkpoint (``state_dict``) only when an experiment starts and when it stops cleanly. A file
+        of another search is refused.
     """
 
     def __init__(self, search: Strategy | str | None = None, surrogate: Surrogate | str | None = "online",
                  seed: int = 0, budget: int | None = None, constraint: Any = None, target: float | None = None,
                  report: Callable[[str], dict] | None = None, report_key: str | None = "test_accuracy",
                  progress: bool = False, input_shape: tuple[int, ...] | None = None, space_name: str | None = None,
-                 whole_network: bool = False) -> None:
+                 whole_network: bool = False, history: str | os.PathLike | None = None) -> None:
         super().__init__()
         if search is None:
             from strategies.predictor_search import PredictorSearch
@@ -196,6 +205,7 @@ class PredictorGuidedStrategy(NNIStrategy):
         self.input_shape = None if input_shape is None else tuple(input_shape)
         self.space_name = space_name
         self.whole_network = bool(whole_network)
+        self.history_path = history
         self.mapping: SampleMapping | NetworkMapping | None = None
         self.submitted: list[ExecutableModelSpace] = []
         self.stop_reason: str | None = None
@@ -220,7 +230,7 @@ class PredictorGuidedStrategy(NNIStrategy):
             self._surrogate = self.surrogate
         if self.search.needs_surrogate and self._surrogate is None:
             raise ConfigError(f"search {self.search.name!r} needs a surrogate (a predictor)")
-        self._history = SearchHistory(None, self._identity())
+        self._history = SearchHistory(self.history_path, self._identity())
         return model_space
 
     def _network_mapping(self, model_space: ExecutableModelSpace) -> NetworkMapping:

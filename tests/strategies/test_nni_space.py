@@ -4,6 +4,11 @@ PredictorGuidedStrategy on it (in a NasExperiment, and NAS-Bench-201 searched as
 
 from __future__ import annotations
 
+import json
+import multiprocessing
+import signal
+import time
+
 import numpy as np
 import pytest
 
@@ -245,6 +250,49 @@ def test_latency_bound_and_resume_after_a_kill():
     assert archs[:6] == first.summary()["evaluated_archs"] and len(archs) == 10 and len(set(archs)) == 10
     assert resumed.summary()["replayed_from_checkpoint"] == 6 and len(list(engine.list_models())) == 4
     assert max(latency(archs)) <= 3.0
+
+
+def _slow_trial(model) -> None:
+    time.sleep(0.3)  # training, for the kill to land during a trial
+    nni.report_final_result(params(model))
+
+
+def _search_with_history(path: str, count: int) -> None:
+    """A search that writes its evaluations to ``path`` as they finish (run in a process that gets killed)."""
+    strategy = strategy_on_tiny(seed=3, history=path)
+    model_space = SimplifiedModelSpace.from_model(TinyNet(), FunctionalEvaluator(_slow_trial))
+    strategy.initialize(model_space, SequentialExecutionEngine(max_model_count=count))
+    strategy.run()
+
+
+def test_a_search_killed_mid_run_resumes_from_its_history_file(tmp_path):
+    """SIGKILL leaves NNI no chance to save its checkpoint; the history file has every finished evaluation."""
+    path = tmp_path / "history.jsonl"
+    proc = multiprocessing.get_context("spawn").Process(target=_search_with_history, args=(str(path), 50))
+    proc.start()
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline and proc.is_alive():
+        if path.is_file() and len(path.read_text().splitlines()) >= 1 + 5:  # the header and five evaluations
+            break
+        time.sleep(0.05)
+    proc.kill()
+    proc.join(10)
+    assert proc.exitcode == -signal.SIGKILL
+    done = [json.loads(line) for line in path.read_text().splitlines()[1:] if line.endswith("}")]
+    assert len(done) >= 5
+    resumed = strategy_on_tiny(seed=3, history=path)
+    model_space = SimplifiedModelSpace.from_model(TinyNet(), FunctionalEvaluator(_slow_trial))
+    engine = SequentialExecutionEngine(max_model_count=3)
+    resumed.initialize(model_space, engine)
+    resumed.run()
+    archs = resumed.summary()["evaluated_archs"]
+    assert archs[:len(done)] == [r["arch"] for r in done] and len(archs) == len(done) + 3 == len(set(archs))
+    assert resumed.summary()["replayed_from_checkpoint"] == len(done) and len(list(engine.list_models())) == 3
+    # the file now holds all of them, once each, after its header
+    assert [json.loads(line)["arch"] for line in path.read_text().splitlines()[1:]] == archs
+    # a file of another search is refused, naming the difference
+    with pytest.raises(ConfigError, match="differs in: seed"):
+        strategy_on_tiny(seed=4, history=path).initialize(model_space, SequentialExecutionEngine(max_model_count=1))
 
 
 def test_nni_filter_with_a_source_of_ours_reads_the_sample_id(space):
