@@ -29,8 +29,9 @@ class SearchSpace(abc.ABC):
     - a space is registered under ``[project.entry-points."nas_predictor.search_spaces"]`` and built once
       per process, with no arguments, by :func:`get_space` (so it must be cheap to build and may cache);
     - strategies draw architectures with :meth:`sample`, move with :meth:`mutate` / :meth:`neighbours`
-      (or, for samplers of independent choices such as TPE, :meth:`choices` / :meth:`from_choices`), and
-      compare them by :meth:`canonical` strings; every method takes an explicit ``rng``, never global state;
+      (or, for samplers of independent choices such as TPE, :meth:`choices` / :meth:`from_choices`, and
+      :meth:`to_choices` back), and compare them by :meth:`canonical` strings; every method takes an
+      explicit ``rng``, never global state;
     - predictors read an architecture as :meth:`to_graph` (an ArchGraph), and a latency predictor reads its
       whole network: :meth:`build_network` at :meth:`network_input_shape`, exported to ONNX by the core
       (``nas_predictor.data.latency_graphs.network_graph``, which caches the graphs), or
@@ -76,6 +77,14 @@ class SearchSpace(abc.ABC):
     def from_choices(self, values: dict) -> str:
         """The canonical arch string of one value per decision of :meth:`choices` (ArchError when the
         combination is not an architecture of the space)."""
+        raise NotImplementedError(f"search space {self.name!r} has no categorical view")
+
+    def to_choices(self, arch: str) -> dict:
+        """One value per decision of :meth:`choices` (each among that decision's allowed values) whose
+        ``from_choices`` is ``canonical(arch)``: how a sampler of independent choices (an Optuna sampler)
+        names an architecture another strategy picked. The values are the very objects of the allowed
+        tuples (an int stays an int), since samplers compare them; decisions the canonical form ignores
+        get an allowed value all the same. ArchError when ``arch`` is malformed."""
         raise NotImplementedError(f"search space {self.name!r} has no categorical view")
 
     def canonical(self, arch: str) -> str:

@@ -258,6 +258,10 @@ class FBNetSpace(SearchSpace):
     def from_choices(self, values: dict) -> str:
         return format_fbnet_arch([int(values[name]) for name, _ in self.choices()])
 
+    def to_choices(self, arch: str | Sequence[int | str]) -> dict:
+        """Each layer's block index, a plain int."""
+        return {name: int(op) for (name, _), op in zip(self.choices(), parse_fbnet_arch(arch))}
+
     def neighbours(self, arch: str) -> list[str]:
         ops = parse_fbnet_arch(arch)
         return [

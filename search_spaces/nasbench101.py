@@ -106,6 +106,20 @@ class NASBench101(SearchSpace):
     def from_choices(self, values: dict) -> str:
         return format_arch(canonical_cell(nb101_moves.cell_from_choices(values)))
 
+    def to_choices(self, arch: str) -> dict:
+        """The pruned cell on the 7 vertex slots: its middle vertices on the first slots in order, its
+        output on the last; the slots left over get the first middle op and no edges, so pruning drops
+        them again and ``from_choices`` gives back the canonical cell."""
+        cell = canonical_cell(parse_arch(arch))
+        n = cell.num_vertices
+        slot = [*range(n - 1), MAX_VERTICES - 1]  # slot of each vertex of the pruned cell
+        edges = {(slot[i], slot[j]) for i, j in cell.edges}
+        values: dict = {f"e{i}_{j}": (1 if (i, j) in edges else 0) for i, j in nb101_moves.EDGE_SLOTS}
+        ops = {slot[v]: cell.ops[v] for v in range(1, n - 1)}
+        for v in range(1, MAX_VERTICES - 1):
+            values[f"op{v}"] = MIDDLE_OPS[MIDDLE_OPS.index(ops.get(v, MIDDLE_OPS[0]))]
+        return values
+
     # -- whole networks ------------------------------------------------------------------------------
     def build_network(self, arch: str) -> "torch.nn.Module":
         """The CIFAR-10 network of the benchmark (stem 128 channels, 3 stacks of 3 cells, 10 classes),

@@ -190,6 +190,11 @@ class NASBench201(SearchSpace):
     def from_choices(self, values: dict) -> str:
         return format_arch([values[name] for name, _ in self.choices()])
 
+    def to_choices(self, arch: str) -> dict:
+        """Each edge's op, as the very object of :data:`OPS`."""
+        ops = parse_arch(arch)
+        return {name: OPS[OPS.index(op)] for (name, _), op in zip(self.choices(), ops)}
+
     def proxy_score(self, arch: str) -> float:
         """Parameters of the conv edges of every normal cell of the CIFAR network (C=16, N=5): the
         network's parameter count less a part every cell shares, so it ranks cells exactly as the

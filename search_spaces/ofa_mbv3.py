@@ -335,6 +335,18 @@ class OFAMobileNetV3Space(SearchSpace):
                                 "e": [values[f"e{s}"] for s in range(NUM_SLOTS)],
                                 "d": [values[f"d{s}"] for s in range(NUM_STAGES)], "r": values["r"]})
 
+    def to_choices(self, arch: str | Mapping[str, Any] | OFAArch) -> dict:
+        """The canonical subnet's genes as ints; the slots its depths leave out (0 in the canonical
+        string) get the first kernel and expansion, which ``from_choices`` ignores."""
+        a = parse_ofa_arch(arch)
+        active = set(a.active_slots())
+        values: dict = {f"d{s}": DEPTHS[DEPTHS.index(a.d[s])] for s in range(NUM_STAGES)}
+        for key, genes, allowed in (("ks", a.ks, KERNELS), ("e", a.e, EXPANDS)):
+            for s in range(NUM_SLOTS):
+                values[f"{key}{s}"] = allowed[allowed.index(genes[s])] if s in active else allowed[0]
+        values["r"] = RESOLUTIONS[RESOLUTIONS.index(a.r)]
+        return values
+
     def mutate(self, arch: str, rng: np.random.Generator) -> str:
         """Change one gene: an active ks or e, one stage's d, or r, to a different allowed value.
 

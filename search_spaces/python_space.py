@@ -277,6 +277,11 @@ class PythonSpace(SearchSpace):
     def from_choices(self, values: dict) -> str:
         return self.arch_of({label: values[label] for label in self._choices})
 
+    def to_choices(self, arch: str) -> dict:
+        """The config of ``arch``: its values are the declared ones themselves, in the declared order."""
+        config = self.config(arch)
+        return {label: config[label] for label in self._choices}
+
     def __len__(self) -> int:
         return math.prod(len(v) for v in self._choices.values())
 

@@ -138,18 +138,7 @@ class SearchContext:
                 return None
         if self.spent >= self.budget:
             raise BudgetExhausted
-        record = self.history.get(arch)
-        if record is not None:  # resumed search: answered from the file, the same evaluation as before
-            self.replayed += 1
-        else:
-            ev = self.oracle.evaluate(arch)
-            # a failed evaluation has no value: null in the (strict JSON) history, its error says why
-            record = {"index": len(self.history), "arch": arch, "value": ev.value if ev.ok else None,
-                      "report": ev.report,
-                      "status": "ok" if ev.ok else "failed", "error": ev.error, "latency_ms": latency,
-                      "predicted": None if predicted is None else float(predicted), "seconds": ev.seconds,
-                      "time": time.time()}
-            self.history.add(record)
+        record = self._evaluation(arch, latency, predicted)
         self.spent += 1
         self._idle = 0
         self._charged[arch] = record
@@ -161,6 +150,23 @@ class SearchContext:
             self._bar.set_postfix(best=f"{best['value']:.3f}")
         if self.target is not None and record["status"] == "ok" and record["value"] >= self.target:
             raise TargetReached
+        return record
+
+    def _evaluation(self, arch: str, latency: float | None, predicted: float | None) -> dict:
+        """The record of a new evaluation of ``arch`` (canonical, within the bound, budget left): from the
+        history when a resumed search has it, else from the oracle, appended to the history."""
+        record = self.history.get(arch)
+        if record is not None:  # resumed search: answered from the file, the same evaluation as before
+            self.replayed += 1
+            return record
+        ev = self.oracle.evaluate(arch)
+        # a failed evaluation has no value: null in the (strict JSON) history, its error says why
+        record = {"index": len(self.history), "arch": arch, "value": ev.value if ev.ok else None,
+                  "report": ev.report,
+                  "status": "ok" if ev.ok else "failed", "error": ev.error, "latency_ms": latency,
+                  "predicted": None if predicted is None else float(predicted), "seconds": ev.seconds,
+                  "time": time.time()}
+        self.history.add(record)
         return record
 
     def records(self) -> list[dict]:

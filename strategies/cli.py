@@ -75,6 +75,11 @@ def register(sub: argparse._SubParsersAction) -> None:
                     help="override a config key, e.g. strategy_params.top_k=3")
     se.add_argument("--out", default=None, help="output folder (default runs/search-STRATEGY-TIMESTAMP); "
                                                 "rerunning with the same folder resumes")
+    se.add_argument("--storage", default=None, metavar="URL",
+                    help="work on a search shared through an Optuna storage: postgresql://..., mysql://..., "
+                         "sqlite:///FILE.db, or a journal file path ending in .log (several processes on one machine); "
+                         "start any number of such processes; --budget is the study's total (needs --study)")
+    se.add_argument("--study", default=None, metavar="NAME", help="the shared study's name (with --storage)")
     se.add_argument("--json", action="store_true", help="print the summary as one JSON object")
     se.add_argument("--quiet", action="store_true", help="no progress bar")
     se.add_argument("--data-dir", default=None,
@@ -116,6 +121,10 @@ def _cmd_search(args: argparse.Namespace) -> int:
     device = str(resolve_device(args.device))
     if device == "cpu" and torch.get_num_threads() > 1:
         torch.set_num_threads(1)  # refits of a 64-wide model on a few hundred cells: one thread is fastest
+    if (args.storage is None) != (args.study is None):
+        raise ConfigError("--storage and --study go together: the storage URL and the name of the shared study")
+    if args.storage is not None:
+        return _cmd_worker(args, cfg, device)
     label = cfg.strategy + ("-guided" if cfg.guided else "")
     out = Path(args.out) if args.out else Path("runs") / f"search-{label}-{time.strftime('%Y%m%d-%H%M%S')}"
     if out.exists() and not out.is_dir():
@@ -143,6 +152,28 @@ def _cmd_search(args: argparse.Namespace) -> int:
         print_json({k: v for k, v in summary.items() if k not in ("best_so_far", "evaluated_archs")}, indent=2)
         return 0
     print_summary(summary, setup.predictions_only)
+    return 0
+
+
+def _cmd_worker(args: argparse.Namespace, cfg, device: str) -> int:
+    """One worker of a shared search (strategies/study.py)."""
+    from strategies.assemble import assemble_search
+    from strategies.study import open_storage, run_worker
+
+    open_storage(args.storage)  # an unreachable database fails before the predictors load
+    setup = assemble_search(cfg, args.data_dir, device, progress=False)
+    for note in setup.notes:
+        print(f"note: {note}")
+    result = run_worker(setup.space, setup.strategy, setup.oracle, cfg.budget, args.storage, args.study,
+                        seed=cfg.seed, constraint=setup.constraint, surrogate=setup.surrogate)
+    if args.json:
+        print_json(result, indent=2)
+        return 0
+    best = result["best"]
+    print(f"study {result['study']}: {result['completed']} of {cfg.budget} evaluations done, {result['evaluated_here']} "
+          f"by this worker ({result['worker']})")
+    if best is not None:
+        print(f"best: {best['value']:.4f}  {best['arch']}  (trial {best['trial']})")
     return 0
 
 

@@ -8,8 +8,6 @@ one within the latency bound is evaluated (a refit surrogate learns from every e
 
 from __future__ import annotations
 
-from collections import deque
-
 import numpy as np
 
 from nas_predictor.errors import ConfigError
@@ -62,25 +60,22 @@ class RegularizedEvolution(Strategy):
         return ctx.sample_new()
 
     def run(self, ctx: SearchContext) -> None:
-        population: deque[dict] = deque()
-        while ctx.remaining > 0 and len(population) < self.population:
-            record = ctx.evaluate(ctx.sample_new())
-            if record is not None and record["status"] == "ok":
-                population.append(record)
+        # The population is the last ``population`` successful evaluations the context knows, in order: the
+        # same ageing queue a loop of its own would keep, and it also holds the results of other workers
+        # when the context is a shared study's (strategies/proposals.py), where this run proposes one child.
+        while ctx.remaining > 0:
+            population = ctx.ok_records()[-self.population:]
+            if len(population) < self.population:
+                ctx.evaluate(ctx.sample_new())
+                continue
+            break
         while ctx.remaining > 0:
             if ctx.surrogate is not None and self.guided:
                 ctx.surrogate.update(ctx.records())
+            population = ctx.ok_records()[-self.population:]
             if not population:
-                record = ctx.evaluate(ctx.sample_new())
-                if record is not None and record["status"] == "ok":
-                    population.append(record)
+                ctx.evaluate(ctx.sample_new())
                 continue
             picks = ctx.rng.choice(len(population), size=min(self.sample_size, len(population)), replace=False)
             parent = max((population[int(i)] for i in picks), key=lambda r: r["value"])["arch"]
-            child = self._child(ctx, parent)
-            record = ctx.evaluate(child)
-            if record is None or record["status"] != "ok":
-                continue
-            population.append(record)
-            if len(population) > self.population:
-                population.popleft()
+            ctx.evaluate(self._child(ctx, parent))

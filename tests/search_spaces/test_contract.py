@@ -5,6 +5,7 @@ import numpy as np
 import pytest
 
 from nas_predictor.data.latency_graphs import network_graph
+from nas_predictor.errors import ArchError
 from nas_predictor.graph import ArchGraph
 from nas_predictor.spaces import SearchSpace, available_spaces, get_space
 from tests.python_spaces import NAME as PYTHON_SPACE
@@ -63,6 +64,53 @@ def test_equivalent_archs_share_the_key_and_include_the_arch(space):
         members = space.equivalent_archs(arch)
         assert arch in members
         assert {space.equivalence_key(m) for m in members} == {space.equivalence_key(arch)}
+
+
+def _has_categorical_view(space) -> bool:
+    try:
+        space.choices()
+    except NotImplementedError:
+        return False
+    return True
+
+
+def test_to_choices_names_the_arch_in_the_categorical_view(space):
+    """to_choices is from_choices's inverse up to canonical strings, with the allowed values themselves."""
+    rng = np.random.default_rng(6)
+    archs = [space.sample(rng) for _ in range(20)]
+    if not _has_categorical_view(space):
+        with pytest.raises(NotImplementedError, match=space.name):
+            space.to_choices(archs[0])
+        with pytest.raises(NotImplementedError, match=space.name):
+            space.from_choices({})
+        return
+    decisions = space.choices()
+    for arch in archs:
+        values = space.to_choices(arch)
+        assert list(values) == [name for name, _ in decisions]
+        for name, allowed in decisions:
+            # the very value (type too: True is not 1 to a sampler comparing categories)
+            assert any(type(v) is type(values[name]) and v == values[name] for v in allowed), (name, values[name])
+        assert space.from_choices(values) == space.canonical(arch)
+
+
+@pytest.mark.parametrize("malformed", ["not an arch", ""])
+def test_to_choices_of_a_malformed_arch_is_an_arch_error(space, malformed):
+    if not _has_categorical_view(space):
+        pytest.skip(f"{space.name} has no categorical view")
+    with pytest.raises(ArchError):
+        space.to_choices(malformed)
+
+
+def test_a_space_without_a_categorical_view_raises_from_choices_both_ways():
+    class Bare(SearchSpace):
+        name = "bare"
+        to_graph = sample = mutate = neighbours = None
+
+    with pytest.raises(NotImplementedError, match="'bare' has no categorical view"):
+        Bare().to_choices("anything")
+    with pytest.raises(NotImplementedError, match="'bare' has no categorical view"):
+        Bare().from_choices({})
 
 
 NETWORK_SPACES = ["nasbench201", "fbnet", "ofa_mbv3", PYTHON_SPACE]

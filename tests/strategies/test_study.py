@@ -1,0 +1,170 @@
+"""Many workers on one search through an Optuna study: proposals that know the pending trials, the sampler
+in a plain Optuna study, worker processes on a journal file and on SQLite, a worker killed mid-trial."""
+
+from __future__ import annotations
+
+import multiprocessing
+import signal
+import time
+from pathlib import Path
+
+import numpy as np
+import optuna
+import pytest
+
+from nas_predictor.errors import ConfigError
+from strategies import FunctionSurrogate
+from strategies.oracle import FunctionOracle
+from strategies.proposals import ProposalContext, propose
+from strategies.runner import make_strategy
+from strategies.study import (
+    ARCH, StrategySampler, open_storage, open_study, run_worker, study_records,
+)
+from tests.python_spaces import contract_space
+
+optuna.logging.set_verbosity(optuna.logging.WARNING)
+
+
+def width_score(archs):
+    space = contract_space()
+    return [space.config(a)["width"] * space.config(a)["depth"] + (space.config(a)["kernel"] == 5) for a in archs]
+
+
+def value_of(arch: str) -> float:
+    c = contract_space().config(arch)
+    return float(c["width"] + 10 * c["depth"] + (c["act"] == "relu") + (c["pool"] == "avg") + c["kernel"] / 10)
+
+
+def strategy_of(name: str):
+    if name == "predictor":
+        return make_strategy("predictor", num_init=4, top_k=1, num_local=0, num_parents=2, num_mutants=6, num_random=6)
+    if name == "evolution":
+        return make_strategy("evolution", population=4, sample_size=2)
+    return make_strategy(name)
+
+
+@pytest.mark.parametrize("name", ["predictor", "evolution", "random"])
+def test_a_proposal_is_never_known_nor_pending_and_a_batch_stays_apart(name):
+    space = contract_space()
+    rng = np.random.default_rng(0)
+    archs = list(dict.fromkeys(space.canonical(space.sample(rng)) for _ in range(30)))
+    finished = [{"arch": a, "value": value_of(a), "status": "ok", "report": {}, "latency_ms": None} for a in archs[:8]]
+    pending: list[str] = []
+    surrogate = FunctionSurrogate(width_score)
+    for k in range(6):  # six workers ask one after another while the others' trials still run
+        ctx = ProposalContext.of(space, finished, pending, 100, np.random.default_rng([1, k]), surrogate=surrogate)
+        proposal = propose(strategy_of(name), ctx)
+        assert proposal is not None
+        assert proposal.arch not in archs[:8] and proposal.arch not in pending
+        pending.append(proposal.arch)
+    assert len(set(pending)) == 6
+    # the budget counts pending evaluations: with it taken, nothing more is proposed
+    full = ProposalContext.of(space, finished, pending, len(finished) + len(pending), np.random.default_rng(9),
+                              surrogate=surrogate)
+    assert propose(strategy_of(name), full) is None
+
+
+def test_the_predictor_guided_proposal_follows_the_surrogate_and_skips_pending_ones():
+    space = contract_space()
+    rng = np.random.default_rng(1)
+    archs = list(dict.fromkeys(space.canonical(space.sample(rng)) for _ in range(12)))
+    finished = [{"arch": a, "value": value_of(a), "status": "ok", "report": {}, "latency_ms": None} for a in archs[:6]]
+    surrogate = FunctionSurrogate(width_score)
+    first = propose(strategy_of("predictor"), ProposalContext.of(space, finished, [], 100, np.random.default_rng(0),
+                                                                 surrogate=surrogate))
+    again = propose(strategy_of("predictor"), ProposalContext.of(space, finished, [first.arch], 100,
+                                                                 np.random.default_rng(0), surrogate=surrogate))
+    assert first.predicted is not None and again.arch != first.arch and again.predicted <= first.predicted
+
+
+def test_the_sampler_in_a_plain_optuna_study():
+    space = contract_space()
+    sampler = StrategySampler(space, strategy_of("predictor"), FunctionSurrogate(width_score), seed=0)
+    study = optuna.create_study(direction="maximize", sampler=sampler)
+
+    def objective(trial):  # what any Optuna user writes for a space's categorical view
+        values = {name: trial.suggest_categorical(name, list(options)) for name, options in space.choices()}
+        return value_of(space.from_choices(values))
+
+    study.optimize(objective, n_trials=16)
+    archs = [space.from_choices(t.params) for t in study.trials]
+    assert len(set(archs)) == 16  # nothing proposed twice
+    assert sampler.last_proposal is not None  # the later trials were the strategy's, not random fill-ins
+    records, pending = study_records(study, space)
+    assert len(records) == 16 and pending == []
+    assert study.best_value == max(value_of(a) for a in archs)
+
+
+def _worker(storage: str, budget: int, seed: int, delay: float, out: str | None = None) -> None:
+    space = contract_space()
+
+    def slow(arch):
+        if out is not None:
+            Path(out).write_text(arch)  # what this worker is evaluating now
+        time.sleep(delay)  # training
+        return value_of(arch)
+
+    run_worker(space, strategy_of("predictor"), FunctionOracle(slow, "slow"), budget, storage, "shared",
+               constraint=None, surrogate=FunctionSurrogate(width_score), worker_seed=seed, heartbeat=(1, 3))
+
+
+def _trials(storage_url: str):
+    study = optuna.load_study(study_name="shared", storage=open_storage(storage_url, (1, 3)))
+    return study.get_trials()
+
+
+def test_three_worker_processes_share_one_journal_file(tmp_path):
+    url = str(tmp_path / "study.log")
+    ctx = multiprocessing.get_context("spawn")
+    procs = [ctx.Process(target=_worker, args=(url, 12, seed, 0.2)) for seed in range(3)]
+    for p in procs:
+        p.start()
+    for p in procs:
+        p.join(180)
+        assert p.exitcode == 0
+    trials = _trials(url)
+    done = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(done) == 12  # the budget is the study's total
+    assert len({t.user_attrs[ARCH] for t in done}) == 12  # no architecture evaluated twice
+    assert len({t.user_attrs["worker"] for t in done}) == 3  # every worker took part
+    assert all(t.value == value_of(t.user_attrs[ARCH]) for t in done)
+
+
+def test_a_worker_killed_mid_trial_loses_nothing_and_its_architecture_is_retried(tmp_path):
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    ctx = multiprocessing.get_context("spawn")
+    now = tmp_path / "evaluating"
+    victim = ctx.Process(target=_worker, args=(url, 6, 0, 30.0, str(now)))  # a long training run
+    victim.start()
+    deadline = time.monotonic() + 120
+    while not now.is_file() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(0.5)
+    victim.kill()  # SIGKILL: no chance to tell the study anything
+    victim.join(10)
+    assert victim.exitcode == -signal.SIGKILL
+    lost = now.read_text()
+    _worker(url, 6, 1, 0.05)  # another worker, in this process, finishes the search
+    trials = _trials(url)
+    done = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(done) == 6 and len({t.user_attrs[ARCH] for t in done}) == 6
+    failed = [t for t in trials if t.state == optuna.trial.TrialState.FAIL]
+    assert [t.user_attrs[ARCH] for t in failed] == [lost]  # the killed trial, failed by its stale heartbeat
+    assert lost in {t.user_attrs[ARCH] for t in done}  # and evaluated again by the other worker
+
+
+def test_clear_errors_for_a_bad_storage_a_missing_study_and_a_study_of_another_space(tmp_path):
+    with pytest.raises(ConfigError, match="expected sqlite"):
+        open_storage("redis://localhost")
+    with pytest.raises(ConfigError, match="cannot open the database|driver is missing"):
+        open_storage("postgresql://nobody:secret@127.0.0.1:1/none")
+    storage = open_storage(str(tmp_path / "s.log"))
+    with pytest.raises(ConfigError, match="no study 'absent'"):
+        open_study(storage, "absent", contract_space(), None, create=False)
+    open_study(storage, "taken", contract_space(), None)
+
+    class Other:
+        name = "another_space"
+
+    with pytest.raises(ConfigError, match="is a search of space 'contract_python_cnn', not 'another_space'"):
+        open_study(storage, "taken", Other(), None)
