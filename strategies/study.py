@@ -92,8 +92,8 @@ def open_storage(url: str, heartbeat: tuple[int, int] = (HEARTBEAT_SECONDS, GRAC
             url, heartbeat_interval=heartbeat[0], grace_period=heartbeat[1],
             heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY))
     except ImportError as exc:
-        raise ConfigError(f"--storage {_safe(url)}: the database driver is missing ({exc}); for PostgreSQL install "
-                          "psycopg2-binary") from None
+        raise ConfigError(f"--storage {_safe(url)}: the database driver is missing ({exc}); for PostgreSQL: pip install "
+                          "'nas-predictor[postgres]' (psycopg)") from None
     except Exception as exc:  # SQLAlchemy's OperationalError and friends: the server is not there
         raise ConfigError(f"--storage {_safe(url)}: cannot open the database: {str(exc).splitlines()[0]}") from None
 

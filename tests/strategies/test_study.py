@@ -1,9 +1,11 @@
 """Many workers on one search through an Optuna study: proposals that know the pending trials, the sampler
-in a plain Optuna study, worker processes on a journal file and on SQLite, a worker killed mid-trial."""
+in a plain Optuna study, worker processes on a journal file, and on a real PostgreSQL server with one worker
+killed mid-trial (.ci/run starts the server)."""
 
 from __future__ import annotations
 
 import multiprocessing
+import os
 import signal
 import time
 from pathlib import Path
@@ -20,6 +22,7 @@ from strategies.runner import make_strategy
 from strategies.study import (
     ARCH, StrategySampler, open_storage, open_study, run_worker, study_records,
 )
+from tests.conftest import _in_ci
 from tests.python_spaces import contract_space
 
 optuna.logging.set_verbosity(optuna.logging.WARNING)
@@ -95,7 +98,7 @@ def test_the_sampler_in_a_plain_optuna_study():
     assert study.best_value == max(value_of(a) for a in archs)
 
 
-def _worker(storage: str, budget: int, seed: int, delay: float, out: str | None = None) -> None:
+def _worker(storage: str, budget: int, seed: int, delay: float, out: str | None = None, study: str = "shared") -> None:
     space = contract_space()
 
     def slow(arch):
@@ -104,19 +107,19 @@ def _worker(storage: str, budget: int, seed: int, delay: float, out: str | None 
         time.sleep(delay)  # training
         return value_of(arch)
 
-    run_worker(space, strategy_of("predictor"), FunctionOracle(slow, "slow"), budget, storage, "shared",
+    run_worker(space, strategy_of("predictor"), FunctionOracle(slow, "slow"), budget, storage, study,
                constraint=None, surrogate=FunctionSurrogate(width_score), worker_seed=seed, heartbeat=(1, 3))
 
 
-def _trials(storage_url: str):
-    study = optuna.load_study(study_name="shared", storage=open_storage(storage_url, (1, 3)))
+def _trials(storage_url: str, name: str = "shared"):
+    study = optuna.load_study(study_name=name, storage=open_storage(storage_url, (1, 3)))
     return study.get_trials()
 
 
 def test_three_worker_processes_share_one_journal_file(tmp_path):
     url = str(tmp_path / "study.log")
     ctx = multiprocessing.get_context("spawn")
-    procs = [ctx.Process(target=_worker, args=(url, 12, seed, 0.2)) for seed in range(3)]
+    procs = [ctx.Process(target=_worker, args=(url, 12, seed, 0.1)) for seed in range(3)]
     for p in procs:
         p.start()
     for p in procs:
@@ -130,27 +133,13 @@ def test_three_worker_processes_share_one_journal_file(tmp_path):
     assert all(t.value == value_of(t.user_attrs[ARCH]) for t in done)
 
 
-def test_a_worker_killed_mid_trial_loses_nothing_and_its_architecture_is_retried(tmp_path):
+def test_a_worker_on_sqlite_and_a_second_one_after_the_budget_is_met(tmp_path):
     url = f"sqlite:///{tmp_path / 'study.db'}"
-    ctx = multiprocessing.get_context("spawn")
-    now = tmp_path / "evaluating"
-    victim = ctx.Process(target=_worker, args=(url, 6, 0, 30.0, str(now)))  # a long training run
-    victim.start()
-    deadline = time.monotonic() + 120
-    while not now.is_file() and time.monotonic() < deadline:
-        time.sleep(0.1)
-    time.sleep(0.5)
-    victim.kill()  # SIGKILL: no chance to tell the study anything
-    victim.join(10)
-    assert victim.exitcode == -signal.SIGKILL
-    lost = now.read_text()
-    _worker(url, 6, 1, 0.05)  # another worker, in this process, finishes the search
-    trials = _trials(url)
-    done = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
-    assert len(done) == 6 and len({t.user_attrs[ARCH] for t in done}) == 6
-    failed = [t for t in trials if t.state == optuna.trial.TrialState.FAIL]
-    assert [t.user_attrs[ARCH] for t in failed] == [lost]  # the killed trial, failed by its stale heartbeat
-    assert lost in {t.user_attrs[ARCH] for t in done}  # and evaluated again by the other worker
+    _worker(url, 5, 0, 0.0)
+    _worker(url, 5, 1, 0.0)  # joins a finished search: evaluates nothing
+    done = [t for t in _trials(url) if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(done) == 5 and len({t.user_attrs[ARCH] for t in done}) == 5
+    assert len({t.user_attrs["worker"] for t in done}) == 1
 
 
 def test_clear_errors_for_a_bad_storage_a_missing_study_and_a_study_of_another_space(tmp_path):
@@ -168,3 +157,44 @@ def test_clear_errors_for_a_bad_storage_a_missing_study_and_a_study_of_another_s
 
     with pytest.raises(ConfigError, match="is a search of space 'contract_python_cnn', not 'another_space'"):
         open_study(storage, "taken", Other(), None)
+
+
+def _postgres_url() -> str:
+    url = os.environ.get("NAS_PREDICTOR_TEST_POSTGRES")
+    if not url:
+        if _in_ci():
+            pytest.fail("CI runs the shared-search tests on a real PostgreSQL server: .ci/run starts one "
+                        "(.ci/postgres) and exports NAS_PREDICTOR_TEST_POSTGRES", pytrace=False)
+        pytest.skip("no PostgreSQL server: eval \"$(.ci/postgres start)\" starts a throwaway one")
+    return url
+
+
+def test_three_workers_on_postgresql_one_killed_mid_trial(tmp_path):
+    """A real database server: three worker processes, one SIGKILLed while it trains; the others retry its
+    architecture once its heartbeat is stale, nothing is evaluated twice and the budget is met exactly."""
+    url = _postgres_url()
+    study = f"killed_{os.getpid()}_{int(time.time())}"
+    ctx = multiprocessing.get_context("spawn")
+    now = tmp_path / "evaluating"
+    victim = ctx.Process(target=_worker, args=(url, 10, 0, 60.0, str(now), study))
+    others = [ctx.Process(target=_worker, args=(url, 10, seed, 0.3, None, study)) for seed in (1, 2)]
+    victim.start()
+    deadline = time.monotonic() + 120
+    while not now.is_file() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    for p in others:
+        p.start()
+    time.sleep(1.0)
+    victim.kill()
+    victim.join(10)
+    assert victim.exitcode == -signal.SIGKILL
+    for p in others:
+        p.join(180)
+        assert p.exitcode == 0
+    lost = now.read_text()
+    trials = _trials(url, study)
+    done = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(done) == 10 and len({t.user_attrs[ARCH] for t in done}) == 10
+    assert [t.user_attrs[ARCH] for t in trials if t.state == optuna.trial.TrialState.FAIL] == [lost]
+    assert lost in {t.user_attrs[ARCH] for t in done}
+    assert len({t.user_attrs["worker"] for t in done}) == 2
