@@ -142,6 +142,7 @@ class OnlineSurrogate(Surrogate):
         self._graphs: dict[str, ArchGraph] = {}
         self._whole_network: bool | None = None
         self._map = (0.0, 1.0)  # label_map of the values the current models were fit on
+        self._scores: dict[str, np.ndarray] = {}  # arch -> the current models' scores (one per member)
         self.fit_seconds = 0.0
         self.fits = 0
 
@@ -162,6 +163,7 @@ class OnlineSurrogate(Surrogate):
                     self._graphs[a] = space.to_graph(a)
             graphs = [self._graphs[a] for a in archs]
         self._models = []
+        self._scores = {}
         for m in range(self.ensemble):
             # the seed depends on how much is known, so each refit differs but a rerun repeats exactly
             seed = self.seed * 7919 + len(ok) + 104729 * m
@@ -201,8 +203,15 @@ class OnlineSurrogate(Surrogate):
         return self.member_scores(archs).mean(axis=0)
 
     def member_scores(self, archs: Sequence[str]) -> np.ndarray:
-        shift, scale = self._map
-        return (self._fitted_scores(list(archs)) - shift) / scale  # back in the search's own values
+        # Scores are kept until the next refit: a search asks again for candidates it ranked before (the
+        # whole of NAS-Bench-201 each round; every proposal of a shared search, strategies/proposals.py)
+        archs = list(archs)
+        missing = [a for a in dict.fromkeys(archs) if a not in self._scores]
+        if missing:
+            shift, scale = self._map
+            fresh = (self._fitted_scores(missing) - shift) / scale  # back in the search's own values
+            self._scores.update(zip(missing, fresh.T))
+        return np.stack([self._scores[a] for a in archs], axis=1)
 
     def _fitted_scores(self, archs: list[str]) -> np.ndarray:
         if self.cfg.predict.average_equivalent:
