@@ -20,6 +20,8 @@ _LAZY = {
     "make_strategy": "strategies.runner", "pareto_front": "strategies.runner", "run_search": "strategies.runner",
     "FixedSurrogate": "strategies.surrogates", "FunctionSurrogate": "strategies.surrogates",
     "OnlineSurrogate": "strategies.surrogates", "Surrogate": "strategies.surrogates", "TPESearch": "strategies.tpe",
+    "ProposalContext": "strategies.proposals", "propose": "strategies.proposals",
+    "StrategySampler": "strategies.study", "run_worker": "strategies.study",
 }
 
 __all__ = sorted(_LAZY)
