@@ -11,7 +11,11 @@ result and the architectures still running on the other workers:
   runs): its surrogate refit on the finished results, the running ones excluded from its ranking;
 - ``tpe-liar``: Optuna's TPE with ``constant_liar=True`` (multivariate), asked and told as workers free up
   (an architecture already finished or running is told failed and asked again);
-- ``random``: random search without repeats.
+- ``random``: random search without repeats;
+- ``ours-its`` (the ablation of how a batch stays apart): ours with independent Thompson sampling over a
+  3-member ensemble of bootstrap refits (``acquisition="its"``) instead of the mean of one refit, whose
+  free workers take the best-ranked architectures nobody is evaluating yet (a kriging believer whose
+  believed values do not move the model: no refit per proposal).
 
 Per run: when each evaluation finished (simulated hours) and the best test accuracy so far, at every
 completion. A run stops once it has evaluated the global optimum of what the search sees (nothing after
@@ -37,7 +41,8 @@ from common import RESULTS, append_locked, code_commit, command_line, load_resul
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-STRATEGIES = ("ours", "tpe-liar", "random")
+STRATEGIES = ("ours", "tpe-liar", "random", "ours-its")
+DEFAULT_STRATEGIES = ("ours", "tpe-liar", "random")
 WORKERS = (1, 4, 16)
 SETTING = "titan_rtx_256"
 #: simulated training hours per millisecond of batch-256 latency: forward + backward, 196 steps, 200 epochs
@@ -51,12 +56,13 @@ class Proposer:
     def __init__(self, label: str, space, seed: int, budget: int) -> None:
         self.label, self.space, self.seed, self.budget = label, space, seed, budget
         self.asked = 0
-        if label == "ours":
+        if label in ("ours", "ours-its"):
             from strategies.runner import make_strategy
             from strategies.surrogates import OnlineSurrogate
 
-            self.strategy = make_strategy("predictor")
-            self.surrogate = OnlineSurrogate("nasbench201", seed=seed)
+            its = label == "ours-its"
+            self.strategy = make_strategy("predictor", **({"acquisition": "its"} if its else {}))
+            self.surrogate = OnlineSurrogate("nasbench201", seed=seed, **({"ensemble": 3, "bootstrap": True} if its else {}))
         elif label == "random":
             from strategies.runner import make_strategy
 
@@ -187,7 +193,7 @@ def summarize(runs: list[dict]) -> dict:
 
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
-    ap.add_argument("--strategies", nargs="+", default=list(STRATEGIES), choices=STRATEGIES)
+    ap.add_argument("--strategies", nargs="+", default=list(DEFAULT_STRATEGIES), choices=STRATEGIES)
     ap.add_argument("--workers", nargs="+", type=int, default=list(WORKERS))
     ap.add_argument("--seeds", nargs="+", type=int, default=list(range(20)))
     ap.add_argument("--budget", type=int, default=150)
