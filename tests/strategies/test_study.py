@@ -198,3 +198,54 @@ def test_three_workers_on_postgresql_one_killed_mid_trial(tmp_path):
     assert [t.user_attrs[ARCH] for t in trials if t.state == optuna.trial.TrialState.FAIL] == [lost]
     assert lost in {t.user_attrs[ARCH] for t in done}
     assert len({t.user_attrs["worker"] for t in done}) == 2
+
+
+def test_the_study_opens_in_optuna_dashboard_with_each_trials_architecture_latency_and_value(tmp_path):
+    """optuna-dashboard, started on localhost against a worker's study, serves every trial's arch, latency
+    and value through its API (what its pages show)."""
+    import json
+    import socket
+    import subprocess
+    import sys
+    import urllib.request
+
+    try:
+        import optuna_dashboard  # noqa: F401
+    except ImportError as exc:
+        if _in_ci():
+            pytest.fail(f"optuna-dashboard is in the [dev] extra: {exc}", pytrace=False)
+        pytest.skip(f"optuna-dashboard not installed: {exc}")
+    from strategies.constraints import FunctionLatency, LatencyConstraint
+
+    url = f"sqlite:///{tmp_path / 'study.db'}"
+    space = contract_space()
+    bound = LatencyConstraint(FunctionLatency(lambda archs: [space.config(a)["width"] / 16.0 for a in archs]), 3.5)
+    run_worker(space, strategy_of("random"), FunctionOracle(value_of, "value_of"), 4, url, "watched",
+               constraint=bound, worker_seed=0)
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    server = subprocess.Popen([sys.executable, "-c", "import sys, optuna_dashboard; optuna_dashboard.run_server("
+                               "sys.argv[1], host='127.0.0.1', port=int(sys.argv[2]))", url, str(port)],
+                              stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline, studies = time.monotonic() + 60, None
+        while studies is None and time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies", timeout=5) as reply:
+                    studies = json.loads(reply.read())["study_summaries"]
+            except OSError:
+                time.sleep(0.3)
+        assert studies is not None, "optuna-dashboard did not answer"
+        (summary,) = [s for s in studies if s["study_name"] == "watched"]
+        with urllib.request.urlopen(f"http://127.0.0.1:{port}/api/studies/{summary['study_id']}", timeout=10) as reply:
+            detail = json.loads(reply.read())
+    finally:
+        server.terminate()
+        server.wait(10)
+    complete = [t for t in detail["trials"] if t["state"] == "Complete"]
+    assert len(complete) == 4
+    for t in complete:
+        attrs = {a["key"]: a["value"] for a in t["user_attrs"]}
+        arch = attrs[ARCH]
+        assert float(attrs["latency_ms"]) <= 3.5 and t["values"] == [value_of(arch)]
