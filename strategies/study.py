@@ -31,6 +31,7 @@ import contextlib
 import logging
 import os
 import socket
+import sys
 import time
 import zlib
 from pathlib import Path
@@ -359,6 +360,7 @@ def run_worker(space: Any, strategy: Strategy, oracle: Oracle, budget: int, stor
         mine += 1
         return value
 
+    told = False
     while True:
         done, claimed, waiting = _counts(study)
         if done >= budget:
@@ -370,6 +372,10 @@ def run_worker(space: Any, strategy: Strategy, oracle: Oracle, budget: int, stor
         # heartbeat is stale, and queued again (WAITING) for the next ask
         if isinstance(storage, optuna.storages.RDBStorage):
             optuna.storages.fail_stale_trials(study)
+        elif not told:
+            print(f"{worker_name()}: waiting for {claimed} running trial(s) of other workers to finish the budget "
+                  "(a journal file has no heartbeat: if their worker died, stop this one)", file=sys.stderr)
+            told = True
         time.sleep(POLL_SECONDS)
     best = study.best_trial if done else None
     return {"study": study_name, "worker": worker_name(), "evaluated_here": mine, "completed": done,
