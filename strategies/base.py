@@ -139,6 +139,13 @@ class SearchContext:
         if self.spent >= self.budget:
             raise BudgetExhausted
         record = self._evaluation(arch, latency, predicted)
+        self.accept(arch, record)
+        return record
+
+    def accept(self, arch: str, record: dict) -> None:
+        """Count ``record``, the finished evaluation of ``arch`` (canonical), as this search's: what evaluate
+        does after the oracle answers, and what a caller that evaluated it elsewhere (several NNI trials at
+        once) does itself. Raises TargetReached when it reaches the target."""
         self.spent += 1
         self._idle = 0
         self._charged[arch] = record
@@ -150,7 +157,6 @@ class SearchContext:
             self._bar.set_postfix(best=f"{best['value']:.3f}")
         if self.target is not None and record["status"] == "ok" and record["value"] >= self.target:
             raise TargetReached
-        return record
 
     def _evaluation(self, arch: str, latency: float | None, predicted: float | None) -> dict:
         """The record of a new evaluation of ``arch`` (canonical, within the bound, budget left): from the
@@ -159,7 +165,10 @@ class SearchContext:
         if record is not None:  # resumed search: answered from the file, the same evaluation as before
             self.replayed += 1
             return record
-        ev = self.oracle.evaluate(arch)
+        return self.new_record(arch, self.oracle.evaluate(arch), latency, predicted)
+
+    def new_record(self, arch: str, ev: Any, latency: float | None, predicted: float | None) -> dict:
+        """The history record of evaluation ``ev`` (an oracle's Evaluation) of ``arch``, appended to the history."""
         # a failed evaluation has no value: null in the (strict JSON) history, its error says why
         record = {"index": len(self.history), "arch": arch, "value": ev.value if ev.ok else None,
                   "report": ev.report,

@@ -43,7 +43,7 @@ from strategies.nni_bridge import require_nni
 
 require_nni()
 
-from nni.nas.execution import ExecutionEngine  # noqa: E402
+from nni.nas.execution import ExecutionEngine, SequentialExecutionEngine  # noqa: E402
 from nni.nas.space import ExecutableModelSpace, ModelStatus  # noqa: E402
 from nni.nas.strategy.base import Strategy as NNIStrategy  # noqa: E402
 
@@ -58,6 +58,8 @@ from strategies.surrogates import OnlineSurrogate, Surrogate  # noqa: E402
 
 #: the search's own budget when NNI's engine is the only limit
 UNLIMITED = 10 ** 12
+#: seconds between looks at the running models when several train at once
+CONCURRENT_POLL_SECONDS = 0.2
 
 
 def split_metric(metric: Any) -> tuple[float | None, dict[str, float]]:
@@ -101,12 +103,22 @@ class EngineOracle(Oracle):
         s = self.strategy
         if not s.wait_for_resource():
             raise BudgetExhausted
-        model = s.model_space.freeze(s.mapping.to_sample(arch))
         t0 = time.perf_counter()
-        s.engine.submit_models(model)
+        model = self.submit(arch)
         s.engine.wait_models(model)
-        seconds = time.perf_counter() - t0
+        return self.result(model, arch, time.perf_counter() - t0)
+
+    def submit(self, arch: str) -> Any:
+        """Freeze ``arch``'s model and submit it to the engine (which may still be training others)."""
+        s = self.strategy
+        model = s.model_space.freeze(s.mapping.to_sample(arch))
+        s.engine.submit_models(model)
         s.submitted.append(model)
+        return model
+
+    def result(self, model: Any, arch: str, seconds: float) -> Evaluation:
+        """The Evaluation of ``arch`` from its trained (or failed) ``model``."""
+        s = self.strategy
         value, report = split_metric(model.metric)
         if s.report is not None:
             report.update(s.report(arch))
@@ -263,7 +275,10 @@ class PredictorGuidedStrategy(NNIStrategy):
         t0 = time.perf_counter()
         self.stop_reason = "search ended"
         try:
-            self.search.run(ctx)
+            if isinstance(self.engine, SequentialExecutionEngine):
+                self.search.run(ctx)
+            else:
+                self._run_concurrent(ctx)
         except BudgetExhausted:
             self.stop_reason = "budget"
         except TargetReached:
@@ -275,6 +290,50 @@ class PredictorGuidedStrategy(NNIStrategy):
             self.wall_seconds = time.perf_counter() - t0
         if self.stop_reason == "search ended" and (ctx.remaining <= 0 or not self.engine.budget_available()):
             self.stop_reason = "budget"
+
+    def _run_concurrent(self, ctx: EngineContext) -> None:
+        """Keep every idle worker of the engine busy (NNI's ``trial_concurrency``): each free worker gets the
+        architecture the search proposes given every finished trial, with the running ones excluded
+        (strategies/proposals.py); results are counted as they arrive, and the surrogate refits on them
+        as the search's own rule says. The evaluations of a resumed search (history file or checkpoint)
+        are counted first."""
+        from strategies.proposals import ProposalContext, propose
+
+        for record in list(self._history):
+            arch = ctx.space.canonical(record["arch"])
+            if ctx.known(arch) is None and ctx.spent < ctx.budget:
+                ctx.replayed += 1
+                ctx.accept(arch, record)
+        oracle: EngineOracle = ctx.oracle  # type: ignore[assignment]
+        running: list[tuple[Any, str, float | None, float | None, float]] = []  # model, arch, latency, predicted, t0
+        asked = 0
+        while True:
+            exhausted = False  # the search has nothing left to propose within the budget and the bound
+            while (ctx.spent + len(running) < ctx.budget and self.engine.budget_available()
+                   and self.engine.idle_worker_available()):
+                proposal = propose(self.search, ProposalContext.of(
+                    ctx.space, ctx.records(), [arch for _, arch, *_ in running], ctx.budget,
+                    np.random.default_rng([self.seed, asked]), ctx.constraint, ctx.surrogate))
+                asked += 1
+                if proposal is None:
+                    exhausted = True
+                    break
+                latency = float(ctx.constraint.latency([proposal.arch])[0]) if ctx.constraint is not None else None
+                running.append((oracle.submit(proposal.arch), proposal.arch, latency, proposal.predicted,
+                                time.perf_counter()))
+            if not running:
+                if exhausted or ctx.spent >= ctx.budget or not self.wait_for_resource():
+                    return
+                continue  # no idle worker yet, nothing of ours training (a training service starting up)
+            while not any(model.status.completed() for model, *_ in running):
+                time.sleep(CONCURRENT_POLL_SECONDS)
+            still, finished = [], []
+            for item in running:  # one look at each status: a model finishing meanwhile waits for the next round
+                (finished if item[0].status.completed() else still).append(item)
+            running = still
+            for model, arch, latency, predicted, t0 in finished:
+                ctx.accept(arch, ctx.new_record(arch, oracle.result(model, arch, time.perf_counter() - t0),
+                                                latency, predicted))
 
     def state_dict(self) -> dict:
         return {"identity": self._identity() if self.mapping is not None else None,

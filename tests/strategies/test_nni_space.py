@@ -7,6 +7,7 @@ from __future__ import annotations
 import json
 import multiprocessing
 import signal
+import threading
 import time
 
 import numpy as np
@@ -19,9 +20,9 @@ nni = import_nni()
 import torch  # noqa: E402
 from nni.nas.benchmark import BenchmarkModelSpace  # noqa: E402
 from nni.nas.evaluator import FunctionalEvaluator  # noqa: E402
-from nni.nas.execution import SequentialExecutionEngine  # noqa: E402
+from nni.nas.execution import ExecutionEngine, SequentialExecutionEngine  # noqa: E402
 from nni.nas.nn.pytorch import LayerChoice, ModelSpace, MutableDropout, Repeat  # noqa: E402
-from nni.nas.space import RawFormatModelSpace, SimplifiedModelSpace  # noqa: E402
+from nni.nas.space import ModelStatus, RawFormatModelSpace, SimplifiedModelSpace  # noqa: E402
 from torch import nn  # noqa: E402
 
 from nas_predictor.errors import ArchError, ConfigError  # noqa: E402
@@ -353,3 +354,67 @@ def test_nas_bench_201_as_an_opaque_network(data_dir):
         assert strategy.mapping.to_sample(record["arch"]) == model.sample
         assert record["value"] == pytest.approx(table.score(cell))
         assert record["report"]["test_accuracy"] == pytest.approx(table.arch_report(cell)["test_accuracy"])
+
+
+class ThreadedEngine(ExecutionEngine):
+    """``workers`` models train at once, each in a thread: what NNI's training service does with
+    ``trial_concurrency`` workers, without starting its manager. A model's metric is a function of its sample."""
+
+    def __init__(self, workers: int, max_models: int, seconds: float) -> None:
+        super().__init__()
+        self.workers, self.max_models, self.seconds = workers, max_models, seconds
+        self.models: list = []
+        self.peak = 0
+        self._lock = threading.Lock()
+
+    def _running(self) -> int:
+        return sum(not m.status.completed() for m in self.models)
+
+    def submit_models(self, *models) -> None:
+        with self._lock:
+            for model in models:
+                model.status = ModelStatus.Training
+                self.models.append(model)
+                threading.Thread(target=self._train, args=(model,), daemon=True).start()
+            self.peak = max(self.peak, self._running())
+
+    def _train(self, model) -> None:
+        time.sleep(self.seconds)
+        model.metrics.final = float(sum(len(str(v)) * (i + 1) for i, v in enumerate(model.sample.values())))
+        model.status = ModelStatus.Trained
+
+    def list_models(self, status=None):
+        return [m for m in self.models if status is None or m.status == status]
+
+    def idle_worker_available(self) -> bool:
+        return self._running() < self.workers
+
+    def budget_available(self) -> bool:
+        return len(self.models) < self.max_models
+
+    def wait_models(self, *models) -> None:
+        while not all(m.status.completed() for m in (models or self.models)):
+            time.sleep(0.01)
+
+    def shutdown(self) -> None:
+        pass
+
+    def state_dict(self) -> dict:
+        return {}
+
+    def load_state_dict(self, state_dict: dict) -> None:
+        pass
+
+
+def test_every_idle_nni_worker_is_kept_busy_with_proposals_that_know_the_running_ones():
+    engine = ThreadedEngine(workers=4, max_models=14, seconds=0.2)
+    strategy = strategy_on_tiny(seed=5)
+    model_space = SimplifiedModelSpace.from_model(TinyNet(), FunctionalEvaluator(lambda m: None))
+    strategy.initialize(model_space, engine)
+    strategy.run()
+    archs = strategy.summary()["evaluated_archs"]
+    space = strategy.mapping.space
+    assert engine.peak == 4  # four models trained at once the whole time there was budget for them
+    assert len(engine.models) == 14 and len(archs) == 14 and strategy.summary()["stop"] == "budget"
+    assert len({space.equivalence_key(a) for a in archs}) == 14  # none proposed while the same one ran
+    assert all(r["status"] == "ok" and r["value"] > 0 for r in strategy.records())
