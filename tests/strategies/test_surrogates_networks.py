@@ -69,6 +69,11 @@ def test_online_surrogate_scores_networks_from_cached_tokens_like_the_predictor(
     again = surrogate.score(archs[::-1])  # cached tokens, another order
     direct = surrogate._models[0].predict(archs)
     assert np.allclose(first, direct[5:], atol=1e-4) and np.allclose(again, direct[::-1], atol=1e-4)
+    # scores are kept until the next refit: asking again computes nothing
+    monkeypatch.setattr(surrogate, "_fitted_scores", lambda archs: pytest.fail(f"{len(archs)} scored again"))
+    assert np.array_equal(surrogate.score(archs[5:]), first)
+    monkeypatch.undo()
+    surrogate._scores.clear()  # as a refit does: the next scores come from the tokens again
     monkeypatch.setattr(surrogates, "TOKEN_CACHE_NODES", 20)  # the cache drops the oldest networks
     assert np.allclose(surrogate.score(archs), direct, atol=1e-4)
     assert surrogate._network_nodes <= 20 or len(surrogate._network_tokens) == 1
