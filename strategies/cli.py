@@ -123,6 +123,9 @@ def _cmd_search(args: argparse.Namespace) -> int:
         torch.set_num_threads(1)  # refits of a 64-wide model on a few hundred cells: one thread is fastest
     if (args.storage is None) != (args.study is None):
         raise ConfigError("--storage and --study go together: the storage URL and the name of the shared study")
+    if args.storage is not None and args.out is not None:
+        raise ConfigError("--out is for a search in one process; a shared search (--storage) keeps its trials in "
+                          "the study (optuna-dashboard URL shows them)")
     if args.storage is not None:
         return _cmd_worker(args, cfg, device)
     label = cfg.strategy + ("-guided" if cfg.guided else "")

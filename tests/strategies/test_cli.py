@@ -252,3 +252,19 @@ def test_the_runner_locks_the_name_the_torch_free_module_gives():
     from strategies import names, runner
 
     assert runner.LOCK_NAME is names.LOCK_NAME
+
+
+def test_a_shared_search_from_the_command_line_and_its_misuse(tmp_path, data_dir, capsys):
+    """`search --storage --study`: two workers one after the other share one study on a journal file."""
+    log = str(tmp_path / "study.log")
+    argv = ["search", "--strategy", "random", "--budget", "6", "--storage", log, "--study", "s", "--json", "--quiet"]
+    assert main(argv) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert first["completed"] == 6 and first["evaluated_here"] == 6 and first["best"]["arch"]
+    assert main(argv) == 0  # a second worker joins a finished search: nothing left to evaluate
+    assert json.loads(capsys.readouterr().out)["evaluated_here"] == 0
+    assert main(["search", "--storage", log]) == 2
+    assert "--storage and --study go together" in capsys.readouterr().err
+    assert main(["search", "--storage", log, "--study", "s", "--out", str(tmp_path / "o")]) == 2
+    assert main(["search", "--storage", "redis://x", "--study", "s"]) == 2
+    assert "expected sqlite" in capsys.readouterr().err
