@@ -21,8 +21,9 @@ architecture is evaluated twice to completion and the completed trials never exc
 Faults. With an RDB storage (SQLite, PostgreSQL) each running trial beats a heartbeat; a worker killed
 mid-evaluation stops beating, the next worker to ask marks its trial failed (Optuna's ``fail_stale_trials``)
 and ``RetryHeartbeatStaleTrialCallback`` queues the same choices again, which the next free worker evaluates.
-A journal file has no heartbeat in Optuna: a killed worker's trial stays running, so use it for processes
-that stop cleanly (Ctrl-C marks the trial failed and the next worker retries it).
+A journal file has no heartbeat in Optuna: there each running trial's worker writes the time into its ``beat``
+attribute (every 10 s), and a worker waiting for the last trials fails those whose beat is older than 30 s
+and queues their choices again (:func:`fail_silent_trials`), the same rule.
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ import contextlib
 import logging
 import os
 import socket
-import sys
+import threading
 import time
 import zlib
 from pathlib import Path
@@ -54,6 +55,7 @@ CLAIMED = "claimed"
 LATENCY = "latency_ms"
 REPORT = "report"
 ERROR = "error"
+BEAT = "beat"  # a running trial's last heartbeat (time.time()) on storages without Optuna's
 SPACE = "space"  # a study attribute: the space its trials belong to
 #: seconds between a running trial's heartbeats, and without one before it counts as dead (RDB storages)
 HEARTBEAT_SECONDS = 10
@@ -271,7 +273,7 @@ def claim(study, trial, space: Any, arch: str, budget: int) -> str | None:
 
 
 def objective_for(space: Any, oracle: Oracle, constraint: LatencyConstraint | None, budget: int,
-                  lock) -> Any:
+                  lock, beat_seconds: float | None = None) -> Any:
     """The function each worker optimizes: the trial's choices -> its architecture -> claim -> the bound ->
     the oracle. A duplicate or over-bound architecture is pruned (it costs nothing and counts for nothing)."""
     import optuna
@@ -296,7 +298,8 @@ def objective_for(space: Any, oracle: Oracle, constraint: LatencyConstraint | No
         if duplicate is not None:
             trial.set_user_attr("duplicate_of", duplicate)
             raise optuna.TrialPruned()
-        ev = oracle.evaluate(arch)
+        with _beating(trial, beat_seconds):
+            ev = oracle.evaluate(arch)
         trial.set_user_attr(REPORT, ev.report)
         if not ev.ok:
             # failed here, by the oracle: known to the proposals (never tried again), unlike a dead worker's
@@ -305,6 +308,62 @@ def objective_for(space: Any, oracle: Oracle, constraint: LatencyConstraint | No
         return float(ev.value)
 
     return objective
+
+
+@contextlib.contextmanager
+def _beating(trial, seconds: float | None) -> Iterator[None]:
+    """While the block runs, write the time into the trial's ``beat`` attribute every ``seconds`` (None:
+    nothing; RDB storages have Optuna's own heartbeat)."""
+    if seconds is None:
+        yield
+        return
+    stop = threading.Event()
+
+    def beat() -> None:
+        while True:
+            trial.set_user_attr(BEAT, time.time())
+            if stop.wait(seconds):
+                return
+
+    thread = threading.Thread(target=beat, name="trial-heartbeat", daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        stop.set()
+        thread.join()
+
+
+def fail_silent_trials(study, storage: Any, grace: float) -> list[int]:
+    """On a storage without Optuna's heartbeat (a journal file): mark failed each claimed running trial whose
+    ``beat`` is older than ``grace`` seconds (its worker died) and queue its choices again as a waiting
+    trial, as Optuna's ``RetryHeartbeatStaleTrialCallback`` does on RDB storages. Run under claim_lock, so
+    two workers never retry one trial twice. Returns the numbers of the trials failed."""
+    import optuna
+    from optuna.trial import TrialState
+
+    now = time.time()
+    failed = []
+    for t in study.get_trials(deepcopy=False, states=(TrialState.RUNNING,)):
+        if not t.user_attrs.get(CLAIMED):
+            continue
+        last = t.user_attrs.get(BEAT) or (t.datetime_start.timestamp() if t.datetime_start else now)
+        if now - float(last) <= grace:
+            continue
+        try:  # Optuna's own stale-trial handling reaches the trial by its storage id the same way
+            if not storage.set_trial_state_values(t._trial_id, TrialState.FAIL):
+                continue
+        except RuntimeError:  # it finished meanwhile: not dead after all
+            continue
+        failed.append(t.number)
+        history = [*t.system_attrs.get("retry_history", []), t.number]
+        if len(history) > MAX_RETRY:
+            continue
+        attrs = {k: v for k, v in t.user_attrs.items() if k in (ARCH, WORKER, LATENCY)}
+        study.add_trial(optuna.trial.create_trial(
+            state=TrialState.WAITING, params=t.params, distributions=t.distributions, user_attrs=attrs,
+            system_attrs={"failed_trial": history[0], "retry_history": history}))
+    return failed
 
 
 def open_study(storage: Any, study_name: str, space: Any, sampler: Any, create: bool = True):
@@ -348,7 +407,9 @@ def run_worker(space: Any, strategy: Strategy, oracle: Oracle, budget: int, stor
     else:
         sampler = StrategySampler(space, strategy, surrogate, constraint, budget, seed=seed * 7919 + stream)
     study = open_study(storage, study_name, space, sampler)
-    objective = objective_for(space, oracle, constraint, budget, lambda: claim_lock(storage, storage_url, study_name))
+    rdb = isinstance(storage, optuna.storages.RDBStorage)
+    lock = lambda: claim_lock(storage, storage_url, study_name)  # noqa: E731
+    objective = objective_for(space, oracle, constraint, budget, lock, None if rdb else heartbeat[0])
     mine = 0
 
     def counted(trial) -> float:
@@ -360,7 +421,6 @@ def run_worker(space: Any, strategy: Strategy, oracle: Oracle, budget: int, stor
         mine += 1
         return value
 
-    told = False
     while True:
         done, claimed, waiting = _counts(study)
         if done >= budget:
@@ -370,12 +430,11 @@ def run_worker(space: Any, strategy: Strategy, oracle: Oracle, budget: int, stor
             continue
         # the budget is taken by running trials: wait for them; a dead worker's trial is failed here once its
         # heartbeat is stale, and queued again (WAITING) for the next ask
-        if isinstance(storage, optuna.storages.RDBStorage):
+        if rdb:
             optuna.storages.fail_stale_trials(study)
-        elif not told:
-            print(f"{worker_name()}: waiting for {claimed} running trial(s) of other workers to finish the budget "
-                  "(a journal file has no heartbeat: if their worker died, stop this one)", file=sys.stderr)
-            told = True
+        else:
+            with lock():
+                fail_silent_trials(study, storage, heartbeat[1])
         time.sleep(POLL_SECONDS)
     best = study.best_trial if done else None
     return {"study": study_name, "worker": worker_name(), "evaluated_here": mine, "completed": done,

@@ -133,6 +133,26 @@ def test_three_worker_processes_share_one_journal_file(tmp_path):
     assert all(t.value == value_of(t.user_attrs[ARCH]) for t in done)
 
 
+def test_on_a_journal_file_a_killed_workers_trial_is_failed_by_its_silent_heartbeat_and_retried(tmp_path):
+    url = str(tmp_path / "study.log")
+    now = tmp_path / "evaluating"
+    victim = multiprocessing.get_context("spawn").Process(target=_worker, args=(url, 5, 0, 60.0, str(now)))
+    victim.start()
+    deadline = time.monotonic() + 120
+    while not now.is_file() and time.monotonic() < deadline:
+        time.sleep(0.1)
+    time.sleep(0.5)
+    victim.kill()
+    victim.join(10)
+    lost = now.read_text()
+    _worker(url, 5, 1, 0.05)  # finishes the search, failing and retrying the silent trial on the way
+    trials = _trials(url)
+    done = [t for t in trials if t.state == optuna.trial.TrialState.COMPLETE]
+    assert len(done) == 5 and len({t.user_attrs[ARCH] for t in done}) == 5
+    assert [t.user_attrs[ARCH] for t in trials if t.state == optuna.trial.TrialState.FAIL] == [lost]
+    assert lost in {t.user_attrs[ARCH] for t in done}
+
+
 def test_a_worker_on_sqlite_and_a_second_one_after_the_budget_is_met(tmp_path):
     url = f"sqlite:///{tmp_path / 'study.db'}"
     _worker(url, 5, 0, 0.0)
