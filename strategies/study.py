@@ -32,7 +32,6 @@ import contextlib
 import logging
 import os
 import socket
-import threading
 import time
 import zlib
 from pathlib import Path
@@ -42,6 +41,7 @@ import numpy as np
 
 from nas_predictor.errors import ArchError, ConfigError
 from nas_predictor.online import whole_network_space
+from nas_predictor.periodic import periodically
 from strategies.base import Strategy
 from strategies.constraints import LatencyConstraint
 from strategies.oracle import Oracle
@@ -317,21 +317,8 @@ def _beating(trial, seconds: float | None) -> Iterator[None]:
     if seconds is None:
         yield
         return
-    stop = threading.Event()
-
-    def beat() -> None:
-        while True:
-            trial.set_user_attr(BEAT, time.time())
-            if stop.wait(seconds):
-                return
-
-    thread = threading.Thread(target=beat, name="trial-heartbeat", daemon=True)
-    thread.start()
-    try:
+    with periodically(lambda: trial.set_user_attr(BEAT, time.time()), seconds, "trial-heartbeat", first=True):
         yield
-    finally:
-        stop.set()
-        thread.join()
 
 
 def fail_silent_trials(study, storage: Any, grace: float) -> list[int]:

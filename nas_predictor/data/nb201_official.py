@@ -46,7 +46,6 @@ import contextlib
 import math
 import os
 import pickle
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any, BinaryIO
@@ -58,6 +57,7 @@ from tqdm.auto import tqdm
 from nas_predictor.data.nb201 import NB201Table
 from nas_predictor.data.safe_load import numpy_scalar_globals, refusal_detail
 from nas_predictor.errors import DataError
+from nas_predictor.periodic import periodically
 
 INSTALL_HINT = "pip install nas-bench-201 (or the extra: pip install 'nas-predictor[nb201]')"
 
@@ -101,26 +101,21 @@ def _read_progress(handle: BinaryIO, total: int, enabled: bool) -> Iterator[None
     else:
         bar = tqdm(total=total, desc=f"Reading {name}", unit="B", unit_scale=True, leave=False,
                    dynamic_ncols=True)
-    stop = threading.Event()
+    def poll() -> bool | None:
+        if is_zip:
+            bar.refresh()
+            return None
+        try:
+            pos = os.lseek(handle.fileno(), 0, os.SEEK_CUR)
+        except OSError:
+            return False
+        bar.update(max(0, min(pos, total) - bar.n))
+        return None
 
-    def poll() -> None:
-        while not stop.wait(0.5):
-            if is_zip:
-                bar.refresh()
-                continue
-            try:
-                pos = os.lseek(handle.fileno(), 0, os.SEEK_CUR)
-            except OSError:
-                return
-            bar.update(max(0, min(pos, total) - bar.n))
-
-    thread = threading.Thread(target=poll, name="nb201-read-progress", daemon=True)
-    thread.start()
     try:
-        yield
+        with periodically(poll, 0.5, "nb201-read-progress"):
+            yield
     finally:
-        stop.set()
-        thread.join()
         bar.close()
 
 
