@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import json
+import math
 import os
 import platform
+import statistics
 import subprocess
 import sys
 from pathlib import Path
@@ -97,3 +99,15 @@ def append_locked(path: Path, results: dict[str, Any], entry: dict[str, Any], ke
         return merged
 
     return update_locked(path, change)
+
+
+def welch(a: list[float], b: list[float]) -> dict:
+    """Mean difference a - b, its standard error and Welch's t-test (p None when both are constant)."""
+    from scipy import stats
+
+    diff = statistics.mean(a) - statistics.mean(b)
+    se = math.sqrt(statistics.variance(a) / len(a) + statistics.variance(b) / len(b)) if len(a) > 1 < len(b) else 0.0
+    if se == 0.0:
+        return {"difference": diff, "standard_error": 0.0, "welch_t": None, "p_value": None}
+    t, p = stats.ttest_ind(a, b, equal_var=False)
+    return {"difference": diff, "standard_error": se, "welch_t": float(t), "p_value": float(p)}

@@ -29,6 +29,7 @@ from __future__ import annotations
 import argparse
 import heapq
 import logging
+import math
 import statistics
 import sys
 import time
@@ -36,7 +37,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import RESULTS, append_locked, code_commit, command_line, load_results, machine  # noqa: E402
+from common import (  # noqa: E402
+    RESULTS, append_locked, code_commit, command_line, load_results, machine, update_locked, welch,
+)
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -48,6 +51,9 @@ SETTING = "titan_rtx_256"
 #: simulated training hours per millisecond of batch-256 latency: forward + backward, 196 steps, 200 epochs
 HOURS_PER_MS = 3 * 196 * 200 / 3.6e6
 EVALUATIONS = (25, 50, 100)
+#: simulated hours at which every strategy's best so far is compared
+HOUR_CHECKPOINTS = (1, 2, 4, 8, 16, 32, 64)
+PLOT = Path(__file__).resolve().parents[1] / "docs" / "img" / "search_async_nb201.png"
 
 
 class Proposer:
@@ -160,18 +166,34 @@ def reach(run: dict, target: float) -> tuple[float | None, int | None]:
     return None, None
 
 
-def summarize(runs: list[dict]) -> dict:
-    def stats(vals: list[float]) -> dict:
-        return {"mean": statistics.mean(vals), "std": statistics.stdev(vals) if len(vals) > 1 else 0.0,
-                "worst": min(vals), "n": len(vals)}
+def stats(vals: list[float]) -> dict:
+    return {"mean": statistics.mean(vals), "std": statistics.stdev(vals) if len(vals) > 1 else 0.0,
+            "worst": min(vals), "n": len(vals)}
 
-    out: dict = {"by_evaluations": {}, "by_hours": {}, "to_target": {}}
+
+def median_reach(values: list[float | None]) -> float | None:
+    """The median over all runs, a run that never reached the target counting as later than any that did."""
+    med = statistics.median([math.inf if v is None else v for v in values])
+    return None if math.isinf(med) else med
+
+
+def summarize(runs: list[dict]) -> dict:
+    """Best test accuracy by evaluations and by simulated hours; when each strategy reached the target (the
+    1-worker search's mean best at 100 evaluations), against the 1-worker search's own time to it; ours
+    against each baseline at the same k at every hour checkpoint (Welch's t-test)."""
+    out: dict = {"by_evaluations": {}, "by_hours": {}, "to_target": {}, "versus": {}}
     base = [r for r in runs if r["strategy"] == "ours" and r["workers"] == 1]
-    target = statistics.mean(best_at_evaluations(r, 100) for r in base) if base else None
-    base_hours = statistics.mean(r["hours"][min(100, len(r["hours"])) - 1] for r in base) if base else None
-    out["target"] = {"best_test": target, "hours_one_worker_100": base_hours}
-    checkpoints = [base_hours * f for f in (1 / 16, 1 / 8, 1 / 4, 1 / 3, 1 / 2, 1)] if base_hours else []
-    out["hour_checkpoints"] = checkpoints
+    if not base:
+        return out
+    target = statistics.mean(best_at_evaluations(r, 100) for r in base)
+    base_reach = [reach(r, target) for r in base]
+    base_hours = [h for h, _ in base_reach if h is not None]
+    base_evals = [n for _, n in base_reach if n is not None]
+    out["target"] = {
+        "best_test": target, "what": "ours with 1 worker: mean best test accuracy at 100 evaluations",
+        "one_worker_hours": stats(base_hours), "one_worker_hours_median": median_reach([h for h, _ in base_reach]),
+        "one_worker_evaluations": stats(base_evals)}
+    out["hour_checkpoints"] = list(HOUR_CHECKPOINTS)
     for label in STRATEGIES:
         for k in WORKERS:
             items = [r for r in runs if r["strategy"] == label and r["workers"] == k]
@@ -179,16 +201,76 @@ def summarize(runs: list[dict]) -> dict:
                 continue
             key = f"{label}@{k}"
             out["by_evaluations"][key] = {str(n): stats([best_at_evaluations(r, n) for r in items]) for n in EVALUATIONS}
-            out["by_hours"][key] = {f"{h:.2f}": stats([best_at_hours(r, h) or 0.0 for r in items]) for h in checkpoints}
-            if target is not None:
-                reached = [reach(r, target) for r in items]
-                hours = [h for h, _ in reached if h is not None]
-                evals = [n for _, n in reached if n is not None]
-                out["to_target"][key] = {
-                    "reached": len(hours), "runs": len(items),
-                    "hours": stats(hours) if hours else None, "evaluations": stats(evals) if evals else None,
-                    "hours_fraction_of_one_worker": statistics.mean(hours) / base_hours if hours else None}
+            by_hours = []
+            for h in HOUR_CHECKPOINTS:
+                vals = [v for v in (best_at_hours(r, h) for r in items) if v is not None]
+                by_hours.append({"hours": h, "runs_with_a_result": len(vals), **(stats(vals) if vals else {})})
+            out["by_hours"][key] = by_hours
+            reached = [reach(r, target) for r in items]
+            hours = [h for h, _ in reached if h is not None]
+            evals = [n for _, n in reached if n is not None]
+            median = median_reach([h for h, _ in reached])
+            out["to_target"][key] = {
+                "reached": len(hours), "runs": len(items),
+                "hours": stats(hours) if hours else None, "evaluations": stats(evals) if evals else None,
+                "hours_median": median,
+                "hours_fraction_of_one_worker": statistics.mean(hours) / statistics.mean(base_hours) if hours else None,
+                "median_hours_fraction_of_one_worker": (median / out["target"]["one_worker_hours_median"]
+                                                        if median is not None else None),
+                "more_evaluations_than_one_worker": statistics.mean(evals) / statistics.mean(base_evals) - 1
+                if evals else None}
+    for k in WORKERS:
+        ours = [r for r in runs if r["strategy"] == "ours" and r["workers"] == k]
+        for other in STRATEGIES[1:]:
+            theirs = [r for r in runs if r["strategy"] == other and r["workers"] == k]
+            if not ours or not theirs:
+                continue
+            rows = []
+            for h in HOUR_CHECKPOINTS:
+                a = [v for v in (best_at_hours(r, h) for r in ours) if v is not None]
+                b = [v for v in (best_at_hours(r, h) for r in theirs) if v is not None]
+                if len(a) > 1 and len(b) > 1:
+                    rows.append({"hours": h, **welch(a, b)})
+            out["versus"][f"ours@{k} vs {other}@{k}"] = rows
     return out
+
+
+def plot(runs: list[dict], path: Path) -> None:
+    """Mean best test accuracy against simulated hours (log scale) and against evaluations."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    colours = {"ours": "C0", "tpe-liar": "C1", "random": "C2", "ours-its": "C3"}
+    styles = {1: ":", 4: "--", 16: "-"}
+    fig, (by_time, by_count) = plt.subplots(1, 2, figsize=(11, 4.2))
+    grid = np.geomspace(0.25, 128, 200)
+    for label in STRATEGIES:
+        for k in WORKERS:
+            items = [r for r in runs if r["strategy"] == label and r["workers"] == k]
+            if not items:
+                continue
+            name = f"{label}, {k} worker{'s' if k > 1 else ''} ({len(items)} seeds)"
+            curve = np.array([[np.nan if (v := best_at_hours(r, h)) is None else v for h in grid] for r in items])
+            # a point is drawn once every run has a result there, so the mean never mixes runs with no result
+            mean = np.where(np.isnan(curve).any(axis=0), np.nan, np.nanmean(np.nan_to_num(curve, nan=0.0), axis=0))
+            by_time.plot(grid, mean, color=colours[label], ls=styles[k], label=name)
+            n = np.arange(1, max(r["budget"] for r in items) + 1)
+            by_count.plot(n, [statistics.mean(best_at_evaluations(r, i) for r in items) for i in n],
+                          color=colours[label], ls=styles[k], label=name)
+    for ax in (by_time, by_count):
+        ax.set_ylim(92.6, 94.5)
+        ax.set_ylabel("mean best test accuracy (%)")
+        ax.grid(alpha=0.3)
+    by_time.set_xscale("log", base=2)
+    by_time.set_xlabel("simulated wall-clock (hours)")
+    by_count.set_xlabel("evaluations finished")
+    by_count.legend(fontsize=6.5, ncol=2, loc="lower right")
+    fig.suptitle("Asynchronous workers, NAS-Bench-201 CIFAR-10 (simulated training time)", fontsize=10)
+    fig.tight_layout()
+    fig.savefig(path, dpi=120)
+    plt.close(fig)
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -198,15 +280,17 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--seeds", nargs="+", type=int, default=list(range(20)))
     ap.add_argument("--budget", type=int, default=150)
     ap.add_argument("--out", default=str(RESULTS / "search_async_nb201.json"))
-    ap.add_argument("--summarize", action="store_true", help="only recompute the summary")
+    ap.add_argument("--summarize", action="store_true", help="only recompute the summary and redraw the plot")
+    ap.add_argument("--no-plot", action="store_true", help="with --summarize: leave the plot as it is")
     args = ap.parse_args(argv)
     torch.set_num_threads(1)
     out_path = Path(args.out)
     key = lambda r: (r["strategy"], r["workers"], r["seed"])  # noqa: E731
     if args.summarize:
-        from common import update_locked
-
-        update_locked(out_path, lambda res: {**res, "summary": summarize(res.get("runs", []))})
+        res = update_locked(out_path, lambda res: {**res, "summary": summarize(res.get("runs", []))})
+        if not args.no_plot:
+            plot(res.get("runs", []), PLOT)
+            print(f"plot: {PLOT}")
         return 0
 
     from nas_predictor.data.latency_tables import load_help_latency

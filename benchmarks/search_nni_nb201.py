@@ -33,7 +33,6 @@ from __future__ import annotations
 
 import argparse
 import logging
-import math
 import statistics
 import sys
 import tempfile
@@ -42,7 +41,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from common import RESULTS, command_line, load_results, machine, save_results  # noqa: E402
+from common import RESULTS, command_line, load_results, machine, save_results, welch  # noqa: E402
 
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
@@ -155,17 +154,6 @@ def summarize(runs: list[dict]) -> dict:
             row["filter_rejected"] = sum(r["filter_rejected"] for r in items)
         out[label] = row
     return out
-
-
-def welch(a: list[float], b: list[float]) -> dict:
-    from scipy import stats
-
-    diff = statistics.mean(a) - statistics.mean(b)
-    se = math.sqrt(statistics.variance(a) / len(a) + statistics.variance(b) / len(b)) if len(a) > 1 < len(b) else 0.0
-    if se == 0.0:
-        return {"difference": diff, "standard_error": 0.0, "welch_t": None, "p_value": None}
-    t, p = stats.ttest_ind(a, b, equal_var=False)
-    return {"difference": diff, "standard_error": se, "welch_t": float(t), "p_value": float(p)}
 
 
 def compare(runs: list[dict]) -> dict:

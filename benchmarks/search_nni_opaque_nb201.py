@@ -42,9 +42,9 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from common import (  # noqa: E402
-    RESULTS, append_locked, code_commit, command_line, load_results, machine, save_results, update_locked,
+    RESULTS, append_locked, code_commit, command_line, load_results, machine, save_results, update_locked, welch,
 )
-from search_nni_nb201 import best_curve, mean_std, run_experiment, welch  # noqa: E402
+from search_nni_nb201 import best_curve, mean_std, run_experiment  # noqa: E402
 
 import torch  # noqa: E402
 

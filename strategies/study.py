@@ -29,8 +29,10 @@ and queues their choices again (:func:`fail_silent_trials`), the same rule.
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import logging
 import os
+import random
 import socket
 import time
 import zlib
@@ -65,6 +67,8 @@ MAX_RETRY = 3
 #: seconds a worker waits before looking again when running trials hold the rest of the budget
 POLL_SECONDS = 1.0
 UNLIMITED = 10**9
+#: tries to open an RDB storage while other workers create its tables
+SCHEMA_ATTEMPTS = 5
 
 
 def worker_name() -> str:
@@ -91,9 +95,19 @@ def open_storage(url: str, heartbeat: tuple[int, int] = (HEARTBEAT_SECONDS, GRAC
         raise ConfigError(f"--storage {url!r}: expected sqlite:///FILE.db, postgresql://..., mysql://... or a journal "
                           "file path ending in .log")
     try:
-        return optuna.storages.RDBStorage(
-            url, heartbeat_interval=heartbeat[0], grace_period=heartbeat[1],
-            heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY))
+        from sqlalchemy.exc import IntegrityError, ProgrammingError
+
+        for attempt in range(SCHEMA_ATTEMPTS):
+            try:
+                return optuna.storages.RDBStorage(
+                    url, heartbeat_interval=heartbeat[0], grace_period=heartbeat[1],
+                    heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY))
+            except (IntegrityError, ProgrammingError):
+                # workers started together on an empty database all create Optuna's tables; all but one lose
+                # that race (a duplicate type or table): the tables exist now, so look again
+                if attempt == SCHEMA_ATTEMPTS - 1:
+                    raise
+                time.sleep(0.2 + random.random())
     except ImportError as exc:
         raise ConfigError(f"--storage {_safe(url)}: the database driver is missing ({exc}); for PostgreSQL: pip install "
                           "'nas-predictor[postgres]' (psycopg)") from None
@@ -127,7 +141,8 @@ def claim_lock(storage: Any, url: str, study_name: str) -> Iterator[None]:
     if url.startswith("postgresql"):
         from sqlalchemy import text
 
-        key = int.from_bytes(study_name.encode()[:8].ljust(8, b"\0"), "big", signed=True)
+        # one lock per study (advisory locks are numbered): the first 8 bytes of a hash of its name
+        key = int.from_bytes(hashlib.blake2b(study_name.encode(), digest_size=8).digest(), "big", signed=True)
         with storage.engine.connect() as conn:
             conn.execute(text("SELECT pg_advisory_lock(:k)"), {"k": key})
             try:

@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from results_tables import accuracy, common, help_latency, measured, pilots, real  # noqa: E402
+from results_tables import accuracy, async_search, common, help_latency, measured, pilots, real  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = Path(__file__).resolve().parent / "results_template"
@@ -38,6 +38,8 @@ TABLES = {
     "opaque-nb201": lambda: accuracy.opaque_nb201_table(),
     "opaque-nb201-full": lambda: accuracy.opaque_nb201_table("search_nni_opaque_nb201_full_budget"),
     "online-refit": lambda: accuracy.online_refit_table(),
+    "async-target": lambda: async_search.async_target_table(),
+    "async-hours": lambda: async_search.async_hours_table(),
     "help-in-domain": lambda: help_latency.latency_in_domain_table(),
     "help-family": lambda: help_latency.latency_family_table(),
     "help-unseen": lambda: help_latency.latency_unseen_table(),

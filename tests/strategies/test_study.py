@@ -189,6 +189,34 @@ def _postgres_url() -> str:
     return url
 
 
+def _open(url: str) -> None:
+    open_storage(url)
+
+
+def test_workers_started_together_on_an_empty_postgresql_database_all_open_it():
+    """Four processes opening a new database at once all create Optuna's tables; the losers of that race (a
+    duplicate type or table) look again instead of exiting."""
+    from sqlalchemy import create_engine, text
+
+    url = _postgres_url()
+    name = f"fresh_{os.getpid()}_{int(time.time() * 1000)}"
+    admin = create_engine(url, isolation_level="AUTOCOMMIT")
+    with admin.connect() as conn:
+        conn.execute(text(f"CREATE DATABASE {name}"))
+    try:
+        ctx = multiprocessing.get_context("spawn")
+        procs = [ctx.Process(target=_open, args=(f"{url.rsplit('/', 1)[0]}/{name}",)) for _ in range(4)]
+        for p in procs:
+            p.start()
+        for p in procs:
+            p.join(120)
+        assert [p.exitcode for p in procs] == [0, 0, 0, 0]
+    finally:
+        with admin.connect() as conn:
+            conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+        admin.dispose()
+
+
 def test_three_workers_on_postgresql_one_killed_mid_trial(tmp_path):
     """A real database server: three worker processes, one SIGKILLed while it trains; the others retry its
     architecture once its heartbeat is stale, nothing is evaluated twice and the budget is met exactly."""

@@ -1,0 +1,102 @@
+"""Tables of benchmarks/search_async_nb201.py: k asynchronous workers sharing one NAS-Bench-201 search."""
+
+from __future__ import annotations
+
+from . import common
+
+STEM = "search_async_nb201"
+ORDER = ("ours", "ours-its", "tpe-liar", "random")
+
+
+def _runs_in_order(summary: dict) -> list[str]:
+    def key(name: str) -> tuple:
+        label, k = name.rsplit("@", 1)
+        return int(k), ORDER.index(label) if label in ORDER else 99
+
+    return sorted(summary["by_evaluations"], key=key)
+
+
+def _stat(s: dict | None) -> str:
+    return "–" if not s else f"{s['mean']:.2f} ± {s['std']:.2f}"
+
+
+def async_target_table() -> list[str]:
+    """When each strategy at k workers first reached the target (the 1-worker search's mean best test at 100
+    evaluations): simulated hours and evaluations, against the 1-worker search's own; best test by evaluations."""
+    columns = ("strategy", "workers", "runs reaching the target", "hours to it (mean ± std)",
+               "× the 1-worker hours (mean; median)", "evaluations to it", "more evaluations than 1 worker",
+               "best test @25 / @50 / @100 evaluations")
+    res = common.load(STEM)
+    summary = (res or {}).get("summary")
+    if not summary or "target" not in summary:
+        return common.not_run(*columns)
+    rows = common.header(*columns)
+    for name in _runs_in_order(summary):
+        label, k = name.rsplit("@", 1)
+        t = summary["to_target"][name]
+        by_n = summary["by_evaluations"][name]
+        fraction = "–" if t["hours_fraction_of_one_worker"] is None else (
+            f"{t['hours_fraction_of_one_worker']:.3f}; "
+            + ("–" if t["median_hours_fraction_of_one_worker"] is None else f"{t['median_hours_fraction_of_one_worker']:.3f}"))
+        more = "–" if t["more_evaluations_than_one_worker"] is None else f"{100 * t['more_evaluations_than_one_worker']:+.0f} %"
+        evals = "–" if not t["evaluations"] else f"{t['evaluations']['mean']:.1f} ± {t['evaluations']['std']:.1f}"
+        rows.append(common.row(label, k, f"{t['reached']} / {t['runs']}",
+                               "–" if not t["hours"] else f"{t['hours']['mean']:.1f} ± {t['hours']['std']:.1f}",
+                               fraction, evals, more, " / ".join(_stat(by_n[n]) for n in ("25", "50", "100"))))
+    return rows
+
+
+def async_hours_table() -> list[str]:
+    """Mean best test accuracy at each simulated wall-clock checkpoint; a cell marks the runs that had no
+    finished evaluation yet, and ours' rows give its lead over the best baseline at that k (Welch's p)."""
+    res = common.load(STEM)
+    summary = (res or {}).get("summary")
+    hours = (summary or {}).get("hour_checkpoints", [])
+    columns = ("strategy", "workers", *(f"{h:g} h" for h in hours))
+    if not summary or not hours:
+        return common.not_run("strategy", "workers", "hours")
+    rows = common.header(*columns)
+    for name in _runs_in_order(summary):
+        label, k = name.rsplit("@", 1)
+        cells = []
+        for point in summary["by_hours"][name]:
+            if not point["runs_with_a_result"]:
+                cells.append("–")
+                continue
+            text = f"{point['mean']:.2f}"
+            if point["runs_with_a_result"] < _runs(summary, name):
+                text += f" ({point['runs_with_a_result']} runs)"
+            cells.append(text)
+        rows.append(common.row(label, k, *cells))
+        if label == "ours":
+            rows.append(common.row("ours − best baseline", k, *_leads(summary, int(k), hours)))
+    return rows
+
+
+def _runs(summary: dict, name: str) -> int:
+    return summary["to_target"][name]["runs"]
+
+
+def _leads(summary: dict, k: int, hours: list) -> list[str]:
+    """Per checkpoint: ours minus the better of TPE-with-liar and random at k, with that comparison's p; none
+    where some run of either had no finished evaluation yet (the means would not be of the same runs)."""
+    def complete(name: str, h) -> bool:
+        points = [p for p in summary["by_hours"].get(name, []) if p["hours"] == h]
+        return bool(points) and points[0]["runs_with_a_result"] == _runs(summary, name)
+
+    cells = []
+    for h in hours:
+        if not all(complete(f"{label}@{k}", h) for label in ("ours", "tpe-liar", "random")):
+            cells.append("– (not every run had a result)")
+            continue
+        worst = None
+        for other in ("tpe-liar", "random"):
+            for point in summary["versus"].get(f"ours@{k} vs {other}@{k}", []):
+                if point["hours"] == h and (worst is None or point["difference"] < worst["difference"]):
+                    worst = point
+        if worst is None:
+            cells.append("–")
+        else:
+            p = worst.get("p_value")
+            cells.append(f"{worst['difference']:+.2f}" + ("" if p is None else f" (p {p:.2g})"))
+    return cells
