@@ -7,6 +7,7 @@ inside scikit-learn).
     python examples/own_space_digits.py --measured          # the bound on latencies timed on this machine
     python examples/own_space_digits.py --seeds 0 1 2 --out runs/digits
     python examples/own_space_digits.py --nni               # and our strategy once more through NNI
+    python examples/own_space_digits.py --nni --strategies --concurrency 4   # NNI only, 4 trials at once
     python examples/own_space_digits.py --quick --nni       # what CI runs: budget 6, 1 epoch, 400 images
 
 The space (``CHOICES``, 432 networks): a 3x3 stem, then 1-3 stages of 1-2 blocks (stage s has
@@ -39,6 +40,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -268,32 +270,103 @@ def nni_bound(model_space, max_ms: float, measured: bool, cache: str | None = No
     return space, LatencyFilter(max_ms, predictor=LATENCY_PREDICTOR, input_shape=INPUT_SHAPE)
 
 
-def run_experiment(model_space, trial, strategy, budget: int, run_dir: Path) -> None:
-    """One NNI ``NasExperiment`` (sequential engine) of ``budget`` trials of ``trial`` (a training function),
-    its files under ``run_dir/nni``."""
-    from nni.nas.evaluator import FunctionalEvaluator
+def run_experiment(model_space, evaluator, strategy, budget: int, run_dir: Path, concurrency: int = 1) -> dict:
+    """One NNI ``NasExperiment`` of ``budget`` trials, its files under ``run_dir/nni``: with ``concurrency``
+    1 NNI's sequential engine (trials in this process); above 1 NNI's local training service, which runs
+    that many trials at once, each in its own process (which imports this module and its NNI space through
+    PYTHONPATH). Returns what NNI's manager says about the trials (how many ran at once)."""
     from nni.nas.experiment import NasExperiment, NasExperimentConfig
 
     run_dir.mkdir(parents=True, exist_ok=True)
-    config = NasExperimentConfig("sequential", "simplified")
+    if concurrency == 1:
+        config = NasExperimentConfig("sequential", "simplified")
+    else:
+        config = NasExperimentConfig("ts", "simplified", "local")
+        config.trial_concurrency = concurrency
+        config.training_service.use_active_gpu = False
+        # a NAS experiment's trials start in the launcher's folder (NNI refuses another trial_code_directory):
+        # they find this module and its NNI space through PYTHONPATH, which they inherit from this process
+        here = str(Path(__file__).resolve().parent)
+        paths = [p for p in os.environ.get("PYTHONPATH", "").split(os.pathsep) if p]
+        os.environ["PYTHONPATH"] = os.pathsep.join([here, *(p for p in paths if p != here)])
     config.max_trial_number = budget
     config.experiment_working_directory = str(run_dir / "nni")
-    exp = NasExperiment(model_space, FunctionalEvaluator(trial), strategy, config)
+    exp = NasExperiment(model_space, evaluator, strategy, config)
     try:
-        exp.run()
+        if concurrency == 1:
+            exp.run()
+            return {"trials": budget, "most_running_at_once": 1}
+        from strategies.nni_bridge import patient_launcher
+
+        with patient_launcher():  # NNI's manager may take more than its 3 s to start on a busy machine
+            exp.run(port=_free_port())
+        return trials_at_once(exp.list_trial_jobs())
     finally:
         exp.stop()
 
 
+def _free_port() -> int:
+    import socket
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def trials_at_once(jobs) -> dict:
+    """How many of NNI's trial jobs ran at the same time at most (their start and end times, ms)."""
+    spans = [(j.startTime, j.endTime) for j in jobs if getattr(j, "startTime", None) and getattr(j, "endTime", None)]
+    events = sorted([(t0, 1) for t0, _ in spans] + [(t1, -1) for _, t1 in spans])
+    running = most = 0
+    for _, step in events:  # an end before a start at the same instant: sorted (t, -1) first
+        running += step
+        most = max(most, running)
+    return {"trials": len(spans), "most_running_at_once": most}
+
+
+def nni_trial(model, epochs: int, train_subset: int | None, reports: str, seed: int = 0) -> None:
+    """An NNI trial in its own process (the local training service): train the frozen network as the
+    stand-alone oracle does, report the validation accuracy as NNI's final metric, and leave the oracle's
+    whole report in the folder ``reports`` (NNI keeps a trial's ``default`` metric only), where
+    :func:`run_nni`'s strategy reads it."""
+    import nni
+
+    from nas_predictor.io import atomic_write_json
+
+    torch.set_num_threads(1)
+    space = make_space()
+    arch = space.arch_of(dict(model.config))
+    result = make_oracle(space, load_data(train_subset), epochs, seed).evaluate(arch)
+    if not result.ok:
+        raise RuntimeError(result.error)
+    atomic_write_json({"arch": arch, "report": result.report}, report_file(Path(reports), arch))
+    nni.report_final_result(result.value)
+
+
+def report_file(folder: Path, arch: str) -> Path:
+    import hashlib
+
+    return folder / f"{hashlib.sha1(arch.encode()).hexdigest()[:16]}.json"
+
+
+def read_report(folder: Path, arch: str) -> dict:
+    path = report_file(folder, arch)
+    return json.loads(path.read_text())["report"] if path.is_file() else {}
+
+
 def run_nni(oracle, max_ms: float, measured: bool, budget: int, seed: int, out: Path, cache: str | None = None,
-            progress: bool = True) -> dict:
+            progress: bool = True, concurrency: int = 1, epochs: int = 5, train_subset: int | None = None) -> dict:
     """The same search through NNI 3.0: a ``NasExperiment`` (sequential engine) over the space written as
     an NNI ``ModelSpace`` (``own_space_digits_nni.py``), with our ``PredictorGuidedStrategy`` searching it
     as whole networks (each candidate frozen by NNI and exported at INPUT_SHAPE) under the same bound. The
-    trial trains the frozen network with the stand-alone oracle (same seed, same numbers). Its records
+    trial trains the frozen network with the stand-alone oracle (same seed, same numbers); with
+    ``concurrency`` above 1, NNI's local training service trains that many at once, each in its own process
+    (:func:`nni_trial`, which builds the oracle again from ``epochs`` and ``train_subset``), and our strategy
+    keeps every one of them busy. Its records
     are appended to ``out/nni-seed<seed>/history.jsonl`` as each trial ends, so a rerun after a kill
     replays them and trains only the rest; returns the strategy's summary."""
     import nni
+    from nni.nas.evaluator import FunctionalEvaluator
 
     from own_space_digits_nni import DigitsModelSpace
     from strategies.nni_bridge import PredictorGuidedStrategy
@@ -314,14 +387,23 @@ def run_nni(oracle, max_ms: float, measured: bool, budget: int, seed: int, out: 
 
     start = max(4, budget // 3)
     run_dir = out / f"nni-seed{seed}"
+    report_dir = run_dir / "reports"  # the trial processes' reports (concurrency above 1)
     # each trained network is appended there at once: a rerun after a kill replays them and trains the rest
     strategy = PredictorGuidedStrategy(make_strategy("predictor", num_init=start),
                                        OnlineSurrogate(name, refit_every=min(5, start), min_points=start, seed=seed),
                                        seed=seed, budget=budget, constraint=bound, input_shape=INPUT_SHAPE,
-                                       space_name=name, progress=progress, report=lambda arch: reports.get(arch, {}),
+                                       space_name=name, progress=progress,
+                                       report=lambda arch: reports.get(arch) or read_report(report_dir, arch),
                                        history=run_dir / "history.jsonl")
-    run_experiment(model_space, trial, strategy, budget, run_dir)
+    if concurrency == 1:
+        evaluator = FunctionalEvaluator(trial)
+    else:
+        from own_space_digits import nni_trial as remote  # by module name, so the trial processes import it
+
+        evaluator = FunctionalEvaluator(remote, epochs=epochs, train_subset=train_subset, reports=str(report_dir))
+    engine = run_experiment(model_space, evaluator, strategy, budget, run_dir, concurrency)
     summary = strategy.summary(top=5)
+    summary["nni_trials"] = {"concurrency": concurrency, **engine}
     # what the stand-alone summaries also say (print_summary reads them)
     summary.update({"strategy": "predictor (NNI)", "oracle": "NNI trial: " + oracle.describe(),
                     "constraint": bound.as_constraint(name).identity(), "report_key": "test_accuracy",
@@ -352,9 +434,12 @@ def main(argv: list[str] | None = None) -> int:
     ap.add_argument("--budget", type=int, default=None, help="trained networks per search (default 30; quick 6)")
     ap.add_argument("--seeds", type=int, nargs="+", default=[0], help="search seeds (default 0)")
     ap.add_argument("--epochs", type=int, default=None, help="training epochs per candidate (default 5; quick 1)")
-    ap.add_argument("--strategies", nargs="+", choices=STRATEGIES, default=list(STRATEGIES))
+    ap.add_argument("--strategies", nargs="*", choices=STRATEGIES, default=list(STRATEGIES),
+                    help="stand-alone searches to run (none: only the NNI run of --nni)")
     ap.add_argument("--nni", action="store_true", help="also run our strategy through NNI (NasExperiment over "
                                                        "the same space as an NNI ModelSpace; needs the [nni] extra)")
+    ap.add_argument("--concurrency", type=int, default=1,
+                    help="with --nni: NNI trials at once (above 1: NNI's local training service, a process per trial)")
     ap.add_argument("--max-latency-ms", type=float, default=DEFAULT_BOUND_MS,
                     help=f"latency bound, onnxruntime on this CPU, one thread, batch 1 (default {DEFAULT_BOUND_MS})")
     ap.add_argument("--measured", action="store_true",
@@ -392,7 +477,8 @@ def main(argv: list[str] | None = None) -> int:
         for name in [*args.strategies, *(["nni"] if args.nni else [])]:
             if name == "nni":
                 summary = run_nni(oracle, args.max_latency_ms, args.measured, budget, seed, out, args.cache,
-                                  progress=not args.quiet)
+                                  progress=not args.quiet, concurrency=args.concurrency, epochs=epochs,
+                                  train_subset=subset)
             else:
                 summary = run_strategy(name, space, oracle, constraint, budget, seed, out, progress=not args.quiet)
             print()
@@ -403,7 +489,8 @@ def main(argv: list[str] | None = None) -> int:
             runs.append({"strategy": name, "seed": seed, "out": summary["out"], "evaluations": summary["evaluations"],
                          "rejected_over_bound": summary["rejected_over_bound"], "wall_seconds": summary["wall_seconds"],
                          "best": None if best is None else {k: best[k] for k in ("arch", "value", "report", "latency_ms")},
-                         "over_bound_evaluated": len(broke)})
+                         "over_bound_evaluated": len(broke), **({"nni_trials": summary["nni_trials"]}
+                                                                if "nni_trials" in summary else {})})
     from nas_predictor.io import atomic_write_json
 
     atomic_write_json({"space": space.name, "networks": len(space), "budget": budget, "epochs": epochs,

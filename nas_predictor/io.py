@@ -115,13 +115,15 @@ _told_waiting: set[Path] = set()  # say once per lock file and process whom it w
 
 @contextlib.contextmanager
 def file_lock(path: str | os.PathLike, what: str, wait: bool = False,
-              error: type[NasPredictorError] = NasPredictorError) -> Iterator[None]:
+              error: type[NasPredictorError] = NasPredictorError, quiet_seconds: float = 0.0) -> Iterator[None]:
     """Hold the lock file ``path`` for as long as the block runs; ``what`` names what it protects.
 
     Another process that holds it makes this fail at once with ``error`` naming the lock file and the
     holder, whose pid, host, start time and command line are written to ``<path>.holder`` beside the
     lock; with ``wait`` it says on stderr whom it waits for (once per lock file and process), then
-    waits (for short critical sections, such as merging results files or reading a cache). Within one
+    waits (for short critical sections, such as merging results files or reading a cache); a lock that
+    processes take in turn all the time (a shared search's claims) says so only after ``quiet_seconds``
+    of waiting. Within one
     thread the lock nests (the CLI takes it before loading anything, the search it runs takes it
     again). The operating system drops the lock when its process dies, so a killed holder never blocks
     the next run. Locks are exclusive only: filelock has no shared mode, and every critical section
@@ -147,10 +149,13 @@ def file_lock(path: str | os.PathLike, what: str, wait: bool = False,
         if not wait:
             raise error(f"{what} is in use by another process ({_holder_text(holder)}); lock file "
                         f"{path}: wait for it to finish, or use another folder") from None
-        if path not in _told_waiting:
-            _told_waiting.add(path)
-            print(f"waiting for {what} ({_holder_text(holder)}) ...", file=sys.stderr, flush=True)
-        lock.acquire()
+        try:
+            lock.acquire(timeout=quiet_seconds)
+        except Timeout:
+            if path not in _told_waiting:
+                _told_waiting.add(path)
+                print(f"waiting for {what} ({_holder_text(holder)}) ...", file=sys.stderr, flush=True)
+            lock.acquire()
     _held[key] = 1
     try:
         holder.write_text(json.dumps({"pid": os.getpid(), "host": socket.gethostname(), "since": time.time(),

@@ -67,6 +67,8 @@ MAX_RETRY = 3
 #: seconds a worker waits before looking again when running trials hold the rest of the budget
 POLL_SECONDS = 1.0
 UNLIMITED = 10**9
+#: workers take the claim lock in turn all the time: a wait is news only when it lasts this long
+CLAIM_QUIET_SECONDS = 10.0
 #: tries to open an RDB storage while other workers create its tables
 SCHEMA_ATTEMPTS = 5
 
@@ -130,12 +132,14 @@ def claim_lock(storage: Any, url: str, study_name: str) -> Iterator[None]:
     from nas_predictor.io import file_lock
 
     if url.endswith(".log") and "://" not in url:
-        with file_lock(f"{url}.{study_name}.claim.lock", f"claims of study {study_name!r}", wait=True):
+        with file_lock(f"{url}.{study_name}.claim.lock", f"claims of study {study_name!r}", wait=True,
+                       quiet_seconds=CLAIM_QUIET_SECONDS):
             yield
         return
     if url.startswith("sqlite:///"):
         path = url[len("sqlite:///"):]
-        with file_lock(f"{path}.{study_name}.claim.lock", f"claims of study {study_name!r}", wait=True):
+        with file_lock(f"{path}.{study_name}.claim.lock", f"claims of study {study_name!r}", wait=True,
+                       quiet_seconds=CLAIM_QUIET_SECONDS):
             yield
         return
     if url.startswith("postgresql"):
@@ -390,6 +394,19 @@ def open_study(storage: Any, study_name: str, space: Any, sampler: Any, create: 
     return study
 
 
+def name_the_value(study, label: str) -> None:
+    """Name the study's objective after what the oracle returns (optuna-dashboard shows it instead of
+    "Objective 0"), unless the study already has a name for it."""
+    import warnings
+
+    import optuna
+
+    if study.metric_names is None:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+            study.set_metric_names([label])
+
+
 def run_worker(space: Any, strategy: Strategy, oracle: Oracle, budget: int, storage_url: str, study_name: str,
                seed: int = 0, constraint: LatencyConstraint | None = None, surrogate: Surrogate | None = None,
                worker_seed: int | None = None,
@@ -409,6 +426,7 @@ def run_worker(space: Any, strategy: Strategy, oracle: Oracle, budget: int, stor
     else:
         sampler = StrategySampler(space, strategy, surrogate, constraint, budget, seed=seed * 7919 + stream)
     study = open_study(storage, study_name, space, sampler)
+    name_the_value(study, oracle.value_label)
     rdb = isinstance(storage, optuna.storages.RDBStorage)
     lock = lambda: claim_lock(storage, storage_url, study_name)  # noqa: E731
     objective = objective_for(space, oracle, constraint, budget, lock, None if rdb else heartbeat[0])

@@ -1,5 +1,6 @@
 """The examples run as a user runs them (.ci/run runs examples/nni_nb201.py after the tests): here the
-reduced CI version of examples/own_space_digits.py, and its NNI model space."""
+reduced CI version of examples/own_space_digits.py (its NNI run with two trials at once on NNI's local
+training service), and its NNI model space."""
 
 from __future__ import annotations
 
@@ -30,7 +31,8 @@ def test_digits_example_quick_trains_searches_within_the_bound_and_writes_its_ou
     _require_sklearn()
     out = tmp_path / "out"
     env = {**os.environ, "NAS_PREDICTOR_CACHE": str(tmp_path / "cache")}
-    argv = [str(EXAMPLES / "own_space_digits.py"), "--quick", "--quiet", "--nni", "--out", str(out)]
+    # the NNI run on NNI's local training service, two trials at once, each in its own process
+    argv = [str(EXAMPLES / "own_space_digits.py"), "--quick", "--quiet", "--nni", "--concurrency", "2", "--out", str(out)]
     run = subprocess.run([sys.executable, *argv], capture_output=True, text=True, env=env, timeout=900)
     assert run.returncode == 0, run.stderr[-3000:]
     assert "random networks are over it" in run.stdout and "best validation" in run.stdout
@@ -61,6 +63,8 @@ def test_digits_example_quick_trains_searches_within_the_bound_and_writes_its_ou
     assert all(len(v) == 1 for v in values.values())
     nni_run = json.loads((out / "nni-seed0" / "summary.json").read_text())
     assert nni_run["space"] == "digits_cnn_nni" and nni_run["surrogate_fits"] >= 1 and nni_run["stop"] == "budget"
+    # our strategy kept both of NNI's workers busy: NNI's manager saw two trials running at once
+    assert nni_run["nni_trials"] == {"concurrency": 2, "trials": 6, "most_running_at_once": 2}
 
 
 def test_the_nni_model_space_builds_the_networks_of_the_python_space(monkeypatch):

@@ -40,6 +40,7 @@ TABLES = {
     "online-refit": lambda: accuracy.online_refit_table(),
     "async-target": lambda: async_search.async_target_table(),
     "async-hours": lambda: async_search.async_hours_table(),
+    "async-postgres": lambda: async_search.async_postgres_table(),
     "help-in-domain": lambda: help_latency.latency_in_domain_table(),
     "help-family": lambda: help_latency.latency_family_table(),
     "help-unseen": lambda: help_latency.latency_unseen_table(),

@@ -13,6 +13,8 @@
 - ``NB201TableBenchmark`` / ``NB101TableBenchmark`` (the real accuracies of our data) and
   ``NB201PredictorBenchmark`` / ``NB101PredictorBenchmark`` (our predictors): ``BenchmarkEvaluator``
   subclasses for ``BenchmarkModelSpace`` or any model space of those spaces.
+- :func:`patient_launcher`: NNI's launcher waits longer for its manager (a training service on a busy
+  machine).
 - :mod:`strategies.nni_bridge.mapping`: NNI samples <-> our arch strings (needs no NNI).
 
 Importing this package needs no NNI; its NNI pieces raise an ImportError naming the extra without it.
@@ -35,6 +37,7 @@ _LAZY = {
     "NB101PredictorBenchmark": "strategies.nni_bridge.evaluators",
     "current_arch": "strategies.nni_bridge.evaluators",
     "nni_space": "strategies.nni_bridge.space",
+    "patient_launcher": "strategies.nni_bridge.launch",
     "SampleMapping": "strategies.nni_bridge.mapping",
     "NetworkMapping": "strategies.nni_bridge.mapping",
     "nb201_sample_to_arch": "strategies.nni_bridge.mapping",

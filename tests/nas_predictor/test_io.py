@@ -75,3 +75,14 @@ def test_file_lock_waits_for_another_process_and_says_so_once(tmp_path, capsys):
     # filelock.FileLock: held as another process would hold it
     assert calls_wait_for(filelock.FileLock(str(lock)), merge, threads=2) == [1, 1]
     assert capsys.readouterr().err.count("waiting for results r") == 1
+
+
+def test_a_lock_taken_in_turn_all_the_time_waits_quietly_until_the_wait_is_long(tmp_path, capsys):
+    lock = tmp_path / "claims.lock"
+
+    def claim():
+        with file_lock(lock, "claims", wait=True, quiet_seconds=30.0):
+            return 1
+
+    assert calls_wait_for(filelock.FileLock(str(lock)), claim, threads=2) == [1, 1]
+    assert "waiting for" not in capsys.readouterr().err

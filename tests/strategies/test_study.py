@@ -293,6 +293,7 @@ def test_the_study_opens_in_optuna_dashboard_with_each_trials_architecture_laten
         server.wait(10)
     complete = [t for t in detail["trials"] if t["state"] == "Complete"]
     assert len(complete) == 4
+    assert detail["objective_names"] == ["value of value_of"]  # the oracle's label, not "Objective 0"
     for t in complete:
         attrs = {a["key"]: a["value"] for a in t["user_attrs"]}
         arch = attrs[ARCH]

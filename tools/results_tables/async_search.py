@@ -100,3 +100,29 @@ def _leads(summary: dict, k: int, hours: list) -> list[str]:
             p = worst.get("p_value")
             cells.append(f"{worst['difference']:+.2f}" + ("" if p is None else f" (p {p:.2g})"))
     return cells
+
+
+def async_postgres_table() -> list[str]:
+    """benchmarks/search_async_postgres.py: the real multi-process run on PostgreSQL against the simulator at
+    the same k (mean best test accuracy; Welch's p where both have several runs)."""
+    columns = ("workers", "runs (real / simulated)", "trials: completed, distinct, failed, pruned",
+               *(f"@{n} evaluations" for n in ("25", "50", "100")), *(f"{h} h" for h in ("2", "4", "8", "16")))
+    res = common.load("search_async_postgres")
+    if not res or not res.get("summary"):
+        return common.not_run(*columns)
+    rows = common.header(*columns)
+    for k, comparison in sorted(res["summary"].items(), key=lambda kv: int(kv[0])):
+        runs = [r for r in res["runs"] if str(r["workers"]) == k]
+
+        def cell(point: dict | None) -> str:
+            if not point:
+                return "–"
+            p = point.get("p_value")
+            return f"{point['real']:.2f} vs {point['simulated']:.2f}" + ("" if p is None else f" (p {p:.2g})")
+
+        trials = (f"{sum(r['completed'] for r in runs)}, {sum(r['distinct_completed_archs'] for r in runs)}, "
+                  f"{sum(r['failed'] for r in runs)}, {sum(r['trials'] - r['completed'] - r['failed'] for r in runs)}")
+        rows.append(common.row(k, f"{len(runs)} / {comparison['simulated_runs']}", trials,
+                               *(cell(comparison["by_evaluations"].get(n)) for n in ("25", "50", "100")),
+                               *(cell(comparison["by_hours"].get(h)) for h in ("2", "4", "8", "16"))))
+    return rows
