@@ -196,6 +196,17 @@ def build_parser() -> argparse.ArgumentParser:
     sub = parser.add_subparsers(dest="command", required=True)
     _add_predictor_commands(sub)
     _add_latency_commands(sub)
+    zc = sub.add_parser("proxies", help="zero-cost proxies (synflow, jacov, naswot, snip, grad_norm, params, "
+                                        "flops) of a space's networks at initialisation, cached and resumable")
+    zc.add_argument("--space", default="nasbench201", help="a search space that builds networks (default nasbench201)")
+    zc.add_argument("--limit", type=positive_int, default=None, help="only the space's first N networks (default all)")
+    zc.add_argument("--seed", type=_number(int, 0), default=0, help="network initialisation and batch seed (default 0)")
+    zc.add_argument("--batch-size", type=positive_int, default=64, help="images per proxy batch (default 64)")
+    zc.add_argument("--threads", type=positive_int, default=1, help="torch threads (default 1)")
+    zc.add_argument("--cache", default=None, help="cache folder (default $NAS_PREDICTOR_CACHE or ~/.cache/nas_predictor)")
+    zc.add_argument("--quiet", action="store_true", help="no progress bar")
+    zc.add_argument("--json", action="store_true", help="print one JSON object: counts, cache file, medians")
+    zc.set_defaults(func=_command("proxies"))
     ls = sub.add_parser("list", help="list shipped pretrained predictors")
     ls.add_argument("pattern", nargs="?", default="*",
                     help="only names matching this shell pattern, e.g. 'latency-*' (default: all)")

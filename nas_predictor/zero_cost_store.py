@@ -1,0 +1,83 @@
+"""Zero-cost proxies of a whole search space, cached per architecture (issue 31).
+
+``space_proxies(space, archs)`` scores each architecture's network (built by the space from ``seed``) with
+:func:`nas_predictor.zero_cost.compute_proxies` and appends one JSON line per architecture to
+``<cache>/zero_cost/<space>-<settings>.jsonl`` as it goes, so a run that is killed loses at most the
+network it was on, and the next run (or ``nas-predictor proxies``) computes only what is missing. The
+file name carries a hash of everything a score depends on (the space's cache key, the proxies' code
+version, the batch, the seed), so changed settings never read another's scores. Appends happen under a
+file lock, so two processes can fill one space's cache side by side.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+from pathlib import Path
+from typing import Any, Sequence
+
+import torch
+from tqdm.auto import tqdm
+
+from nas_predictor.errors import ConfigError
+from nas_predictor.zero_cost import PROXIES, ProxyBatch, compute_proxies
+
+#: bump when a proxy's definition changes: cached scores of the old code are then not read
+VERSION = 1
+BATCH_SIZE = 64
+
+
+def _num_classes(space: Any, arch: str, input_shape: Sequence[int]) -> int:
+    net = space.build_network(arch).eval()
+    with torch.no_grad():
+        out = net(torch.zeros((1, *input_shape)))
+    out = out[-1] if isinstance(out, (tuple, list)) else out
+    return int(out.shape[-1])
+
+
+def proxy_batch(space: Any, batch_size: int = BATCH_SIZE, seed: int = 0, sample_arch: str | None = None) -> ProxyBatch:
+    """The batch for ``space``: its networks' input shape and class count, read off one of its networks."""
+    arch = sample_arch or next(iter(space))
+    shape = tuple(space.network_input_shape(arch, 1)[1:])
+    return ProxyBatch(shape, _num_classes(space, arch, shape), batch_size, seed)
+
+
+def store_path(space: Any, batch: ProxyBatch, seed: int, cache: str | os.PathLike | None = None) -> Path:
+    from nas_predictor.data.paths import cache_dir
+
+    settings = json.dumps({"space": space.cache_key, "version": VERSION, "batch": batch.identity(),
+                           "network_seed": seed}, sort_keys=True)
+    digest = hashlib.sha256(settings.encode()).hexdigest()[:12]
+    return cache_dir(cache) / "zero_cost" / f"{space.name}-{digest}.jsonl"
+
+
+def read_store(path: Path) -> dict[str, dict[str, float]]:
+    from nas_predictor.jsonl import read_jsonl
+
+    if not path.is_file():
+        return {}
+    return {r["arch"]: r["proxies"] for r in read_jsonl(path) if isinstance(r, dict) and "arch" in r}
+
+
+def space_proxies(space: Any, archs: Sequence[str] | None = None, *, cache: str | os.PathLike | None = None,
+                  seed: int = 0, batch_size: int = BATCH_SIZE, progress: bool = True) -> dict[str, dict[str, float]]:
+    """Every proxy of each architecture of ``archs`` (default: the whole space), from the cache where it
+    has them and computed (and appended to it) where not; keyed by ``space.canonical(arch)``."""
+    from nas_predictor.io import file_lock
+    from nas_predictor.jsonl import append_jsonl
+
+    if not hasattr(space, "build_network"):
+        raise ConfigError(f"space {space.name!r} builds no networks: zero-cost proxies need one")
+    archs = [space.canonical(a) for a in (list(space) if archs is None else archs)]
+    batch = proxy_batch(space, batch_size, seed, archs[0] if archs else None)
+    path = store_path(space, batch, seed, cache)
+    known = read_store(path)
+    todo = list(dict.fromkeys(a for a in archs if a not in known))
+    for arch in tqdm(todo, desc=f"zero-cost proxies of {space.name}", unit="network", disable=not progress):
+        torch.manual_seed(seed)
+        scores = compute_proxies(space.build_network(arch), batch, PROXIES)
+        with file_lock(path.with_name(path.name + ".lock"), f"zero-cost cache of {space.name}", wait=True):
+            append_jsonl(path, {"arch": arch, "proxies": scores})
+        known[arch] = scores
+    return {a: known[a] for a in archs}

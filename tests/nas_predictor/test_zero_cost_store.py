@@ -1,0 +1,58 @@
+"""nas_predictor/zero_cost_store.py: a space's proxies cached per architecture, reloaded identically,
+computed once, resumable after a torn write."""
+
+import json
+
+import nas_predictor.zero_cost_store as store
+from tests.python_spaces import contract_space
+
+
+def test_proxies_are_cached_reloaded_identically_and_computed_only_once(tmp_path, monkeypatch):
+    space = contract_space()
+    archs = [space.sample(__import__("numpy").random.default_rng(s)) for s in range(3)]
+    first = store.space_proxies(space, archs, cache=tmp_path, batch_size=8, progress=False)
+    assert list(first) == [space.canonical(a) for a in archs]
+    assert all(set(v) == set(store.PROXIES) for v in first.values())
+    calls = []
+    real = store.compute_proxies
+    monkeypatch.setattr(store, "compute_proxies", lambda *a, **k: calls.append(1) or real(*a, **k))
+    again = store.space_proxies(space, archs, cache=tmp_path, batch_size=8, progress=False)
+    assert again == first and calls == []  # read back, bit for bit, nothing recomputed
+    # another seed or batch is another file: never mixed
+    other = store.space_proxies(space, archs[:1], cache=tmp_path, batch_size=8, seed=1, progress=False)
+    assert len(calls) == 1 and other[archs[0]] != first[archs[0]]
+
+
+def test_a_torn_last_line_is_recomputed_and_the_rest_kept(tmp_path, monkeypatch):
+    space = contract_space()
+    archs = [space.sample(__import__("numpy").random.default_rng(s)) for s in range(2)]
+    done = store.space_proxies(space, archs, cache=tmp_path, batch_size=8, progress=False)
+    (path,) = (tmp_path / "zero_cost").glob("*.jsonl")
+    lines = path.read_text().splitlines()
+    path.write_text(lines[0] + "\n" + lines[1][: len(lines[1]) // 2])  # killed while writing the second
+    calls = []
+    real = store.compute_proxies
+    monkeypatch.setattr(store, "compute_proxies", lambda *a, **k: calls.append(1) or real(*a, **k))
+    assert store.space_proxies(space, archs, cache=tmp_path, batch_size=8, progress=False) == done
+    assert len(calls) == 1
+    assert [json.loads(x)["arch"] for x in path.read_text().splitlines()] == [space.canonical(a) for a in archs]
+
+
+def test_the_proxies_command_fills_the_cache_and_a_rerun_computes_nothing(tmp_path, capsys):
+    from nas_predictor.cli import main
+
+    space = contract_space()
+    argv = ["proxies", "--space", space.name, "--limit", "2", "--batch-size", "8", "--cache", str(tmp_path),
+            "--quiet", "--json"]
+    assert main(argv) == 0
+    first = json.loads(capsys.readouterr().out)
+    assert first["networks"] == 2 and first["computed_now"] == 2 and set(first["median"]) == set(store.PROXIES)
+    assert main(argv) == 0
+    assert json.loads(capsys.readouterr().out)["computed_now"] == 0
+
+
+def test_the_proxies_command_names_an_unknown_space(capsys):
+    from nas_predictor.cli import main
+
+    assert main(["proxies", "--space", "no_such_space", "--quiet"]) == 2
+    assert "unknown search space 'no_such_space'" in capsys.readouterr().err
