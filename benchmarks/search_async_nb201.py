@@ -264,6 +264,8 @@ def plot(runs: list[dict], path: Path) -> None:
         ax.set_ylabel("mean best test accuracy (%)")
         ax.grid(alpha=0.3)
     by_time.set_xscale("log", base=2)
+    ticks = [0.25, 0.5, 1, 2, 4, 8, 16, 32, 64, 128]
+    by_time.set_xticks(ticks, [f"{t:g}" for t in ticks])
     by_time.set_xlabel("simulated wall-clock (hours)")
     by_count.set_xlabel("evaluations finished")
     by_count.legend(fontsize=6.5, ncol=2, loc="lower right")

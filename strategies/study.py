@@ -35,6 +35,7 @@ import os
 import random
 import socket
 import time
+import warnings
 import zlib
 from pathlib import Path
 from typing import Any, Iterator
@@ -101,9 +102,12 @@ def open_storage(url: str, heartbeat: tuple[int, int] = (HEARTBEAT_SECONDS, GRAC
 
         for attempt in range(SCHEMA_ATTEMPTS):
             try:
-                return optuna.storages.RDBStorage(
-                    url, heartbeat_interval=heartbeat[0], grace_period=heartbeat[1],
-                    heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(max_retry=MAX_RETRY))
+                with warnings.catch_warnings():  # the heartbeat is "experimental" in Optuna: said once, here
+                    warnings.simplefilter("ignore", optuna.exceptions.ExperimentalWarning)
+                    return optuna.storages.RDBStorage(
+                        url, heartbeat_interval=heartbeat[0], grace_period=heartbeat[1],
+                        heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
+                            max_retry=MAX_RETRY))
             except (IntegrityError, ProgrammingError):
                 # workers started together on an empty database all create Optuna's tables; all but one lose
                 # that race (a duplicate type or table): the tables exist now, so look again
@@ -397,8 +401,6 @@ def open_study(storage: Any, study_name: str, space: Any, sampler: Any, create: 
 def name_the_value(study, label: str) -> None:
     """Name the study's objective after what the oracle returns (optuna-dashboard shows it instead of
     "Objective 0"), unless the study already has a name for it."""
-    import warnings
-
     import optuna
 
     if study.metric_names is None:
