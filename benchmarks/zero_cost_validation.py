@@ -23,6 +23,25 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from common import RESULTS, code_commit, command_line, machine, update_locked  # noqa: E402
 
 
+def nwot_v1(archs: list[str], ours: dict, published: dict, space) -> dict:
+    """jacov against a second published implementation: the score column of NASWOT's first version
+    (``nb201_nwot_arch_score_acc``: Jacobian covariance on CIFAR-10, every NB201 cell; NaN where it had
+    none), for ours and for NASLib's jacov, over the same cells."""
+    import pandas as pd
+    from scipy.stats import spearmanr
+
+    from nas_predictor.data.paths import resolve_data_dir
+
+    frame = pd.read_pickle(resolve_data_dir() / "nb201_nwot_arch_score_acc" / "arch_score_acc.pd")
+    v1 = {space.canonical(a): float(v) for a, v in zip(frame["cellstr"], frame["score"]) if v == v}
+    keep = [a for a in archs if space.canonical(a) in v1]
+    mine = [ours[space.canonical(a)]["jacov"] for a in keep]
+    naslib = [published[a]["jacov"] for a in keep]
+    first = [v1[space.canonical(a)] for a in keep]
+    return {"nwot_v1_cells": len(keep), "spearman_ours_vs_nwot_v1": float(spearmanr(mine, first)[0]),
+            "spearman_naslib_vs_nwot_v1": float(spearmanr(naslib, first)[0])}
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--space", default="nasbench201", choices=["nasbench201", "nasbench101"])
@@ -63,6 +82,8 @@ def main(argv: list[str] | None = None) -> int:
             a = [ours[space.canonical(x)][name] for x in archs]
             b = [again[space.canonical(x)][name] for x in archs]
             rows[name]["spearman_ours_seed_0_vs_seed_%d" % args.repeat_seed] = float(spearmanr(a, b)[0])
+    if args.space == "nasbench201" and "jacov" in rows:
+        rows["jacov"].update(nwot_v1(archs, ours, published, space))
     entry = {"space": args.space, "cells": len(archs), "of": len(published), "proxies": rows, "seconds": seconds,
              "machine": machine(), "command": command_line(), "code": code_commit(), "seed": 0, "batch": 64,
              "data": "standard normal images, uniform labels (NASLib: CIFAR-10)"}

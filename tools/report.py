@@ -19,7 +19,7 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parent))
 
-from results_tables import accuracy, async_search, common, help_latency, measured, pilots, real  # noqa: E402
+from results_tables import accuracy, async_search, common, help_latency, measured, pilots, real, zero_cost  # noqa: E402
 
 ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = Path(__file__).resolve().parent / "results_template"
@@ -41,6 +41,7 @@ TABLES = {
     "async-target": lambda: async_search.async_target_table(),
     "async-hours": lambda: async_search.async_hours_table(),
     "async-postgres": lambda: async_search.async_postgres_table(),
+    "zero-cost-validation": lambda: zero_cost.zero_cost_validation_table(),
     "help-in-domain": lambda: help_latency.latency_in_domain_table(),
     "help-family": lambda: help_latency.latency_family_table(),
     "help-unseen": lambda: help_latency.latency_unseen_table(),

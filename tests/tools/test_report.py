@@ -236,3 +236,29 @@ def test_the_speed_table_shows_the_shipped_predictor_alone_and_each_model_after_
         "| **NAR-Former V2 graph model alone (roofline readout); shipped** | 1 | 10.0 s (worst 11.0) |"
     )
     assert len(rows) == 5  # models without timings (the baselines) get no row
+
+
+def test_the_zero_cost_table_marks_a_proxy_under_the_bound_and_shows_its_repeatability(report, monkeypatch):
+    from results_tables import common, zero_cost
+
+    run = {"of": 725, "proxies": {
+        "synflow": {"spearman": 0.999, "kendall": 0.98, "cells": 725, "spearman_ours_seed_0_vs_seed_1": 0.9992},
+        "jacov": {"spearman": 0.92, "kendall": 0.76, "cells": 725, "spearman_ours_seed_0_vs_seed_1": 0.93,
+                  "nwot_v1_cells": 700, "spearman_ours_vs_nwot_v1": 0.90, "spearman_naslib_vs_nwot_v1": 0.93}}}
+    monkeypatch.setattr(common, "load", lambda stem: {"runs": {"nasbench201": run}})
+    rows = zero_cost.zero_cost_validation_table()
+    (jacov,) = [r for r in rows if "| jacov |" in r]
+    assert "**no**" in jacov and "0.9300" in jacov and "0.9000; 0.9300 (700 cells)" in jacov
+    (synflow,) = [r for r in rows if "| synflow |" in r]
+    assert "| yes |" in synflow and synflow.endswith("| – |")
+
+
+def test_the_postgres_table_compares_the_real_runs_with_the_simulator(report, monkeypatch):
+    from results_tables import async_search, common
+
+    run = {"workers": 4, "completed": 100, "distinct_completed_archs": 100, "failed": 0, "trials": 101}
+    summary = {"4": {"simulated_runs": 20, "by_evaluations": {"100": {"real": 94.37, "simulated": 94.31, "p_value": 0.2}},
+                     "by_hours": {"8": {"real": 94.2, "simulated": 94.13}}}}
+    monkeypatch.setattr(common, "load", lambda stem: {"runs": [run, run], "summary": summary})
+    (row,) = async_search.async_postgres_table()[2:]
+    assert row.startswith("| 4 | 2 / 20 | 200, 200, 0, 2 |") and "94.37 vs 94.31 (p 0.2)" in row and "94.20 vs 94.13" in row
