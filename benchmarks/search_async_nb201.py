@@ -177,6 +177,15 @@ def median_reach(values: list[float | None]) -> float | None:
     return None if math.isinf(med) else med
 
 
+def groups(runs: list[dict]):
+    """(strategy, workers, its runs) for every strategy and worker count that has runs, in table order."""
+    for label in STRATEGIES:
+        for k in WORKERS:
+            items = [r for r in runs if r["strategy"] == label and r["workers"] == k]
+            if items:
+                yield label, k, items
+
+
 def summarize(runs: list[dict]) -> dict:
     """Best test accuracy by evaluations and by simulated hours; when each strategy reached the target (the
     1-worker search's mean best at 100 evaluations), against the 1-worker search's own time to it; ours
@@ -194,31 +203,27 @@ def summarize(runs: list[dict]) -> dict:
         "one_worker_hours": stats(base_hours), "one_worker_hours_median": median_reach([h for h, _ in base_reach]),
         "one_worker_evaluations": stats(base_evals)}
     out["hour_checkpoints"] = list(HOUR_CHECKPOINTS)
-    for label in STRATEGIES:
-        for k in WORKERS:
-            items = [r for r in runs if r["strategy"] == label and r["workers"] == k]
-            if not items:
-                continue
-            key = f"{label}@{k}"
-            out["by_evaluations"][key] = {str(n): stats([best_at_evaluations(r, n) for r in items]) for n in EVALUATIONS}
-            by_hours = []
-            for h in HOUR_CHECKPOINTS:
-                vals = [v for v in (best_at_hours(r, h) for r in items) if v is not None]
-                by_hours.append({"hours": h, "runs_with_a_result": len(vals), **(stats(vals) if vals else {})})
-            out["by_hours"][key] = by_hours
-            reached = [reach(r, target) for r in items]
-            hours = [h for h, _ in reached if h is not None]
-            evals = [n for _, n in reached if n is not None]
-            median = median_reach([h for h, _ in reached])
-            out["to_target"][key] = {
-                "reached": len(hours), "runs": len(items),
-                "hours": stats(hours) if hours else None, "evaluations": stats(evals) if evals else None,
-                "hours_median": median,
-                "hours_fraction_of_one_worker": statistics.mean(hours) / statistics.mean(base_hours) if hours else None,
-                "median_hours_fraction_of_one_worker": (median / out["target"]["one_worker_hours_median"]
-                                                        if median is not None else None),
-                "more_evaluations_than_one_worker": statistics.mean(evals) / statistics.mean(base_evals) - 1
-                if evals else None}
+    for label, k, items in groups(runs):
+        key = f"{label}@{k}"
+        out["by_evaluations"][key] = {str(n): stats([best_at_evaluations(r, n) for r in items]) for n in EVALUATIONS}
+        by_hours = []
+        for h in HOUR_CHECKPOINTS:
+            vals = [v for v in (best_at_hours(r, h) for r in items) if v is not None]
+            by_hours.append({"hours": h, "runs_with_a_result": len(vals), **(stats(vals) if vals else {})})
+        out["by_hours"][key] = by_hours
+        reached = [reach(r, target) for r in items]
+        hours = [h for h, _ in reached if h is not None]
+        evals = [n for _, n in reached if n is not None]
+        median = median_reach([h for h, _ in reached])
+        out["to_target"][key] = {
+            "reached": len(hours), "runs": len(items),
+            "hours": stats(hours) if hours else None, "evaluations": stats(evals) if evals else None,
+            "hours_median": median,
+            "hours_fraction_of_one_worker": statistics.mean(hours) / statistics.mean(base_hours) if hours else None,
+            "median_hours_fraction_of_one_worker": (median / out["target"]["one_worker_hours_median"]
+                                                    if median is not None else None),
+            "more_evaluations_than_one_worker": statistics.mean(evals) / statistics.mean(base_evals) - 1
+            if evals else None}
     for k in WORKERS:
         ours = [r for r in runs if r["strategy"] == "ours" and r["workers"] == k]
         for other in STRATEGIES[1:]:
@@ -246,19 +251,15 @@ def plot(runs: list[dict], path: Path) -> None:
     styles = {1: ":", 4: "--", 16: "-"}
     fig, (by_time, by_count) = plt.subplots(1, 2, figsize=(11, 4.2))
     grid = np.geomspace(0.25, 128, 200)
-    for label in STRATEGIES:
-        for k in WORKERS:
-            items = [r for r in runs if r["strategy"] == label and r["workers"] == k]
-            if not items:
-                continue
-            name = f"{label}, {k} worker{'s' if k > 1 else ''} ({len(items)} seeds)"
-            curve = np.array([[np.nan if (v := best_at_hours(r, h)) is None else v for h in grid] for r in items])
-            # a point is drawn once every run has a result there, so the mean never mixes runs with no result
-            mean = np.where(np.isnan(curve).any(axis=0), np.nan, np.nanmean(np.nan_to_num(curve, nan=0.0), axis=0))
-            by_time.plot(grid, mean, color=colours[label], ls=styles[k], label=name)
-            n = np.arange(1, max(r["budget"] for r in items) + 1)
-            by_count.plot(n, [statistics.mean(best_at_evaluations(r, i) for r in items) for i in n],
-                          color=colours[label], ls=styles[k], label=name)
+    for label, k, items in groups(runs):
+        name = f"{label}, {k} worker{'s' if k > 1 else ''} ({len(items)} seeds)"
+        curve = np.array([[np.nan if (v := best_at_hours(r, h)) is None else v for h in grid] for r in items])
+        # a point is drawn once every run has a result there, so the mean never mixes runs with no result
+        mean = np.where(np.isnan(curve).any(axis=0), np.nan, np.nanmean(np.nan_to_num(curve, nan=0.0), axis=0))
+        by_time.plot(grid, mean, color=colours[label], ls=styles[k], label=name)
+        n = np.arange(1, max(r["budget"] for r in items) + 1)
+        by_count.plot(n, [statistics.mean(best_at_evaluations(r, i) for r in items) for i in n],
+                      color=colours[label], ls=styles[k], label=name)
     for ax in (by_time, by_count):
         ax.set_ylim(92.6, 94.5)
         ax.set_ylabel("mean best test accuracy (%)")
