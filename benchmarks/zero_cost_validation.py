@@ -90,7 +90,7 @@ def main(argv: list[str] | None = None) -> int:
     update_locked(Path(args.out), lambda res: {**res, "benchmark": "zero_cost_validation",
                                                "runs": {**res.get("runs", {}), args.space: entry}})
     for name, r in rows.items():
-        repeat = {k: v for k, v in r.items() if k.startswith("spearman_ours")}
+        repeat = {k: v for k, v in r.items() if k.startswith("spearman_ours_seed")}
         print(f"{name:>10}: Spearman {r['spearman']:.4f}, Kendall {r['kendall']:.4f} over {r['cells']} cells"
               + "".join(f"; ours seed to seed {v:.4f}" for v in repeat.values()))
     return 0

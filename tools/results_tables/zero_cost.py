@@ -15,7 +15,7 @@ def zero_cost_validation_table() -> list[str]:
     rows = common.header(*columns)
     for space, run in sorted(res["runs"].items()):
         for proxy, r in run["proxies"].items():
-            repeat = next((v for k, v in r.items() if k.startswith("spearman_ours")), None)
+            repeat = next((v for k, v in r.items() if k.startswith("spearman_ours_seed")), None)
             rows.append(common.row(space, proxy, f"{r['cells']} of {run['of']}", f"{r['spearman']:.4f}",
                                    f"{r['kendall']:.4f}", "yes" if r["spearman"] >= 0.95 else "**no**",
                                    "–" if repeat is None else f"{repeat:.4f}",
