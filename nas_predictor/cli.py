@@ -23,6 +23,17 @@ class Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message} (see {self.prog} --help)\n")
 
 
+def _shard(text: str) -> tuple[int, int]:
+    """``I/N`` with 0 <= I < N: the I-th of N shards."""
+    try:
+        index, count = (int(part) for part in text.split("/"))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected I/N (e.g. 0/2), got {text!r}") from None
+    if not 0 <= index < count:
+        raise argparse.ArgumentTypeError(f"shard {text!r}: need 0 <= I < N")
+    return index, count
+
+
 def _number(kind: type, minimum: float | None = None, strict: bool = False) -> Callable[[str], float]:
     """An argparse type: a finite number of ``kind``, at least (or, ``strict``, above) ``minimum``."""
     def parse(text: str) -> float:
@@ -203,6 +214,9 @@ def build_parser() -> argparse.ArgumentParser:
     zc.add_argument("--seed", type=_number(int, 0), default=0, help="network initialisation and batch seed (default 0)")
     zc.add_argument("--batch-size", type=positive_int, default=64, help="images per proxy batch (default 64)")
     zc.add_argument("--threads", type=positive_int, default=1, help="torch threads (default 1)")
+    zc.add_argument("--shard", type=_shard, default=(0, 1), metavar="I/N",
+                    help="only every N-th network from the I-th (0-based), so N processes fill one cache side "
+                         "by side, e.g. 0/2 and 1/2 (default 0/1: all)")
     zc.add_argument("--cache", default=None, help="cache folder (default $NAS_PREDICTOR_CACHE or ~/.cache/nas_predictor)")
     zc.add_argument("--quiet", action="store_true", help="no progress bar")
     zc.add_argument("--json", action="store_true", help="print one JSON object: counts, cache file, medians")

@@ -95,22 +95,54 @@ def flops(model: nn.Module, input_shape: Sequence[int]) -> float:
     return float(counter.get_total_flops())
 
 
-def _loss_gradients(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
-    """grad_norm and snip, from one backward pass of the cross-entropy on the batch."""
+def _data_scores(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> dict[str, float]:
+    """grad_norm, snip, jacov and naswot from one forward pass of the batch (training mode, as NASLib):
+    the cross-entropy's gradient to the weights gives grad_norm and snip, the summed output's gradient
+    to the images (their Jacobians) gives jacov, and the ReLU inputs' signs give naswot's codes. One
+    forward instead of two is the same numbers in half the time, which matters for 15,625 cells."""
     model = copy.deepcopy(model).train()
-    model.zero_grad()
-    F.cross_entropy(_logits(model, x), y).backward()
-    layers = [m for m in _weighted(model) if m.weight.grad is not None]
-    return {"grad_norm": float(sum(m.weight.grad.norm().item() for m in layers)),
-            "snip": float(sum((m.weight.grad * m.weight).abs().sum().item() for m in layers))}
+    kernel = torch.zeros((len(x), len(x)), dtype=torch.float64)
+
+    def hook(module, inputs, output) -> None:
+        codes = (inputs[0].detach().reshape(len(x), -1) > 0).float()
+        # K = C C^T + (1 - C)(1 - C)^T = 2 C C^T + n - |c_i| - |c_j|: one product instead of two; the
+        # entries are integer counts below 2**24, exact in float32
+        ones = codes.sum(dim=1, dtype=torch.float64)
+        kernel.add_(2.0 * (codes @ codes.T).double() + codes.shape[1] - ones[:, None] - ones[None, :])
+
+    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, nn.ReLU)]
+    x = x.clone().requires_grad_(True)
+    try:
+        out = _logits(model, x)
+    finally:
+        for h in handles:
+            h.remove()
+    sign, logdet = torch.linalg.slogdet(kernel)
+    scores = {"naswot": float(logdet) if sign > 0 and math.isfinite(float(logdet)) else DEGENERATE}
+    layers = list(_weighted(model))
+    if not out.requires_grad:  # no path from the images (nor from any weight) to the output
+        return {**scores, "grad_norm": 0.0, "snip": 0.0, "jacov": DEGENERATE}
+    weights = [m.weight for m in layers]
+    grads = (torch.autograd.grad(F.cross_entropy(out, y), weights, retain_graph=True, allow_unused=True)
+             if weights else ())
+    scores["grad_norm"] = float(sum(g.norm().item() for g in grads if g is not None))
+    scores["snip"] = float(sum((g * w).abs().sum().item() for g, w in zip(grads, weights) if g is not None))
+    (image_grads,) = torch.autograd.grad(out, x, torch.ones_like(out), allow_unused=True)
+    if image_grads is None:
+        return {**scores, "jacov": DEGENERATE}
+    jacobians = image_grads.reshape(len(x), -1).double().numpy()
+    if (jacobians.std(axis=1) == 0).any():
+        return {**scores, "jacov": DEGENERATE}
+    v = np.linalg.eigvalsh(np.corrcoef(jacobians))
+    return {**scores, "jacov": float(-np.sum(np.log(v + JACOV_K) + 1.0 / (v + JACOV_K)))}
 
 
 def grad_norm(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    return _loss_gradients(model, x, y)["grad_norm"]
+    return _data_scores(model, x, y)["grad_norm"]
 
 
 def snip(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> float:
-    return _loss_gradients(model, x, y)["snip"]
+    return _data_scores(model, x, y)["snip"]
 
 
 def synflow(model: nn.Module, input_shape: Sequence[int]) -> float:
@@ -127,41 +159,12 @@ def synflow(model: nn.Module, input_shape: Sequence[int]) -> float:
     return float(total) if math.isfinite(total) else float(np.finfo(np.float64).max)
 
 
-def _activations(model: nn.Module, x: torch.Tensor) -> dict[str, float]:
-    """jacov and naswot, from one forward pass (its ReLU inputs: naswot's codes) and the backward of the
-    summed output to the images (their Jacobians: jacov)."""
-    model = copy.deepcopy(model).train()
-    kernel = torch.zeros((len(x), len(x)), dtype=torch.float64)
-
-    def hook(module, inputs, output) -> None:
-        codes = (inputs[0].detach().reshape(len(x), -1) > 0).double()
-        kernel.add_(codes @ codes.T + (1.0 - codes) @ (1.0 - codes).T)
-
-    handles = [m.register_forward_hook(hook) for m in model.modules() if isinstance(m, nn.ReLU)]
-    x = x.clone().requires_grad_(True)
-    try:
-        out = _logits(model, x)
-    finally:
-        for h in handles:
-            h.remove()
-    sign, logdet = torch.linalg.slogdet(kernel)
-    scores = {"naswot": float(logdet) if sign > 0 and math.isfinite(float(logdet)) else DEGENERATE}
-    if not out.requires_grad:  # no path from the images to the output
-        return {**scores, "jacov": DEGENERATE}
-    out.backward(torch.ones_like(out))
-    jacobians = x.grad.reshape(len(x), -1).double().numpy()
-    if (jacobians.std(axis=1) == 0).any():
-        return {**scores, "jacov": DEGENERATE}
-    v = np.linalg.eigvalsh(np.corrcoef(jacobians))
-    return {**scores, "jacov": float(-np.sum(np.log(v + JACOV_K) + 1.0 / (v + JACOV_K)))}
-
-
 def jacov(model: nn.Module, x: torch.Tensor) -> float:
-    return _activations(model, x)["jacov"]
+    return _data_scores(model, x, torch.zeros(len(x), dtype=torch.long))["jacov"]
 
 
 def naswot(model: nn.Module, x: torch.Tensor) -> float:
-    return _activations(model, x)["naswot"]
+    return _data_scores(model, x, torch.zeros(len(x), dtype=torch.long))["naswot"]
 
 
 def compute_proxies(model: nn.Module, batch: ProxyBatch, names: Sequence[str] = PROXIES) -> dict[str, float]:
@@ -171,10 +174,8 @@ def compute_proxies(model: nn.Module, batch: ProxyBatch, names: Sequence[str] = 
         raise ConfigError(f"unknown zero-cost proxy {unknown[0]!r}; known: {', '.join(PROXIES)}")
     x, y = batch.tensors()
     out: dict[str, float] = {}
-    if {"grad_norm", "snip"} & set(names):
-        out.update(_loss_gradients(model, x, y))
-    if {"jacov", "naswot"} & set(names):
-        out.update(_activations(model, x))
+    if {"grad_norm", "snip", "jacov", "naswot"} & set(names):
+        out.update(_data_scores(model, x, y))
     if "synflow" in names:
         out["synflow"] = synflow(model, batch.input_shape)
     if "params" in names:

@@ -13,6 +13,20 @@ from nas_predictor.errors import DataError
 from nas_predictor.model import ModelConfig
 
 
+def _share_the_cores_between_workers() -> None:
+    """pytest runs the suite in one worker process per core (pytest-xdist, ``-n auto`` in pyproject.toml).
+    Torch's default, every core for each process, made two workers on CI's two cores fight over them:
+    the suite got barely faster. Each worker (and the processes it starts) gets its share instead."""
+    workers = int(os.environ.get("PYTEST_XDIST_WORKER_COUNT", "1"))
+    if workers > 1:
+        threads = max(1, (os.cpu_count() or 1) // workers)
+        torch.set_num_threads(threads)
+        os.environ.setdefault("OMP_NUM_THREADS", str(threads))
+
+
+_share_the_cores_between_workers()
+
+
 def _in_ci() -> bool:
     return os.environ.get("CI", "").lower() in ("1", "true", "yes")
 

@@ -19,6 +19,8 @@ def run(args: argparse.Namespace) -> int:
     torch.set_num_threads(args.threads)
     space = get_space(args.space)
     archs = list(space) if args.limit is None else list(space)[: args.limit]
+    index, count = args.shard
+    archs = archs[index::count]
     batch = proxy_batch(space, args.batch_size, args.seed, archs[0] if archs else None)
     path = store_path(space, batch, args.seed, args.cache)
     before = len(read_store(path))
@@ -27,7 +29,8 @@ def run(args: argparse.Namespace) -> int:
                            progress=not args.quiet)
     seconds = time.perf_counter() - t0
     computed = len(read_store(path)) - before
-    summary = {"space": space.name, "networks": len(scores), "computed_now": computed, "cache": str(path),
+    summary = {"space": space.name, "shard": f"{index}/{count}", "networks": len(scores), "computed_now": computed,
+               "cache": str(path),
                "seconds": seconds, "seconds_per_computed_network": seconds / computed if computed else None,
                "median": {p: float(np.median([s[p] for s in scores.values()])) for p in PROXIES} if scores else {}}
     if args.json:

@@ -56,3 +56,23 @@ def test_the_proxies_command_names_an_unknown_space(capsys):
 
     assert main(["proxies", "--space", "no_such_space", "--quiet"]) == 2
     assert "unknown search space 'no_such_space'" in capsys.readouterr().err
+
+
+def test_two_shards_fill_one_cache_with_the_whole_space_and_nothing_twice(tmp_path, capsys):
+    from nas_predictor.cli import main
+
+    space = contract_space()
+    base = ["proxies", "--space", space.name, "--limit", "5", "--batch-size", "8", "--cache", str(tmp_path),
+            "--quiet", "--json"]
+    counts = []
+    for shard in ("0/2", "1/2"):
+        assert main(base + ["--shard", shard]) == 0
+        counts.append(json.loads(capsys.readouterr().out)["computed_now"])
+    assert counts == [3, 2]
+    assert main(base) == 0
+    assert json.loads(capsys.readouterr().out)["computed_now"] == 0  # the two shards covered all five
+    (path,) = (tmp_path / "zero_cost").glob("*.jsonl")
+    archs = [json.loads(x)["arch"] for x in path.read_text().splitlines()]
+    assert len(archs) == len(set(archs)) == 5
+    assert main(base + ["--shard", "2/2"]) == 2
+    assert "need 0 <= I < N" in capsys.readouterr().err
