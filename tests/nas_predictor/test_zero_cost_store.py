@@ -3,6 +3,8 @@ computed once, resumable after a torn write."""
 
 import json
 
+import pytest
+
 import nas_predictor.zero_cost_store as store
 from tests.python_spaces import contract_space
 
@@ -74,5 +76,7 @@ def test_two_shards_fill_one_cache_with_the_whole_space_and_nothing_twice(tmp_pa
     (path,) = (tmp_path / "zero_cost").glob("*.jsonl")
     archs = [json.loads(x)["arch"] for x in path.read_text().splitlines()]
     assert len(archs) == len(set(archs)) == 5
-    assert main(base + ["--shard", "2/2"]) == 2
+    with pytest.raises(SystemExit) as stop:
+        main(base + ["--shard", "2/2"])
+    assert stop.value.code == 2
     assert "need 0 <= I < N" in capsys.readouterr().err
