@@ -11,6 +11,7 @@ from pydantic import BaseModel, Field, ValidationError, model_validator
 from nas_predictor.config_common import TrainConfig, _Strict
 from nas_predictor.encoding import PE_VARIANTS
 from nas_predictor.errors import ConfigError
+from nas_predictor.proxy_features import expand_proxy_names
 # re-exported: `from nas_predictor.config import X` keeps working for the latency classes that moved
 from nas_predictor.latency_config import LatencyDataConfig as LatencyDataConfig
 from nas_predictor.latency_config import LatencyExperimentConfig
@@ -34,7 +35,9 @@ class DataConfig(_Strict):
     label_scale: float = Field(0.01, gt=0)
     split: Literal["paper", "random"] = "paper"
     n_train: int = Field(781, ge=1)
-    n_valid: int = Field(200, ge=1)
+    # 0: no validation cells, and the last epoch's weights are kept (a protocol whose only labels are the
+    # n_train training cells, as TNASP's and PINAT's random splits)
+    n_valid: int = Field(200, ge=0)
     split_seed: int = Field(0, ge=0)  # numpy seeds are non-negative
     # "all": test on every cell, training and validation ones included (the paper's protocol);
     # "rest": only on the cells neither split holds (a held-out test set, for small tables)
@@ -44,11 +47,19 @@ class DataConfig(_Strict):
 class EncodingConfig(_Strict):
     num_freqs: int = Field(32, ge=1, le=64)
     variant: str = "nerf"
+    # Zero-cost proxies the model reads besides the cell (issue 31): proxy names (synflow, jacov, naswot,
+    # snip, grad_norm, params, flops), family names (size, saliency, activation) or "all"; none by default.
+    # They are computed (or read from the proxy cache, `nas-predictor proxies`) for every cell.
+    proxies: list[str] = []
+    # images per proxy batch (jacov and naswot compare a batch's images with each other); smaller for
+    # large inputs. Part of the proxy cache's key, and kept in the checkpoint for prediction.
+    proxy_batch_size: int = Field(64, ge=2)
 
     @model_validator(mode="after")
     def _known_variant(self) -> "EncodingConfig":
         if self.variant not in PE_VARIANTS:
             raise ValueError(f"variant must be one of {PE_VARIANTS}, got {self.variant!r}")
+        self.proxies = expand_proxy_names(self.proxies)
         return self
 
 
@@ -69,6 +80,11 @@ class ExperimentConfig(_Strict):
 
     @model_validator(mode="after")
     def _consistent(self) -> "ExperimentConfig":
+        if self.encoding.proxies and not self.model.proxy_dim:
+            self.model = self.model.model_copy(update={"proxy_dim": len(self.encoding.proxies)})
+        if self.model.proxy_dim != len(self.encoding.proxies):
+            raise ValueError(f"model.proxy_dim ({self.model.proxy_dim}) must equal the number of encoding.proxies "
+                             f"({len(self.encoding.proxies)}); leave it out and it is filled in")
         if self.model.input_dim != 4 * self.encoding.num_freqs:
             raise ValueError(
                 f"model.input_dim ({self.model.input_dim}) must equal 4 * encoding.num_freqs "

@@ -18,13 +18,14 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass
-from typing import Sequence
+from typing import Any, Mapping, Sequence
 
 import numpy as np
 import torch
 
 from nas_predictor.errors import GraphError
 from nas_predictor.graph import ArchGraph
+from nas_predictor.proxy_features import ProxyScaler
 
 PE_VARIANTS = ("nerf", "nerf_float32", "trans")
 
@@ -140,12 +141,15 @@ def padded_adjacency(graphs: Sequence[ArchGraph], n: int) -> tuple[np.ndarray, n
 class CellTokenizer:
     """NAS-Bench cell tokens: token_i = [f_PE(op_code_i), f_PE(i)] (2 x 2L dims), A = adj + adj^T."""
 
-    def __init__(self, op_vocab: Sequence[str], num_freqs: int = 32, variant: str = "nerf") -> None:
+    def __init__(self, op_vocab: Sequence[str], num_freqs: int = 32, variant: str = "nerf",
+                 proxies: Mapping[str, Any] | None = None) -> None:
         if len(set(op_vocab)) != len(op_vocab) or not op_vocab:
             raise ValueError(f"op_vocab must be non-empty and unique, got {list(op_vocab)}")
         self.op_vocab = tuple(op_vocab)
         self.num_freqs = num_freqs
         self.variant = variant
+        # zero-cost proxies as the batch's static features (nas_predictor/proxy_features.py), or none
+        self.proxies = ProxyScaler.from_config(proxies) if proxies else None
         self._code = {op: i for i, op in enumerate(self.op_vocab)}
         self._op_table = torch.from_numpy(positional_encoding(np.arange(len(op_vocab)), num_freqs, variant))
         self._pos_table = torch.zeros(0, 2 * num_freqs)
@@ -155,7 +159,10 @@ class CellTokenizer:
         return 4 * self.num_freqs
 
     def config(self) -> dict:
-        return {"op_vocab": list(self.op_vocab), "num_freqs": self.num_freqs, "variant": self.variant}
+        config = {"op_vocab": list(self.op_vocab), "num_freqs": self.num_freqs, "variant": self.variant}
+        if self.proxies is not None:
+            config["proxies"] = self.proxies.config()
+        return config
 
     def _positions(self, n: int) -> torch.Tensor:
         if self._pos_table.shape[0] < n:
@@ -182,4 +189,5 @@ class CellTokenizer:
         tokens = torch.cat(
             [self._op_table[torch.from_numpy(codes)], self._positions(n).expand(b, n, -1)], dim=-1
         ) * mask_t[..., None]
-        return GraphBatch(tokens=tokens, adj=torch.from_numpy(adj), mask=mask_t)
+        static = None if self.proxies is None else torch.from_numpy(self.proxies.features(graphs))
+        return GraphBatch(tokens=tokens, adj=torch.from_numpy(adj), mask=mask_t, static=static)

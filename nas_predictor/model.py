@@ -203,6 +203,9 @@ class NARFormerV2(nn.Module):
         head_in = cfg.hidden
         if cfg.task == "accuracy":
             self.fusion = HierarchicalFusion(cfg.hidden, cfg.num_blocks)
+            if cfg.proxy_dim:  # zero-cost proxies: embedded, then read by the head beside the graph vector
+                self.proxy_embed = nn.Linear(cfg.proxy_dim, cfg.hidden)
+                head_in = 2 * cfg.hidden
         elif cfg.readout in ("sum", "node_sum", "roofline_sum"):
             self.static_embed = nn.Linear(cfg.static_dim, cfg.hidden)
             if cfg.readout != "roofline_sum":  # roofline_sum's head reads nodes; its graph_head the statics
@@ -214,7 +217,8 @@ class NARFormerV2(nn.Module):
         self.graph_head = _mlp_head(2 * cfg.hidden, cfg.hidden, cfg.num_outputs, cfg.dropout) \
             if cfg.readout == "roofline_sum" else None
         # The attention blocks keep torch's default init; head, fusion and static linears use the reference's.
-        for part in (self.head, self.graph_head, getattr(self, "fusion", None), getattr(self, "static_embed", None)):
+        for part in (self.head, self.graph_head, getattr(self, "fusion", None), getattr(self, "static_embed", None),
+                     getattr(self, "proxy_embed", None)):
             for linear in part.modules() if part is not None else ():
                 if isinstance(linear, nn.Linear):
                     _thomas_init(linear)
@@ -291,6 +295,12 @@ class NARFormerV2(nn.Module):
             x = _unpack(x, packed, mask)
         if self.cfg.task == "accuracy":
             graph_vec = self.fusion(torch.stack(pooled, dim=1))
+            if self.cfg.proxy_dim:
+                if batch.static is None or batch.static.shape[-1] != self.cfg.proxy_dim:
+                    raise ValueError(f"this accuracy model reads {self.cfg.proxy_dim} zero-cost proxies per cell; the "
+                                     "batch has " + ("none" if batch.static is None else str(batch.static.shape[-1])))
+                proxies = F.relu(F.dropout(self.proxy_embed(batch.static), self.cfg.dropout, self.training))
+                graph_vec = torch.cat([graph_vec, proxies], dim=-1)
         elif self.cfg.readout == "op_sum":
             out = positive_output(self.head(x), self.cfg.output)  # (B, N) or (B, N, K)
             return (out * (maskf if out.dim() == 3 else maskf[..., 0])).sum(dim=1)

@@ -22,6 +22,10 @@ class ModelConfig(BaseModel):
     dropout: float = Field(0.05, ge=0.0, lt=1.0)
     layer_scale_init: float = Field(1e-4, gt=0.0)
     static_dim: int = Field(40, ge=0)  # latency only: f_PE of the global scalars
+    # Accuracy only: how many zero-cost proxies the model reads besides the cell (the batch's static
+    # features, nas_predictor/proxy_features.py); an experiment config fills it in from encoding.proxies.
+    # They are embedded (a linear layer and a ReLU) and joined to the fused graph vector before the head.
+    proxy_dim: int = Field(0, ge=0)
     # narformer_v2 (this paper) or nnlp_gnn (the NNLQP baseline: GraphSAGE-style layers, latency only)
     architecture: Literal["narformer_v2", "nnlp_gnn"] = "narformer_v2"
     # Latency only: one output per device setting, sharing the trunk (a latency experiment with a list
@@ -82,6 +86,8 @@ class ModelConfig(BaseModel):
         if self.readout == "grounded" and not self.op_latency_offset:
             raise ValueError("model.readout 'grounded' needs encoding.op_latency (it reads each node's per-operator "
                              "time from its token; model.op_latency_offset names the column)")
+        if self.proxy_dim and (self.task != "accuracy" or self.architecture != "narformer_v2"):
+            raise ValueError("model.proxy_dim (zero-cost proxies as inputs) is for NAR-Former V2 accuracy models")
         if self.input_columns is not None:
             cols = self.input_columns
             if not cols or cols != sorted(set(cols)) or cols[0] < 0 or cols[-1] >= self.input_dim:

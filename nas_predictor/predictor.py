@@ -165,9 +165,25 @@ class Predictor:
         if average and archs and all(isinstance(a, str) for a in archs):
             space = self._space()
             return class_mean(space, list(archs), lambda todo: self.predict(todo, batch_size, False))
-        graphs = [a if isinstance(a, ArchGraph) else self._space().to_graph(a) for a in archs]
+        graphs = self._graphs(archs)
         names = [a if isinstance(a, str) else f"graph {i}" for i, a in enumerate(archs)]
         return self.predict_graphs(graphs, batch_size, names)
+
+    def _graphs(self, archs: Sequence[str] | Sequence[ArchGraph]) -> list[ArchGraph]:
+        """The graphs of arch strings (ArchGraphs as given); a predictor that reads zero-cost proxies gets
+        them attached from its space's proxy cache, computed where the cache has none yet."""
+        graphs = [a if isinstance(a, ArchGraph) else self._space().to_graph(a) for a in archs]
+        proxies = getattr(self.tokenizer, "proxies", None)
+        strings = [i for i, a in enumerate(archs) if isinstance(a, str)]
+        if proxies is None or not strings:
+            return graphs
+        from nas_predictor.proxy_features import attach_proxies
+
+        attached = attach_proxies(self._space(), [archs[i] for i in strings], [graphs[i] for i in strings],
+                                  seed=proxies.seed, batch_size=proxies.batch_size, progress=len(strings) > 100)
+        for i, graph in zip(strings, attached):
+            graphs[i] = graph
+        return graphs
 
     def predict_with_plain(
         self, archs: Sequence[str], graphs: Sequence[ArchGraph] | None = None, batch_size: int | None = None,
@@ -179,7 +195,7 @@ class Predictor:
         """
         average = self.average_equivalent if average_equivalent is None else average_equivalent
         if graphs is None:
-            graphs = [self._space().to_graph(a) for a in archs]
+            graphs = self._graphs(archs)
         plain = self.predict_graphs(graphs, batch_size, list(archs))
         if not average:
             return plain, plain

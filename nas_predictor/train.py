@@ -238,7 +238,7 @@ def _init_worker(progress_queue: Any) -> None:
 
 
 def _train_member_worker(
-    cfg_json: str, train: CellData, valid: CellData, seed: int, device: str, threads: int,
+    cfg_json: str, train: CellData, valid: CellData | None, seed: int, device: str, threads: int,
     callbacks: Sequence[EpochCallback],
 ) -> dict[str, Any]:
     """Entry point of a worker process: train one member with its own thread budget."""
@@ -255,7 +255,7 @@ def _train_member_worker(
 
 
 def train_members(
-    cfg: ExperimentConfig, train: CellData, valid: CellData, device: torch.device, progress: bool = True,
+    cfg: ExperimentConfig, train: CellData, valid: CellData | None, device: torch.device, progress: bool = True,
     callbacks: Sequence[EpochCallback] = (),
 ) -> list[MemberResult]:
     """Train the ensemble's members: one after another, or ``train.workers`` at a time in worker
@@ -350,7 +350,7 @@ def run_experiment(
     valid = encode_cells(
         tokenizer, [data.graphs[i] for i in data.valid_idx], data.train_labels[data.valid_idx] * scale,
         f"{cfg.data.train_target} (validation)",
-    )
+    ) if len(data.valid_idx) else None  # data.n_valid 0: no selection, the last epoch is kept
     prep_seconds = time.perf_counter() - t0
     members = train_members(cfg, train, valid, device, progress, callbacks)
     # Wall time of data preparation + training, without the callbacks' (lab instrumentation).

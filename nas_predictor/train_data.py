@@ -14,6 +14,7 @@ from nas_predictor.config import ExperimentConfig
 from nas_predictor.data import load_nb101_subset, load_nb101_tfrecord, load_table, paper_split, random_split
 from nas_predictor.data.splits import held_out
 from nas_predictor.encoding import CellTokenizer, GraphBatch, size_batches
+from nas_predictor.proxy_features import ProxyScaler, attach_proxies
 from nas_predictor.errors import ConfigError, DataError
 from nas_predictor.graph import ArchGraph
 from nas_predictor.metrics import kendall_tau, summarize
@@ -74,8 +75,13 @@ def class_variants(
 
 
 def cell_tokenizer(cfg: ExperimentConfig, data: PreparedData) -> CellTokenizer:
-    """The tokenizer a run of ``cfg`` encodes ``data``'s cells with (the checkpoint stores its config)."""
-    return CellTokenizer(data.space_vocab, cfg.encoding.num_freqs, cfg.encoding.variant)
+    """The tokenizer a run of ``cfg`` encodes ``data``'s cells with (the checkpoint stores its config); with
+    ``encoding.proxies``, its proxy features are scaled by the training cells' (never the test cells')."""
+    proxies = None
+    if cfg.encoding.proxies:
+        proxies = ProxyScaler.fit(cfg.encoding.proxies, [data.graphs[i] for i in data.train_idx],
+                                  batch_size=cfg.encoding.proxy_batch_size).config()
+    return CellTokenizer(data.space_vocab, cfg.encoding.num_freqs, cfg.encoding.variant, proxies)
 
 
 def check_labels(labels: np.ndarray, name: str) -> np.ndarray:
@@ -145,6 +151,9 @@ def prepare_data(cfg: ExperimentConfig, data_dir: str | None = None) -> Prepared
             raise ConfigError(f"data.test_on 'rest': {cfg.data.n_train} train + {cfg.data.n_valid} validation "
                               f"cells leave none of the {n} to test on")
     graphs = [space.to_graph(a) for a in table.arch_strs]
+    if cfg.encoding.proxies:  # every cell's, from the proxy cache (computed where it has none yet)
+        graphs = attach_proxies(space, table.arch_strs, graphs, batch_size=cfg.encoding.proxy_batch_size,
+                                progress=True)
     return PreparedData(
         archs=table.arch_strs, graphs=graphs, train_idx=split.train, valid_idx=split.valid, test_idx=split.test,
         train_labels=train_labels, eval_labels=eval_labels, space_vocab=tuple(space.op_vocab),

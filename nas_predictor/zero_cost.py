@@ -38,11 +38,8 @@ import torch.nn.functional as F
 from torch import nn
 
 from nas_predictor.errors import ConfigError
+from nas_predictor.proxy_features import FAMILIES, PROXIES  # noqa: F401  (their home is torch-free)
 
-PROXIES = ("synflow", "jacov", "naswot", "snip", "grad_norm", "params", "flops")
-#: the families of the ablation (issue 31): size, gradient saliency, activation patterns
-FAMILIES = {"size": ("params", "flops"), "saliency": ("synflow", "snip", "grad_norm"),
-            "activation": ("jacov", "naswot")}
 #: the score of jacov and naswot for a network whose output ignores its input
 DEGENERATE = -1.0e9
 JACOV_K = 1e-5
