@@ -378,7 +378,9 @@ def run_experiment(
         **evaluate_prepared(predictor, data, cfg),
         "members": [
             {"seed": cfg.train.seed + MEMBER_SEED_STRIDE * i, "best_epoch": m.best_epoch,
-             "best_valid_tau": m.best_valid_tau, "train_seconds": m.seconds}
+             # None: no validation cells (data.n_valid 0)
+             "best_valid_tau": m.best_valid_tau if math.isfinite(m.best_valid_tau) else None,
+             "train_seconds": m.seconds}
             for i, m in enumerate(members)
         ],
         "train_seconds": train_seconds,
