@@ -42,22 +42,31 @@ from strategies.surrogates import OnlineSurrogate  # noqa: E402
 
 BUDGETS = (25, 50, 100, 150, 200)
 STRATEGIES = ("random", "evolution", "tpe", "evolution-guided", "tpe-guided", "predictor-v1", "predictor-v2",
-              "predictor")
+              "predictor", "predictor-zc", "predictor-zc-warm", "predictor-zc-fit")
 #: labels that are a strategy with other settings than its defaults: (strategy, parameters)
 VARIANTS = {
     # the predictor search's first defaults (10 random starts, 5 ranked picks per round, no local picks)
     "predictor-v1": ("predictor", {"num_init": 10, "top_k": 5, "num_local": 0}),
     # its second: 20 random starts (before the warm start from the parameter-count proxy)
     "predictor-v2": ("predictor", {"warm_start": "random"}),
+    # issue 31: the zero-cost proxies in the warm start (their vote instead of the parameter count) and as
+    # inputs of every refit; -warm and -fit take one of the two
+    "predictor-zc": ("predictor", {"warm_start": "zero_cost"}),
+    "predictor-zc-warm": ("predictor", {"warm_start": "zero_cost"}),
+    "predictor-zc-fit": ("predictor", {}),
 }
+#: labels whose online surrogate has other settings than its defaults
+SURROGATE_SETTINGS = {"predictor-zc": {"encoding": {"proxies": ["all"]}},
+                      "predictor-zc-fit": {"encoding": {"proxies": ["all"]}}}
 
 
 def one_run(dataset: str, label: str, seed: int, budget: int, oracle: NB201TableOracle, constraint, optimum: dict,
             early_stop: bool, latency_check: TableLatency | None) -> dict:
     name, guided = label.removesuffix("-guided"), label.endswith("-guided")
-    name, params = VARIANTS.get(name, (name, {}))
+    name, params = VARIANTS.get(label.removesuffix("-guided"), (name, {}))
     strategy = make_strategy(name, guided=guided, **params)
-    surrogate = OnlineSurrogate("nasbench201", seed=seed) if strategy.needs_surrogate else None
+    surrogate = OnlineSurrogate("nasbench201", seed=seed, overrides=SURROGATE_SETTINGS.get(label)) \
+        if strategy.needs_surrogate else None
     t0 = time.perf_counter()
     summary = run_search(NASBench201(), strategy, oracle, budget, seed=seed, surrogate=surrogate,
                          constraint=constraint, progress=False, target=optimum["search_value"] if early_stop else None)

@@ -31,6 +31,7 @@ from nas_predictor.latency_config import NetworkEncodingConfig
 from nas_predictor.model_config import ModelConfig
 from nas_predictor.network_encoding import LazyGraphBatch, NetworkTokenizer
 from nas_predictor.predictor import Predictor
+from nas_predictor.proxy_features import SCALAR_PREFIX, ProxyScaler, attach_proxies
 from nas_predictor.spaces import get_space
 from nas_predictor.train import class_variants, encode_cells, train_member
 from nas_predictor.train_data import CellData, check_labels
@@ -119,12 +120,16 @@ def network_model_config(cfg: ExperimentConfig, tokenizer: NetworkTokenizer,
 def fit_online(
     space: str, archs: Sequence[str], labels: Sequence[float], cfg: ExperimentConfig | None = None,
     seed: int = 0, steps: int = ONLINE_STEPS, device: str = "cpu", graphs: Sequence[ArchGraph] | None = None,
+    proxy_scaler: ProxyScaler | None = None,
 ) -> tuple[Predictor, float]:
     """(a predictor of ``labels`` (table units, e.g. percent) for architectures of ``space``, fit seconds).
 
     ``steps`` optimiser steps at most; fewer than two distinct labels cannot be ranked and are refused.
     ``graphs``: the archs' graphs when the caller has them (a search keeps its evaluated networks', whose
-    exports take 0.05-1 s each), else ``space.to_graph``.
+    exports take 0.05-1 s each), else ``space.to_graph``. With ``cfg.encoding.proxies`` (cell spaces) the
+    model also reads the cells' zero-cost proxies (attached to graphs that lack them), scaled by
+    ``proxy_scaler`` (a search keeps one for all its refits, so candidates' tokens stay valid) or, without
+    one, by a scaler fitted on these cells.
     """
     labels = np.asarray(labels, dtype=np.float64)
     if len(archs) != len(labels):
@@ -139,15 +144,35 @@ def fit_online(
     if whole_network_space(sp):
         return _fit_networks(space, sp, archs, labels, cfg, seed, steps, device, graphs, t0)
     graphs = list(graphs) if graphs is not None else [sp.to_graph(a) for a in archs]
-    tokenizer = CellTokenizer(tuple(sp.op_vocab), cfg.encoding.num_freqs, cfg.encoding.variant)
+    names = cfg.encoding.proxies
+    if names:
+        graphs = _with_proxies(sp, archs, graphs, cfg)
+        proxy_scaler = proxy_scaler or ProxyScaler.fit(names, graphs, batch_size=cfg.encoding.proxy_batch_size)
+    tokenizer = CellTokenizer(tuple(sp.op_vocab), cfg.encoding.num_freqs, cfg.encoding.variant,
+                              proxy_scaler.config() if names else None)
     scale = cfg.data.label_scale
     data = encode_cells(tokenizer, graphs, labels * scale, "evaluated architectures")
     if cfg.train.equivalence_augment:
         pool = list(archs) + [m for m in dict.fromkeys(m for a in archs for m in sp.equivalent_archs(a))
                               if m not in set(archs)]
         pool_graphs = graphs + [sp.to_graph(m) for m in pool[len(archs):]]
+        if names:
+            pool_graphs = graphs + _with_proxies(sp, pool[len(archs):], pool_graphs[len(archs):], cfg)
         data.variants = class_variants(tokenizer, sp, pool, pool_graphs, np.arange(len(archs)))
     return _fit(space, cfg, cfg, tokenizer, data, data, seed, steps, device, t0)
+
+
+def _with_proxies(sp: Any, archs: Sequence[str], graphs: Sequence[ArchGraph], cfg: ExperimentConfig) -> list[ArchGraph]:
+    """``graphs`` with their cells' zero-cost proxies (those that carry them already kept as they are)."""
+    key = SCALAR_PREFIX + cfg.encoding.proxies[0]
+    todo = [i for i, g in enumerate(graphs) if key not in g.scalars]
+    out = list(graphs)
+    if todo:
+        attached = attach_proxies(sp, [archs[i] for i in todo], [graphs[i] for i in todo],
+                                  batch_size=cfg.encoding.proxy_batch_size)
+        for i, g in zip(todo, attached):
+            out[i] = g
+    return out
 
 
 def _fit_networks(
@@ -156,6 +181,10 @@ def _fit_networks(
 ) -> tuple[Predictor, float]:
     """fit_online for a whole-network space: NETWORK_ENCODING tokens, network_model_config's model, and
     ``cfg`` as given (``online_config(whole_network=True)`` when fit_online made it)."""
+    if cfg.encoding.proxies:
+        raise ConfigError(f"encoding.proxies: the online surrogate reads zero-cost proxies for cell spaces "
+                          f"(NAS-Bench-101/201); space {space!r} describes whole networks, whose tokens already "
+                          "hold each operator's FLOPs and memory traffic: leave it out")
     if cfg.train.equivalence_augment:
         raise ConfigError(f"train.equivalence_augment draws cells of an equivalence class (NAS-Bench-101/201); "
                           f"space {space!r} describes whole networks: leave it off")

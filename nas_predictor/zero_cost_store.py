@@ -21,6 +21,7 @@ import torch
 from tqdm.auto import tqdm
 
 from nas_predictor.errors import ConfigError
+from nas_predictor.proxy_features import builds_networks
 from nas_predictor.zero_cost import PROXIES, ProxyBatch, compute_proxies
 
 #: bump when a proxy's definition changes: cached scores of the old code are then not read
@@ -67,7 +68,7 @@ def space_proxies(space: Any, archs: Sequence[str] | None = None, *, cache: str 
     from nas_predictor.io import file_lock
     from nas_predictor.jsonl import append_jsonl
 
-    if not hasattr(space, "build_network"):
+    if not builds_networks(space):
         raise ConfigError(f"space {space.name!r} builds no networks: zero-cost proxies need one")
     archs = [space.canonical(a) for a in (list(space) if archs is None else archs)]
     batch = proxy_batch(space, batch_size, seed, archs[0] if archs else None)

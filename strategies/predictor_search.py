@@ -13,8 +13,11 @@ evaluates that many of the best-scored new neighbours of the best architecture f
 ``warm_start`` is how the ``num_init`` first architectures are chosen: ``"random"``, or ``"proxy"``: each
 is the best, by the space's training-free ``proxy_score`` (NAS-Bench-201: its parameter count), of
 ``proxy_tournament`` random new architectures within the bound, so the first predictor fit sees
-better architectures than random ones while the draws stay spread over the space. ``"auto"`` (the
-default) is ``"proxy"`` on a space that has a proxy score and ``"random"`` on one that has none.
+better architectures than random ones while the draws stay spread over the space. ``"zero_cost"`` is
+the same tournament judged by the zero-cost proxies' vote (``nas_predictor.proxy_features.proxy_vote``:
+the mean rank by synflow, jacov, NASWOT, snip, grad_norm, parameters and FLOPs), for a space that builds
+networks. ``"auto"`` (the default) is ``"proxy"`` on a space that has a proxy score and ``"random"`` on
+one that has none.
 
 ``acquisition`` is how candidates are scored: ``"mean"`` ranks by the surrogate's prediction (pure
 exploitation); ``"its"`` is independent Thompson sampling as in BANANAS: each candidate's score is drawn
@@ -31,6 +34,7 @@ import numpy as np
 
 from nas_predictor.errors import ConfigError
 from nas_predictor.online import whole_network_space
+from nas_predictor.proxy_features import builds_networks, proxy_vote
 from strategies.base import SearchContext, Strategy, checked_bool, checked_int
 
 ACQUISITIONS = ("mean", "its")
@@ -40,7 +44,7 @@ ACQUISITIONS = ("mean", "its")
 #: so whole-network spaces rank 10 x 30 + 60 (mutants of the best repeat across rounds and keep their tokens)
 CELL_POOL = {"num_mutants": 100, "num_random": 200}
 NETWORK_POOL = {"num_mutants": 30, "num_random": 60}
-WARM_STARTS = ("auto", "random", "proxy")
+WARM_STARTS = ("auto", "random", "proxy", "zero_cost")
 
 
 class PredictorSearch(Strategy):
@@ -140,12 +144,18 @@ class PredictorSearch(Strategy):
         if warm_start == "random":
             return ctx.sample_new()
         drawn = list(dict.fromkeys(ctx.sample_new() for _ in range(self.proxy_tournament)))
-        scores = [ctx.space.proxy_score(a) for a in drawn]
+        if warm_start == "zero_cost":
+            scores = proxy_vote(ctx.space, drawn)
+        else:
+            scores = [ctx.space.proxy_score(a) for a in drawn]
         return drawn[int(np.argmax(scores))]  # the first drawn of any tie: ties stay random
 
     def run(self, ctx: SearchContext) -> None:
         warm_start = self.warm_start
-        if warm_start != "random":  # a space without a proxy fails ("proxy") before anything is spent
+        if warm_start == "zero_cost" and not builds_networks(ctx.space):
+            raise ConfigError(f"warm_start 'zero_cost' needs a space that builds networks (its proxies are computed "
+                              f"from them); {ctx.space.name!r} builds none: use 'proxy' or 'random'")
+        if warm_start in ("auto", "proxy"):  # a space without a proxy fails ("proxy") before anything is spent
             try:
                 ctx.space.proxy_score(ctx.space.sample(np.random.default_rng(0)))
             except NotImplementedError as err:

@@ -24,6 +24,7 @@ from nas_predictor.errors import ConfigError
 from nas_predictor.graph import ArchGraph
 from nas_predictor.online import ONLINE_STEPS, fit_online, online_config, whole_network_space
 from nas_predictor.predictor import DEFAULT_BATCH_SIZE
+from nas_predictor.proxy_features import ProxyScaler, attach_proxies
 from nas_predictor.spaces import get_space
 
 #: whole networks' unpadded tokens kept between scoring calls, counted in node rows (~200 floats each,
@@ -141,6 +142,10 @@ class OnlineSurrogate(Surrogate):
         # last 128-256 exports, which scoring a pool of candidates replaces
         self._graphs: dict[str, ArchGraph] = {}
         self._whole_network: bool | None = None
+        # encoding.proxies: cells' graphs with their zero-cost proxies (read from the space's proxy cache
+        # once per search), and the scaler of the first fit
+        self._proxy_graphs: dict[str, ArchGraph] = {}
+        self._proxy_scaler: ProxyScaler | None = None
         self._map = (0.0, 1.0)  # label_map of the values the current models were fit on
         self._scores: dict[str, np.ndarray] = {}  # arch -> the current models' scores (one per member)
         self.fit_seconds = 0.0
@@ -162,6 +167,12 @@ class OnlineSurrogate(Surrogate):
                 if a not in self._graphs:
                     self._graphs[a] = space.to_graph(a)
             graphs = [self._graphs[a] for a in archs]
+        elif self.cfg.encoding.proxies:
+            graphs = self._cell_graphs(archs)
+            if self._proxy_scaler is None:
+                # fixed at the first fit (never refit): the candidates' cached tokens hold scaled proxies
+                self._proxy_scaler = ProxyScaler.fit(self.cfg.encoding.proxies, graphs,
+                                                     batch_size=self.cfg.encoding.proxy_batch_size)
         self._models = []
         self._scores = {}
         for m in range(self.ensemble):
@@ -173,11 +184,22 @@ class OnlineSurrogate(Surrogate):
                 if np.unique(values[rows]).size < 2:  # a resample with one value cannot be ranked
                     rows = np.arange(len(ok))
             model, seconds = fit_online(self.space, [archs[i] for i in rows], values[rows], self.cfg, seed=seed,
-                                        steps=self.steps, graphs=None if graphs is None else [graphs[i] for i in rows])
+                                        steps=self.steps, graphs=None if graphs is None else [graphs[i] for i in rows],
+                                        proxy_scaler=self._proxy_scaler)
             self._models.append(model)
             self.fit_seconds += seconds
         self.fits += 1
         self._fitted_on = len(ok)
+
+    def _cell_graphs(self, archs: Sequence[str]) -> list[ArchGraph]:
+        """The cells' graphs with their zero-cost proxies, read (or computed) once per search."""
+        new = [a for a in dict.fromkeys(archs) if a not in self._proxy_graphs]
+        if new:
+            space = get_space(self.space)
+            attached = attach_proxies(space, new, [space.to_graph(a) for a in new],
+                                      batch_size=self.cfg.encoding.proxy_batch_size)
+            self._proxy_graphs.update(zip(new, attached))
+        return [self._proxy_graphs[a] for a in archs]
 
     @property
     def whole_network(self) -> bool:
@@ -225,7 +247,8 @@ class OnlineSurrogate(Surrogate):
         new = [a for a in dict.fromkeys(archs) if a not in self._rows]
         if new:
             space = get_space(self.space)
-            encoded = self._models[0].tokenizer.encode([space.to_graph(a) for a in new])
+            graphs = self._cell_graphs(new) if self.cfg.encoding.proxies else [space.to_graph(a) for a in new]
+            encoded = self._models[0].tokenizer.encode(graphs)
             self._tokens = encoded if self._tokens is None else GraphBatch.concat([self._tokens, encoded])
             self._rows.update((a, len(self._rows)) for a in new)
         rows = torch.tensor([self._rows[a] for a in archs])
