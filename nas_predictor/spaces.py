@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Iterator
 from nas_predictor.errors import ConfigError
 
 if TYPE_CHECKING:
+    from importlib.resources.abc import Traversable
     import numpy as np
     import onnx
     import torch
@@ -110,6 +111,11 @@ class SearchSpace(abc.ABC):
         """Optional fast path: ``arch``'s whole network written straight as ONNX at batch 1, which
         ``onnx_to_graph`` must read exactly as the export of :meth:`build_network` (the contract suite
         compares them). ``None`` (the default): the core exports :meth:`build_network`."""
+        return None
+
+    def zero_cost_table(self) -> "Traversable | None":
+        """A packaged table of this space's zero-cost proxies (nas_predictor/zero_cost_store.py reads it
+        before computing any), or None (the default): every network is scored on first use."""
         return None
 
     def proxy_score(self, arch: str) -> float:

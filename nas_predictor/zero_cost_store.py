@@ -12,11 +12,13 @@ file lock, so two processes can fill one space's cache side by side.
 from __future__ import annotations
 
 import hashlib
+import io
 import json
 import os
 from pathlib import Path
 from typing import Any, Sequence
 
+import numpy as np
 import torch
 from tqdm.auto import tqdm
 
@@ -44,13 +46,51 @@ def proxy_batch(space: Any, batch_size: int = BATCH_SIZE, seed: int = 0, sample_
     return ProxyBatch(shape, _num_classes(space, arch, shape), batch_size, seed)
 
 
+def settings_key(space: Any, batch: ProxyBatch, seed: int) -> str:
+    """Everything a score depends on besides the architecture, as JSON."""
+    return json.dumps({"space": space.cache_key, "version": VERSION, "batch": batch.identity(), "network_seed": seed},
+                      sort_keys=True)
+
+
 def store_path(space: Any, batch: ProxyBatch, seed: int, cache: str | os.PathLike | None = None) -> Path:
     from nas_predictor.data.paths import cache_dir
 
-    settings = json.dumps({"space": space.cache_key, "version": VERSION, "batch": batch.identity(),
-                           "network_seed": seed}, sort_keys=True)
-    digest = hashlib.sha256(settings.encode()).hexdigest()[:12]
+    digest = hashlib.sha256(settings_key(space, batch, seed).encode()).hexdigest()[:12]
     return cache_dir(cache) / "zero_cost" / f"{space.name}-{digest}.jsonl"
+
+
+def read_packaged(space: Any, batch: ProxyBatch, seed: int) -> dict[str, dict[str, float]]:
+    """The space's packaged proxy table (SearchSpace.zero_cost_table), when it was computed with these
+    settings; rows are the space's architectures in iteration order, NaN where not computed."""
+    table = space.zero_cost_table()
+    if table is None:
+        return {}
+    with table.open("rb") as handle, np.load(handle, allow_pickle=False) as data:
+        if str(data["settings"]) != settings_key(space, batch, seed) or list(data["proxies"]) != list(PROXIES):
+            return {}
+        values = data["values"]
+    archs = list(space)
+    if values.shape != (len(archs), len(PROXIES)):
+        raise ConfigError(f"{space.name}'s packaged zero-cost table has {values.shape[0]} rows for {len(archs)} "
+                          "architectures: it is damaged (reinstall the package)")
+    done = np.isfinite(values).all(axis=1)
+    return {space.canonical(archs[i]): dict(zip(PROXIES, map(float, values[i]))) for i in np.flatnonzero(done)}
+
+
+def write_packaged(space: Any, scores: dict[str, dict[str, float]], batch: ProxyBatch, seed: int, path: Path) -> int:
+    """Write ``scores`` (canonical arch -> proxies, e.g. a whole cache) as the space's packaged table;
+    returns how many rows it holds."""
+    archs = [space.canonical(a) for a in space]
+    values = np.full((len(archs), len(PROXIES)), np.nan)
+    for i, arch in enumerate(archs):
+        if arch in scores:
+            values[i] = [scores[arch][p] for p in PROXIES]
+    buffer = io.BytesIO()
+    np.savez_compressed(buffer, values=values, proxies=np.array(PROXIES), settings=np.array(settings_key(space, batch, seed)))
+    from nas_predictor.io import atomic_write_bytes
+
+    atomic_write_bytes(buffer.getvalue(), path)
+    return int(np.isfinite(values).all(axis=1).sum())
 
 
 def read_store(path: Path) -> dict[str, dict[str, float]]:
@@ -74,6 +114,8 @@ def space_proxies(space: Any, archs: Sequence[str] | None = None, *, cache: str 
     batch = proxy_batch(space, batch_size, seed, archs[0] if archs else None)
     path = store_path(space, batch, seed, cache)
     known = read_store(path)
+    if any(a not in known for a in archs):
+        known = {**read_packaged(space, batch, seed), **known}
     todo = list(dict.fromkeys(a for a in archs if a not in known))
     for arch in tqdm(todo, desc=f"zero-cost proxies of {space.name}", unit="network", disable=not progress):
         torch.manual_seed(seed)

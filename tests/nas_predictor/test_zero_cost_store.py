@@ -80,3 +80,22 @@ def test_two_shards_fill_one_cache_with_the_whole_space_and_nothing_twice(tmp_pa
         main(base + ["--shard", "2/2"])
     assert stop.value.code == 2
     assert "need 0 <= I < N" in capsys.readouterr().err
+
+
+def test_a_packaged_table_is_read_before_anything_is_computed_and_only_for_its_own_settings(tmp_path, monkeypatch):
+    from search_spaces.nasbench201 import NASBench201
+
+    space = NASBench201()
+    archs = [space.arch_from_index(i) for i in (0, 7, 9000)]
+    batch = store.proxy_batch(space, store.BATCH_SIZE, 0)
+    made_up = {space.canonical(a): {p: float(i + k) for k, p in enumerate(store.PROXIES)} for i, a in enumerate(archs[:2])}
+    table = tmp_path / "table.npz"
+    assert store.write_packaged(space, made_up, batch, 0, table) == 2
+    monkeypatch.setattr(NASBench201, "zero_cost_table", lambda self: table)
+    calls = []
+    monkeypatch.setattr(store, "compute_proxies", lambda *a, **k: calls.append(1) or dict.fromkeys(store.PROXIES, 1.0))
+    got = store.space_proxies(space, archs, cache=tmp_path / "cache", progress=False)
+    assert got[space.canonical(archs[0])] == made_up[space.canonical(archs[0])]
+    assert len(calls) == 1  # only the row the table does not hold
+    store.space_proxies(space, archs[:1], cache=tmp_path / "other", seed=1, progress=False)
+    assert len(calls) == 2  # another seed: the table's scores are not these settings'
