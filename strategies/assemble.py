@@ -145,6 +145,7 @@ def assemble_search(cfg: SearchConfig, data_dir: str | None = None, device: str 
         else:
             p = cfg.surrogate_params
             surrogate = OnlineSurrogate(cfg.space, refit_every=p.refit_every, min_points=p.min_points, steps=p.steps,
-                                        seed=cfg.seed, ensemble=p.ensemble)
+                                        seed=cfg.seed, ensemble=p.ensemble,
+                                        overrides={"encoding": {"proxies": p.proxies}} if p.proxies else None)
     predictions_only = isinstance(oracle, PredictorOracle)
     return SearchSetup(space, strategy, oracle, constraint, surrogate, predictions_only, notes)

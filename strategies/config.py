@@ -10,6 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from nas_predictor.config import read_yaml_tree, validate_model
 from nas_predictor.latency_estimator import DEFAULT_SEARCH_PREDICTOR
+from nas_predictor.proxy_features import expand_proxy_names
 from strategies.names import MEASURED_SETTING, SPACE_ALIASES
 
 #: config keys renamed, old -> new: the old one is still read, with a FutureWarning
@@ -22,6 +23,14 @@ class SurrogateParams(BaseModel):
     min_points: int = Field(10, ge=2)
     steps: int = Field(400, ge=1)  # optimiser steps per refit
     ensemble: int = Field(1, ge=1)
+    # zero-cost proxies every refit reads beside the cells (names, families or "all"; cell spaces only):
+    # the space's proxy cache, or NAS-Bench-201's packaged table, must hold or compute them
+    proxies: list[str] = []
+
+    @model_validator(mode="after")
+    def _known_proxies(self) -> "SurrogateParams":
+        self.proxies = expand_proxy_names(self.proxies)
+        return self
 
 
 class SearchConfig(BaseModel):

@@ -82,3 +82,17 @@ def test_the_online_surrogate_reads_the_proxies_with_one_scaler_for_the_search(m
     assert surrogate.fits == 2 and surrogate._proxy_scaler is scaler
     assert surrogate._models[0].tokenizer.proxies == scaler
     assert all(SCALAR_PREFIX + "naswot" in g.scalars for g in surrogate._proxy_graphs.values())
+
+
+def test_a_search_config_names_the_surrogates_proxies_and_refuses_an_unknown_one(data_dir):
+    from strategies.assemble import assemble_search
+    from strategies.config import load_search_config
+
+    cfg = load_search_config(None, ["surrogate_params.proxies=[activation]"])
+    assert cfg.surrogate_params.proxies == ["jacov", "naswot"]
+    setup = assemble_search(cfg, data_dir)
+    assert setup.surrogate.cfg.encoding.proxies == ["jacov", "naswot"]
+    assert "proxies" in setup.surrogate.describe()
+    assert assemble_search(load_search_config(None, []), data_dir).surrogate.cfg.encoding.proxies == []
+    with pytest.raises(ConfigError, match="unknown zero-cost proxy or family 'zen'"):
+        load_search_config(None, ["surrogate_params.proxies=[zen]"])
