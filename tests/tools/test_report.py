@@ -262,3 +262,34 @@ def test_the_postgres_table_compares_the_real_runs_with_the_simulator(report, mo
     monkeypatch.setattr(common, "load", lambda stem: {"runs": [run, run], "summary": summary})
     (row,) = async_search.async_postgres_table()[2:]
     assert row.startswith("| 4 | 2 / 20 | 200, 200, 0, 2 |") and "94.37 vs 94.31 (p 0.2)" in row and "94.20 vs 94.13" in row
+
+
+def test_the_random_split_table_leads_with_the_better_of_ours_and_judges_the_margin_per_size(report, monkeypatch):
+    from results_tables import common
+
+    def runs(*taus):
+        return {"runs": [{"seed": i, "kendall_tau": t} for i, t in enumerate(taus)]}
+
+    files = {"nb201_accuracy_781_random78": runs(0.60, 0.58), "nb201_accuracy_781_random78_proxies_all": runs(0.62, 0.61),
+             "nb201_accuracy_781_random469": runs(0.70, 0.72)}
+    monkeypatch.setattr(common, "load", files.get)
+    rows = {r.split(" | ")[0].strip("| "): r for r in report.zero_cost.random_split_table()[2:]}
+    assert "+0.0660 (+0.0610)" in rows["78"] and "ahead by >= 0.05 met" in rows["78"]  # the proxies' runs lead
+    assert "ahead not met" not in rows["469"] and "+0.0040 (-0.0060)" in rows["469"] and rows["469"].endswith("ahead met |")
+    assert "not run yet" in rows["156"] and rows["156"].endswith("ahead by >= 0.05 |")
+
+
+def test_the_proxy_ablation_table_shows_each_family_against_the_recipe_and_the_781_target(report, monkeypatch):
+    from results_tables import common
+
+    def runs(*taus):
+        return {"runs": [{"seed": i, "kendall_tau": t} for i, t in enumerate(taus)]}
+
+    files = {"nb201_accuracy_781": runs(0.880, 0.882), "nb201_accuracy_781_proxies_all": runs(0.891, 0.893),
+             "nb201_accuracy_781_proxies_size": runs(0.895, 0.878)}
+    monkeypatch.setattr(common, "load", files.get)
+    rows = report.zero_cost.proxy_ablation_table()
+    all_row = next(r for r in rows if "all seven" in r and "NB201" in r)
+    size_row = next(r for r in rows if "size" in r)
+    assert "+0.0110" in all_row and all_row.endswith("every seed >= 0.880 met |")
+    assert size_row.endswith("not met |")  # its mean clears 0.890, one seed does not clear 0.880

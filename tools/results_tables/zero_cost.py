@@ -22,3 +22,86 @@ def zero_cost_validation_table() -> list[str]:
                                    f"{r['spearman_ours_vs_nwot_v1']:.4f}; {r['spearman_naslib_vs_nwot_v1']:.4f} "
                                    f"({r['nwot_v1_cells']} cells)" if "nwot_v1_cells" in r else "–"))
     return rows
+
+
+# the proxy ablation (issue 31): results file -> what the model reads besides the cell
+ABLATION = {"nb201_accuracy_781": "nothing (the recipe)", "nb201_accuracy_781_proxies_size": "size (params, FLOPs)",
+            "nb201_accuracy_781_proxies_saliency": "saliency (synflow, snip, grad_norm)",
+            "nb201_accuracy_781_proxies_activation": "activation (jacov, NASWOT)",
+            "nb201_accuracy_781_proxies_all": "all seven"}
+NB101_ABLATION = {"nb101_accuracy_subset": "nothing (the recipe)", "nb101_accuracy_subset_proxies_all": "all seven"}
+RANDOM_SIZES = (78, 156, 469, 781, 1563)
+#: PINAT's published Kendall tau on NAS-Bench-201 (random training cells, tau on the rest)
+PINAT = {78: 0.549, 156: 0.631, 469: 0.706, 781: 0.761, 1563: 0.784}
+
+
+def _taus(res: dict | None) -> list[float]:
+    return [r["kendall_tau"] for r in (res or {}).get("runs", [])]
+
+
+def _stat(taus: list[float]) -> str:
+    import statistics
+
+    if not taus:
+        return "not run yet"
+    std = statistics.stdev(taus) if len(taus) > 1 else 0.0
+    return f"{statistics.mean(taus):.4f} ± {std:.4f} (min {min(taus):.4f}, {len(taus)} seeds)"
+
+
+def proxy_ablation_table() -> list[str]:
+    """The NAR-Former split (781 cells) and the NB101 subset, without and with each family of proxies."""
+    rows = common.header("protocol", "the model reads besides the cell", "tau (mean ± std, worst seed)",
+                         "minus without proxies", "target")
+    for protocol, table, target in (("NB201, NAR-Former split, 781 cells", ABLATION, ">= 0.890, every seed >= 0.880"),
+                                    ("NB101 subset, 100 cells (resplit per seed)", NB101_ABLATION, "the ablation")):
+        base = _taus(common.load(next(iter(table))))
+        for name, reads in table.items():
+            taus = _taus(common.load(name))
+            delta = "–" if name == next(iter(table)) or not taus or not base else \
+                f"{sum(taus) / len(taus) - sum(base) / len(base):+.4f}"
+            met = ""
+            if taus and target.startswith(">="):
+                met = "met" if sum(taus) / len(taus) >= 0.890 and min(taus) >= 0.880 else "not met"
+            rows.append(common.row(protocol, reads, _stat(taus), delta, f"{target} {met}".strip()))
+    return rows
+
+
+def random_split_table() -> list[str]:
+    """The TNASP / PINAT protocol: tau on every other cell after N random training cells, against PINAT."""
+    rows = common.header("training cells", "PINAT", "ours, cells only", "ours, with all proxies",
+                         "best of ours minus PINAT (worst seed)", "target")
+    for n in RANDOM_SIZES:
+        plain = _taus(common.load(f"nb201_accuracy_781_random{n}"))
+        proxied = _taus(common.load(f"nb201_accuracy_781_random{n}_proxies_all"))
+        best = max((t for t in (plain, proxied) if t), key=lambda t: sum(t) / len(t), default=None)
+        need = 0.05 if n <= 156 else 0.0
+        lead = "–" if best is None else f"{sum(best) / len(best) - PINAT[n]:+.4f} ({min(best) - PINAT[n]:+.4f})"
+        verdict = "" if best is None else (" met" if sum(best) / len(best) - PINAT[n] >= need else " not met")
+        rows.append(common.row(n, PINAT[n], _stat(plain), _stat(proxied), lead,
+                               f"ahead by >= {need:.2f}{verdict}" if need else f"ahead{verdict}"))
+    return rows
+
+
+def new_seed_search_table() -> list[str]:
+    """NAS-Bench-201 CIFAR-10 search on 50 seeds (50-99) earlier benchmarks never used."""
+    import statistics
+
+    columns = ("strategy", "seeds", "mean best test at 50 (± std; worst seed)", "at 100",
+               "runs with the optimum within 64 evaluations", "target")
+    res = common.load("search_nb201_new_seeds")
+    if not res or not res.get("runs"):
+        return common.not_run(*columns)
+    rows = common.header(*columns)
+    for label in ("predictor", "predictor-zc", "predictor-zc-warm", "predictor-zc-fit"):
+        runs = [r for r in res["runs"] if r["strategy"] == label and r["dataset"] == "cifar10"]
+        if not runs:
+            continue
+        at50 = [r["best_test"]["50"] for r in runs]
+        at100 = [r["best_test"]["100"] for r in runs if "100" in r["best_test"]]
+        reached = sum(r["evaluations_to_optimum"] is not None and r["evaluations_to_optimum"] <= 64 for r in runs)
+        ok = statistics.mean(at50) >= 94.34 and reached >= 0.8 * len(runs)
+        rows.append(common.row(label, f"{len(runs)} ({min(r['seed'] for r in runs)}-{max(r['seed'] for r in runs)})",
+                               f"{statistics.mean(at50):.2f} ± {statistics.stdev(at50) if len(at50) > 1 else 0:.2f}; "
+                               f"{min(at50):.2f}", f"{statistics.mean(at100):.2f}" if at100 else "–",
+                               f"{reached} of {len(runs)}", ">= 94.34 and >= 80 %: " + ("met" if ok else "not met")))
+    return rows
