@@ -264,11 +264,13 @@ def test_the_postgres_table_compares_the_real_runs_with_the_simulator(report, mo
     assert row.startswith("| 4 | 2 / 20 | 200, 200, 0, 2 |") and "94.37 vs 94.31 (p 0.2)" in row and "94.20 vs 94.13" in row
 
 
+def runs(*taus):
+    """A results file of one run per seed with these Kendall taus."""
+    return {"runs": [{"seed": i, "kendall_tau": t} for i, t in enumerate(taus)]}
+
+
 def test_the_random_split_table_leads_with_the_better_of_ours_and_judges_the_margin_per_size(report, monkeypatch):
     from results_tables import common
-
-    def runs(*taus):
-        return {"runs": [{"seed": i, "kendall_tau": t} for i, t in enumerate(taus)]}
 
     files = {"nb201_accuracy_781_random78": runs(0.60, 0.58), "nb201_accuracy_781_random78_proxies_all": runs(0.62, 0.61),
              "nb201_accuracy_781_random469": runs(0.70, 0.72)}
@@ -281,9 +283,6 @@ def test_the_random_split_table_leads_with_the_better_of_ours_and_judges_the_mar
 
 def test_the_proxy_ablation_table_shows_each_family_against_the_recipe_and_the_781_target(report, monkeypatch):
     from results_tables import common
-
-    def runs(*taus):
-        return {"runs": [{"seed": i, "kendall_tau": t} for i, t in enumerate(taus)]}
 
     files = {"nb201_accuracy_781": runs(0.880, 0.882), "nb201_accuracy_781_proxies_all": runs(0.891, 0.893),
              "nb201_accuracy_781_proxies_size": runs(0.895, 0.878)}
