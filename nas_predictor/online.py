@@ -31,7 +31,8 @@ from nas_predictor.latency_config import NetworkEncodingConfig
 from nas_predictor.model_config import ModelConfig
 from nas_predictor.network_encoding import LazyGraphBatch, NetworkTokenizer
 from nas_predictor.predictor import Predictor
-from nas_predictor.proxy_features import SCALAR_PREFIX, ProxyScaler, attach_proxies
+from nas_predictor.proxy_features import SCALAR_PREFIX, ProxyScaler
+from nas_predictor.zero_cost_store import attach_proxies
 from nas_predictor.spaces import get_space
 from nas_predictor.train import class_variants, encode_cells, train_member
 from nas_predictor.train_data import CellData, check_labels

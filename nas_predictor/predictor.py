@@ -177,7 +177,7 @@ class Predictor:
         strings = [i for i, a in enumerate(archs) if isinstance(a, str)]
         if proxies is None or not strings:
             return graphs
-        from nas_predictor.proxy_features import attach_proxies
+        from nas_predictor.zero_cost_store import attach_proxies
 
         attached = attach_proxies(self._space(), [archs[i] for i in strings], [graphs[i] for i in strings],
                                   seed=proxies.seed, batch_size=proxies.batch_size, progress=len(strings) > 100)

@@ -58,42 +58,6 @@ def with_proxies(graph: ArchGraph, scores: Mapping[str, float]) -> ArchGraph:
     return ArchGraph.derived(graph.ops, graph.edges, graph.attrs, graph.shapes, scalars)
 
 
-def attach_proxies(space: Any, archs: Sequence[str], graphs: Sequence[ArchGraph], *, cache: Any = None,
-                   seed: int = 0, batch_size: int | None = None, progress: bool = False) -> list[ArchGraph]:
-    """The graphs of ``archs`` with every proxy among their scalars: read from the space's proxy cache,
-    computed (and cached) for the architectures it does not have yet."""
-    from nas_predictor.zero_cost_store import BATCH_SIZE, space_proxies
-
-    scores = space_proxies(space, list(archs), cache=cache, seed=seed, batch_size=batch_size or BATCH_SIZE,
-                           progress=progress)
-    return [with_proxies(g, scores[space.canonical(a)]) for a, g in zip(archs, graphs)]
-
-
-def builds_networks(space: Any) -> bool:
-    """Whether ``space`` builds torch networks (overrides SearchSpace.build_network): zero-cost proxies are
-    computed from them."""
-    from nas_predictor.spaces import SearchSpace
-
-    method = getattr(type(space), "build_network", None)
-    return method is not None and method is not SearchSpace.build_network
-
-
-def proxy_vote(space: Any, archs: Sequence[str], names: Sequence[str] = PROXIES, *, cache: Any = None,
-               batch_size: int | None = None) -> np.ndarray:
-    """Each architecture's training-free vote among ``archs``: its rank by each proxy of ``names`` (0 the
-    lowest, 1 the highest), averaged over them. A mean of ranks needs no scale and no labels, and no single
-    proxy decides: each ranks some space well and another badly (NAS-Bench-Suite-Zero)."""
-    from scipy.stats import rankdata
-
-    from nas_predictor.zero_cost_store import BATCH_SIZE, space_proxies
-
-    scores = space_proxies(space, list(archs), cache=cache, batch_size=batch_size or BATCH_SIZE, progress=False)
-    table = np.array([[scores[space.canonical(a)][n] for n in names] for a in archs], dtype=np.float64)
-    if len(archs) < 2:
-        return np.zeros(len(archs))
-    return np.mean([(rankdata(column) - 1) / (len(archs) - 1) for column in table.T], axis=0)
-
-
 def _signed_log(values: np.ndarray) -> np.ndarray:
     return np.sign(values) * np.log1p(np.abs(values))
 
@@ -117,7 +81,7 @@ class ProxyScaler:
             if missing:
                 raise GraphError(f"this predictor reads zero-cost proxies ({', '.join(self.names)}) and graph {i} "
                                  f"has no {missing[0]!r}: predict arch strings of its space, or attach them with "
-                                 "nas_predictor.proxy_features.attach_proxies")
+                                 "nas_predictor.zero_cost_store.attach_proxies")
             rows[i] = [g.scalars[k] for k in keys]
         if not np.isfinite(rows).all():
             bad = int(np.flatnonzero(~np.isfinite(rows).all(axis=1))[0])

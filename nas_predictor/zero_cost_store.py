@@ -23,7 +23,8 @@ import torch
 from tqdm.auto import tqdm
 
 from nas_predictor.errors import ConfigError
-from nas_predictor.proxy_features import builds_networks
+from nas_predictor.graph import ArchGraph
+from nas_predictor.proxy_features import with_proxies
 from nas_predictor.zero_cost import PROXIES, ProxyBatch, compute_proxies
 
 #: bump when a proxy's definition changes: cached scores of the old code are then not read
@@ -124,3 +125,35 @@ def space_proxies(space: Any, archs: Sequence[str] | None = None, *, cache: str 
             append_jsonl(path, {"arch": arch, "proxies": scores})
         known[arch] = scores
     return {a: known[a] for a in archs}
+
+
+def builds_networks(space: Any) -> bool:
+    """Whether ``space`` builds torch networks (overrides SearchSpace.build_network): zero-cost proxies are
+    computed from them."""
+    from nas_predictor.spaces import SearchSpace
+
+    method = getattr(type(space), "build_network", None)
+    return method is not None and method is not SearchSpace.build_network
+
+
+def proxy_vote(space: Any, archs: Sequence[str], names: Sequence[str] = PROXIES, *, cache: Any = None,
+               batch_size: int | None = None) -> np.ndarray:
+    """Each architecture's training-free vote among ``archs``: its rank by each proxy of ``names`` (0 the
+    lowest, 1 the highest), averaged over them. A mean of ranks needs no scale and no labels, and no single
+    proxy decides: each ranks some space well and another badly (NAS-Bench-Suite-Zero)."""
+    from scipy.stats import rankdata
+
+    scores = space_proxies(space, list(archs), cache=cache, batch_size=batch_size or BATCH_SIZE, progress=False)
+    table = np.array([[scores[space.canonical(a)][n] for n in names] for a in archs], dtype=np.float64)
+    if len(archs) < 2:
+        return np.zeros(len(archs))
+    return np.mean([(rankdata(column) - 1) / (len(archs) - 1) for column in table.T], axis=0)
+
+
+def attach_proxies(space: Any, archs: Sequence[str], graphs: Sequence[ArchGraph], *, cache: Any = None,
+                   seed: int = 0, batch_size: int | None = None, progress: bool = False) -> list[ArchGraph]:
+    """The graphs of ``archs`` with every proxy among their scalars: read from the space's proxy cache,
+    computed (and cached) for the architectures it does not have yet."""
+    scores = space_proxies(space, list(archs), cache=cache, seed=seed, batch_size=batch_size or BATCH_SIZE,
+                           progress=progress)
+    return [with_proxies(g, scores[space.canonical(a)]) for a, g in zip(archs, graphs)]

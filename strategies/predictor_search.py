@@ -14,7 +14,7 @@ evaluates that many of the best-scored new neighbours of the best architecture f
 is the best, by the space's training-free ``proxy_score`` (NAS-Bench-201: its parameter count), of
 ``proxy_tournament`` random new architectures within the bound, so the first predictor fit sees
 better architectures than random ones while the draws stay spread over the space. ``"zero_cost"`` is
-the same tournament judged by the zero-cost proxies' vote (``nas_predictor.proxy_features.proxy_vote``:
+the same tournament judged by the zero-cost proxies' vote (``nas_predictor.zero_cost_store.proxy_vote``:
 the mean rank by synflow, jacov, NASWOT, snip, grad_norm, parameters and FLOPs), for a space that builds
 networks. ``"auto"`` (the default) is ``"proxy"`` on a space that has a proxy score and ``"random"`` on
 one that has none.
@@ -34,7 +34,7 @@ import numpy as np
 
 from nas_predictor.errors import ConfigError
 from nas_predictor.online import whole_network_space
-from nas_predictor.proxy_features import builds_networks, proxy_vote
+from nas_predictor.zero_cost_store import builds_networks, proxy_vote
 from strategies.base import SearchContext, Strategy, checked_bool, checked_int
 
 ACQUISITIONS = ("mean", "its")

@@ -24,7 +24,8 @@ from nas_predictor.errors import ConfigError
 from nas_predictor.graph import ArchGraph
 from nas_predictor.online import ONLINE_STEPS, fit_online, online_config, whole_network_space
 from nas_predictor.predictor import DEFAULT_BATCH_SIZE
-from nas_predictor.proxy_features import ProxyScaler, attach_proxies
+from nas_predictor.proxy_features import ProxyScaler
+from nas_predictor.zero_cost_store import attach_proxies
 from nas_predictor.spaces import get_space
 
 #: whole networks' unpadded tokens kept between scoring calls, counted in node rows (~200 floats each,

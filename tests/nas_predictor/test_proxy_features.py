@@ -60,7 +60,7 @@ def test_a_config_fills_in_the_models_proxy_count_and_refuses_a_wrong_one():
 
 
 def _prepared(nb201_table, proxies: bool, cache):
-    from nas_predictor.proxy_features import attach_proxies
+    from nas_predictor.zero_cost_store import attach_proxies
     from nas_predictor.train_data import PreparedData
     from search_spaces import NASBench201
 

@@ -7,7 +7,8 @@ import numpy as np
 import pytest
 
 from nas_predictor.errors import ConfigError
-from nas_predictor.proxy_features import SCALAR_PREFIX, builds_networks, proxy_vote
+from nas_predictor.proxy_features import SCALAR_PREFIX
+from nas_predictor.zero_cost_store import builds_networks, proxy_vote
 from nas_predictor.spaces import SearchSpace
 from search_spaces.nasbench201 import NASBench201
 from strategies.oracle import FunctionOracle
