@@ -292,3 +292,22 @@ def test_the_proxy_ablation_table_shows_each_family_against_the_recipe_and_the_7
     size_row = next(r for r in rows if "size" in r)
     assert "+0.0110" in all_row and all_row.endswith("every seed >= 0.880 met |")
     assert size_row.endswith("not met |")  # its mean clears 0.890, one seed does not clear 0.880
+
+
+def test_the_new_seed_search_table_judges_ours_against_the_best_baseline_at_every_budget(report, monkeypatch):
+    from results_tables import common
+
+    def run(strategy, seed, at50, reached, later=None):
+        best = {"25": at50 - 0.2, "50": at50, "100": later or at50, "150": later or at50, "200": later or at50}
+        return {"dataset": "cifar10", "strategy": strategy, "seed": seed, "best_test": best,
+                "evaluations_to_optimum": reached}
+
+    runs = [run("random", s, 93.5, None) for s in (50, 51)] + [run("tpe", s, 94.0, None, 94.36) for s in (50, 51)]
+    runs += [run("predictor", 50, 94.37, 40), run("predictor", 51, 94.33, 60)]
+    runs += [run("predictor-zc", 50, 94.37, 40, 94.37), run("predictor-zc", 51, 94.37, 90, 94.37)]
+    monkeypatch.setattr(common, "load", lambda stem: {"runs": runs})
+    rows = {r.split(" | ")[0].strip("| "): r for r in report.zero_cost.new_seed_search_table()[2:]}
+    assert "94.35 ± 0.03; 94.33" in rows["predictor"] and "2 of 2" in rows["predictor"]
+    assert "behind a baseline somewhere" in rows["predictor"]  # tpe's 94.36 at 100 beats its 94.35
+    assert "1 of 2" in rows["predictor-zc"] and "not met" in rows["predictor-zc"]  # optimum late in one run
+    assert rows["random"].endswith("|  |")  # baselines get no target
