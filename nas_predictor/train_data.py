@@ -14,13 +14,13 @@ from nas_predictor.config import ExperimentConfig
 from nas_predictor.data import load_nb101_subset, load_nb101_tfrecord, load_table, paper_split, random_split
 from nas_predictor.data.splits import held_out
 from nas_predictor.encoding import CellTokenizer, GraphBatch, size_batches
-from nas_predictor.proxy_features import ProxyScaler
-from nas_predictor.zero_cost_store import attach_proxies
 from nas_predictor.errors import ConfigError, DataError
 from nas_predictor.graph import ArchGraph
 from nas_predictor.metrics import kendall_tau, summarize
 from nas_predictor.predictor import Predictor
+from nas_predictor.proxy_features import ProxyScaler
 from nas_predictor.spaces import get_space
+from nas_predictor.zero_cost_store import attach_proxies
 
 
 @dataclass
