@@ -42,6 +42,7 @@ TABLES = {
     "async-hours": lambda: async_search.async_hours_table(),
     "async-postgres": lambda: async_search.async_postgres_table(),
     "zero-cost-validation": lambda: zero_cost.zero_cost_validation_table(),
+    "zero-cost-ranking": lambda: zero_cost.zero_cost_ranking_table(),
     "proxy-ablation": lambda: zero_cost.proxy_ablation_table(),
     "random-split": lambda: zero_cost.random_split_table(),
     "new-seed-search": lambda: zero_cost.new_seed_search_table(),

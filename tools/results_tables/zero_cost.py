@@ -123,3 +123,18 @@ def new_seed_search_table() -> list[str]:
                                f"{statistics.mean(at50):.2f} ± {statistics.stdev(at50) if len(at50) > 1 else 0:.2f}; "
                                f"{min(at50):.2f}", others, f"{reached} of {len(runs)}", target))
     return rows
+
+
+def zero_cost_ranking_table() -> list[str]:
+    """Each proxy alone (and their vote) against the benchmark's accuracy over every cell: no label used."""
+    columns = ("space", "proxy", "cells", "Kendall tau", "Spearman")
+    res = common.load("zero_cost_ranking")
+    if not res or not res.get("runs"):
+        return common.not_run(*columns)
+    rows = common.header(*columns)
+    for space, run in sorted(res["runs"].items()):
+        best = max(r["kendall"] for r in run["proxies"].values())
+        for proxy, r in run["proxies"].items():
+            tau = f"**{r['kendall']:.4f}**" if r["kendall"] == best else f"{r['kendall']:.4f}"
+            rows.append(common.row(space, proxy, run["cells"], tau, f"{r['spearman']:.4f}"))
+    return rows
