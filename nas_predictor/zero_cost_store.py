@@ -106,11 +106,19 @@ def space_proxies(space: Any, archs: Sequence[str] | None = None, *, cache: str 
                   seed: int = 0, batch_size: int = BATCH_SIZE, progress: bool = True) -> dict[str, dict[str, float]]:
     """Every proxy of each architecture of ``archs`` (default: the whole space), from the cache where it
     has them and computed (and appended to it) where not; keyed by ``space.canonical(arch)``."""
+    if not builds_networks(space):
+        raise ConfigError(f"space {space.name!r} builds no networks: zero-cost proxies need one")
+    # building networks draws their initial weights: the caller's random state (a search, a training) is
+    # left as it was
+    with torch.random.fork_rng(devices=[]):
+        return _space_proxies(space, archs, cache, seed, batch_size, progress)
+
+
+def _space_proxies(space: Any, archs: Sequence[str] | None, cache: str | os.PathLike | None, seed: int,
+                   batch_size: int, progress: bool) -> dict[str, dict[str, float]]:
     from nas_predictor.io import file_lock
     from nas_predictor.jsonl import append_jsonl
 
-    if not builds_networks(space):
-        raise ConfigError(f"space {space.name!r} builds no networks: zero-cost proxies need one")
     archs = [space.canonical(a) for a in (list(space) if archs is None else archs)]
     batch = proxy_batch(space, batch_size, seed, archs[0] if archs else None)
     path = store_path(space, batch, seed, cache)

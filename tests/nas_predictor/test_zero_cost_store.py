@@ -99,3 +99,15 @@ def test_a_packaged_table_is_read_before_anything_is_computed_and_only_for_its_o
     assert len(calls) == 1  # only the row the table does not hold
     store.space_proxies(space, archs[:1], cache=tmp_path / "other", seed=1, progress=False)
     assert len(calls) == 2  # another seed: the table's scores are not these settings'
+
+
+def test_computing_proxies_leaves_the_callers_random_state_as_it_was(tmp_path):
+    import torch
+
+    space = contract_space()
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    store.space_proxies(space, [space.sample(__import__("numpy").random.default_rng(0))], cache=tmp_path,
+                        batch_size=4, progress=False)
+    assert torch.equal(torch.rand(3), expected)
