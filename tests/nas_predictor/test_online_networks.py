@@ -139,3 +139,5 @@ def test_misuse_on_whole_networks_is_named(space, split):
         fit_online(space.name, archs[:4], labels[:4], online_config({"train": {"equivalence_augment": True}}))
     with pytest.raises(ConfigError, match="4 architectures but 3 graphs"):
         fit_online(space.name, archs[:4], labels[:4], graphs=[space.to_graph(a) for a in archs[:3]])
+    with pytest.raises(ConfigError, match="reads zero-cost proxies for cell spaces"):
+        fit_online(space.name, archs[:4], labels[:4], online_config({"encoding": {"proxies": ["all"]}}, True))
