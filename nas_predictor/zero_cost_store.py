@@ -94,12 +94,22 @@ def write_packaged(space: Any, scores: dict[str, dict[str, float]], batch: Proxy
     return int(np.isfinite(values).all(axis=1).sum())
 
 
+#: path -> ((size, mtime), its rows): a search asks for proxies every tournament and refit, and a whole
+#: space's file (15,625 JSON lines) was parsed again each time
+_READ: dict[Path, tuple[tuple[int, int], dict[str, dict[str, float]]]] = {}
+
+
 def read_store(path: Path) -> dict[str, dict[str, float]]:
+    """A cache file's rows (a copy: callers add to it), parsed again only after the file changed."""
     from nas_predictor.jsonl import read_jsonl
 
     if not path.is_file():
         return {}
-    return {r["arch"]: r["proxies"] for r in read_jsonl(path) if isinstance(r, dict) and "arch" in r}
+    stat = path.stat()
+    key = (stat.st_size, stat.st_mtime_ns)
+    if path not in _READ or _READ[path][0] != key:
+        _READ[path] = (key, {r["arch"]: r["proxies"] for r in read_jsonl(path) if isinstance(r, dict) and "arch" in r})
+    return dict(_READ[path][1])
 
 
 def space_proxies(space: Any, archs: Sequence[str] | None = None, *, cache: str | os.PathLike | None = None,
