@@ -13,12 +13,13 @@ study's best trial is the search's best.
 
 Claims. Proposals do not lock anything: two workers asking at once may be proposed the same architecture.
 Before evaluating, a worker claims its trial under a lock shared by all workers of the study (a file lock
-beside a journal or SQLite file, a PostgreSQL advisory lock): the claim fails when a finished or claimed
-running trial holds the same key (the trial is then pruned, user attribute ``duplicate_of``), or when the
-finished and claimed running trials already fill the budget (pruned too; the worker stops). So no
-architecture is evaluated twice to completion and the completed trials never exceed the budget.
+beside a journal or SQLite file, a PostgreSQL advisory lock, a MySQL / MariaDB named lock): the claim fails
+when a finished or claimed running trial holds the same key (the trial is then pruned, user attribute
+``duplicate_of``), or when the finished and claimed running trials already fill the budget (pruned too; the
+worker stops). So no architecture is evaluated twice to completion and the completed trials never exceed the
+budget.
 
-Faults. With an RDB storage (SQLite, PostgreSQL) each running trial beats a heartbeat; a worker killed
+Faults. With an RDB storage (SQLite, PostgreSQL, MySQL) each running trial beats a heartbeat; a worker killed
 mid-evaluation stops beating, the next worker to ask marks its trial failed (Optuna's ``fail_stale_trials``)
 and ``RetryHeartbeatStaleTrialCallback`` queues the same choices again, which the next free worker evaluates.
 A journal file has no heartbeat in Optuna: there each running trial's worker writes the time into its ``beat``
@@ -34,6 +35,7 @@ import logging
 import os
 import random
 import socket
+import sys
 import time
 import warnings
 import zlib
@@ -83,7 +85,8 @@ def open_storage(url: str, heartbeat: tuple[int, int] = (HEARTBEAT_SECONDS, GRAC
     """An Optuna storage for ``url``: a path ending in ``.log`` is a journal file (several processes on one
     machine), anything else an RDB URL (``sqlite:///path.db``, ``postgresql://user@host/db``), with a
     heartbeat (seconds between beats, seconds without one before a trial counts as dead) so that the trials of
-    a killed worker are retried. A bad or unreachable URL is a ConfigError naming it."""
+    a killed worker are retried (``mysql+pymysql://user@host/db`` for MySQL / MariaDB). A bad or unreachable
+    URL is a ConfigError naming it."""
     import optuna
 
     if not url:
@@ -116,7 +119,8 @@ def open_storage(url: str, heartbeat: tuple[int, int] = (HEARTBEAT_SECONDS, GRAC
                 time.sleep(0.2 + random.random())
     except ImportError as exc:
         raise ConfigError(f"--storage {_safe(url)}: the database driver is missing ({exc}); for PostgreSQL: pip install "
-                          "'nas-predictor[postgres]' (psycopg)") from None
+                          "'nas-predictor[postgres]' (psycopg); for MySQL / MariaDB: pip install 'nas-predictor[mysql]' "
+                          "(PyMySQL) and a mysql+pymysql:// URL") from None
     except Exception as exc:  # SQLAlchemy's OperationalError and friends: the server is not there
         raise ConfigError(f"--storage {_safe(url)}: cannot open the database: {str(exc).splitlines()[0]}") from None
 
@@ -159,7 +163,26 @@ def claim_lock(storage: Any, url: str, study_name: str) -> Iterator[None]:
                 conn.execute(text("SELECT pg_advisory_unlock(:k)"), {"k": key})
                 conn.commit()
         return
-    raise ConfigError(f"--storage {_safe(url)}: claims need a journal file, SQLite or PostgreSQL")
+    if url.startswith("mysql"):
+        from sqlalchemy import text
+
+        # a named lock (GET_LOCK), held by this connection until released; names are at most 64 characters
+        name = "nas_predictor_claim_" + hashlib.blake2b(study_name.encode(), digest_size=16).hexdigest()
+        with storage.engine.connect() as conn:
+            # GET_LOCK waits at most its timeout (1 on success, 0 on timeout): wait as long as it takes
+            told = False
+            while conn.execute(text("SELECT GET_LOCK(:n, :t)"), {"n": name, "t": CLAIM_QUIET_SECONDS}).scalar() != 1:
+                if not told:
+                    told = True
+                    print(f"waiting for the claims of study {study_name!r} (lock {name}) ...", file=sys.stderr,
+                          flush=True)
+            try:
+                yield
+            finally:
+                conn.execute(text("SELECT RELEASE_LOCK(:n)"), {"n": name})
+                conn.commit()
+        return
+    raise ConfigError(f"--storage {_safe(url)}: claims need a journal file, SQLite, PostgreSQL or MySQL")
 
 
 # -- the sampler ---------------------------------------------------------------------------------------

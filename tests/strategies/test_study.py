@@ -1,6 +1,6 @@
 """Many workers on one search through an Optuna study: proposals that know the pending trials, the sampler
-in a plain Optuna study, worker processes on a journal file, and on a real PostgreSQL server with one worker
-killed mid-trial (.ci/run starts the server)."""
+in a plain Optuna study, worker processes on a journal file, and on real PostgreSQL and MariaDB (MySQL) servers
+with one worker killed mid-trial (.ci/run starts the servers)."""
 
 from __future__ import annotations
 
@@ -167,6 +167,8 @@ def test_clear_errors_for_a_bad_storage_a_missing_study_and_a_study_of_another_s
         open_storage("redis://localhost")
     with pytest.raises(ConfigError, match="cannot open the database|driver is missing"):
         open_storage("postgresql://nobody:secret@127.0.0.1:1/none")
+    with pytest.raises(ConfigError, match="cannot open the database|driver is missing"):
+        open_storage("mysql+pymysql://nobody:secret@127.0.0.1:1/none")
     storage = open_storage(str(tmp_path / "s.log"))
     with pytest.raises(ConfigError, match="no study 'absent'"):
         open_study(storage, "absent", contract_space(), None, create=False)
@@ -179,13 +181,20 @@ def test_clear_errors_for_a_bad_storage_a_missing_study_and_a_study_of_another_s
         open_study(storage, "taken", Other(), None)
 
 
-def _postgres_url() -> str:
-    url = os.environ.get("NAS_PREDICTOR_TEST_POSTGRES")
+#: the real database servers of the shared-search tests: the variable .ci/run exports each one's URL in, and the
+#: script that starts a throwaway one
+SERVERS = {"postgresql": ("NAS_PREDICTOR_TEST_POSTGRES", ".ci/postgres"),
+           "mysql": ("NAS_PREDICTOR_TEST_MYSQL", ".ci/mysql")}
+
+
+def _server_url(kind: str) -> str:
+    variable, script = SERVERS[kind]
+    url = os.environ.get(variable)
     if not url:
         if _in_ci():
-            pytest.fail("CI runs the shared-search tests on a real PostgreSQL server: .ci/run starts one "
-                        "(.ci/postgres) and exports NAS_PREDICTOR_TEST_POSTGRES", pytrace=False)
-        pytest.skip("no PostgreSQL server: eval \"$(.ci/postgres start)\" starts a throwaway one")
+            pytest.fail(f"CI runs the shared-search tests on a real {kind} server: .ci/run starts one ({script}) and "
+                        f"exports {variable}", pytrace=False)
+        pytest.skip(f"no {kind} server: eval \"$({script} start)\" starts a throwaway one")
     return url
 
 
@@ -193,12 +202,13 @@ def _open(url: str) -> None:
     open_storage(url)
 
 
-def test_workers_started_together_on_an_empty_postgresql_database_all_open_it():
+@pytest.mark.parametrize("kind", SERVERS)
+def test_workers_started_together_on_an_empty_database_all_open_it(kind):
     """Four processes opening a new database at once all create Optuna's tables; the losers of that race (a
     duplicate type or table) look again instead of exiting."""
     from sqlalchemy import create_engine, text
 
-    url = _postgres_url()
+    url = _server_url(kind)
     name = f"fresh_{os.getpid()}_{int(time.time() * 1000)}"
     admin = create_engine(url, isolation_level="AUTOCOMMIT")
     with admin.connect() as conn:
@@ -213,14 +223,17 @@ def test_workers_started_together_on_an_empty_postgresql_database_all_open_it():
         assert [p.exitcode for p in procs] == [0, 0, 0, 0]
     finally:
         with admin.connect() as conn:
-            conn.execute(text(f"DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+            conn.execute(text(f"DROP DATABASE IF EXISTS {name}" + (" WITH (FORCE)" if kind == "postgresql" else "")))
         admin.dispose()
 
 
-def test_three_workers_on_postgresql_one_killed_mid_trial(tmp_path):
+@pytest.mark.parametrize("kind", SERVERS)
+def test_three_workers_on_a_database_server_one_killed_mid_trial(tmp_path, kind):
     """A real database server: three worker processes, one SIGKILLed while it trains; the others retry its
-    architecture once its heartbeat is stale, nothing is evaluated twice and the budget is met exactly."""
-    url = _postgres_url()
+    architecture once its heartbeat is stale, nothing is evaluated twice and the budget is met exactly. The
+    claims are a PostgreSQL advisory lock or a MySQL named lock, which the server drops with the killed
+    worker's connection."""
+    url = _server_url(kind)
     study = f"killed_{os.getpid()}_{int(time.time())}"
     ctx = multiprocessing.get_context("spawn")
     now = tmp_path / "evaluating"
