@@ -176,6 +176,13 @@ def _with_proxies(sp: Any, archs: Sequence[str], graphs: Sequence[ArchGraph], cf
     return out
 
 
+def proxies_on_networks(space: str) -> ConfigError:
+    """The error for zero-cost proxies asked of a whole-network space's online predictor."""
+    return ConfigError(f"encoding.proxies: the online surrogate reads zero-cost proxies for cell spaces "
+                       f"(NAS-Bench-101/201); space {space!r} describes whole networks, whose tokens already "
+                       "hold each operator's FLOPs and memory traffic: leave it out")
+
+
 def _fit_networks(
     space: str, sp: Any, archs: Sequence[str], labels: np.ndarray, cfg: ExperimentConfig, seed: int, steps: int,
     device: str, graphs: Sequence[ArchGraph] | None, t0: float,
@@ -183,9 +190,7 @@ def _fit_networks(
     """fit_online for a whole-network space: NETWORK_ENCODING tokens, network_model_config's model, and
     ``cfg`` as given (``online_config(whole_network=True)`` when fit_online made it)."""
     if cfg.encoding.proxies:
-        raise ConfigError(f"encoding.proxies: the online surrogate reads zero-cost proxies for cell spaces "
-                          f"(NAS-Bench-101/201); space {space!r} describes whole networks, whose tokens already "
-                          "hold each operator's FLOPs and memory traffic: leave it out")
+        raise proxies_on_networks(space)
     if cfg.train.equivalence_augment:
         raise ConfigError(f"train.equivalence_augment draws cells of an equivalence class (NAS-Bench-101/201); "
                           f"space {space!r} describes whole networks: leave it off")

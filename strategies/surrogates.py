@@ -22,7 +22,7 @@ from nas_predictor.config import ExperimentConfig
 from nas_predictor.encoding import size_batches
 from nas_predictor.errors import ConfigError
 from nas_predictor.graph import ArchGraph
-from nas_predictor.online import ONLINE_STEPS, fit_online, online_config, whole_network_space
+from nas_predictor.online import ONLINE_STEPS, fit_online, online_config, proxies_on_networks, whole_network_space
 from nas_predictor.predictor import DEFAULT_BATCH_SIZE
 from nas_predictor.proxy_features import ProxyScaler
 from nas_predictor.zero_cost_store import attach_proxies
@@ -151,8 +151,22 @@ class OnlineSurrogate(Surrogate):
         self._scores: dict[str, np.ndarray] = {}  # arch -> the current models' scores (one per member)
         self.fit_seconds = 0.0
         self.fits = 0
+        if self._cell_cfg.encoding.proxies:
+            try:
+                get_space(space)
+            except ConfigError:
+                pass  # a space defined in Python after its surrogate: checked at the first update
+            else:
+                self._check_proxies()
+
+    def _check_proxies(self) -> None:
+        """Proxies asked of a whole-network space: refused before the search spends an evaluation."""
+        if self._cell_cfg.encoding.proxies and self.whole_network:
+            raise proxies_on_networks(self.space)
 
     def update(self, records: Sequence[dict]) -> None:
+        if not self.fits:
+            self._check_proxies()
         ok = [r for r in records if r["status"] == "ok" and math.isfinite(r["value"])]
         if len(ok) < self.min_points or np.unique([r["value"] for r in ok]).size < 2:
             return

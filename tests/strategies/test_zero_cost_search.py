@@ -97,3 +97,7 @@ def test_a_search_config_names_the_surrogates_proxies_and_refuses_an_unknown_one
     assert assemble_search(load_search_config(None, []), data_dir).surrogate.cfg.encoding.proxies == []
     with pytest.raises(ConfigError, match="unknown zero-cost proxy or family 'zen'"):
         load_search_config(None, ["surrogate_params.proxies=[zen]"])
+
+    # a space of whole networks: refused before the search starts, not at its first refit
+    with pytest.raises(ConfigError, match="space 'fbnet' describes whole networks"):
+        OnlineSurrogate("fbnet", overrides={"encoding": {"proxies": ["all"]}})
