@@ -15,7 +15,10 @@ result and the architectures still running on the other workers:
 - ``ours-its`` (the ablation of how a batch stays apart): ours with independent Thompson sampling over a
   3-member ensemble of bootstrap refits (``acquisition="its"``) instead of the mean of one refit, whose
   free workers take the best-ranked architectures nobody is evaluating yet (a kriging believer whose
-  believed values do not move the model: no refit per proposal).
+  believed values do not move the model: no refit per proposal);
+- ``ours-zc`` (issue 31's proxies in the many-worker search): ours with the zero-cost warm start (each
+  tournament's best by the proxies' vote) and every refit reading the proxies (``encoding.proxies: [all]``),
+  as ``predictor-zc`` in benchmarks/search_nb201.py.
 
 Per run: when each evaluation finished (simulated hours) and the best test accuracy so far, at every
 completion. A run stops once it has evaluated the global optimum of what the search sees (nothing after
@@ -44,7 +47,7 @@ from common import (  # noqa: E402
 import numpy as np  # noqa: E402
 import torch  # noqa: E402
 
-STRATEGIES = ("ours", "tpe-liar", "random", "ours-its")
+STRATEGIES = ("ours", "tpe-liar", "random", "ours-its", "ours-zc")
 DEFAULT_STRATEGIES = ("ours", "tpe-liar", "random")
 WORKERS = (1, 4, 16)
 SETTING = "titan_rtx_256"
@@ -62,13 +65,15 @@ class Proposer:
     def __init__(self, label: str, space, seed: int, budget: int) -> None:
         self.label, self.space, self.seed, self.budget = label, space, seed, budget
         self.asked = 0
-        if label in ("ours", "ours-its"):
+        if label in ("ours", "ours-its", "ours-zc"):
             from strategies.runner import make_strategy
             from strategies.surrogates import OnlineSurrogate
 
-            its = label == "ours-its"
-            self.strategy = make_strategy("predictor", **({"acquisition": "its"} if its else {}))
-            self.surrogate = OnlineSurrogate("nasbench201", seed=seed, **({"ensemble": 3, "bootstrap": True} if its else {}))
+            its, zc = label == "ours-its", label == "ours-zc"
+            self.strategy = make_strategy("predictor", **({"acquisition": "its"} if its else {}),
+                                          **({"warm_start": "zero_cost"} if zc else {}))
+            self.surrogate = OnlineSurrogate("nasbench201", seed=seed, **({"ensemble": 3, "bootstrap": True} if its else {}),
+                                             **({"overrides": {"encoding": {"proxies": ["all"]}}} if zc else {}))
         elif label == "random":
             from strategies.runner import make_strategy
 
@@ -224,9 +229,11 @@ def summarize(runs: list[dict]) -> dict:
                                                     if median is not None else None),
             "more_evaluations_than_one_worker": statistics.mean(evals) / statistics.mean(base_evals) - 1
             if evals else None}
+    # ours against every other strategy; ours-zc (ours with the proxies) against the baselines
+    pairs = [("ours", other) for other in STRATEGIES[1:]] + [("ours-zc", "tpe-liar"), ("ours-zc", "random")]
     for k in WORKERS:
-        ours = [r for r in runs if r["strategy"] == "ours" and r["workers"] == k]
-        for other in STRATEGIES[1:]:
+        for mine, other in pairs:
+            ours = [r for r in runs if r["strategy"] == mine and r["workers"] == k]
             theirs = [r for r in runs if r["strategy"] == other and r["workers"] == k]
             if not ours or not theirs:
                 continue
@@ -236,7 +243,7 @@ def summarize(runs: list[dict]) -> dict:
                 b = [v for v in (best_at_hours(r, h) for r in theirs) if v is not None]
                 if len(a) > 1 and len(b) > 1:
                     rows.append({"hours": h, **welch(a, b)})
-            out["versus"][f"ours@{k} vs {other}@{k}"] = rows
+            out["versus"][f"{mine}@{k} vs {other}@{k}"] = rows
     return out
 
 
@@ -247,7 +254,7 @@ def plot(runs: list[dict], path: Path) -> None:
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
-    colours = {"ours": "C0", "tpe-liar": "C1", "random": "C2", "ours-its": "C3"}
+    colours = {"ours": "C0", "tpe-liar": "C1", "random": "C2", "ours-its": "C3", "ours-zc": "C4"}
     styles = {1: ":", 4: "--", 16: "-"}
     fig, (by_time, by_count) = plt.subplots(1, 2, figsize=(11, 4.2))
     grid = np.geomspace(0.25, 128, 200)

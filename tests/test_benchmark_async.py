@@ -60,3 +60,27 @@ def test_the_report_leaves_out_a_lead_where_some_run_had_no_result(load_tool, mo
     assert "+1.00" in lead.split(" | ")[4]  # 4 h: ours 94.0 (run 0) / 93.0 (run 1) vs tpe 93.0
     target = async_search.async_target_table()
     assert any(r.startswith("| ours | 4 | 2 / 2 |") and "0.175" in r for r in target)
+
+
+def test_ours_with_proxies_is_compared_with_the_baselines_and_gets_its_own_lead_row(load_tool, monkeypatch):
+    from results_tables import async_search, common
+
+    zc = [run("ours-zc", 4, s, [0.5, 1.0, 2.0], [93.0, 94.0, 94.2]) for s in (0, 1)]
+    tpe = [run("tpe-liar", 4, s, [0.5, 2.0], [92.0, 93.0]) for s in (0, 1)]
+    summary = bench.summarize(runs() + zc + tpe)
+    versus = {p["hours"]: p for p in summary["versus"]["ours-zc@4 vs random@4"]}
+    assert versus[2]["difference"] == pytest.approx(94.2 - 92.0)
+    assert "ours-zc@4 vs ours@4" not in summary["versus"]
+    monkeypatch.setattr(common, "load", lambda stem: {"summary": summary})
+    rows = async_search.async_hours_table()
+    lead = next(r for r in rows if r.startswith("| ours-zc − best baseline | 4 |"))
+    assert "+1.20" in lead.split(" | ")[4]  # 2 h: 94.2 against tpe-liar's 93.0 (random: 92.0)
+
+
+def test_ours_with_proxies_warm_starts_on_the_vote_and_refits_on_the_proxies():
+    from nas_predictor.spaces import get_space
+
+    proposer = bench.Proposer("ours-zc", get_space("nasbench201"), seed=0, budget=10)
+    assert proposer.strategy.warm_start == "zero_cost"
+    assert proposer.surrogate.cfg.encoding.proxies == ["synflow", "jacov", "naswot", "snip", "grad_norm", "params",
+                                                       "flops"]

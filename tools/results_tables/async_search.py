@@ -5,7 +5,9 @@ from __future__ import annotations
 from . import common
 
 STEM = "search_async_nb201"
-ORDER = ("ours", "ours-its", "tpe-liar", "random")
+ORDER = ("ours", "ours-zc", "ours-its", "tpe-liar", "random")
+#: the strategies whose rows are followed by their lead over the best baseline
+LEADS = ("ours", "ours-zc")
 
 
 def _runs_in_order(summary: dict) -> list[str]:
@@ -68,8 +70,8 @@ def async_hours_table() -> list[str]:
                 text += f" ({point['runs_with_a_result']} runs)"
             cells.append(text)
         rows.append(common.row(label, k, *cells))
-        if label == "ours":
-            rows.append(common.row("ours − best baseline", k, *_leads(summary, int(k), hours)))
+        if label in LEADS:
+            rows.append(common.row(f"{label} − best baseline", k, *_leads(summary, label, int(k), hours)))
     return rows
 
 
@@ -77,21 +79,22 @@ def _runs(summary: dict, name: str) -> int:
     return summary["to_target"][name]["runs"]
 
 
-def _leads(summary: dict, k: int, hours: list) -> list[str]:
-    """Per checkpoint: ours minus the better of TPE-with-liar and random at k, with that comparison's p; none
-    where some run of either had no finished evaluation yet (the means would not be of the same runs)."""
+def _leads(summary: dict, mine: str, k: int, hours: list) -> list[str]:
+    """Per checkpoint: ``mine`` (ours, or ours with proxies) minus the better of TPE-with-liar and random at
+    k, with that comparison's p; none where some run of either had no finished evaluation yet (the means
+    would not be of the same runs)."""
     def complete(name: str, h) -> bool:
         points = [p for p in summary["by_hours"].get(name, []) if p["hours"] == h]
         return bool(points) and points[0]["runs_with_a_result"] == _runs(summary, name)
 
     cells = []
     for h in hours:
-        if not all(complete(f"{label}@{k}", h) for label in ("ours", "tpe-liar", "random")):
+        if not all(complete(f"{label}@{k}", h) for label in (mine, "tpe-liar", "random")):
             cells.append("– (not every run had a result)")
             continue
         worst = None
         for other in ("tpe-liar", "random"):
-            for point in summary["versus"].get(f"ours@{k} vs {other}@{k}", []):
+            for point in summary["versus"].get(f"{mine}@{k} vs {other}@{k}", []):
                 if point["hours"] == h and (worst is None or point["difference"] < worst["difference"]):
                     worst = point
         if worst is None:
