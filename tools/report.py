@@ -1,4 +1,4 @@
-"""Generate docs/results.md (and the tables of docs/latency.md) from benchmarks/results/*.json.
+"""Generate docs/results.md (and the tables of docs/latency.md and the README) from benchmarks/results/*.json.
 
 docs/results.md is never edited by hand: its prose lives in tools/results_template/*.md (read in name
 order, one file per part of the page), whose ``{{table NAME}}`` lines become tables and
@@ -6,7 +6,7 @@ order, one file per part of the page), whose ``{{table NAME}}`` lines become tab
 Regenerate it in the same change as any new results JSON:
 
     python tools/report.py            # print docs/results.md
-    python tools/report.py --write    # rewrite docs/results.md and the tables in docs/latency.md
+    python tools/report.py --write    # rewrite docs/results.md and the tables in docs/latency.md and README.md
     python tools/report.py --check    # exit 1 with a diff when either is stale
 """
 
@@ -25,6 +25,7 @@ ROOT = Path(__file__).resolve().parents[1]
 TEMPLATE = Path(__file__).resolve().parent / "results_template"
 RESULTS_MD = ROOT / "docs" / "results.md"
 LATENCY_MD = ROOT / "docs" / "latency.md"
+README_MD = ROOT / "README.md"
 
 # template name -> table; looked up at render time so tests can swap a table module's ``common.load``
 TABLES = {
@@ -74,6 +75,11 @@ LATENCY_TABLES = {
     "#### Leave one generated family out, repaired labels":
         lambda: real.latency_real_lofo_table("latency_real_lofo_repaired"),
     "#### Predicting 1,000 real networks": lambda: real.latency_real_speed_table(),
+}
+
+# README.md heading -> the table under it, rewritten in place (the README's prose is edited by hand)
+README_TABLES = {
+    "### Accuracy prediction and search against the literature": lambda: zero_cost.readme_targets_table(),
 }
 
 HEADER = (
@@ -135,7 +141,8 @@ def update_tables(text: str, tables: dict, where: str = "document") -> str:
 
 def expected() -> dict[Path, str]:
     """Every generated page (or page with generated tables) and the text it should hold."""
-    return {RESULTS_MD: render(), LATENCY_MD: update_tables(LATENCY_MD.read_text(), LATENCY_TABLES, str(LATENCY_MD))}
+    return {RESULTS_MD: render(), LATENCY_MD: update_tables(LATENCY_MD.read_text(), LATENCY_TABLES, str(LATENCY_MD)),
+            README_MD: update_tables(README_MD.read_text(), README_TABLES, str(README_MD))}
 
 
 def stale() -> list[str]:

@@ -311,3 +311,26 @@ def test_the_new_seed_search_table_judges_ours_against_the_best_baseline_at_ever
     assert "behind a baseline somewhere" in rows["predictor"]  # tpe's 94.36 at 100 beats its 94.35
     assert "1 of 2" in rows["predictor-zc"] and "not met" in rows["predictor-zc"]  # optimum late in one run
     assert rows["random"].endswith("|  |")  # baselines get no target
+
+
+def test_the_readme_targets_table_judges_each_protocol_with_the_proxies_against_its_target(report, monkeypatch):
+    from results_tables import common
+
+    files = {"nb201_accuracy_781": runs(0.880, 0.882), "nb201_accuracy_781_proxies_all": runs(0.902, 0.879),
+             "nb201_accuracy_1563_proxies_all": runs(0.906, 0.905),
+             "nb201_accuracy_781_random78_proxies_all": runs(0.62, 0.61),
+             "nb201_accuracy_781_random469_proxies_all": runs(0.71, 0.72)}
+    monkeypatch.setattr(common, "load", files.get)
+    rows = {r.split(" | ")[0].strip("| "): r for r in report.zero_cost.readme_targets_table()[2:]}
+    row781 = rows["NB201, NAR-Former split, 781 cells"]
+    assert "0.8905 ± 0.0163 (min 0.8790, 2 seeds)" in row781 and "0.8810" in row781
+    assert row781.endswith("every seed >= 0.880: not met |")  # the mean clears 0.890, one seed not 0.880
+    assert rows["NB201, NAR-Former split, 1,563 cells"].endswith(">= 0.905: met |")
+    assert rows["NB201, TNASP / PINAT random split, 78 cells"].endswith("PINAT + 0.05: met |")  # 0.615 >= 0.599
+    assert rows["NB201, TNASP / PINAT random split, 469 cells"].endswith("ahead of PINAT: met |")
+    assert rows["NB201, TNASP / PINAT random split, 156 cells"].endswith("not run yet |")
+    assert "not run yet" in rows["search, NB201 CIFAR-10, 50 new seeds: best test at 50 evaluations"]
+
+
+def test_the_readme_table_is_one_of_the_generated_pages(report):
+    assert report.README_MD in report.expected()
