@@ -86,9 +86,26 @@ def seed_text(seeds: set[int]) -> str:
     return ", ".join(parts)
 
 
+def _parts(data: dict) -> list[dict]:
+    """The entries of a results file keyed by what they cover (``runs: {space: {...}}``, as the zero-cost
+    benchmarks write), each recording its own machine and command; none for a file of run lists."""
+    runs = data.get("runs")
+    return [r for r in runs.values() if isinstance(r, dict)] if isinstance(runs, dict) else []
+
+
+def recorded_machine(data: dict):
+    """The machine a results file recorded: its own, else the one its keyed entries share (text naming each
+    where they differ)."""
+    if data.get("machine") is not None or not _parts(data):
+        return data.get("machine")
+    texts = list(dict.fromkeys(machine_text(p.get("machine")) for p in _parts(data)))
+    return texts[0] if len(texts) == 1 else "; ".join(texts)
+
+
 def recorded_commands(data: dict) -> list[str]:
-    """The command lines a results file recorded (``command`` or ``commands``), without repeats."""
-    raw = data.get("commands") or data.get("command") or []
+    """The command lines a results file recorded (``command`` or ``commands``, or its keyed entries'),
+    without repeats."""
+    raw = data.get("commands") or data.get("command") or [p["command"] for p in _parts(data) if p.get("command")]
     out: list[str] = []
     for command in raw if isinstance(raw, list) else [raw]:
         text = command if isinstance(command, str) else json.dumps(command)
@@ -110,7 +127,7 @@ def meta(stems: list[str]) -> list[str]:
     commands: list[str] = []
     for stem, data in files:
         run_seeds(data, seeds)
-        machines.setdefault(machine_text(data.get("machine")), []).append(stem)
+        machines.setdefault(machine_text(recorded_machine(data)), []).append(stem)
         commands += [c for c in recorded_commands(data) if c not in commands]
     lines = [f"- Results files (in `benchmarks/results/`): {names}", f"- Seeds: {seed_text(seeds)}"]
     if len(machines) == 1:
