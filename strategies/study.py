@@ -101,7 +101,7 @@ def open_storage(url: str, heartbeat: tuple[int, int] = (HEARTBEAT_SECONDS, GRAC
         raise ConfigError(f"--storage {url!r}: expected sqlite:///FILE.db, postgresql://..., mysql://... or a journal "
                           "file path ending in .log")
     try:
-        from sqlalchemy.exc import IntegrityError, ProgrammingError
+        from sqlalchemy.exc import IntegrityError, OperationalError, ProgrammingError
 
         for attempt in range(SCHEMA_ATTEMPTS):
             try:
@@ -111,10 +111,13 @@ def open_storage(url: str, heartbeat: tuple[int, int] = (HEARTBEAT_SECONDS, GRAC
                         url, heartbeat_interval=heartbeat[0], grace_period=heartbeat[1],
                         heartbeat_stale_trial_callback=optuna.storages.RetryHeartbeatStaleTrialCallback(
                             max_retry=MAX_RETRY))
-            except (IntegrityError, ProgrammingError):
+            except (IntegrityError, ProgrammingError, OperationalError) as exc:
                 # workers started together on an empty database all create Optuna's tables; all but one lose
-                # that race (a duplicate type or table): the tables exist now, so look again
-                if attempt == SCHEMA_ATTEMPTS - 1:
+                # that race (a duplicate type or table; MySQL says so, or a deadlock, as an OperationalError):
+                # the tables exist now, so look again. Any other OperationalError: the server is not there.
+                race = not isinstance(exc, OperationalError) or any(
+                    word in str(exc).lower() for word in ("already exists", "deadlock"))
+                if attempt == SCHEMA_ATTEMPTS - 1 or not race:
                     raise
                 time.sleep(0.2 + random.random())
     except ImportError as exc:
