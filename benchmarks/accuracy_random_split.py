@@ -16,6 +16,11 @@ benchmarks/nb201_accuracy.py (resumable per seed):
 
     python benchmarks/accuracy_random_split.py --sizes 78 156 469 781 1563 --seeds 0 1 2 3 4
     python benchmarks/accuracy_random_split.py --tag proxies --set encoding.proxies=[all]
+
+NAS-Bench-101 (PINAT's 100 / 172 / 424 / 4,236 cells) needs the official tfrecord and the 424-cell recipe:
+
+    python benchmarks/accuracy_random_split.py --config configs/nb101_accuracy_424.yaml --sizes 100 172 424 4236 \
+        --set data.table_file=/data/nasbench_only108.tfrecord
 """
 
 from __future__ import annotations
@@ -34,8 +39,6 @@ from common import RESULTS  # noqa: E402
 from nas_predictor.config import load_config  # noqa: E402
 
 SIZES = (78, 156, 469, 781, 1563)
-#: PINAT's published Kendall tau at those sizes (NAS-Bench-201, random training cells, tau on the rest)
-PINAT = {78: 0.549, 156: 0.631, 469: 0.706, 781: 0.761, 1563: 0.784}
 RECIPE = HERE.parent / "configs" / "nb201_accuracy_781.yaml"
 
 

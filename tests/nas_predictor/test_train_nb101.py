@@ -84,3 +84,14 @@ def test_subset_has_no_test_accuracy_to_evaluate_on(data_dir):
     cfg = load_config(CONFIGS / "nb101_accuracy_subset.yaml", ["data.eval_target=test_acc"])
     with pytest.raises(Exception, match="no test accuracy"):
         prepare_data(cfg, str(data_dir))
+
+
+def test_pinat_split_of_the_official_file_draws_by_seed_and_tests_on_every_other_cell(tfrecord):
+    # the TNASP / PINAT protocol on NB101 (benchmarks/accuracy_random_split.py --config configs/nb101_accuracy_424.yaml)
+    path, cells = tfrecord
+    split = [f"data.table_file={path}", "data.split=random", "data.n_train=100", "data.n_valid=0", "data.test_on=rest"]
+    a, b = (prepare_data(load_config(CONFIGS / "nb101_accuracy_424.yaml", [*split, f"data.split_seed={s}"])) for s in (0, 1))
+    assert (len(a.train_idx), len(a.valid_idx), len(a.test_idx)) == (100, 0, len(cells) - 100)
+    assert np.intersect1d(a.train_idx, a.test_idx).size == 0
+    assert not np.array_equal(np.sort(a.train_idx), np.sort(b.train_idx))
+    assert a.train_idx.max() > 424  # drawn from the whole file, not its first cells
