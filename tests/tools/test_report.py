@@ -324,11 +324,15 @@ def test_the_readme_targets_table_judges_each_protocol_with_the_proxies_against_
     rows = {r.split(" | ")[0].strip("| "): r for r in report.zero_cost.readme_targets_table()[2:]}
     row781 = rows["NB201, NAR-Former split, 781 cells"]
     assert "0.8905 ± 0.0163 (min 0.8790, 2 seeds)" in row781 and "0.8810" in row781
-    assert row781.endswith("every seed >= 0.880: not met |")  # the mean clears 0.890, one seed not 0.880
-    assert rows["NB201, NAR-Former split, 1,563 cells"].endswith(">= 0.905: met |")
-    assert rows["NB201, TNASP / PINAT random split, 78 cells"].endswith("PINAT + 0.05: met |")  # 0.615 >= 0.599
-    assert rows["NB201, TNASP / PINAT random split, 469 cells"].endswith("ahead of PINAT: met |")
-    assert rows["NB201, TNASP / PINAT random split, 156 cells"].endswith("not run yet |")
+    # with: the mean clears 0.890 but one seed is under 0.880; without: the mean is under 0.890
+    assert row781.endswith("every seed >= 0.880: with: not met; without: not met |")
+    assert rows["NB201, NAR-Former split, 1,563 cells"].endswith(">= 0.905: with: met |")  # only one variant ran
+    assert rows["NB201, TNASP / PINAT random split, 78 cells"].endswith("PINAT + 0.05: with: met |")  # 0.615 >= 0.599
+    assert rows["NB201, TNASP / PINAT random split, 469 cells"].endswith("ahead of PINAT: with: met |")
+    assert rows["NB201, TNASP / PINAT random split, 156 cells"].endswith("PINAT + 0.05: not run yet |")
+    files["nb201_accuracy_781_random156"] = runs(0.70, 0.68)  # cells only: 0.69 >= 0.631 + 0.05
+    rows = {r.split(" | ")[0].strip("| "): r for r in report.zero_cost.readme_targets_table()[2:]}
+    assert rows["NB201, TNASP / PINAT random split, 156 cells"].endswith("PINAT + 0.05: without: met |")
     assert "not run yet" in rows["search, NB201 CIFAR-10, 50 new seeds: best test at 50 evaluations"]
 
 

@@ -158,25 +158,31 @@ def readme_targets_table() -> list[str]:
 
     rows = common.header("protocol", "ours with the proxies", "ours without", "literature", "target")
 
-    def verdict(taus: list[float], mean_at_least: float, every_seed: float | None = None) -> str:
+    def verdict(taus: list[float], mean_at_least: float, every_seed: float | None = None) -> str | None:
         if not taus:
-            return "not run yet"
+            return None
         met = _mean(taus) >= mean_at_least and (every_seed is None or min(taus) >= every_seed)
         return "met" if met else "not met"
 
+    def judged(target: str, with_proxies: str | None, without: str | None) -> str:
+        """The target and, for each variant that has run, whether it meets it."""
+        said = "; ".join(f"{who}: {met}" for who, met in (("with", with_proxies), ("without", without)) if met)
+        return f"{target}: {said}" if said else f"{target}: not run yet"
+
     for cells, stem, literature, bound in ((781, "nb201_accuracy_781", "paper 0.874", (0.890, 0.880)),
                                            (1563, "nb201_accuracy_1563", "paper 0.888, NN-Former 0.890", (0.905, None))):
-        taus = _taus(common.load(f"{stem}_proxies_all"))
-        rows.append(common.row(f"NB201, NAR-Former split, {cells:,} cells", _stat(taus), _stat(_taus(common.load(stem))),
-                               literature, f">= {bound[0]:.3f}" + (f", every seed >= {bound[1]:.3f}" if bound[1] else "")
-                               + f": {verdict(taus, *bound)}"))
+        taus, plain = _taus(common.load(f"{stem}_proxies_all")), _taus(common.load(stem))
+        target = f">= {bound[0]:.3f}" + (f", every seed >= {bound[1]:.3f}" if bound[1] else "")
+        rows.append(common.row(f"NB201, NAR-Former split, {cells:,} cells", _stat(taus), _stat(plain), literature,
+                               judged(target, verdict(taus, *bound), verdict(plain, *bound))))
     for n in RANDOM_SIZES:
         taus = _taus(common.load(f"nb201_accuracy_781_random{n}_proxies_all"))
-        need = 0.05 if n <= 156 else 0.0
-        rows.append(common.row(f"NB201, TNASP / PINAT random split, {n:,} cells", _stat(taus),
-                               _stat(_taus(common.load(f"nb201_accuracy_781_random{n}"))), f"PINAT {PINAT[n]}",
-                               f"PINAT + {need:.2f}: {verdict(taus, PINAT[n] + need)}" if need else
-                               f"ahead of PINAT: {verdict(taus, PINAT[n] + 1e-9)}"))
+        plain = _taus(common.load(f"nb201_accuracy_781_random{n}"))
+        need = 0.05 if n <= 156 else 1e-9
+        target = f"PINAT + {need:.2f}" if need > 0.01 else "ahead of PINAT"
+        rows.append(common.row(f"NB201, TNASP / PINAT random split, {n:,} cells", _stat(taus), _stat(plain),
+                               f"PINAT {PINAT[n]}",
+                               judged(target, verdict(taus, PINAT[n] + need), verdict(plain, PINAT[n] + need))))
     rows.append(common.row("NB101 subset, 100 cells (resplit per seed)",
                            _stat(_taus(common.load("nb101_accuracy_subset_proxies_all"))),
                            _stat(_taus(common.load("nb101_accuracy_subset"))), "–", "the ablation"))
@@ -194,8 +200,7 @@ def readme_targets_table() -> list[str]:
                 f"{min(at50):.2f}); optimum within 64 in {within} of {len(at50)}"), "met" if met else "not met"
 
     (with_proxies, met_with), (without, met_without) = search("predictor-zc"), search("predictor")
-    verdicts = "; ".join(f"{who}: {met}" for who, met in (("with", met_with), ("without", met_without)) if met)
     rows.append(common.row("search, NB201 CIFAR-10, 50 new seeds: best test at 50 evaluations", with_proxies,
                            without, "94.34 (published predictor-guided)",
-                           ">= 94.34 and the optimum within 64 in >= 80 %" + (f": {verdicts}" if verdicts else "")))
+                           judged(">= 94.34 and the optimum within 64 in >= 80 %", met_with, met_without)))
     return rows
