@@ -80,6 +80,8 @@ LATENCY_TABLES = {
 # README.md heading -> the table under it, rewritten in place (the README's prose is edited by hand)
 README_TABLES = {
     "## Accuracy prediction and search against the literature": lambda: zero_cost.readme_targets_table(),
+    # a paragraph, not a heading: the first table after the first line that starts with it
+    "How much sooner many workers get there": lambda: async_search.readme_async_table(),
 }
 
 HEADER = (
@@ -120,14 +122,23 @@ def render(template: str | None = None) -> str:
     return "\n".join(lines).rstrip("\n") + "\n"
 
 
+def _anchor(lines: list[str], key: str, where: str) -> int:
+    """The line a generated table follows: a heading given whole, or else the first line starting with
+    ``key`` (a paragraph, whose own numbers may change)."""
+    if key in lines:
+        return lines.index(key)
+    for i, line in enumerate(lines):
+        if line.startswith(key):
+            return i
+    raise SystemExit(f"{where}: no line {key!r} to put a table under")
+
+
 def update_tables(text: str, tables: dict, where: str = "document") -> str:
     """``text`` with the first table under each heading replaced by the table's current rows. A section
     without a table gets one before the next heading (never the next section's table)."""
     lines = text.splitlines()
     for heading, make in tables.items():
-        if heading not in lines:
-            raise SystemExit(f"{where}: heading {heading!r} not found")
-        start = lines.index(heading) + 1
+        start = _anchor(lines, heading, where) + 1
         while start < len(lines) and not lines[start].startswith(("|", "#")):
             start += 1
         if start == len(lines) or lines[start].startswith("#"):

@@ -78,8 +78,14 @@ def test_a_section_without_a_table_gets_one_and_the_next_sections_table_is_kept(
     assert b < text.index("| 9 |") < c  # B's new table sits in B
     assert "| c |\n|---|\n| 3 |" in text[c:]  # C's table untouched
     assert report.update_tables(text, tables) == text  # idempotent
-    with pytest.raises(SystemExit, match="heading '#### D' not found"):
+    with pytest.raises(SystemExit, match="no line '#### D' to put a table under"):
         report.update_tables(text, {"#### D": lambda: []})
+
+
+def test_a_table_can_follow_a_paragraph_whose_numbers_change(report):
+    text = "# t\n\nHow fast it is (20 seeds):\n\n| x |\n|---|\n| 1 |\n\nmore prose\n"
+    new = report.update_tables(text, {"How fast it is": lambda: ["| x |", "|---|", "| 2 |"]})
+    assert "How fast it is (20 seeds):\n\n| x |\n|---|\n| 2 |\n\nmore prose" in new
 
 
 def _summary(mapes: dict[str, dict[str, float]]) -> dict:
@@ -262,6 +268,26 @@ def test_the_postgres_table_compares_the_real_runs_with_the_simulator(report, mo
     monkeypatch.setattr(common, "load", lambda stem: {"runs": [run, run], "summary": summary})
     (row,) = async_search.async_postgres_table()[2:]
     assert row.startswith("| 4 | 2 / 20 | 200, 200, 0, 2 |") and "94.37 vs 94.31 (p 0.2)" in row and "94.20 vs 94.13" in row
+
+
+def test_the_readme_async_table_gives_times_as_fractions_of_one_worker(report, monkeypatch):
+    from results_tables import async_search, common
+
+    def t(reached, runs, fraction=None, evals=None, more=None):
+        return {"reached": reached, "runs": runs, "hours_fraction_of_one_worker": fraction,
+                "evaluations": None if evals is None else {"mean": evals, "std": 1.0},
+                "more_evaluations_than_one_worker": more}
+
+    summary = {"target": {"one_worker_hours": {"mean": 33.3, "std": 1.0}},
+               "to_target": {"ours@1": t(49, 50, 1.0, 35.8, 0.0), "tpe-liar@1": t(45, 50, 1.66),
+                             "random@1": t(2, 50, 0.58), "ours@4": t(50, 50, 0.255, 35.1, -0.02),
+                             "tpe-liar@4": t(50, 50, 0.44), "random@4": t(0, 50)}}
+    monkeypatch.setattr(common, "load", lambda stem: {"runs": [], "summary": summary})
+    one, four = async_search.readme_async_table()[2:]
+    assert one == "| 1 | 50 | 1 (33 simulated hours; 49 of 50 runs) | 35.8 | 1.66 (45 of 50 runs) | only 2 of 50 runs reach it |"
+    assert four == "| 4 | 50 | **0.26** | 35.1 (-2 %) | 0.44 | never (0 of 50) |"
+    monkeypatch.setattr(common, "load", lambda stem: None)
+    assert "not run yet" in async_search.readme_async_table()[2]
 
 
 def runs(*taus):

@@ -129,3 +129,45 @@ def async_postgres_table() -> list[str]:
                                *(cell(comparison["by_evaluations"].get(n)) for n in ("25", "50", "100")),
                                *(cell(comparison["by_hours"].get(h)) for h in ("2", "4", "8", "16"))))
     return rows
+
+
+def readme_async_table() -> list[str]:
+    """The README's short form of the target table: per k, ours' time to the 1-worker target as a fraction
+    of the 1-worker search's (and its evaluations), against TPE-with-liar's and random search's time."""
+    columns = ("workers", "runs each", "ours: time (× 1 worker)", "ours: evaluations",
+               "Optuna TPE, constant liar: time", "random search: time")
+    res = common.load(STEM)
+    summary = (res or {}).get("summary")
+    if not summary or "target" not in summary:
+        return common.not_run(*columns)
+    to = summary["to_target"]
+
+    def time(t: dict | None, bold: bool = False) -> str:
+        if not t:
+            return "–"
+        if 2 * t["reached"] < t["runs"]:  # a mean over the few lucky runs would read as fast
+            return f"never (0 of {t['runs']})" if not t["reached"] else f"only {t['reached']} of {t['runs']} runs reach it"
+        text = f"{t['hours_fraction_of_one_worker']:.2f}"
+        text = f"**{text}**" if bold else text
+        return text + ("" if t["reached"] == t["runs"] else f" ({t['reached']} of {t['runs']} runs)")
+
+    rows = common.header(*columns)
+    ks = sorted({int(name.rsplit("@", 1)[1]) for name in to})
+    for k in ks:
+        ours = to.get(f"ours@{k}")
+        if not ours:
+            continue
+        runs = sorted({to[name]["runs"] for name in to if name.endswith(f"@{k}")
+                       and name.split("@")[0] in ("ours", "tpe-liar", "random")})
+        if k == 1:
+            hours = summary["target"]["one_worker_hours"]["mean"]
+            some = "" if ours["reached"] == ours["runs"] else f"; {ours['reached']} of {ours['runs']} runs"
+            mine = f"1 ({hours:.0f} simulated hours{some})"
+            evals = f"{ours['evaluations']['mean']:.1f}"
+        else:
+            mine = time(ours, bold=True)
+            evals = "–" if not ours["evaluations"] else (
+                f"{ours['evaluations']['mean']:.1f} ({100 * ours['more_evaluations_than_one_worker']:+.0f} %)")
+        rows.append(common.row(k, " / ".join(map(str, runs)), mine, evals,
+                               time(to.get(f"tpe-liar@{k}")), time(to.get(f"random@{k}"))))
+    return rows
