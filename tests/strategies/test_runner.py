@@ -105,6 +105,26 @@ def test_predictor_search_local_round_evaluates_neighbours_of_the_best():
     assert local >= 10
 
 
+def test_predictor_search_local_random_tries_neighbours_the_surrogate_ranks_low():
+    from strategies.oracle import FunctionOracle
+    from strategies.surrogates import FunctionSurrogate
+
+    def run(local_random: int) -> float:
+        strategy = make_strategy("predictor", num_init=5, top_k=1, num_local=2, local_random=local_random)
+        # a surrogate that has learnt the wrong lesson: it ranks every convolution as harmful
+        wrong = FunctionSurrogate(lambda archs: [-float(a.count("nor_conv_3x3")) for a in archs])
+        oracle = FunctionOracle(lambda arch: float(arch.count("nor_conv_3x3")))
+        summary = run_search(NASBench201(), strategy, oracle, 40, seed=3, surrogate=wrong, progress=False)
+        assert summary["evaluations"] == 40 and len({r["arch"] for r in summary["top"]}) == len(summary["top"])
+        return summary["best"]["value"]
+
+    by_score, at_random = run(0), run(2)
+    # by score, neither the ranked picks nor the best cell's neighbours ever add a convolution
+    assert by_score + 1 <= at_random
+    with pytest.raises(ConfigError, match="local_random of predictor: 3 is more than num_local"):
+        make_strategy("predictor", num_local=2, local_random=3)
+
+
 def _value(arch: str) -> float:
     """A deterministic score in [0, 1) per architecture."""
     return (sum(map(ord, arch)) % 97) / 97
